@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: set-up if needed, then fmt, clippy -D warnings and every test
+# (unit tests and integration tests against a real local etcd + kube-apiserver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+echo "test: cargo fmt --check"
+cargo fmt --all -- --check
+echo "test: cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "test: cargo test"
+cargo test --locked -- --test-threads="${CAPI_LOADGEN_TEST_THREADS:-2}"

@@ -1,0 +1,105 @@
+//! Command-line definitions (clap derive). No logic here.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Finds the scaling breakpoints of Kubernetes / Cluster API management clusters.
+#[derive(Debug, Parser)]
+#[command(name = "capi-loadgen", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that choose an existing cluster instead of the profile's target.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectionArgs {
+    /// Kubeconfig of the target cluster (switches the target to `kube`).
+    #[arg(long, env = "CAPI_LOADGEN_KUBECONFIG", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig (switches the target to `kube`).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+}
+
+/// The jobs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a fleet from a profile and measure the target.
+    Run(RunArgs),
+    /// Start, inspect or stop the local etcd + kube-apiserver.
+    Env(EnvArgs),
+}
+
+/// `run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The profile (YAML), e.g. profiles/quickstart.yaml.
+    pub profile: PathBuf,
+    /// Where to connect instead of the profile's target.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// Run id (labels every object; default: time + random suffix).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Override fleet.clusters.
+    #[arg(long)]
+    pub clusters: Option<u64>,
+    /// Results directory (default results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// State directory for the local environment (default: a temporary directory).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Validate the profile and print the plan; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `env`
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// up, status or down.
+    #[command(subcommand)]
+    pub action: EnvAction,
+}
+
+/// `env` actions.
+#[derive(Debug, Subcommand)]
+pub enum EnvAction {
+    /// Start etcd + kube-apiserver on loopback and print the kubeconfig to use.
+    Up(EnvUpArgs),
+    /// Show whether the environment in the state directory is running and ready.
+    Status(StateDirArg),
+    /// Stop an environment started with `env up --detach`.
+    Down(StateDirArg),
+}
+
+/// The state directory flag.
+#[derive(Debug, Args)]
+pub struct StateDirArg {
+    /// State directory (default ~/.cache/capi-loadgen/local).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `env up`
+#[derive(Debug, Args)]
+pub struct EnvUpArgs {
+    /// State directory.
+    #[command(flatten)]
+    pub dir: StateDirArg,
+    /// Return once ready and leave the processes running (stop with `env down`).
+    #[arg(long)]
+    pub detach: bool,
+    /// kube-apiserver --max-requests-inflight.
+    #[arg(long)]
+    pub max_requests_inflight: Option<u32>,
+    /// kube-apiserver --max-mutating-requests-inflight.
+    #[arg(long)]
+    pub max_mutating_requests_inflight: Option<u32>,
+    /// etcd --quota-backend-bytes.
+    #[arg(long)]
+    pub quota_backend_bytes: Option<u64>,
+}

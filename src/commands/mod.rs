@@ -1,0 +1,27 @@
+//! One module per subcommand: glue between the CLI, the plan, the engine and the report.
+
+pub mod env;
+pub mod run;
+
+use crate::engine::{StopHandle, StopReason};
+
+/// Turns SIGINT/SIGTERM into a stop signal for as long as the returned task runs.
+pub(crate) fn watch_signals(handle: StopHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+        tracing::warn!(
+            "interrupted: stopping; in-flight requests finish, then results are written"
+        );
+        handle.stop(StopReason::Interrupted);
+    })
+}

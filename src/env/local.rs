@@ -1,0 +1,491 @@
+//! The `local` environment: a real etcd and kube-apiserver on free 127.0.0.1 ports.
+//!
+//! Layout of the state directory:
+//! - `etcd/` data, `pki/` CA + serving cert + SA key, `tokens.csv` (0600),
+//! - `kubeconfig` with two contexts: `capi-loadgen-admin` (system:masters, set-up only) and
+//!   `capi-loadgen-load` (a ServiceAccount, the current context, subject to APF),
+//! - `state.json` (ports, pids, versions; no credentials), `etcd.log`, `kube-apiserver.log`.
+
+use super::assets::{self, Assets, Version};
+use super::process::{self, ManagedChild};
+use super::{bootstrap, pki, EnvError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Context name of the admin identity in the written kubeconfig.
+pub const ADMIN_CONTEXT: &str = "capi-loadgen-admin";
+/// Context name of the load identity (the kubeconfig's current context).
+pub const LOAD_CONTEXT: &str = "capi-loadgen-load";
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How to start the local environment (from the profile's `local:` section or flags).
+#[derive(Clone, Debug, Default)]
+pub struct LocalOptions {
+    /// Where state, logs and the kubeconfig go.
+    pub state_dir: PathBuf,
+    /// kube-apiserver `--max-requests-inflight` (server default 400).
+    pub max_requests_inflight: Option<u32>,
+    /// kube-apiserver `--max-mutating-requests-inflight` (server default 200).
+    pub max_mutating_requests_inflight: Option<u32>,
+    /// Extra kube-apiserver flags, passed as given (`--flag=value`).
+    pub apiserver_extra_args: Vec<String>,
+    /// etcd `--quota-backend-bytes` (etcd default 2 GiB).
+    pub quota_backend_bytes: Option<u64>,
+    /// Extra etcd flags, passed as given.
+    pub etcd_extra_args: Vec<String>,
+    /// Leave the processes running after the tool exits (`env up --detach`).
+    pub detach: bool,
+}
+
+/// What a running local environment looks like from outside (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LocalInfo {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// etcd client URL (`http://127.0.0.1:<port>`).
+    pub etcd_endpoint: String,
+    /// etcd metrics URL.
+    pub etcd_metrics_url: String,
+    /// kube-apiserver URL (`https://127.0.0.1:<port>`).
+    pub apiserver_url: String,
+    /// The kubeconfig written for this environment.
+    pub kubeconfig: PathBuf,
+    /// kube-apiserver version.
+    pub apiserver_version: Version,
+    /// etcd version.
+    pub etcd_version: Version,
+    /// etcd pid.
+    pub etcd_pid: u32,
+    /// kube-apiserver pid.
+    pub apiserver_pid: u32,
+    /// Whether the processes outlive the tool.
+    pub detached: bool,
+    /// etcd's quota in bytes, as started.
+    pub quota_backend_bytes: u64,
+}
+
+impl LocalInfo {
+    /// Reads `state.json` from a state directory.
+    pub fn read(state_dir: &Path) -> Result<LocalInfo, EnvError> {
+        let p = state_dir.join("state.json");
+        let text = std::fs::read_to_string(&p)
+            .map_err(|_| EnvError::NotRunning(state_dir.to_path_buf()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| EnvError::Start(format!("{}: unreadable: {e}", p.display())))
+    }
+
+    /// True when both processes of this environment are alive.
+    pub fn processes_alive(&self) -> bool {
+        process::pid_alive_as(self.etcd_pid, "etcd")
+            && process::pid_alive_as(self.apiserver_pid, "kube-apiserver")
+    }
+}
+
+/// A started local environment. Dropping it kills the processes (unless detached);
+/// call [`LocalEnv::stop`] for an orderly shutdown.
+pub struct LocalEnv {
+    /// Addresses, versions and files.
+    pub info: LocalInfo,
+    apiserver: Option<ManagedChild>,
+    etcd: Option<ManagedChild>,
+}
+
+fn free_port() -> Result<u16, EnvError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| EnvError::Start(format!("no free port on 127.0.0.1: {e}")))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| EnvError::Start(format!("no free port: {e}")))
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), EnvError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| EnvError::io(path, e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| EnvError::io(path, e))
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn kubeconfig_yaml(
+    server: &str,
+    ca_pem: &str,
+    admin_token: &str,
+    load_token: Option<&str>,
+) -> String {
+    let mut users = format!("- name: capi-loadgen-admin\n  user:\n    token: {admin_token}\n");
+    let mut contexts = format!(
+        "- name: {ADMIN_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-admin\n"
+    );
+    let mut current = ADMIN_CONTEXT;
+    if let Some(t) = load_token {
+        users.push_str(&format!(
+            "- name: capi-loadgen-load\n  user:\n    token: {t}\n"
+        ));
+        contexts.push_str(&format!(
+            "- name: {LOAD_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-load\n"
+        ));
+        current = LOAD_CONTEXT;
+    }
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: capi-loadgen-local\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n{users}contexts:\n{contexts}current-context: {current}\n",
+        b64(ca_pem)
+    )
+}
+
+/// Builds a kube client for one context of a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path, context: &str) -> Result<kube::Client, EnvError> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| EnvError::Start(format!("{}: {e}", kubeconfig.display())))?;
+    let opts = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .map_err(|e| EnvError::Start(format!("{}: {e}", kubeconfig.display())))?;
+    kube::Client::try_from(cfg).map_err(|e| EnvError::Start(format!("client: {e}")))
+}
+
+fn etcd_command(
+    a: &Assets,
+    dir: &Path,
+    client: u16,
+    peer: u16,
+    metrics: u16,
+    o: &LocalOptions,
+    quota: u64,
+) -> Command {
+    let mut c = Command::new(&a.etcd);
+    c.arg(format!("--data-dir={}", dir.join("etcd").display()))
+        .arg("--name=capi-loadgen")
+        .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
+        .arg(format!(
+            "--initial-cluster=capi-loadgen=http://127.0.0.1:{peer}"
+        ))
+        .arg(format!("--listen-metrics-urls=http://127.0.0.1:{metrics}"))
+        .arg(format!("--quota-backend-bytes={quota}"))
+        .arg("--metrics=extensive")
+        .args(&o.etcd_extra_args);
+    c
+}
+
+fn apiserver_command(a: &Assets, dir: &Path, port: u16, etcd: &str, o: &LocalOptions) -> Command {
+    let pki = dir.join("pki");
+    let mut c = Command::new(&a.kube_apiserver);
+    c.arg(format!("--etcd-servers={etcd}"))
+        .arg(format!("--cert-dir={}", pki.display()))
+        .arg(format!(
+            "--tls-cert-file={}",
+            pki.join("serving.crt").display()
+        ))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            pki.join("serving.key").display()
+        ))
+        .arg(format!("--secure-port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg("--advertise-address=127.0.0.1")
+        .arg(format!(
+            "--token-auth-file={}",
+            dir.join("tokens.csv").display()
+        ))
+        .arg("--authorization-mode=RBAC")
+        .arg("--service-account-issuer=https://capi-loadgen.local")
+        .arg(format!(
+            "--service-account-key-file={}",
+            pki.join("sa.pub").display()
+        ))
+        .arg(format!(
+            "--service-account-signing-key-file={}",
+            pki.join("sa.key").display()
+        ))
+        .arg("--service-cluster-ip-range=10.0.0.0/24")
+        .arg("--allow-privileged=true");
+    if !a.apiserver_version.at_least(1, 24) {
+        c.arg("--insecure-port=0");
+    }
+    if let Some(n) = o.max_requests_inflight {
+        c.arg(format!("--max-requests-inflight={n}"));
+    }
+    if let Some(n) = o.max_mutating_requests_inflight {
+        c.arg(format!("--max-mutating-requests-inflight={n}"));
+    }
+    c.args(&o.apiserver_extra_args);
+    c
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// etcd's default quota when the profile sets none (2 GiB).
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+impl LocalEnv {
+    /// Starts etcd and kube-apiserver, waits for `/readyz`, creates the load identity and
+    /// writes the kubeconfig. On any failure the processes started so far are stopped.
+    pub async fn start(opts: &LocalOptions) -> Result<LocalEnv, EnvError> {
+        let a = assets::discover()?;
+        let dir = opts.state_dir.clone();
+        if dir.join("state.json").exists() {
+            if let Ok(old) = LocalInfo::read(&dir) {
+                if old.processes_alive() {
+                    return Err(EnvError::Start(format!(
+                        "{} already holds a running environment (etcd pid {}, kube-apiserver pid {}): `capi-loadgen env down` first",
+                        dir.display(), old.etcd_pid, old.apiserver_pid
+                    )));
+                }
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| EnvError::io(&dir, e))?;
+        }
+        std::fs::create_dir_all(dir.join("pki")).map_err(|e| EnvError::io(&dir, e))?;
+        let keys = pki::generate()?;
+        let pki_dir = dir.join("pki");
+        write_private(&pki_dir.join("ca.crt"), &keys.ca_cert_pem)?;
+        write_private(&pki_dir.join("serving.crt"), &keys.serving_cert_pem)?;
+        write_private(&pki_dir.join("serving.key"), &keys.serving_key_pem)?;
+        write_private(&pki_dir.join("sa.key"), &keys.sa_key_pem)?;
+        write_private(&pki_dir.join("sa.pub"), &keys.sa_pub_pem)?;
+        let admin_token = pki::random_token();
+        write_private(
+            &dir.join("tokens.csv"),
+            &format!("{admin_token},capi-loadgen-admin,capi-loadgen-admin,system:masters\n"),
+        )?;
+
+        let quota = opts
+            .quota_backend_bytes
+            .unwrap_or(DEFAULT_QUOTA_BACKEND_BYTES);
+        let (cport, pport, mport, aport) = (free_port()?, free_port()?, free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{cport}");
+        let etcd_log = dir.join("etcd.log");
+        let api_log = dir.join("kube-apiserver.log");
+        let ecmd = etcd_command(&a, &dir, cport, pport, mport, opts, quota);
+        let acmd = apiserver_command(&a, &dir, aport, &etcd_url, opts);
+
+        let mut env = LocalEnv {
+            info: LocalInfo {
+                state_dir: dir.clone(),
+                etcd_endpoint: etcd_url.clone(),
+                etcd_metrics_url: format!("http://127.0.0.1:{mport}/metrics"),
+                apiserver_url: format!("https://127.0.0.1:{aport}"),
+                kubeconfig: dir.join("kubeconfig"),
+                apiserver_version: a.apiserver_version,
+                etcd_version: a.etcd_version,
+                etcd_pid: 0,
+                apiserver_pid: 0,
+                detached: opts.detach,
+                quota_backend_bytes: quota,
+            },
+            apiserver: None,
+            etcd: None,
+        };
+        let spawn_err =
+            |what: &str, e: std::io::Error| EnvError::Start(format!("cannot start {what}: {e}"));
+        if opts.detach {
+            env.info.etcd_pid =
+                ManagedChild::spawn_detached(ecmd, &etcd_log).map_err(|e| spawn_err("etcd", e))?;
+        } else {
+            let c =
+                ManagedChild::spawn("etcd", ecmd, &etcd_log).map_err(|e| spawn_err("etcd", e))?;
+            env.info.etcd_pid = c.pid();
+            env.etcd = Some(c);
+        }
+        env.wait_etcd(&etcd_log).await?;
+        if opts.detach {
+            env.info.apiserver_pid = ManagedChild::spawn_detached(acmd, &api_log)
+                .map_err(|e| spawn_err("kube-apiserver", e))?;
+        } else {
+            let c = ManagedChild::spawn("kube-apiserver", acmd, &api_log)
+                .map_err(|e| spawn_err("kube-apiserver", e))?;
+            env.info.apiserver_pid = c.pid();
+            env.apiserver = Some(c);
+        }
+        // From here on a failure must also stop detached children.
+        match env
+            .finish_start(&keys.ca_cert_pem, &admin_token, &api_log)
+            .await
+        {
+            Ok(()) => Ok(env),
+            Err(e) => {
+                env.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish_start(
+        &mut self,
+        ca: &str,
+        admin_token: &str,
+        api_log: &Path,
+    ) -> Result<(), EnvError> {
+        let kc = &self.info.kubeconfig;
+        write_private(
+            kc,
+            &kubeconfig_yaml(&self.info.apiserver_url, ca, admin_token, None),
+        )?;
+        let admin = client_for(kc, ADMIN_CONTEXT).await?;
+        self.wait_ready(&admin, api_log).await?;
+        let load_token = bootstrap::load_identity(admin, 30 * 24 * 3600).await?;
+        write_private(
+            kc,
+            &kubeconfig_yaml(&self.info.apiserver_url, ca, admin_token, Some(&load_token)),
+        )?;
+        let state = serde_json::to_string_pretty(&self.info)
+            .map_err(|e| EnvError::Start(format!("state.json: {e}")))?;
+        let p = self.info.state_dir.join("state.json");
+        std::fs::write(&p, state).map_err(|e| EnvError::io(&p, e))?;
+        Ok(())
+    }
+
+    fn child_died(&self, which: &str, log: &Path) -> Option<EnvError> {
+        let (child, pid) = match which {
+            "etcd" => (&self.etcd, self.info.etcd_pid),
+            _ => (&self.apiserver, self.info.apiserver_pid),
+        };
+        let dead = match child {
+            Some(c) => c.exited().is_some(),
+            None => !process::pid_alive_as(pid, which),
+        };
+        dead.then(|| {
+            EnvError::Start(format!(
+                "{which} exited during start-up: {} (log: {})",
+                log_tail(log),
+                log.display()
+            ))
+        })
+    }
+
+    async fn wait_etcd(&self, log: &Path) -> Result<(), EnvError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(e) = self.child_died("etcd", log) {
+                return Err(e);
+            }
+            let opts =
+                etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(1));
+            if let Ok(mut c) =
+                etcd_client::Client::connect([self.info.etcd_endpoint.as_str()], Some(opts)).await
+            {
+                if c.status().await.is_ok() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(EnvError::Start(format!(
+                    "etcd not ready after {READY_TIMEOUT:?} (log: {})",
+                    log.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_ready(&self, admin: &kube::Client, log: &Path) -> Result<(), EnvError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(e) = self.child_died("kube-apiserver", log) {
+                return Err(e);
+            }
+            let req = http::Request::get("/readyz").body(Vec::new());
+            if let Ok(req) = req {
+                if let Ok(body) = admin.request_text(req).await {
+                    if body.trim() == "ok" {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(EnvError::Start(format!(
+                    "kube-apiserver not ready after {READY_TIMEOUT:?}: {} (log: {})",
+                    log_tail(log),
+                    log.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A client for the load identity (not in system:masters).
+    pub async fn load_client(&self) -> Result<kube::Client, EnvError> {
+        client_for(&self.info.kubeconfig, LOAD_CONTEXT).await
+    }
+
+    /// A client for the admin identity (set-up only).
+    pub async fn admin_client(&self) -> Result<kube::Client, EnvError> {
+        client_for(&self.info.kubeconfig, ADMIN_CONTEXT).await
+    }
+
+    /// Orderly shutdown: kube-apiserver first (SIGTERM, 10 s, then SIGKILL), then etcd.
+    pub async fn stop(&mut self) {
+        let mut api = self.apiserver.take();
+        let mut etcd = self.etcd.take();
+        let info = self.info.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(c) = api.as_mut() {
+                c.stop(Duration::from_secs(10));
+            } else if info.detached {
+                process::stop_pid(
+                    info.apiserver_pid,
+                    "kube-apiserver",
+                    Duration::from_secs(10),
+                );
+            }
+            if let Some(c) = etcd.as_mut() {
+                c.stop(Duration::from_secs(10));
+            } else if info.detached {
+                process::stop_pid(info.etcd_pid, "etcd", Duration::from_secs(10));
+            }
+        })
+        .await;
+        let _ = std::fs::remove_file(self.info.state_dir.join("state.json"));
+    }
+
+    /// Kills etcd with SIGKILL (fault-injection tests).
+    pub fn kill_etcd(&mut self) {
+        if let Some(c) = self.etcd.as_mut() {
+            c.stop(Duration::ZERO);
+        }
+    }
+}
+
+/// Stops a detached environment recorded in `state_dir` (`env down`).
+pub fn stop_detached(state_dir: &Path) -> Result<LocalInfo, EnvError> {
+    let info = LocalInfo::read(state_dir)?;
+    process::stop_pid(
+        info.apiserver_pid,
+        "kube-apiserver",
+        Duration::from_secs(10),
+    );
+    process::stop_pid(info.etcd_pid, "etcd", Duration::from_secs(10));
+    let _ = std::fs::remove_file(state_dir.join("state.json"));
+    Ok(info)
+}
+
+impl Drop for LocalEnv {
+    fn drop(&mut self) {
+        // Synchronous last resort; children are SIGKILLed in order by ManagedChild::drop.
+        self.apiserver.take();
+        self.etcd.take();
+    }
+}

@@ -1,0 +1,94 @@
+//! The tool's top-level error and its exit codes.
+//!
+//! Every user-facing failure maps to one line of text and a distinct exit code, so scripts
+//! and CI jobs can tell a bad profile from an unreachable target from an interrupted run.
+
+use std::path::PathBuf;
+
+/// Exit codes, documented in README.md ("Exit codes").
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// An unexpected internal error (a bug: please report it).
+    pub const INTERNAL: i32 = 1;
+    /// Bad input: command-line flags or the profile (file, line and field are named).
+    pub const USAGE: i32 = 2;
+    /// The local environment or its binaries could not be found or started.
+    pub const ENVIRONMENT: i32 = 3;
+    /// The target could not be reached (connection refused, DNS, TLS handshake, timeout).
+    pub const UNREACHABLE: i32 = 4;
+    /// The target refused our credentials (HTTP 401/403 on set-up calls).
+    pub const AUTH: i32 = 5;
+    /// The target's storage quota is full (etcd NOSPACE alarm).
+    pub const QUOTA: i32 = 6;
+    /// The safety guard refused to write to this target.
+    pub const REFUSED: i32 = 7;
+    /// The run was aborted because the target failed; partial results were written.
+    pub const TARGET_FAILED: i32 = 8;
+    /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Everything that can end a command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Flags or profile are invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// The profile failed to parse or validate (message names file:line: field).
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    /// The local environment failed.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
+    /// The target failed during set-up.
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    /// A results directory could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The run was interrupted; partial results are in `dir`.
+    #[error("interrupted: partial results written to {}", dir.display())]
+    Interrupted {
+        /// Where the partial results are.
+        dir: PathBuf,
+    },
+    /// The run stopped because the target failed; partial results are in `dir`.
+    #[error("aborted, target failed ({reason}): partial results written to {}", dir.display())]
+    TargetFailed {
+        /// Why the target is considered failed.
+        reason: String,
+        /// Where the partial results are.
+        dir: PathBuf,
+    },
+    /// Anything else (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Profile(_) => exit::USAGE,
+            Error::Env(_) => exit::ENVIRONMENT,
+            Error::Target(e) => e.exit_code(),
+            Error::Io { .. } | Error::Internal(_) => exit::INTERNAL,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
+            Error::TargetFailed { .. } => exit::TARGET_FAILED,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The capi-loadgen binary: parse flags, run, map errors to one line and an exit code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = capi_loadgen::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,kube_client=off,capi_loadgen=info")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capi-loadgen: cannot start the async runtime: {e}");
+            std::process::exit(capi_loadgen::exit::INTERNAL);
+        }
+    };
+    let code = match runtime.block_on(capi_loadgen::run(cli)) {
+        Ok(()) => capi_loadgen::exit::OK,
+        Err(e) => {
+            eprintln!("capi-loadgen: {e}");
+            e.exit_code()
+        }
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

@@ -1,0 +1,212 @@
+//! Measurement: every request becomes a [`Sample`] sent over a channel to one
+//! [`Collector`], which keeps HDR histograms (µs, 3 significant digits) and counters per
+//! (phase, verb, kind). Nothing here keeps per-request vectors: memory is flat in run size.
+
+use crate::model::Kind;
+use crate::target::RequestError;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Highest latency a histogram records (1 hour); larger values are clamped.
+pub const MAX_MICROS: u64 = 3_600_000_000;
+
+/// The API verb of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verb {
+    /// POST a new object.
+    Create,
+    /// DELETE an object.
+    Delete,
+    /// LIST objects.
+    List,
+}
+
+impl Verb {
+    /// Lower-case name used in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Delete => "delete",
+            Verb::List => "list",
+        }
+    }
+}
+
+/// One finished request.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Phase name (`namespaces`, `create`, `cleanup` …).
+    pub phase: &'static str,
+    /// Verb.
+    pub verb: Verb,
+    /// Object kind.
+    pub kind: Kind,
+    /// When the request was meant to start (before waiting for a token).
+    pub intended: Instant,
+    /// When the client's token bucket let it go.
+    pub sent: Instant,
+    /// When the answer (or the failure) arrived.
+    pub done: Instant,
+    /// The result.
+    pub outcome: Result<(), RequestError>,
+}
+
+/// A new histogram with the tool's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    // Bounds are constants known to be valid.
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_MICROS)
+}
+
+/// Histograms and counters of one (phase, verb, kind).
+#[derive(Clone, Debug)]
+pub struct OpStats {
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Requests answered 429 (server-side throttling).
+    pub throttled: u64,
+    /// Other failures by label (`http_500`, `timeout`, `transport` …).
+    pub failed: BTreeMap<String, u64>,
+    /// Intended start → done (what a caller experiences, no coordinated omission).
+    pub latency: Histogram<u64>,
+    /// Sent → done (server and network time).
+    pub server: Histogram<u64>,
+    /// Intended start → sent (client-side throttle wait).
+    pub throttle_wait: Histogram<u64>,
+}
+
+impl Default for OpStats {
+    fn default() -> Self {
+        OpStats {
+            sent: 0,
+            ok: 0,
+            throttled: 0,
+            failed: BTreeMap::new(),
+            latency: new_histogram(),
+            server: new_histogram(),
+            throttle_wait: new_histogram(),
+        }
+    }
+}
+
+impl OpStats {
+    /// Failures other than 429.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    fn record(&mut self, s: &Sample) {
+        self.sent += 1;
+        match &s.outcome {
+            Ok(()) => self.ok += 1,
+            Err(RequestError::Http(429)) => self.throttled += 1,
+            Err(e) => *self.failed.entry(e.label()).or_default() += 1,
+        }
+        let _ = self
+            .latency
+            .record(micros(s.done.saturating_duration_since(s.intended)));
+        let _ = self
+            .server
+            .record(micros(s.done.saturating_duration_since(s.sent)));
+        let _ = self
+            .throttle_wait
+            .record(micros(s.sent.saturating_duration_since(s.intended)));
+    }
+}
+
+/// Key of one stats bucket.
+pub type OpKey = (&'static str, Verb, Kind);
+
+/// Everything measured in a run.
+#[derive(Clone, Debug, Default)]
+pub struct Measurements {
+    /// Stats per (phase, verb, kind).
+    pub ops: BTreeMap<OpKey, OpStats>,
+}
+
+impl Measurements {
+    /// Adds one sample.
+    pub fn record(&mut self, s: &Sample) {
+        self.ops
+            .entry((s.phase, s.verb, s.kind))
+            .or_default()
+            .record(s);
+    }
+
+    /// Totals over all buckets: (sent, ok, failed, throttled).
+    pub fn totals(&self) -> (u64, u64, u64, u64) {
+        self.ops.values().fold((0, 0, 0, 0), |t, o| {
+            (
+                t.0 + o.sent,
+                t.1 + o.ok,
+                t.2 + o.failed_total(),
+                t.3 + o.throttled,
+            )
+        })
+    }
+}
+
+/// The receiving end: run it as a task; it returns the measurements when every sender is gone.
+pub struct Collector {
+    rx: tokio::sync::mpsc::Receiver<Sample>,
+}
+
+/// Creates a bounded channel (backpressure instead of unbounded memory) and its collector.
+pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<Sample>, Collector) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    (tx, Collector { rx })
+}
+
+impl Collector {
+    /// Consumes samples until all senders are dropped.
+    pub async fn run(mut self) -> Measurements {
+        let mut m = Measurements::default();
+        while let Some(s) = self.rx.recv().await {
+            m.record(&s);
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_histograms_agree() {
+        let mut m = Measurements::default();
+        let t0 = Instant::now();
+        let outcomes = [
+            Ok(()),
+            Err(RequestError::Http(429)),
+            Err(RequestError::Http(500)),
+            Ok(()),
+            Err(RequestError::Timeout),
+        ];
+        for (i, o) in outcomes.into_iter().enumerate() {
+            m.record(&Sample {
+                phase: "create",
+                verb: Verb::Create,
+                kind: Kind::Machine,
+                intended: t0,
+                sent: t0 + Duration::from_millis(i as u64 * 10),
+                done: t0 + Duration::from_millis(i as u64 * 10 + 5),
+                outcome: o,
+            });
+        }
+        let s = &m.ops[&("create", Verb::Create, Kind::Machine)];
+        assert_eq!((s.sent, s.ok, s.throttled, s.failed_total()), (5, 2, 1, 2));
+        assert_eq!(s.latency.len(), 5);
+        assert_eq!(s.throttle_wait.len(), 5);
+        assert_eq!(m.totals(), (5, 2, 2, 1));
+        // The worst throttle wait was 40 ms; the worst server time 5 ms.
+        assert!(s.throttle_wait.max() >= 39_000 && s.throttle_wait.max() <= 41_000);
+        assert!(s.server.max() < 6_000);
+    }
+}

@@ -1,0 +1,181 @@
+//! CustomResourceDefinitions for the fleet's custom kinds, with schemas inferred from
+//! example bodies.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::kinds::Kind;
+use super::objects::cluster_objects;
+use super::schema::{merge_schemas, schema_from_example};
+use super::spec::FleetSpec;
+use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+
+/// The custom kinds, in creation order.
+const CUSTOM_KINDS: [Kind; 8] = [
+    Kind::Cluster,
+    Kind::InfraCluster,
+    Kind::KubeadmControlPlane,
+    Kind::MachineDeployment,
+    Kind::MachineSet,
+    Kind::Machine,
+    Kind::KubeadmConfig,
+    Kind::InfraMachine,
+];
+
+/// The upstream core group; short names are only given in it.
+const UPSTREAM_GROUP: &str = "cluster.x-k8s.io";
+
+/// A spec that yields every structural variant of every kind: an init and a joining
+/// control-plane machine and a worker.
+fn sample_spec(spec: &FleetSpec) -> FleetSpec {
+    let mut s = spec.clone();
+    s.clusters = 1;
+    s.control_plane_replicas = 2;
+    s.machine_deployments = 1;
+    s.workers_per_machine_deployment = 1;
+    s
+}
+
+/// Merged schemas of every custom kind, from one sample cluster.
+fn schemas(spec: &FleetSpec) -> BTreeMap<Kind, Value> {
+    let mut out: BTreeMap<Kind, Value> = BTreeMap::new();
+    for obj in cluster_objects(&sample_spec(spec), 0) {
+        if obj.kind.is_builtin() {
+            continue;
+        }
+        let s = schema_from_example(&obj.body);
+        let merged = match out.get(&obj.kind) {
+            Some(prev) => merge_schemas(prev, &s),
+            None => s,
+        };
+        out.insert(obj.kind, merged);
+    }
+    out
+}
+
+/// Turns an inferred object schema into a CRD root schema: `metadata` may only say
+/// `type: object` (kube-apiserver rejects more), only `spec` is required (status is
+/// dropped on create when it is a subresource).
+fn root_schema(mut s: Value) -> Value {
+    if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("metadata".into(), json!({"type": "object"}));
+    }
+    if let Some(obj) = s.as_object_mut() {
+        obj.remove("required");
+        if obj
+            .get("properties")
+            .is_some_and(|p| p.get("spec").is_some())
+        {
+            obj.insert("required".into(), json!(["spec"]));
+        }
+    }
+    s
+}
+
+fn provider_label(spec: &FleetSpec, kind: Kind) -> String {
+    match kind {
+        Kind::KubeadmControlPlane => "control-plane-kubeadm".into(),
+        Kind::KubeadmConfig => "bootstrap-kubeadm".into(),
+        Kind::InfraCluster | Kind::InfraMachine => {
+            format!("infrastructure-{}", spec.provider.as_str())
+        }
+        _ => "cluster-api".into(),
+    }
+}
+
+fn short_name(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Cluster => Some("cl"),
+        Kind::MachineDeployment => Some("md"),
+        Kind::MachineSet => Some("ms"),
+        Kind::Machine => Some("ma"),
+        Kind::KubeadmControlPlane => Some("kcp"),
+        _ => None,
+    }
+}
+
+fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
+    let api = spec.api_ref(kind);
+    let singular = api.kind.to_ascii_lowercase();
+    let mut names = json!({
+        "kind": api.kind,
+        "listKind": format!("{}List", api.kind),
+        "plural": api.plural,
+        "singular": singular,
+        "categories": ["cluster-api"],
+    });
+    if api.group == UPSTREAM_GROUP
+        || api
+            .group
+            .strip_suffix(UPSTREAM_GROUP)
+            .is_some_and(|p| p.ends_with('.'))
+    {
+        if let Some(short) = short_name(kind) {
+            names["shortNames"] = json!([short]);
+        }
+    }
+    let mut subresources = json!({"status": {}});
+    if matches!(
+        kind,
+        Kind::KubeadmControlPlane | Kind::MachineDeployment | Kind::MachineSet
+    ) {
+        subresources["scale"] = json!({
+            "labelSelectorPath": ".status.selector",
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+        });
+    }
+    let mut labels = json!({
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        "cluster.x-k8s.io/provider": provider_label(spec, kind),
+    });
+    if matches!(kind, Kind::InfraCluster | Kind::InfraMachine) {
+        // The contract label Cluster API uses to find a provider's version.
+        labels["cluster.x-k8s.io/v1beta1"] = json!(api.version);
+    }
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{}.{}", api.plural, api.group),
+            "labels": labels,
+        },
+        "spec": {
+            "group": api.group,
+            "names": names,
+            "scope": "Namespaced",
+            "versions": [{
+                "name": api.version,
+                "served": true,
+                "storage": true,
+                "schema": {"openAPIV3Schema": root_schema(schema)},
+                "subresources": subresources,
+            }],
+        },
+    })
+}
+
+fn crds_for(spec: &FleetSpec, kinds: &[Kind]) -> Vec<Value> {
+    let mut schemas = schemas(spec);
+    kinds
+        .iter()
+        .filter_map(|&k| schemas.remove(&k).map(|s| crd(spec, k, s)))
+        .collect()
+}
+
+/// The CustomResourceDefinitions (`apiextensions.k8s.io/v1`) of every custom kind the fleet
+/// uses, in `spec.api_group`'s groups, in creation order. Core, bootstrap and control-plane
+/// kinds serve and store `spec.capi_version`; provider kinds `v1beta1`. Schemas are inferred
+/// from example bodies (every variant merged), so they type and require exactly what the
+/// tool writes; `status` is a subresource (and `scale` for KubeadmControlPlane,
+/// MachineDeployment and MachineSet, as upstream).
+pub fn crds(spec: &FleetSpec) -> Vec<Value> {
+    crds_for(spec, &CUSTOM_KINDS)
+}
+
+/// Only the provider (infrastructure) CRDs: what writing into the real `cluster.x-k8s.io`
+/// CRDs needs in addition, as those do not include provider kinds.
+pub fn provider_crds(spec: &FleetSpec) -> Vec<Value> {
+    crds_for(spec, &[Kind::InfraCluster, Kind::InfraMachine])
+}

@@ -1,0 +1,56 @@
+//! The Cluster API fleet model (pure data, no I/O).
+//!
+//! A [`FleetSpec`] describes a fleet of fake-but-realistic workload clusters. From it this
+//! module derives, deterministically:
+//!
+//! - names (namespaces, clusters, every object of a cluster) and placeholder UIDs;
+//! - the complete JSON body of every object, in creation order, streamed lazily by
+//!   [`cluster_objects`] so that a fleet of millions of objects never sits in memory;
+//! - the CustomResourceDefinitions the fleet needs ([`crds`], [`provider_crds`]),
+//!   whose schemas are inferred structurally from example bodies ([`schema_from_example`]).
+//!
+//! Bodies follow the real Cluster API types of the chosen [`CapiVersion`]
+//! (`v1beta1` or `v1beta2`); provider kinds (Metal3, Nutanix, Docker) always use their
+//! `v1beta1` shape, as the real providers serve it. Same inputs give byte-identical bodies:
+//! all "random" content comes from small hashes of (run id, cluster index, object index).
+
+mod capi;
+mod cloudinit;
+mod crds;
+mod kinds;
+mod kubeadm;
+mod machine;
+mod meta;
+mod names;
+mod objects;
+mod providers;
+mod schema;
+mod secrets;
+mod spec;
+
+#[cfg(test)]
+mod crd_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod upstream_tests;
+
+pub use crds::{crds, provider_crds};
+pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
+pub use names::placeholder_uid;
+pub use objects::{cluster_objects, namespace_object, ClusterObjects};
+pub use schema::{merge_schemas, schema_from_example};
+pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, DEFAULT_API_GROUP};
+
+/// Label carrying the run id on every object the tool creates.
+pub const RUN_ID_LABEL: &str = "capi-loadgen.io/run-id";
+/// The standard "managed by" label, set to [`MANAGED_BY_VALUE`] on every object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "capi-loadgen";
+/// Cluster API's cluster-name label, set on every object that belongs to a cluster.
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// Annotation holding the extra padding bytes requested by [`PayloadSizes::extra`].
+pub const PADDING_ANNOTATION: &str = "capi-loadgen.io/padding";
+/// The Secret type Cluster API uses for the Secrets it creates.
+pub const CAPI_SECRET_TYPE: &str = "cluster.x-k8s.io/secret";

@@ -1,0 +1,258 @@
+//! Provider objects (Metal3, Nutanix, Docker), always in their `v1beta1` shape, and the
+//! provider-specific details of Machines (provider IDs, addresses, failure domains).
+
+use serde_json::{json, Map, Value};
+
+use super::kinds::{Kind, Provider};
+use super::machine::{cloned_from, MachineInfo};
+use super::meta::{conditions_v1, map, ClusterCtx};
+use super::names::format_uuid;
+
+const DOCKER_FAILURE_DOMAINS: [&str; 3] = ["fd1", "fd2", "fd3"];
+
+/// `(osImage, kernelVersion)` of the provider's nodes.
+pub(crate) fn os_image(provider: Provider) -> (&'static str, &'static str) {
+    match provider {
+        Provider::Metal3 => ("Ubuntu 22.04.5 LTS", "5.15.0-122-generic"),
+        Provider::Nutanix => ("Ubuntu 22.04.4 LTS", "5.15.0-116-generic"),
+        Provider::Docker => ("Debian GNU/Linux 12 (bookworm)", "6.1.0-27-amd64"),
+    }
+}
+
+/// The failure domain of machine `m`, if the provider has them (CAPD control plane only).
+pub(crate) fn failure_domain(provider: Provider, m: u64) -> Option<&'static str> {
+    (provider == Provider::Docker).then(|| DOCKER_FAILURE_DOMAINS[(m % 3) as usize])
+}
+
+/// Name of the BareMetalHost a Metal3Machine is bound to.
+fn bare_metal_host(ctx: &ClusterCtx, info: &MachineInfo) -> String {
+    format!("{}-bmh-{:04}", ctx.name, info.m)
+}
+
+/// UUID of a Nutanix VM.
+fn vm_uuid(ctx: &ClusterCtx, info: &MachineInfo) -> String {
+    let mut rng = ctx.rng(info.m, 5);
+    format_uuid(rng.next_u64(), rng.next_u64())
+}
+
+/// `spec.providerID` of the Machine and the provider machine.
+pub(crate) fn provider_id(ctx: &ClusterCtx, info: &MachineInfo) -> String {
+    match ctx.spec.provider {
+        Provider::Metal3 => format!(
+            "metal3://{}/{}/{}",
+            ctx.ns,
+            bare_metal_host(ctx, info),
+            info.infra_name
+        ),
+        Provider::Nutanix => format!("nutanix://{}", vm_uuid(ctx, info)),
+        Provider::Docker => format!("docker:////{}", info.infra_name),
+    }
+}
+
+/// `status.addresses` of the Machine and the provider machine.
+pub(crate) fn addresses(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
+    let host = &info.machine_name;
+    match ctx.spec.provider {
+        Provider::Metal3 => json!([
+            {"type": "InternalIP", "address": info.ip},
+            {"type": "Hostname", "address": host},
+            {"type": "InternalDNS", "address": host},
+        ]),
+        Provider::Nutanix => json!([
+            {"type": "InternalIP", "address": info.ip},
+            {"type": "Hostname", "address": host},
+        ]),
+        Provider::Docker => json!([
+            {"type": "Hostname", "address": host},
+            {"type": "InternalIP", "address": info.ip},
+            {"type": "ExternalIP", "address": info.ip},
+        ]),
+    }
+}
+
+/// The provider cluster object (`Metal3Cluster`, `NutanixCluster`, `DockerCluster`).
+pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
+    let endpoint = json!({"host": ctx.endpoint_host, "port": 6443});
+    let time = ctx.time(120);
+    let (spec, mut status, conds): (Value, Map<String, Value>, &[&str]) = match ctx.spec.provider {
+        Provider::Metal3 => (
+            json!({"controlPlaneEndpoint": endpoint, "noCloudProvider": true}),
+            map([("lastUpdated", time.clone().into())]),
+            &["Ready", "BaremetalInfrastructureReady"],
+        ),
+        Provider::Nutanix => (
+            json!({
+                "controlPlaneEndpoint": endpoint,
+                "prismCentral": {
+                    "address": "prism-central.example.internal",
+                    "port": 9440,
+                    "insecure": false,
+                    "credentialRef": {
+                        "kind": "Secret",
+                        "name": format!("{}-pc-creds", ctx.name),
+                        "namespace": ctx.ns,
+                    },
+                },
+            }),
+            Map::new(),
+            &[
+                "Ready",
+                "PrismCentralClientInit",
+                "CredentialRefSecretOwnerSet",
+            ],
+        ),
+        Provider::Docker => {
+            let fds: Map<String, Value> = DOCKER_FAILURE_DOMAINS
+                .iter()
+                .map(|fd| (fd.to_string(), json!({"controlPlane": true})))
+                .collect();
+            (
+                json!({
+                    "controlPlaneEndpoint": endpoint,
+                    "loadBalancer": {"imageRepository": "kindest", "imageTag": "v20230510-486859a6"},
+                    "failureDomains": fds,
+                }),
+                map([("failureDomains", fds.into())]),
+                &["Ready", "LoadBalancerAvailable"],
+            )
+        }
+    };
+    status.insert("ready".into(), true.into());
+    status.insert("conditions".into(), conditions_v1(conds, &time));
+    let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
+    json!({
+        "apiVersion": ctx.api_version(Kind::InfraCluster),
+        "kind": ctx.spec.provider.cluster_kind(),
+        "metadata": ctx.metadata(Kind::InfraCluster, &ctx.infra_cluster_name, ctx.base_labels(),
+            Map::new(), vec![owner]),
+        "spec": spec,
+        "status": status,
+    })
+}
+
+/// The provider machine object (`Metal3Machine`, `NutanixMachine`, `DockerMachine`).
+pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
+    let cp = info.is_control_plane();
+    let time = info.ready_time(ctx);
+    let version = &ctx.spec.kubernetes_version;
+    let ns_ref = |name: String| json!({"name": name, "namespace": ctx.ns});
+    let mut annotations = cloned_from(
+        &info.template_name,
+        ctx.spec.provider.machine_template_kind(),
+        &ctx.infra_group,
+    );
+    let mut status = map([("ready", true.into()), ("addresses", addresses(ctx, info))]);
+    let (spec, conds): (Value, &[&str]) = match ctx.spec.provider {
+        Provider::Metal3 => {
+            let bmh = bare_metal_host(ctx, info);
+            annotations.insert(
+                "metal3.io/BareMetalHost".into(),
+                format!("{}/{bmh}", ctx.ns).into(),
+            );
+            let image =
+                format!("http://172.22.0.1/images/UBUNTU_22.04_NODE_IMAGE_K8S_{version}-raw.img");
+            let template = format!(
+                "{}-{}-template",
+                ctx.name,
+                if cp { "controlplane" } else { "workers" }
+            );
+            status.insert("lastUpdated".into(), time.clone().into());
+            status.insert(
+                "renderedData".into(),
+                ns_ref(format!("{template}-{}", info.m)),
+            );
+            status.insert(
+                "userData".into(),
+                ns_ref(format!("{}-user-data", info.infra_name)),
+            );
+            status.insert(
+                "metaData".into(),
+                ns_ref(format!("{}-metadata", info.infra_name)),
+            );
+            status.insert(
+                "networkData".into(),
+                ns_ref(format!("{}-networkdata", info.infra_name)),
+            );
+            (
+                json!({
+                    "providerID": provider_id(ctx, info),
+                    "image": {
+                        "url": image,
+                        "checksum": format!("{image}.sha256sum"),
+                        "checksumType": "sha256",
+                        "format": "raw",
+                    },
+                    "hostSelector": {"matchLabels": {
+                        "cluster-role": if cp { "control-plane" } else { "worker" },
+                    }},
+                    "dataTemplate": ns_ref(template),
+                    "automatedCleaningMode": "metadata",
+                }),
+                &[
+                    "Ready",
+                    "AssociateBMH",
+                    "KubernetesNodeReady",
+                    "Metal3DataReady",
+                ],
+            )
+        }
+        Provider::Nutanix => {
+            let uuid = vm_uuid(ctx, info);
+            status.insert("vmUUID".into(), uuid.clone().into());
+            let node_uid = {
+                let mut rng = ctx.rng(info.m, 4);
+                format_uuid(rng.next_u64(), rng.next_u64())
+            };
+            status.insert(
+                "nodeRef".into(),
+                json!({"apiVersion": "v1", "kind": "Node", "name": info.machine_name,
+                       "uid": node_uid}),
+            );
+            (
+                json!({
+                    "providerID": format!("nutanix://{uuid}"),
+                    "vcpusPerSocket": 1,
+                    "vcpuSockets": if cp { 2 } else { 4 },
+                    "memorySize": if cp { "4Gi" } else { "8Gi" },
+                    "systemDiskSize": "40Gi",
+                    "bootType": "legacy",
+                    "image": {"type": "name", "name": format!("ubuntu-2204-kube-{version}")},
+                    "cluster": {"type": "name", "name": "pe-cluster-01"},
+                    "subnet": [{"type": "name", "name": "vlan-173"}],
+                    "additionalCategories": [{"key": "AppType", "value": "Kubernetes"}],
+                }),
+                &["Ready", "VMProvisioned", "VMAddressesAssigned"],
+            )
+        }
+        Provider::Docker => {
+            if cp {
+                status.insert("loadBalancerConfigured".into(), true.into());
+            }
+            let mut spec = map([
+                ("providerID", provider_id(ctx, info).into()),
+                ("customImage", format!("kindest/node:{version}").into()),
+                ("bootstrapped", true.into()),
+            ]);
+            if !cp {
+                spec.insert(
+                    "extraMounts".into(),
+                    json!([{"containerPath": "/var/run/docker.sock",
+                            "hostPath": "/var/run/docker.sock"}]),
+                );
+            }
+            (
+                spec.into(),
+                &["Ready", "ContainerProvisioned", "BootstrapExecSucceeded"],
+            )
+        }
+    };
+    status.insert("conditions".into(), conditions_v1(conds, &time));
+    json!({
+        "apiVersion": ctx.api_version(Kind::InfraMachine),
+        "kind": ctx.spec.provider.machine_kind(),
+        "metadata": ctx.metadata(Kind::InfraMachine, &info.infra_name, info.labels(ctx),
+            annotations, vec![info.machine_owner(ctx)]),
+        "spec": spec,
+        "status": status,
+    })
+}

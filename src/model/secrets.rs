@@ -1,0 +1,156 @@
+//! Secrets: the per-cluster certificate and kubeconfig Secrets and the per-machine
+//! bootstrap Secret. Key material is deterministic pseudo-random bytes inside real PEM
+//! armour with realistic sizes; it is not cryptographically valid (no key generation).
+
+use serde_json::{json, Map, Value};
+
+use super::cloudinit;
+use super::kinds::{ClusterSecret, Kind};
+use super::machine::MachineInfo;
+use super::meta::ClusterCtx;
+use super::names::{base64, Rng};
+use super::CAPI_SECRET_TYPE;
+
+/// DER size of a kubeadm RSA-2048 certificate (PEM about 1.1 KB).
+const CERT_DER_BYTES: usize = 773;
+/// DER size of a PKCS#1 RSA-2048 private key (PEM about 1.7 KB).
+const KEY_DER_BYTES: usize = 1192;
+/// DER size of an RSA-2048 SubjectPublicKeyInfo (PEM 451 bytes).
+const PUBKEY_DER_BYTES: usize = 294;
+
+/// Which key pair of the cluster a PEM belongs to (seeds its content).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Material {
+    Ca = 1,
+    Etcd = 2,
+    FrontProxy = 3,
+    ServiceAccount = 4,
+    AdminClient = 5,
+    ApiserverEtcdClient = 6,
+}
+
+/// PEM block of `der_len` pseudo-random bytes shaped like DER (`30 82 <len>`).
+fn pem(rng: &mut Rng, label: &str, der_len: usize) -> String {
+    let mut der = rng.bytes(der_len);
+    der[0] = 0x30;
+    der[1] = 0x82;
+    let body_len = (der_len - 4) as u16;
+    der[2..4].copy_from_slice(&body_len.to_be_bytes());
+    let b64 = base64(&der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 32);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}
+
+/// Certificate PEM of `material` (the public key PEM for the service-account pair).
+pub(crate) fn cert_pem(ctx: &ClusterCtx, material: Material) -> String {
+    let mut rng = ctx.rng(u64::MAX - material as u64, 11);
+    if material == Material::ServiceAccount {
+        pem(&mut rng, "PUBLIC KEY", PUBKEY_DER_BYTES)
+    } else {
+        pem(&mut rng, "CERTIFICATE", CERT_DER_BYTES)
+    }
+}
+
+/// RSA-2048 private key PEM of `material`.
+pub(crate) fn key_pem(ctx: &ClusterCtx, material: Material) -> String {
+    let mut rng = ctx.rng(u64::MAX - material as u64, 12);
+    pem(&mut rng, "RSA PRIVATE KEY", KEY_DER_BYTES)
+}
+
+/// The admin kubeconfig Cluster API writes into `<cluster>-kubeconfig` (about 5.5 KB).
+pub(crate) fn kubeconfig(ctx: &ClusterCtx) -> String {
+    let ca = base64(cert_pem(ctx, Material::Ca).as_bytes());
+    let cert = base64(cert_pem(ctx, Material::AdminClient).as_bytes());
+    let key = base64(key_pem(ctx, Material::AdminClient).as_bytes());
+    let c = &ctx.name;
+    format!(
+        "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: {ca}
+    server: https://{host}:6443
+  name: {c}
+contexts:
+- context:
+    cluster: {c}
+    user: {c}-admin
+  name: {c}-admin@{c}
+current-context: {c}-admin@{c}
+kind: Config
+preferences: {{}}
+users:
+- name: {c}-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+",
+        host = ctx.endpoint_host
+    )
+}
+
+fn secret(ctx: &ClusterCtx, name: &str, owner: Value, data: Map<String, Value>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": ctx.metadata(Kind::Secret, name, ctx.base_labels(), Map::new(), vec![owner]),
+        "type": CAPI_SECRET_TYPE,
+        "data": data,
+    })
+}
+
+fn b64(s: &str) -> Value {
+    Value::String(base64(s.as_bytes()))
+}
+
+/// A per-cluster Secret named `name`. The kubeconfig is owned by the Cluster, the
+/// certificate Secrets by the KubeadmControlPlane.
+pub(crate) fn cluster_secret(ctx: &ClusterCtx, which: ClusterSecret, name: &str) -> Value {
+    let pair = |m: Material| {
+        let mut data = Map::new();
+        data.insert("tls.crt".into(), b64(&cert_pem(ctx, m)));
+        data.insert("tls.key".into(), b64(&key_pem(ctx, m)));
+        data
+    };
+    let (data, owner) = match which {
+        ClusterSecret::Kubeconfig => {
+            let mut data = Map::new();
+            data.insert("value".into(), b64(&kubeconfig(ctx)));
+            (data, ctx.owner_ref(Kind::Cluster, &ctx.name))
+        }
+        other => {
+            let material = match other {
+                ClusterSecret::Etcd => Material::Etcd,
+                ClusterSecret::Sa => Material::ServiceAccount,
+                ClusterSecret::Proxy => Material::FrontProxy,
+                ClusterSecret::ApiserverEtcdClient => Material::ApiserverEtcdClient,
+                _ => Material::Ca,
+            };
+            (
+                pair(material),
+                ctx.owner_ref(Kind::KubeadmControlPlane, &ctx.kcp_name),
+            )
+        }
+    };
+    secret(ctx, name, owner, data)
+}
+
+/// The bootstrap Secret of a machine: named after its KubeadmConfig, owned by it, holding
+/// the cloud-init (`value`, exactly `payload.bootstrap_data_bytes` bytes) and `format`.
+pub(crate) fn bootstrap_secret(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
+    let cloud_init = cloudinit::cloud_init(ctx, info, ctx.spec.payload.bootstrap_data_bytes);
+    let mut data = Map::new();
+    data.insert("format".into(), b64("cloud-config"));
+    data.insert("value".into(), b64(&cloud_init));
+    let owner = ctx.owner_ref(Kind::KubeadmConfig, &info.config_name);
+    secret(ctx, &info.config_name, owner, data)
+}

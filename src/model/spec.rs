@@ -1,0 +1,351 @@
+//! The fleet description ([`FleetSpec`]), payload sizes, API references and [`Object`].
+
+use std::collections::BTreeMap;
+
+use super::kinds::{CapiVersion, ClusterSecret, Kind, Provider};
+use super::names;
+
+/// Extra bytes to pad onto objects (0 = realistic default size only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PayloadSizes {
+    /// Exact size in bytes of the cloud-init (`value` key, before base64) in each
+    /// per-machine bootstrap Secret. Default 6144, a realistic kubeadm cloud-init.
+    pub bootstrap_data_bytes: usize,
+    /// Extra padding bytes per kind, written into the annotation
+    /// [`PADDING_ANNOTATION`](super::PADDING_ANNOTATION). Missing kinds get none.
+    pub extra: BTreeMap<Kind, usize>,
+}
+
+impl Default for PayloadSizes {
+    fn default() -> Self {
+        PayloadSizes {
+            bootstrap_data_bytes: 6144,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a [`FleetSpec`] cannot be generated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// The run id is empty, too long or has characters outside `[a-z0-9-]`.
+    #[error("run id {0:?} must be 1-24 characters of [a-z0-9-], starting and ending alphanumeric")]
+    RunId(String),
+    /// The API group is not a lowercase DNS subdomain.
+    #[error("API group {0:?} is not a valid DNS subdomain")]
+    ApiGroup(String),
+    /// A count is out of range.
+    #[error("{field} = {value} is out of range ({reason})")]
+    Count {
+        /// Field name.
+        field: &'static str,
+        /// The offending value.
+        value: u64,
+        /// What the allowed range is.
+        reason: &'static str,
+    },
+    /// The Kubernetes version is not of the form `v1.30.4`.
+    #[error("kubernetes version {0:?} must look like v1.30.4")]
+    KubernetesVersion(String),
+}
+
+/// Everything needed to generate a fleet deterministically.
+#[derive(Clone, Debug)]
+pub struct FleetSpec {
+    /// Run id, e.g. "20261128-133501-ab12": lowercase `[a-z0-9-]`, at most 24 characters.
+    pub run_id: String,
+    /// Number of workload clusters.
+    pub clusters: u64,
+    /// Clusters per namespace (1 = one namespace per cluster; 0 is treated as 1).
+    pub clusters_per_namespace: u64,
+    /// KubeadmControlPlane replicas per cluster.
+    pub control_plane_replicas: u32,
+    /// MachineDeployments per cluster.
+    pub machine_deployments: u32,
+    /// Worker Machines per MachineDeployment.
+    pub workers_per_machine_deployment: u32,
+    /// Infrastructure provider.
+    pub provider: Provider,
+    /// Core API group: "loadtest.cluster.x-k8s.io" by default (private CRDs, safe next to a
+    /// real Cluster API); "cluster.x-k8s.io" writes into the real Cluster API groups.
+    pub api_group: String,
+    /// Cluster API version of the core, bootstrap and control-plane kinds.
+    pub capi_version: CapiVersion,
+    /// Per-cluster Secrets to create (default: all but `ApiserverEtcdClient`).
+    pub cluster_secrets: Vec<ClusterSecret>,
+    /// Kubernetes version of the workload clusters, e.g. "v1.30.4".
+    pub kubernetes_version: String,
+    /// Payload sizes.
+    pub payload: PayloadSizes,
+}
+
+/// The default private API group.
+pub const DEFAULT_API_GROUP: &str = "loadtest.cluster.x-k8s.io";
+
+impl FleetSpec {
+    /// Small defaults for tests and examples: 2 clusters (one namespace each), 3 control-plane
+    /// replicas, 1 MachineDeployment x 2 workers, metal3, the loadtest group, v1beta1.
+    pub fn example(run_id: &str) -> FleetSpec {
+        FleetSpec {
+            run_id: run_id.to_string(),
+            clusters: 2,
+            clusters_per_namespace: 1,
+            control_plane_replicas: 3,
+            machine_deployments: 1,
+            workers_per_machine_deployment: 2,
+            provider: Provider::Metal3,
+            api_group: DEFAULT_API_GROUP.to_string(),
+            capi_version: CapiVersion::V1beta1,
+            cluster_secrets: ClusterSecret::defaults(),
+            kubernetes_version: "v1.30.4".to_string(),
+            payload: PayloadSizes::default(),
+        }
+    }
+
+    /// Checks that the spec can be generated: run id and group syntax, Kubernetes version,
+    /// and that one cluster's objects fit the naming scheme (at most 4,000,000 machines).
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !names::is_dns_label(&self.run_id) || self.run_id.len() > 24 {
+            return Err(ModelError::RunId(self.run_id.clone()));
+        }
+        if self.api_group.len() > 253 || !self.api_group.split('.').all(names::is_dns_label) {
+            return Err(ModelError::ApiGroup(self.api_group.clone()));
+        }
+        let v = self.kubernetes_version.strip_prefix('v').unwrap_or("");
+        let parts: Vec<&str> = v.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ModelError::KubernetesVersion(
+                self.kubernetes_version.clone(),
+            ));
+        }
+        if self.machine_deployments > 10_000 {
+            return Err(ModelError::Count {
+                field: "machine_deployments",
+                value: self.machine_deployments.into(),
+                reason: "at most 10000 per cluster",
+            });
+        }
+        let machines = self.machines_per_cluster();
+        if machines > names::MAX_MACHINES_PER_CLUSTER {
+            return Err(ModelError::Count {
+                field: "machines per cluster",
+                value: machines,
+                reason: "at most 4000000",
+            });
+        }
+        Ok(())
+    }
+
+    /// Machines per cluster: control plane plus all workers.
+    pub fn machines_per_cluster(&self) -> u64 {
+        u64::from(self.control_plane_replicas)
+            + u64::from(self.machine_deployments) * u64::from(self.workers_per_machine_deployment)
+    }
+
+    /// Number of objects of each kind one cluster yields. Namespaces are not included:
+    /// see [`FleetSpec::namespace_count`]. Kinds with zero objects are still listed.
+    pub fn objects_per_cluster(&self) -> BTreeMap<Kind, u64> {
+        let machines = self.machines_per_cluster();
+        let mds = u64::from(self.machine_deployments);
+        let mut m = BTreeMap::new();
+        m.insert(Kind::Cluster, 1);
+        m.insert(Kind::InfraCluster, 1);
+        m.insert(Kind::KubeadmControlPlane, 1);
+        m.insert(Kind::MachineDeployment, mds);
+        m.insert(Kind::MachineSet, mds);
+        m.insert(Kind::Machine, machines);
+        m.insert(Kind::KubeadmConfig, machines);
+        m.insert(Kind::InfraMachine, machines);
+        m.insert(Kind::Secret, self.cluster_secrets.len() as u64 + machines);
+        m
+    }
+
+    /// Objects in one cluster's sequence (what [`cluster_objects`](super::cluster_objects)
+    /// yields).
+    pub fn objects_in_cluster(&self) -> u64 {
+        self.objects_per_cluster().values().sum()
+    }
+
+    /// Total objects of the fleet: clusters x per-cluster objects + namespaces.
+    pub fn total_objects(&self) -> u64 {
+        self.clusters
+            .saturating_mul(self.objects_in_cluster())
+            .saturating_add(self.namespace_count())
+    }
+
+    /// Clusters per namespace, with 0 treated as 1.
+    pub fn effective_clusters_per_namespace(&self) -> u64 {
+        self.clusters_per_namespace.max(1)
+    }
+
+    /// Number of namespaces: clusters / clusters_per_namespace, rounded up.
+    pub fn namespace_count(&self) -> u64 {
+        self.clusters
+            .div_ceil(self.effective_clusters_per_namespace())
+    }
+
+    /// Index of the namespace holding `cluster`.
+    pub fn namespace_index(&self, cluster: u64) -> u64 {
+        cluster / self.effective_clusters_per_namespace()
+    }
+
+    /// Name of the namespace with index `namespace_index`: `clg-<run id>-<n, 5 digits>`.
+    pub fn namespace_name(&self, namespace_index: u64) -> String {
+        format!("clg-{}-{:05}", self.run_id, namespace_index)
+    }
+
+    /// Namespace of `cluster`: deterministic, includes the run id, a DNS-1123 label of at
+    /// most 63 characters for run ids of at most 24 characters.
+    pub fn namespace_of(&self, cluster: u64) -> String {
+        self.namespace_name(self.namespace_index(cluster))
+    }
+
+    /// Name of `cluster`, e.g. "c00042" (unique within the fleet; clusters are namespaced).
+    pub fn cluster_name(&self, cluster: u64) -> String {
+        format!("c{cluster:05}")
+    }
+
+    /// The bootstrap group: `bootstrap.<api_group>`.
+    pub fn bootstrap_group(&self) -> String {
+        format!("bootstrap.{}", self.api_group)
+    }
+
+    /// The control-plane group: `controlplane.<api_group>`.
+    pub fn controlplane_group(&self) -> String {
+        format!("controlplane.{}", self.api_group)
+    }
+
+    /// The infrastructure group: `infrastructure.<api_group>`.
+    pub fn infrastructure_group(&self) -> String {
+        format!("infrastructure.{}", self.api_group)
+    }
+
+    /// Where `kind` is served. Core kinds use `api_group`, bootstrap/control-plane/
+    /// infrastructure kinds the prefixed groups (so "cluster.x-k8s.io" gives exactly the
+    /// upstream groups). Provider kinds are always `v1beta1`.
+    pub fn api_ref(&self, kind: Kind) -> ApiRef {
+        let capi = self.capi_version.as_str();
+        let (group, version, k) = match kind {
+            Kind::Namespace => (String::new(), "v1", "Namespace"),
+            Kind::Secret => (String::new(), "v1", "Secret"),
+            Kind::Cluster => (self.api_group.clone(), capi, "Cluster"),
+            Kind::MachineDeployment => (self.api_group.clone(), capi, "MachineDeployment"),
+            Kind::MachineSet => (self.api_group.clone(), capi, "MachineSet"),
+            Kind::Machine => (self.api_group.clone(), capi, "Machine"),
+            Kind::KubeadmConfig => (self.bootstrap_group(), capi, "KubeadmConfig"),
+            Kind::KubeadmControlPlane => (self.controlplane_group(), capi, "KubeadmControlPlane"),
+            Kind::InfraCluster => (
+                self.infrastructure_group(),
+                "v1beta1",
+                self.provider.cluster_kind(),
+            ),
+            Kind::InfraMachine => (
+                self.infrastructure_group(),
+                "v1beta1",
+                self.provider.machine_kind(),
+            ),
+        };
+        ApiRef {
+            group,
+            version: version.to_string(),
+            kind: k.to_string(),
+            plural: format!("{}s", k.to_ascii_lowercase()),
+            namespaced: kind != Kind::Namespace,
+        }
+    }
+}
+
+/// Where a kind is served. `group` "" = the core group (`v1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiRef {
+    /// API group, "" for the core group.
+    pub group: String,
+    /// API version, e.g. "v1beta1".
+    pub version: String,
+    /// Concrete kind, e.g. "Metal3Machine".
+    pub kind: String,
+    /// Resource (plural), e.g. "metal3machines".
+    pub plural: String,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+}
+
+impl ApiRef {
+    /// The `apiVersion` field: "v1" for the core group, else "group/version".
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The REST collection path for `namespace` (ignored for cluster-scoped kinds), e.g.
+    /// `/apis/cluster.x-k8s.io/v1beta1/namespaces/ns/machines` or `/api/v1/namespaces`.
+    pub fn collection_path(&self, namespace: Option<&str>) -> String {
+        let root = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        match namespace {
+            Some(ns) if self.namespaced => format!("{root}/namespaces/{ns}/{}", self.plural),
+            _ => format!("{root}/{}", self.plural),
+        }
+    }
+
+    /// The etcd key kube-apiserver uses for an object (FACTS §4): custom resources
+    /// `/registry/<group>/<plural>/<ns>/<name>`, built-ins `/registry/<plural>/<ns>/<name>`.
+    pub fn etcd_key(&self, namespace: Option<&str>, name: &str) -> String {
+        let mut key = String::from("/registry/");
+        if !self.group.is_empty() {
+            key.push_str(&self.group);
+            key.push('/');
+        }
+        key.push_str(&self.plural);
+        if let Some(ns) = namespace.filter(|_| self.namespaced) {
+            key.push('/');
+            key.push_str(ns);
+        }
+        key.push('/');
+        key.push_str(name);
+        key
+    }
+}
+
+/// One object to create.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// Position within its cluster's sequence (0..), deterministic. Namespaces use 0.
+    pub index: u32,
+    /// Generic kind.
+    pub kind: Kind,
+    /// Where the kind is served.
+    pub api: ApiRef,
+    /// Namespace (None for Namespace objects).
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: String,
+    /// Placeholder UID of this object, unique within the fleet. Equal to
+    /// [`placeholder_uid`](super::placeholder_uid)`(run_id, namespace, name)` for every kind
+    /// except Secrets, whose names may equal their KubeadmConfig's: theirs hashes the name
+    /// `"secrets/<name>"` instead. Use this (not a recomputation) for `metadata.uid`.
+    pub uid: String,
+    /// Indices (within the same cluster sequence) of this object's owners, in the same order
+    /// as `body.metadata.ownerReferences`. Always smaller than `index`.
+    pub owners: Vec<u32>,
+    /// Complete object: apiVersion, kind, metadata (name, namespace, labels, annotations,
+    /// ownerReferences with placeholder uids), spec and status, or data/type for Secrets.
+    pub body: serde_json::Value,
+}
+
+impl Object {
+    /// The etcd key kube-apiserver would store this object under.
+    pub fn etcd_key(&self) -> String {
+        self.api.etcd_key(self.namespace.as_deref(), &self.name)
+    }
+}

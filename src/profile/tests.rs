@@ -1,0 +1,126 @@
+//! Profile parsing and validation: every error names file, line and field.
+
+use super::*;
+use std::path::Path;
+
+fn err(yaml: &str) -> ProfileError {
+    parse_str(Path::new("p.yaml"), yaml, &Overrides::default()).expect_err(yaml)
+}
+
+fn ok(yaml: &str) -> Plan {
+    parse_str(Path::new("p.yaml"), yaml, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn errors_name_line_and_field() {
+    let cases: &[(&str, u64, &str, &str)] = &[
+        ("fleet:\n  clusters: 0\n", 2, "fleet.clusters", "must be > 0"),
+        ("fleet:\n  clusters: 3\n  clustrs: 4\n", 3, "fleet.clustrs", "unknown field"),
+        ("fleet:\n  clusters: many\n", 2, "fleet.clusters", "whole number"),
+        ("fleet:\n  clusters: -5\n", 2, "fleet.clusters", "whole number"),
+        ("fleet:\n  clusters: 3\n  provider: aws\n", 3, "fleet.provider", "unknown variant"),
+        ("fleet:\n  clusters: 3\nclient:\n  qps: 0\n", 4, "client.qps", "-1 for unlimited"),
+        ("fleet:\n  clusters: 3\nclient:\n  pool_size: 0\n", 4, "client.pool_size", "must be > 0"),
+        ("fleet:\n  clusters: 3\n  control_plane_replicas: 2\n", 3, "fleet.control_plane_replicas", "odd"),
+        ("fleet:\n  clusters: 3\n  api_group: Not_A_Group\n", 3, "fleet.api_group", "DNS subdomain"),
+        ("fleet:\n  clusters: 3\n  api_group: cluster.x-k8s.io\n  install_crds: true\n", 4, "fleet.install_crds", "refusing"),
+        ("fleet:\n  clusters: 3\n  payload_bytes:\n    bootstrap_data: 2000000\n", 4, "fleet.payload_bytes.bootstrap_data", "1.5 MiB"),
+        ("fleet:\n  clusters: 3\n  payload_bytes:\n    machine: 1600000\n", 4, "fleet.payload_bytes.machine", "1.5 MiB"),
+        ("fleet:\n  clusters: 3\n  machine_deployments: 0\n  workers_per_machine_deployment: 2\n", 4, "fleet.workers_per_machine_deployment", "at least one MachineDeployment"),
+        ("fleet:\n  clusters: 3\ntarget:\n  type: local\n  context: kind-x\n", 5, "target.context", "only applies"),
+        ("fleet:\n  clusters: 3\ntarget:\n  type: kube\nlocal:\n  etcd:\n    quota_backend_bytes: 100000000\n", 5, "local", "only applies"),
+        ("fleet:\n  clusters: 3\nlocal:\n  etcd:\n    quota_backend_bytes: 1000\n", 5, "local.etcd.quota_backend_bytes", "16 MiB"),
+        ("fleet:\n  clusters: 3\nlocal:\n  apiserver:\n    extra_args: [\"-v\"]\n", 5, "local.apiserver.extra_args", "--flag=value"),
+        ("fleet:\n  clusters: 3\nphases:\n  create:\n    concurrency: 0\n", 5, "phases.create.concurrency", "must be > 0"),
+        ("fleet:\n  clusters: 3\n  kubernetes_version: latest\n", 3, "fleet.kubernetes_version", "v1.30.4"),
+        ("fleet:\n  clusters: 10000000\n  workers_per_machine_deployment: 100000\n  machine_deployments: 100\n", 2, "fleet.clusters", "objects"),
+    ];
+    for (yaml, line, field, words) in cases {
+        let e = err(yaml);
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (*line, *field),
+            "{yaml}\n=> {e}"
+        );
+        assert!(e.message.contains(words), "{yaml}\n=> {e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("p.yaml:{line}: {field}: ")),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 1, "one line: {shown}");
+    }
+}
+
+#[test]
+fn empty_and_missing_fleet() {
+    assert!(err("").message.contains("empty"));
+    assert!(err("# only a comment\n").message.contains("empty"));
+    let e = err("client:\n  qps: 5\n");
+    assert!(e.message.contains("missing field `fleet`"), "{e}");
+}
+
+#[test]
+fn defaults_follow_client_go_and_presets() {
+    let p = ok("fleet: {clusters: 2}\n");
+    assert_eq!(
+        (p.client.qps, p.client.burst, p.client.pool_size),
+        (Some(5.0), 10, 1)
+    );
+    assert_eq!(p.create_concurrency, 10);
+    assert!(p.install_crds);
+    assert!(matches!(p.target, TargetPlan::Local(_)));
+    assert_eq!(p.fleet.api_group, "loadtest.cluster.x-k8s.io");
+    assert_eq!(
+        p.out_dir,
+        std::path::PathBuf::from("results").join(&p.run_id)
+    );
+
+    let p = ok("fleet: {clusters: 2}\nclient: {preset: capi-1.13}\n");
+    assert_eq!(
+        (p.client.qps, p.client.burst, p.create_concurrency),
+        (Some(100.0), 200, 50)
+    );
+    let p = ok("fleet: {clusters: 2}\nclient: {preset: capi-1.5, qps: 40}\n");
+    assert_eq!((p.client.qps, p.client.burst), (Some(40.0), 30));
+    let p = ok("fleet: {clusters: 2}\nclient: {preset: controller-runtime-0.21}\n");
+    assert_eq!(p.client.qps, None);
+    let p = ok("fleet: {clusters: 2, api_group: cluster.x-k8s.io}\n");
+    assert!(
+        !p.install_crds,
+        "never installs into the real CAPI group by default"
+    );
+}
+
+#[test]
+fn overrides_win() {
+    let o = Overrides {
+        clusters: Some(7),
+        run_id: Some("abc-1".into()),
+        kubeconfig: Some("/tmp/kc".into()),
+        ..Default::default()
+    };
+    let p = parse_str(Path::new("p.yaml"), "fleet: {clusters: 2}\n", &o).unwrap();
+    assert_eq!((p.fleet.clusters, p.run_id.as_str()), (7, "abc-1"));
+    assert!(matches!(p.target, TargetPlan::Kube { .. }));
+    let bad = Overrides {
+        run_id: Some("Not Valid".into()),
+        ..Default::default()
+    };
+    let e = parse_str(Path::new("p.yaml"), "fleet: {clusters: 2}\n", &bad).unwrap_err();
+    assert_eq!(e.field, "run_id");
+}
+
+#[test]
+fn shipped_profiles_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            load(&p, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}

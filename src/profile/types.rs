@@ -1,0 +1,213 @@
+//! The profile as written in YAML. Every struct denies unknown fields.
+
+use crate::model::{CapiVersion, ClusterSecret, Provider};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// A whole profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Short name shown in reports (default: the file name).
+    pub name: Option<String>,
+    /// Free text shown in reports.
+    pub description: Option<String>,
+    /// What to write to.
+    #[serde(default)]
+    pub target: TargetSection,
+    /// Settings of the `local` environment (only with `target.type: local`).
+    pub local: Option<LocalSection>,
+    /// The fleet to create.
+    pub fleet: FleetSection,
+    /// The client pool (rate limits like client-go's `rest.Config`).
+    #[serde(default)]
+    pub client: ClientSection,
+    /// The phases of the run.
+    #[serde(default)]
+    pub phases: PhasesSection,
+}
+
+/// Kind of target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    /// A local etcd + kube-apiserver started by the tool (default).
+    #[default]
+    Local,
+    /// Any cluster from a kubeconfig (kind, a real management cluster).
+    Kube,
+}
+
+/// `target:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// `local` (default) or `kube`.
+    #[serde(rename = "type", default)]
+    pub kind: TargetType,
+    /// Kubeconfig file for `kube` (default: $KUBECONFIG, then ~/.kube/config).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig (default: its current context).
+    pub context: Option<String>,
+}
+
+/// `local:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSection {
+    /// Where state, logs and the kubeconfig go (default: a fresh temporary directory).
+    pub state_dir: Option<PathBuf>,
+    /// kube-apiserver flags.
+    #[serde(default)]
+    pub apiserver: ApiserverSection,
+    /// etcd flags.
+    #[serde(default)]
+    pub etcd: EtcdSection,
+}
+
+/// `local.apiserver:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiserverSection {
+    /// `--max-requests-inflight` (server default 400).
+    pub max_requests_inflight: Option<u64>,
+    /// `--max-mutating-requests-inflight` (server default 200).
+    pub max_mutating_requests_inflight: Option<u64>,
+    /// More flags, each `--name=value`.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+/// `local.etcd:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdSection {
+    /// `--quota-backend-bytes` (default 2 GiB).
+    pub quota_backend_bytes: Option<u64>,
+    /// More flags, each `--name=value`.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+/// `fleet:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// Number of workload clusters (required).
+    pub clusters: u64,
+    /// Clusters per namespace (default 1: one namespace per cluster).
+    pub clusters_per_namespace: Option<u64>,
+    /// Control-plane machines per cluster (default 3; odd, as KCP requires).
+    pub control_plane_replicas: Option<u64>,
+    /// MachineDeployments per cluster (default 1).
+    pub machine_deployments: Option<u64>,
+    /// Worker machines per MachineDeployment (default 3).
+    pub workers_per_machine_deployment: Option<u64>,
+    /// Infrastructure provider shape (default metal3).
+    pub provider: Option<Provider>,
+    /// API group of the CAPI kinds (default `loadtest.cluster.x-k8s.io`).
+    pub api_group: Option<String>,
+    /// `v1beta1` (default) or `v1beta2`.
+    pub capi_version: Option<CapiVersion>,
+    /// Install the tool's CRDs before the run (default true).
+    pub install_crds: Option<bool>,
+    /// Kubernetes version written into KCP/Machines (default v1.30.4).
+    pub kubernetes_version: Option<String>,
+    /// Per-cluster Secrets (default kubeconfig, ca, etcd, sa, proxy).
+    pub cluster_secrets: Option<Vec<ClusterSecret>>,
+    /// Object size knobs.
+    #[serde(default)]
+    pub payload_bytes: PayloadSection,
+}
+
+/// `fleet.payload_bytes:` extra bytes per object of a kind, and the cloud-init size.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadSection {
+    /// Size of the bootstrap Secret's cloud-init (default 6144).
+    pub bootstrap_data: Option<u64>,
+    /// Extra bytes on each Cluster.
+    pub cluster: Option<u64>,
+    /// Extra bytes on each provider cluster.
+    pub infra_cluster: Option<u64>,
+    /// Extra bytes on each KubeadmControlPlane.
+    pub kubeadm_control_plane: Option<u64>,
+    /// Extra bytes on each MachineDeployment.
+    pub machine_deployment: Option<u64>,
+    /// Extra bytes on each MachineSet.
+    pub machine_set: Option<u64>,
+    /// Extra bytes on each Machine.
+    pub machine: Option<u64>,
+    /// Extra bytes on each KubeadmConfig.
+    pub kubeadm_config: Option<u64>,
+    /// Extra bytes on each provider machine.
+    pub infra_machine: Option<u64>,
+    /// Extra bytes on each Secret.
+    pub secret: Option<u64>,
+}
+
+/// Named client settings (FACTS §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum ClientPreset {
+    /// client-go's `rest.Config` defaults: QPS 5, burst 10.
+    #[serde(rename = "client-go")]
+    ClientGo,
+    /// Cluster API v1.5–v1.12 managers: QPS 20, burst 30, concurrency 10.
+    #[serde(rename = "capi-1.5")]
+    Capi15,
+    /// Cluster API v1.13+: QPS 100, burst 200, concurrency 50.
+    #[serde(rename = "capi-1.13")]
+    Capi113,
+    /// controller-runtime ≥ 0.21: no client-side limit (relies on APF).
+    #[serde(rename = "controller-runtime-0.21")]
+    ControllerRuntime021,
+}
+
+/// `client:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// Start from a named preset; explicit fields override it.
+    pub preset: Option<ClientPreset>,
+    /// Number of clients, each with its own token bucket (default 1).
+    pub pool_size: Option<u64>,
+    /// Requests per second per client; -1 = unlimited (default 5, like client-go).
+    pub qps: Option<f64>,
+    /// Token bucket size per client (default 10, like client-go).
+    pub burst: Option<u64>,
+    /// Per-request timeout in seconds (default 30).
+    pub timeout_seconds: Option<f64>,
+}
+
+/// `phases:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhasesSection {
+    /// Create the fleet.
+    pub create: Option<CreateSection>,
+}
+
+/// `phases.create:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSection {
+    /// Concurrent workers creating clusters (default: the preset's, else 10).
+    pub concurrency: Option<u64>,
+}
+
+/// Command-line values that override the profile.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--run-id`.
+    pub run_id: Option<String>,
+    /// `--clusters`.
+    pub clusters: Option<u64>,
+    /// `--kubeconfig` (switches the target to `kube`).
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context` (switches the target to `kube`).
+    pub context: Option<String>,
+    /// `--state-dir` for the local environment.
+    pub state_dir: Option<PathBuf>,
+    /// `--out`: results directory.
+    pub out: Option<PathBuf>,
+}

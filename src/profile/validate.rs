@@ -1,0 +1,410 @@
+//! Every cross-field check, in one place: a parsed [`Profile`] becomes a [`Plan`] or an error
+//! naming the field.
+
+use super::types::*;
+use super::ProfileError;
+use crate::env::LocalOptions;
+use crate::model::{CapiVersion, ClusterSecret, FleetSpec, Kind, PayloadSizes, Provider};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// etcd's default request size limit (`--max-request-bytes`, 1.5 MiB): no object may exceed it.
+pub const ETCD_MAX_REQUEST_BYTES: u64 = 1_572_864;
+/// The most objects one run may plan (keeps counters and names far from overflow).
+pub const MAX_TOTAL_OBJECTS: u64 = 100_000_000_000;
+
+/// Where the run writes.
+#[derive(Clone, Debug)]
+pub enum TargetPlan {
+    /// Start (or reuse) a local etcd + kube-apiserver.
+    Local(LocalOptions),
+    /// An existing cluster through a kubeconfig.
+    Kube {
+        /// Kubeconfig file (None: $KUBECONFIG, then ~/.kube/config).
+        kubeconfig: Option<PathBuf>,
+        /// Context (None: the current context).
+        context: Option<String>,
+    },
+}
+
+/// The client pool, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientPlan {
+    /// Number of clients.
+    pub pool_size: usize,
+    /// Requests/s per client; None = unlimited.
+    pub qps: Option<f64>,
+    /// Bucket size per client.
+    pub burst: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Preset the values came from, if any.
+    pub preset: Option<String>,
+}
+
+/// A validated run: everything the engine needs, nothing left to check.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The profile file.
+    pub source: PathBuf,
+    /// Profile name.
+    pub name: String,
+    /// Free text from the profile.
+    pub description: Option<String>,
+    /// The run id (labels every object; names the results folder).
+    pub run_id: String,
+    /// The fleet.
+    pub fleet: FleetSpec,
+    /// Install the CRDs first.
+    pub install_crds: bool,
+    /// Where to write.
+    pub target: TargetPlan,
+    /// Client pool.
+    pub client: ClientPlan,
+    /// Concurrent cluster workers in the create phase.
+    pub create_concurrency: usize,
+    /// Results directory.
+    pub out_dir: PathBuf,
+}
+
+/// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
+pub fn new_run_id() -> String {
+    use rand::Rng;
+    let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    format!("{now}-{:04x}", rand::rng().random::<u16>())
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 24
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+fn valid_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.len() <= 63
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !p.starts_with('-')
+                && !p.ends_with('-')
+        })
+}
+
+type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
+
+fn positive(
+    err: Err,
+    field: &str,
+    v: Option<u64>,
+    default: u64,
+    max: u64,
+) -> Result<u64, ProfileError> {
+    let v = v.unwrap_or(default);
+    if v == 0 {
+        return Err(err(field, "must be > 0".into()));
+    }
+    if v > max {
+        return Err(err(field, format!("{v} is too large (at most {max})")));
+    }
+    Ok(v)
+}
+
+fn check_args(err: Err, field: &str, args: &[String]) -> Result<(), ProfileError> {
+    for a in args {
+        if !a.starts_with("--") || a.len() < 3 {
+            return Err(err(field, format!("`{a}` must look like --flag=value")));
+        }
+    }
+    Ok(())
+}
+
+fn client_plan(c: &ClientSection, err: Err) -> Result<(ClientPlan, u64), ProfileError> {
+    let (qps, burst, conc, preset): (f64, u64, u64, Option<&str>) = match c.preset {
+        None | Some(ClientPreset::ClientGo) => (5.0, 10, 10, c.preset.map(|_| "client-go")),
+        Some(ClientPreset::Capi15) => (20.0, 30, 10, Some("capi-1.5")),
+        Some(ClientPreset::Capi113) => (100.0, 200, 50, Some("capi-1.13")),
+        Some(ClientPreset::ControllerRuntime021) => (-1.0, 0, 10, Some("controller-runtime-0.21")),
+    };
+    let qps = c.qps.unwrap_or(qps);
+    let qps = if qps == -1.0 {
+        None
+    } else if qps.is_finite() && qps > 0.0 && qps <= 1_000_000.0 {
+        Some(qps)
+    } else {
+        return Err(err(
+            "client.qps",
+            format!("{qps} is not allowed: use a rate > 0 (at most 1000000) or -1 for unlimited"),
+        ));
+    };
+    let burst = match (qps, c.burst) {
+        (None, None) => 0,
+        (_, b) => positive(err, "client.burst", b, burst.max(1), 1_000_000)?,
+    };
+    let pool_size = positive(err, "client.pool_size", c.pool_size, 1, 1024)? as usize;
+    let timeout = c.timeout_seconds.unwrap_or(30.0);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
+        return Err(err(
+            "client.timeout_seconds",
+            format!("{timeout} must be > 0 and at most 3600"),
+        ));
+    }
+    Ok((
+        ClientPlan {
+            pool_size,
+            qps,
+            burst: burst as u32,
+            timeout: Duration::from_secs_f64(timeout),
+            preset: preset.map(str::to_string),
+        },
+        conc,
+    ))
+}
+
+fn payload(p: &PayloadSection, err: Err) -> Result<PayloadSizes, ProfileError> {
+    let mut sizes = PayloadSizes::default();
+    let limit = ETCD_MAX_REQUEST_BYTES - 64 * 1024; // leave room for the object itself
+    if let Some(b) = p.bootstrap_data {
+        if b > limit {
+            return Err(err("fleet.payload_bytes.bootstrap_data", format!("{b} bytes would exceed etcd's request limit of {ETCD_MAX_REQUEST_BYTES} bytes (1.5 MiB)")));
+        }
+        sizes.bootstrap_data_bytes = b as usize;
+    }
+    let extra = [
+        ("cluster", Kind::Cluster, p.cluster),
+        ("infra_cluster", Kind::InfraCluster, p.infra_cluster),
+        (
+            "kubeadm_control_plane",
+            Kind::KubeadmControlPlane,
+            p.kubeadm_control_plane,
+        ),
+        (
+            "machine_deployment",
+            Kind::MachineDeployment,
+            p.machine_deployment,
+        ),
+        ("machine_set", Kind::MachineSet, p.machine_set),
+        ("machine", Kind::Machine, p.machine),
+        ("kubeadm_config", Kind::KubeadmConfig, p.kubeadm_config),
+        ("infra_machine", Kind::InfraMachine, p.infra_machine),
+        ("secret", Kind::Secret, p.secret),
+    ];
+    for (name, kind, v) in extra {
+        if let Some(b) = v {
+            let bootstrap = if kind == Kind::Secret {
+                sizes.bootstrap_data_bytes as u64 * 4 / 3
+            } else {
+                0
+            };
+            if b + bootstrap > limit {
+                return Err(err(&format!("fleet.payload_bytes.{name}"), format!("{b} bytes would make a {name} object exceed etcd's request limit of {ETCD_MAX_REQUEST_BYTES} bytes (1.5 MiB)")));
+            }
+            sizes.extra.insert(kind, b as usize);
+        }
+    }
+    Ok(sizes)
+}
+
+/// Validates `p` into a plan. `err(field, message)` builds a located error.
+pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Plan, ProfileError> {
+    let f = &p.fleet;
+    let clusters = o.clusters.or(Some(f.clusters));
+    let clusters = positive(err, "fleet.clusters", clusters, 1, 10_000_000)?;
+    let per_ns = positive(
+        err,
+        "fleet.clusters_per_namespace",
+        f.clusters_per_namespace,
+        1,
+        1_000_000,
+    )?;
+    let cp = positive(
+        err,
+        "fleet.control_plane_replicas",
+        f.control_plane_replicas,
+        3,
+        15,
+    )?;
+    if cp % 2 == 0 {
+        return Err(err("fleet.control_plane_replicas", format!("{cp} is even: KubeadmControlPlane with stacked etcd accepts only odd replica counts")));
+    }
+    let mds = f.machine_deployments.unwrap_or(1);
+    let workers = f.workers_per_machine_deployment.unwrap_or(3);
+    if mds > 100 {
+        return Err(err(
+            "fleet.machine_deployments",
+            format!("{mds} is too large (at most 100)"),
+        ));
+    }
+    if workers > 100_000 {
+        return Err(err(
+            "fleet.workers_per_machine_deployment",
+            format!("{workers} is too large (at most 100000)"),
+        ));
+    }
+    if workers > 0 && mds == 0 {
+        return Err(err(
+            "fleet.workers_per_machine_deployment",
+            "workers need at least one MachineDeployment (fleet.machine_deployments is 0)".into(),
+        ));
+    }
+    let api_group = f
+        .api_group
+        .clone()
+        .unwrap_or_else(|| "loadtest.cluster.x-k8s.io".into());
+    if !valid_dns_subdomain(&api_group) {
+        return Err(err(
+            "fleet.api_group",
+            format!(
+                "`{api_group}` is not a DNS subdomain with a dot (e.g. loadtest.cluster.x-k8s.io)"
+            ),
+        ));
+    }
+    let install_crds = f.install_crds.unwrap_or(api_group != "cluster.x-k8s.io");
+    if install_crds && api_group == "cluster.x-k8s.io" {
+        return Err(err("fleet.install_crds", "refusing to install CRDs into the real Cluster API group cluster.x-k8s.io: set install_crds: false (the cluster must already have CAPI's CRDs) or use another api_group".into()));
+    }
+    let kubernetes_version = f
+        .kubernetes_version
+        .clone()
+        .unwrap_or_else(|| "v1.30.4".into());
+    if crate::env::assets::Version::find_in(&kubernetes_version).is_none()
+        || !kubernetes_version.starts_with('v')
+    {
+        return Err(err(
+            "fleet.kubernetes_version",
+            format!("`{kubernetes_version}` must look like v1.30.4"),
+        ));
+    }
+    let cluster_secrets = f.cluster_secrets.clone().unwrap_or_else(|| {
+        vec![
+            ClusterSecret::Kubeconfig,
+            ClusterSecret::Ca,
+            ClusterSecret::Etcd,
+            ClusterSecret::Sa,
+            ClusterSecret::Proxy,
+        ]
+    });
+    let run_id = o.run_id.clone().unwrap_or_else(new_run_id);
+    if !valid_run_id(&run_id) {
+        return Err(err(
+            "run_id",
+            format!("`{run_id}` must be 1-24 characters of a-z, 0-9 and '-'"),
+        ));
+    }
+    let fleet = FleetSpec {
+        run_id: run_id.clone(),
+        clusters,
+        clusters_per_namespace: per_ns,
+        control_plane_replicas: cp as u32,
+        machine_deployments: mds as u32,
+        workers_per_machine_deployment: workers as u32,
+        provider: f.provider.unwrap_or(Provider::Metal3),
+        api_group,
+        capi_version: f.capi_version.unwrap_or(CapiVersion::V1beta1),
+        cluster_secrets,
+        kubernetes_version,
+        payload: payload(&f.payload_bytes, err)?,
+    };
+    let per_cluster: u64 = fleet.objects_per_cluster().values().sum();
+    if per_cluster
+        .checked_mul(clusters)
+        .is_none_or(|t| t > MAX_TOTAL_OBJECTS)
+    {
+        return Err(err("fleet.clusters", format!("{clusters} clusters x {per_cluster} objects is more than {MAX_TOTAL_OBJECTS} objects")));
+    }
+
+    let (client, preset_conc) = client_plan(&p.client, err)?;
+    let create = p.phases.create.unwrap_or_default();
+    let create_concurrency = positive(
+        err,
+        "phases.create.concurrency",
+        create.concurrency,
+        preset_conc,
+        100_000,
+    )? as usize;
+
+    let use_kube =
+        p.target.kind == TargetType::Kube || o.kubeconfig.is_some() || o.context.is_some();
+    let target = if use_kube {
+        if p.local.is_some() && p.target.kind == TargetType::Kube {
+            return Err(err(
+                "local",
+                "only applies when target.type is local".into(),
+            ));
+        }
+        TargetPlan::Kube {
+            kubeconfig: o.kubeconfig.clone().or(p.target.kubeconfig.clone()),
+            context: o.context.clone().or(p.target.context.clone()),
+        }
+    } else {
+        if p.target.kubeconfig.is_some() {
+            return Err(err(
+                "target.kubeconfig",
+                "only applies when target.type is kube".into(),
+            ));
+        }
+        if p.target.context.is_some() {
+            return Err(err(
+                "target.context",
+                "only applies when target.type is kube".into(),
+            ));
+        }
+        let l = p.local.unwrap_or_default();
+        check_args(err, "local.apiserver.extra_args", &l.apiserver.extra_args)?;
+        check_args(err, "local.etcd.extra_args", &l.etcd.extra_args)?;
+        let inflight = |field: &str, v: Option<u64>| -> Result<Option<u32>, ProfileError> {
+            v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
+                .transpose()
+        };
+        let quota = l.etcd.quota_backend_bytes;
+        if let Some(q) = quota {
+            if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
+                return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
+            }
+        }
+        TargetPlan::Local(LocalOptions {
+            state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
+            max_requests_inflight: inflight(
+                "local.apiserver.max_requests_inflight",
+                l.apiserver.max_requests_inflight,
+            )?,
+            max_mutating_requests_inflight: inflight(
+                "local.apiserver.max_mutating_requests_inflight",
+                l.apiserver.max_mutating_requests_inflight,
+            )?,
+            apiserver_extra_args: l.apiserver.extra_args,
+            quota_backend_bytes: quota,
+            etcd_extra_args: l.etcd.extra_args,
+            detach: false,
+        })
+    };
+
+    let name = p.name.clone().unwrap_or_else(|| {
+        source
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "profile".into())
+    });
+    let out_dir = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
+    Ok(Plan {
+        source: source.to_path_buf(),
+        name,
+        description: p.description,
+        run_id,
+        fleet,
+        install_crds,
+        target,
+        client,
+        create_concurrency,
+        out_dir,
+    })
+}

@@ -1,0 +1,271 @@
+//! `summary.json`: the machine-readable result of a run. Its shape is fixed by
+//! `results/summary.schema.json` (root `additionalProperties: false`), which the tests
+//! validate every written summary against. Bump [`SCHEMA_VERSION`] on any change.
+
+use crate::measure::{Measurements, OpStats};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Version of the summary format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every phase ran to its end.
+    Completed,
+    /// Stopped by SIGINT/SIGTERM.
+    Interrupted,
+    /// Stopped because the target failed.
+    Aborted,
+}
+
+/// The whole summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Format version.
+    pub schema_version: u32,
+    /// Tool name and version.
+    pub tool: ToolInfo,
+    /// The run id (also the value of the `capi-loadgen.io/run-id` label).
+    pub run_id: String,
+    /// The profile used.
+    pub profile: ProfileInfo,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Why it stopped early, if it did.
+    pub stop_reason: Option<String>,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// End, RFC 3339 UTC.
+    pub finished_at: String,
+    /// Wall time of the load phases in seconds (set-up excluded).
+    pub duration_seconds: f64,
+    /// What was written to.
+    pub target: TargetInfo,
+    /// The fleet.
+    pub fleet: FleetInfo,
+    /// The client pool.
+    pub client: ClientInfo,
+    /// Totals over all operations.
+    pub totals: Counts,
+    /// One entry per (phase, verb, kind).
+    pub operations: Vec<Operation>,
+}
+
+/// Tool identity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolInfo {
+    /// `capi-loadgen`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+}
+
+/// Profile identity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInfo {
+    /// Profile name.
+    pub name: String,
+    /// Profile file as given.
+    pub path: String,
+    /// Profile description.
+    pub description: Option<String>,
+}
+
+/// Target identity (never credentials).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInfo {
+    /// `local` or `kube`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Server URL.
+    pub endpoint: String,
+    /// Server version (`v1.20.2`).
+    pub server_version: String,
+}
+
+/// Fleet shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetInfo {
+    /// Clusters planned.
+    pub clusters: u64,
+    /// Namespaces planned.
+    pub namespaces: u64,
+    /// Objects planned (namespaces included).
+    pub objects_planned: u64,
+    /// Objects per cluster by kind label.
+    pub objects_per_cluster: BTreeMap<String, u64>,
+    /// Provider shape.
+    pub provider: String,
+    /// Core API group.
+    pub api_group: String,
+    /// CAPI API version.
+    pub capi_version: String,
+    /// Control-plane machines per cluster.
+    pub control_plane_replicas: u32,
+    /// MachineDeployments per cluster.
+    pub machine_deployments: u32,
+    /// Workers per MachineDeployment.
+    pub workers_per_machine_deployment: u32,
+}
+
+/// Client pool settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientInfo {
+    /// Clients in the pool.
+    pub pool_size: usize,
+    /// Requests/s per client; null = unlimited.
+    pub qps: Option<f64>,
+    /// Bucket size per client.
+    pub burst: u32,
+    /// Preset name, if any.
+    pub preset: Option<String>,
+    /// Per-request timeout.
+    pub timeout_seconds: f64,
+    /// Concurrent cluster workers in the create phase.
+    pub create_concurrency: usize,
+}
+
+/// Request accounting: `sent = ok + failed + throttled`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Requests sent.
+    pub sent: u64,
+    /// Succeeded.
+    pub ok: u64,
+    /// Failed for any reason but 429.
+    pub failed: u64,
+    /// Answered 429 Too Many Requests.
+    pub throttled: u64,
+}
+
+/// A latency distribution in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Distribution {
+    /// Summarises a µs histogram in ms.
+    pub fn of(h: &Histogram<u64>) -> Distribution {
+        if h.is_empty() {
+            return Distribution::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Distribution {
+            count: h.len(),
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// Stats of one (phase, verb, kind).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// Phase name.
+    pub phase: String,
+    /// Verb.
+    pub verb: String,
+    /// Kind label.
+    pub kind: String,
+    /// Accounting.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Failures by label (`http_500`, `timeout`, `transport`; 429s are `throttled`).
+    pub failed_by: BTreeMap<String, u64>,
+    /// Intended start → done: what a caller experiences (includes throttle wait).
+    pub latency_ms: Distribution,
+    /// Sent → done: server and network time.
+    pub server_ms: Distribution,
+    /// Intended start → sent: client-side throttle wait.
+    pub throttle_wait_ms: Distribution,
+}
+
+impl Operation {
+    fn from_stats(phase: &str, verb: &str, kind: &str, s: &OpStats) -> Operation {
+        Operation {
+            phase: phase.into(),
+            verb: verb.into(),
+            kind: kind.into(),
+            counts: Counts {
+                sent: s.sent,
+                ok: s.ok,
+                failed: s.failed_total(),
+                throttled: s.throttled,
+            },
+            failed_by: s.failed.clone(),
+            latency_ms: Distribution::of(&s.latency),
+            server_ms: Distribution::of(&s.server),
+            throttle_wait_ms: Distribution::of(&s.throttle_wait),
+        }
+    }
+}
+
+/// Per-operation entries and totals from measurements.
+pub fn operations(m: &Measurements) -> (Vec<Operation>, Counts) {
+    let ops: Vec<Operation> = m
+        .ops
+        .iter()
+        .map(|((phase, verb, kind), s)| Operation::from_stats(phase, verb.label(), kind.label(), s))
+        .collect();
+    let (sent, ok, failed, throttled) = m.totals();
+    (
+        ops,
+        Counts {
+            sent,
+            ok,
+            failed,
+            throttled,
+        },
+    )
+}
+
+impl Summary {
+    /// Writes `summary.json` into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("summary.json"), text + "\n")
+    }
+
+    /// Reads `summary.json` from a results directory.
+    pub fn read(dir: &Path) -> std::io::Result<Summary> {
+        let text = std::fs::read_to_string(dir.join("summary.json"))?;
+        serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+}

@@ -1,0 +1,417 @@
+//! The `kube` target: any kube-apiserver through a kubeconfig (kind, the local environment,
+//! a real management cluster). Requests go out raw through kube's HTTP client so every
+//! HTTP status (including 429) is seen and counted as the server sent it.
+
+use super::{Created, RequestError, Target, TargetError};
+use crate::model::{ApiRef, Object};
+use http::{Request, StatusCode};
+use kube::client::Body;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A kube-apiserver target.
+#[derive(Clone)]
+pub struct KubeTarget {
+    client: kube::Client,
+    endpoint: String,
+    timeout: Duration,
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`, then the namespace and plural.
+pub fn collection_path(api: &ApiRef, namespace: Option<&str>) -> String {
+    let base = if api.group.is_empty() {
+        format!("/api/{}", api.version)
+    } else {
+        format!("/apis/{}/{}", api.group, api.version)
+    };
+    match (api.namespaced, namespace) {
+        (true, Some(ns)) => format!("{base}/namespaces/{ns}/{}", api.plural),
+        _ => format!("{base}/{}", api.plural),
+    }
+}
+
+fn classify(e: &kube::Error) -> RequestError {
+    match e {
+        kube::Error::Api(s) => RequestError::Http(s.code),
+        _ => RequestError::Transport,
+    }
+}
+
+impl KubeTarget {
+    /// Builds a target from a kubeconfig (None: $KUBECONFIG, then ~/.kube/config) and context.
+    pub async fn from_kubeconfig(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+        timeout: Duration,
+    ) -> Result<KubeTarget, TargetError> {
+        let kc = match kubeconfig {
+            Some(p) => kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| TargetError::Config(format!("{}: {e}", p.display())))?,
+            None => kube::config::Kubeconfig::read().map_err(|e| {
+                TargetError::Config(format!(
+                    "no kubeconfig ($KUBECONFIG or ~/.kube/config): {e}; pass --kubeconfig"
+                ))
+            })?,
+        };
+        let opts = kube::config::KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let where_ = kubeconfig
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "kubeconfig".into());
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .map_err(|e| TargetError::Config(format!("{where_}: {e}")))?;
+        cfg.read_timeout = Some(timeout);
+        cfg.write_timeout = Some(timeout);
+        cfg.connect_timeout = Some(Duration::from_secs(5));
+        Self::from_config(cfg, timeout)
+    }
+
+    /// Builds a target from a ready kube config.
+    pub fn from_config(cfg: kube::Config, timeout: Duration) -> Result<KubeTarget, TargetError> {
+        let endpoint = cfg.cluster_url.to_string();
+        let client = kube::Client::try_from(cfg)
+            .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
+        Ok(KubeTarget {
+            client,
+            endpoint,
+            timeout,
+        })
+    }
+
+    /// Wraps an existing client.
+    pub fn from_client(client: kube::Client, endpoint: String, timeout: Duration) -> KubeTarget {
+        KubeTarget {
+            client,
+            endpoint,
+            timeout,
+        }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Checks that the server answers and accepts our credentials; returns its version.
+    pub async fn check(&self) -> Result<String, TargetError> {
+        let req = Request::get("/version")
+            .body(Vec::new())
+            .map_err(|e| TargetError::Config(e.to_string()))?;
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            self.client.request::<serde_json::Value>(req),
+        )
+        .await
+        {
+            Err(_) => Err(TargetError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: "no answer within 10 s".into(),
+            }),
+            Ok(Ok(v)) => Ok(v
+                .get("gitVersion")
+                .and_then(|g| g.as_str())
+                .unwrap_or("unknown")
+                .to_string()),
+            Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
+                Err(TargetError::Auth {
+                    endpoint: self.endpoint.clone(),
+                    code: s.code,
+                    hint: String::new(),
+                })
+            }
+            Ok(Err(kube::Error::Api(s))) => Err(TargetError::Setup {
+                endpoint: self.endpoint.clone(),
+                message: format!("GET /version: HTTP {}: {}", s.code, s.message),
+            }),
+            Ok(Err(e)) => Err(TargetError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: first_line(&e.to_string()),
+            }),
+        }
+    }
+
+    /// Installs (or updates) CRDs and waits until each is Established.
+    pub async fn install_crds(&self, crds: &[serde_json::Value]) -> Result<(), TargetError> {
+        let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        for crd in crds {
+            let name = crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let setup = |m: String| TargetError::Setup {
+                endpoint: self.endpoint.clone(),
+                message: format!("CRD {name}: {m}"),
+            };
+            let (code, body) = self
+                .raw("POST", path, Some(crd))
+                .await
+                .map_err(|e| setup(format!("{e:?}")))?;
+            if code == 409 {
+                self.update_crd(path, &name, crd).await.map_err(setup)?;
+            } else if code == 401 || code == 403 {
+                return Err(TargetError::Auth {
+                    endpoint: self.endpoint.clone(),
+                    code,
+                    hint:
+                        " (installing CRDs needs cluster-admin; or set fleet.install_crds: false)"
+                            .into(),
+                });
+            } else if code >= 300 {
+                return Err(setup(format!(
+                    "HTTP {code}: {}",
+                    body["message"].as_str().unwrap_or("")
+                )));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for crd in crds {
+            let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+            loop {
+                let (_, body) = self
+                    .raw("GET", &format!("{path}/{name}"), None)
+                    .await
+                    .map_err(|e| TargetError::Setup {
+                        endpoint: self.endpoint.clone(),
+                        message: format!("CRD {name}: {e:?}"),
+                    })?;
+                let established = body["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+                if established {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(TargetError::Setup {
+                        endpoint: self.endpoint.clone(),
+                        message: format!("CRD {name} not Established after 60 s"),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Discovery of new CRDs lags establishment slightly; wait until each kind is served.
+        for crd in crds {
+            let group = crd["spec"]["group"].as_str().unwrap_or_default();
+            let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default();
+            for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
+                let version = v["name"].as_str().unwrap_or_default();
+                let p = format!("/apis/{group}/{version}/{plural}?limit=1");
+                loop {
+                    match self.raw("GET", &p, None).await {
+                        Ok((200, _)) => break,
+                        _ if Instant::now() > deadline => {
+                            return Err(TargetError::Setup {
+                                endpoint: self.endpoint.clone(),
+                                message: format!("{p} not served 60 s after install"),
+                            })
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings an existing CRD to `crd`'s versions and schemas: left alone when they already
+    /// match (so concurrent runs do not disturb each other), else replaced, retrying on
+    /// write conflicts.
+    async fn update_crd(
+        &self,
+        path: &str,
+        name: &str,
+        crd: &serde_json::Value,
+    ) -> Result<(), String> {
+        let versions = |v: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+            v["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| (x["name"].clone(), x["schema"].clone()))
+                .collect()
+        };
+        for _ in 0..10 {
+            let (_, existing) = self
+                .raw("GET", &format!("{path}/{name}"), None)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            if versions(&existing) == versions(crd) {
+                return Ok(());
+            }
+            let mut updated = crd.clone();
+            updated["metadata"]["resourceVersion"] =
+                existing["metadata"]["resourceVersion"].clone();
+            let (code, body) = self
+                .raw("PUT", &format!("{path}/{name}"), Some(&updated))
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            match code {
+                409 => continue,
+                c if c < 300 => return Ok(()),
+                c => {
+                    return Err(format!(
+                        "update: HTTP {c}: {}",
+                        body["message"].as_str().unwrap_or("")
+                    ))
+                }
+            }
+        }
+        Err("update: still conflicting after 10 attempts".into())
+    }
+
+    /// One raw JSON request; returns (status, parsed body or Null).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), RequestError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|_| RequestError::Transport)?,
+            None => Vec::new(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(Body::from(bytes))
+            .map_err(|_| RequestError::Transport)?;
+        let fut = async {
+            let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|_| RequestError::Transport)?;
+            Ok((
+                status,
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            ))
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| RequestError::Timeout)?
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+impl Target for KubeTarget {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    async fn create(
+        &self,
+        obj: &Object,
+        body: &serde_json::Value,
+    ) -> Result<Created, RequestError> {
+        let bytes = serde_json::to_vec(body).map_err(|_| RequestError::Transport)?;
+        let request_bytes = bytes.len();
+        let path = collection_path(&obj.api, obj.namespace.as_deref());
+        let req = Request::post(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(Body::from(bytes))
+            .map_err(|_| RequestError::Transport)?;
+        let fut = async {
+            let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|_| RequestError::Transport)?;
+            if status != StatusCode::CREATED && !status.is_success() {
+                return Err(RequestError::Http(status.as_u16()));
+            }
+            #[derive(serde::Deserialize)]
+            struct Meta {
+                uid: Option<String>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Obj {
+                metadata: Meta,
+            }
+            let uid = serde_json::from_slice::<Obj>(&body)
+                .ok()
+                .and_then(|o| o.metadata.uid);
+            Ok(Created { uid, request_bytes })
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| RequestError::Timeout)?
+    }
+
+    async fn delete(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), RequestError> {
+        let path = format!("{}/{name}", collection_path(api, namespace));
+        match self.raw("DELETE", &path, None).await? {
+            (c, _) if (200..300).contains(&c) || c == 404 => Ok(()),
+            (c, _) => Err(RequestError::Http(c)),
+        }
+    }
+
+    async fn list_names(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        label_selector: &str,
+    ) -> Result<Vec<(Option<String>, String)>, RequestError> {
+        let mut out = Vec::new();
+        let mut cont = String::new();
+        loop {
+            let mut path = format!(
+                "{}?limit=500&labelSelector={}",
+                collection_path(api, namespace),
+                encode(label_selector)
+            );
+            if !cont.is_empty() {
+                path.push_str(&format!("&continue={}", encode(&cont)));
+            }
+            let (code, body) = self.raw("GET", &path, None).await?;
+            if code == 404 {
+                return Ok(out); // the kind is not served here: nothing of ours
+            }
+            if code != 200 {
+                return Err(RequestError::Http(code));
+            }
+            for item in body["items"].as_array().into_iter().flatten() {
+                let ns = item["metadata"]["namespace"].as_str().map(str::to_string);
+                if let Some(n) = item["metadata"]["name"].as_str() {
+                    out.push((ns, n.to_string()));
+                }
+            }
+            match body["metadata"]["continue"].as_str() {
+                Some(c) if !c.is_empty() => cont = c.to_string(),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                o.push(b as char)
+            }
+            _ => o.push_str(&format!("%{b:02X}")),
+        }
+    }
+    o
+}

@@ -1,0 +1,75 @@
+//! Shared helpers for integration tests: a real local etcd + kube-apiserver per test binary.
+#![allow(dead_code)]
+
+use capi_loadgen::env::{LocalEnv, LocalInfo, LocalOptions};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// A fresh state directory for this test process.
+pub fn state_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capi-loadgen-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// One local environment shared by every test of this binary. It is started on first use
+/// and killed with the test process (its processes carry PR_SET_PDEATHSIG).
+pub fn shared_env() -> &'static LocalInfo {
+    static ENV: OnceLock<LocalEnv> = OnceLock::new();
+    &ENV.get_or_init(|| {
+        let opts = LocalOptions {
+            state_dir: state_dir("shared"),
+            ..Default::default()
+        };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(LocalEnv::start(&opts))
+                .expect("local environment starts")
+        })
+        .join()
+        .expect("env start thread")
+    })
+    .info
+}
+
+/// The profile YAML given, written to a temp file.
+pub fn profile_file(name: &str, yaml: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("capi-loadgen-test-{}-profiles", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// Validates a summary.json against results/summary.schema.json.
+pub fn assert_valid_summary(path: &std::path::Path) -> serde_json::Value {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/summary.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match the schema: {errors:#?}"
+    );
+    doc
+}
+
+/// True when a process with this pid is alive and its command line contains `needle`.
+pub fn alive(pid: u32, needle: &str) -> bool {
+    capi_loadgen::env::process::pid_alive_as(pid, needle)
+}

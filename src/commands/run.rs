@@ -231,6 +231,7 @@ async fn load_phases(
         samples: tx,
         stop: stop.clone(),
         progress: progress.clone(),
+        max_retries: plan.client.max_retries,
     };
 
     let bar =
@@ -335,6 +336,7 @@ fn empty_summary(plan: &Plan) -> Summary {
             burst: plan.client.burst,
             preset: plan.client.preset.clone(),
             timeout_seconds: plan.client.timeout.as_secs_f64(),
+            max_retries: plan.client.max_retries,
             create_concurrency: plan.create_concurrency,
         },
         totals: Default::default(),

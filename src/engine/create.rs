@@ -3,82 +3,27 @@
 //! Children's ownerReferences get the UIDs the server assigned to their owners, as Cluster
 //! API's controllers do, so a garbage collector (kind, real clusters) keeps them.
 
-use super::pool::ClientPool;
-use super::Stop;
-use crate::measure::{Sample, Verb};
+pub use super::request::{PhaseContext, Progress};
+use crate::measure::Verb;
 use crate::model::{self, FleetSpec, Kind, Object};
 use crate::target::Target;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::mpsc::Sender;
-
-/// Live counters a progress display can read.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Requests finished (any outcome).
-    pub done: AtomicU64,
-    /// Requests that failed (including 429).
-    pub failed: AtomicU64,
-}
-
-/// What a phase needs, shared by its workers.
-pub struct PhaseContext<T> {
-    /// The rate-limited clients.
-    pub pool: Arc<ClientPool<T>>,
-    /// Where samples go.
-    pub samples: Sender<Sample>,
-    /// Stop signal.
-    pub stop: Stop,
-    /// Live counters.
-    pub progress: Arc<Progress>,
-}
-
-impl<T> Clone for PhaseContext<T> {
-    fn clone(&self) -> Self {
-        PhaseContext {
-            pool: self.pool.clone(),
-            samples: self.samples.clone(),
-            stop: self.stop.clone(),
-            progress: self.progress.clone(),
-        }
-    }
-}
 
 impl<T: Target> PhaseContext<T> {
-    /// Sends one create through the pool and records it. Returns the server UID on success.
+    /// Creates one object through the pool; returns the server-assigned UID on success.
     async fn create(
         &self,
         phase: &'static str,
         obj: &Object,
         body: &serde_json::Value,
     ) -> Option<String> {
-        let intended = Instant::now();
-        let target = self.pool.acquire().await;
-        let sent = Instant::now();
-        let result = target.create(obj, body).await;
-        let done = Instant::now();
-        self.progress.done.fetch_add(1, Ordering::Relaxed);
-        if result.is_err() {
-            self.progress.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        let (outcome, uid) = match result {
-            Ok(c) => (Ok(()), c.uid),
-            Err(e) => (Err(e), None),
-        };
-        let sample = Sample {
-            phase,
-            verb: Verb::Create,
-            kind: obj.kind,
-            intended,
-            sent,
-            done,
-            outcome,
-        };
-        // The collector outlives the workers; a closed channel only happens on shutdown.
-        let _ = self.samples.send(sample).await;
-        uid
+        self.call(phase, Verb::Create, obj.kind, |t: T| async move {
+            t.create(obj, body).await
+        })
+        .await
+        .and_then(|c| c.uid)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod pool;
+pub mod request;
 
 use tokio::sync::watch;
 

@@ -81,6 +81,7 @@ mod tests {
             burst,
             timeout: Duration::from_secs(1),
             preset: None,
+            max_retries: 10,
         }
     }
 

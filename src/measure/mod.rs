@@ -6,7 +6,7 @@ use crate::model::Kind;
 use crate::target::RequestError;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Highest latency a histogram records (1 hour); larger values are clamped.
 pub const MAX_MICROS: u64 = 3_600_000_000;
@@ -16,6 +16,10 @@ pub const MAX_MICROS: u64 = 3_600_000_000;
 pub enum Verb {
     /// POST a new object.
     Create,
+    /// GET one object.
+    Get,
+    /// PATCH an object or its status.
+    Patch,
     /// DELETE an object.
     Delete,
     /// LIST objects.
@@ -27,13 +31,15 @@ impl Verb {
     pub fn label(self) -> &'static str {
         match self {
             Verb::Create => "create",
+            Verb::Get => "get",
+            Verb::Patch => "patch",
             Verb::Delete => "delete",
             Verb::List => "list",
         }
     }
 }
 
-/// One finished request.
+/// One finished logical request (all its attempts).
 #[derive(Clone, Debug)]
 pub struct Sample {
     /// Phase name (`namespaces`, `create`, `cleanup` …).
@@ -42,13 +48,19 @@ pub struct Sample {
     pub verb: Verb,
     /// Object kind.
     pub kind: Kind,
-    /// When the request was meant to start (before waiting for a token).
-    pub intended: Instant,
-    /// When the client's token bucket let it go.
-    pub sent: Instant,
-    /// When the answer (or the failure) arrived.
-    pub done: Instant,
-    /// The result.
+    /// Intended start → final answer: what a caller experiences (no coordinated omission).
+    pub latency: Duration,
+    /// Time spent waiting for client tokens, all attempts together.
+    pub throttle_wait: Duration,
+    /// Time on the wire and in the server, all attempts together.
+    pub server: Duration,
+    /// Attempts made (1 + retries).
+    pub attempts: u32,
+    /// HTTP 429 answers among the attempts.
+    pub responses_429: u32,
+    /// The first attempt's result.
+    pub first: Result<(), RequestError>,
+    /// The final result.
     pub outcome: Result<(), RequestError>,
 }
 
@@ -65,19 +77,27 @@ fn micros(d: Duration) -> u64 {
 /// Histograms and counters of one (phase, verb, kind).
 #[derive(Clone, Debug)]
 pub struct OpStats {
-    /// Requests sent.
+    /// Logical requests sent.
     pub sent: u64,
-    /// Requests that succeeded.
+    /// Requests that finally succeeded.
     pub ok: u64,
-    /// Requests answered 429 (server-side throttling).
+    /// Requests whose final answer was 429 (server-side throttling, retries exhausted).
     pub throttled: u64,
-    /// Other failures by label (`http_500`, `timeout`, `transport` …).
+    /// Other final failures by label (`http_500`, `etcd_nospace`, `timeout` …).
     pub failed: BTreeMap<String, u64>,
+    /// Requests whose first attempt succeeded.
+    pub first_attempt_ok: u64,
+    /// Requests whose first attempt was answered 429.
+    pub first_attempt_throttled: u64,
+    /// Retries made (attempts beyond the first).
+    pub retries: u64,
+    /// All 429 answers, every attempt counted (compare with the apiserver's rejections).
+    pub responses_429: u64,
     /// Intended start → done (what a caller experiences, no coordinated omission).
     pub latency: Histogram<u64>,
-    /// Sent → done (server and network time).
+    /// Time on the wire and in the server.
     pub server: Histogram<u64>,
-    /// Intended start → sent (client-side throttle wait).
+    /// Client-side throttle wait.
     pub throttle_wait: Histogram<u64>,
 }
 
@@ -88,6 +108,10 @@ impl Default for OpStats {
             ok: 0,
             throttled: 0,
             failed: BTreeMap::new(),
+            first_attempt_ok: 0,
+            first_attempt_throttled: 0,
+            retries: 0,
+            responses_429: 0,
             latency: new_histogram(),
             server: new_histogram(),
             throttle_wait: new_histogram(),
@@ -96,7 +120,7 @@ impl Default for OpStats {
 }
 
 impl OpStats {
-    /// Failures other than 429.
+    /// Final failures other than 429.
     pub fn failed_total(&self) -> u64 {
         self.failed.values().sum()
     }
@@ -105,18 +129,19 @@ impl OpStats {
         self.sent += 1;
         match &s.outcome {
             Ok(()) => self.ok += 1,
-            Err(RequestError::Http(429)) => self.throttled += 1,
+            Err(e) if e.is_throttled() => self.throttled += 1,
             Err(e) => *self.failed.entry(e.label()).or_default() += 1,
         }
-        let _ = self
-            .latency
-            .record(micros(s.done.saturating_duration_since(s.intended)));
-        let _ = self
-            .server
-            .record(micros(s.done.saturating_duration_since(s.sent)));
-        let _ = self
-            .throttle_wait
-            .record(micros(s.sent.saturating_duration_since(s.intended)));
+        match &s.first {
+            Ok(()) => self.first_attempt_ok += 1,
+            Err(e) if e.is_throttled() => self.first_attempt_throttled += 1,
+            Err(_) => {}
+        }
+        self.retries += u64::from(s.attempts.saturating_sub(1));
+        self.responses_429 += u64::from(s.responses_429);
+        let _ = self.latency.record(micros(s.latency));
+        let _ = self.server.record(micros(s.server));
+        let _ = self.throttle_wait.record(micros(s.throttle_wait));
     }
 }
 
@@ -181,27 +206,44 @@ mod tests {
     #[test]
     fn counts_and_histograms_agree() {
         let mut m = Measurements::default();
-        let t0 = Instant::now();
+        let throttled = RequestError::Http {
+            code: 429,
+            retry_after: Some(1),
+        };
         let outcomes = [
-            Ok(()),
-            Err(RequestError::Http(429)),
-            Err(RequestError::Http(500)),
-            Ok(()),
-            Err(RequestError::Timeout),
+            (Ok(()), Ok(()), 1),
+            (Err(throttled.clone()), Err(throttled.clone()), 11),
+            (
+                Err(RequestError::http(500)),
+                Err(RequestError::http(500)),
+                1,
+            ),
+            (Err(throttled.clone()), Ok(()), 2),
+            (Err(RequestError::Timeout), Err(RequestError::Timeout), 1),
         ];
-        for (i, o) in outcomes.into_iter().enumerate() {
+        for (i, (first, outcome, attempts)) in outcomes.into_iter().enumerate() {
             m.record(&Sample {
                 phase: "create",
                 verb: Verb::Create,
                 kind: Kind::Machine,
-                intended: t0,
-                sent: t0 + Duration::from_millis(i as u64 * 10),
-                done: t0 + Duration::from_millis(i as u64 * 10 + 5),
-                outcome: o,
+                latency: Duration::from_millis(i as u64 * 10 + 5),
+                throttle_wait: Duration::from_millis(i as u64 * 10),
+                server: Duration::from_millis(5),
+                attempts,
+                responses_429: if first.as_ref().is_err_and(|e| e.is_throttled()) {
+                    attempts.min(11) - u32::from(outcome.is_ok())
+                } else {
+                    0
+                },
+                first,
+                outcome,
             });
         }
         let s = &m.ops[&("create", Verb::Create, Kind::Machine)];
         assert_eq!((s.sent, s.ok, s.throttled, s.failed_total()), (5, 2, 1, 2));
+        assert_eq!((s.first_attempt_ok, s.first_attempt_throttled), (1, 2));
+        assert_eq!(s.retries, 10 + 1);
+        assert_eq!(s.responses_429, 11 + 1);
         assert_eq!(s.latency.len(), 5);
         assert_eq!(s.throttle_wait.len(), 5);
         assert_eq!(m.totals(), (5, 2, 2, 1));

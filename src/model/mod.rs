@@ -38,7 +38,7 @@ mod upstream_tests;
 pub use crds::{crds, provider_crds};
 pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;
-pub use objects::{cluster_objects, namespace_object, ClusterObjects};
+pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, DEFAULT_API_GROUP};
 

@@ -329,3 +329,9 @@ pub fn namespace_object(spec: &FleetSpec, namespace_index: u64) -> Object {
         body,
     }
 }
+
+/// Every Namespace object of the fleet, in order (see [`FleetSpec::namespace_count`]).
+pub fn namespaces(spec: &FleetSpec) -> impl Iterator<Item = Object> + Send + 'static {
+    let spec = spec.clone();
+    (0..spec.namespace_count()).map(move |i| namespace_object(&spec, i))
+}

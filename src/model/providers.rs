@@ -95,11 +95,7 @@ pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
                 },
             }),
             Map::new(),
-            &[
-                "Ready",
-                "PrismCentralClientInit",
-                "CredentialRefSecretOwnerSet",
-            ],
+            &["Ready", "PrismClientInit", "CredentialRefSecretOwnerSet"],
         ),
         Provider::Docker => {
             let fds: Map<String, Value> = DOCKER_FAILURE_DOMAINS

@@ -10,9 +10,7 @@ use super::*;
 const RUN: &str = "20261128-133501-ab12";
 
 fn all_objects(spec: &FleetSpec) -> Vec<Object> {
-    let mut out: Vec<Object> = (0..spec.namespace_count())
-        .map(|n| namespace_object(spec, n))
-        .collect();
+    let mut out: Vec<Object> = namespaces(spec).collect();
     for c in 0..spec.clusters {
         out.extend(cluster_objects(spec, c));
     }
@@ -46,6 +44,15 @@ fn decode_base64(s: &str) -> Vec<u8> {
 fn secret_value(obj: &Object, key: &str) -> String {
     let data = obj.body["data"][key].as_str().expect("data key");
     String::from_utf8(decode_base64(data)).expect("utf-8")
+}
+
+#[test]
+fn iterators_are_send_and_static() {
+    fn check<T: Iterator<Item = Object> + Send + 'static>(_: T) {}
+    let spec = FleetSpec::example(RUN);
+    check(cluster_objects(&spec, 0));
+    check(namespaces(&spec));
+    assert_eq!(namespaces(&spec).count() as u64, spec.namespace_count());
 }
 
 #[test]

@@ -177,6 +177,8 @@ pub struct ClientSection {
     pub burst: Option<u64>,
     /// Per-request timeout in seconds (default 30).
     pub timeout_seconds: Option<f64>,
+    /// Retries on 429 / 5xx with Retry-After, like client-go (default 10; 0 = none).
+    pub max_retries: Option<u32>,
 }
 
 /// `phases:`

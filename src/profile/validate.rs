@@ -40,6 +40,8 @@ pub struct ClientPlan {
     pub timeout: Duration,
     /// Preset the values came from, if any.
     pub preset: Option<String>,
+    /// Retries on 429 / 5xx with Retry-After (client-go: 10).
+    pub max_retries: u32,
 }
 
 /// A validated run: everything the engine needs, nothing left to check.
@@ -162,6 +164,16 @@ fn client_plan(c: &ClientSection, err: Err) -> Result<(ClientPlan, u64), Profile
             burst: burst as u32,
             timeout: Duration::from_secs_f64(timeout),
             preset: preset.map(str::to_string),
+            max_retries: match c.max_retries {
+                Some(n) if n > 100 => {
+                    return Err(err(
+                        "client.max_retries",
+                        format!("{n} is too large (at most 100)"),
+                    ))
+                }
+                Some(n) => n,
+                None => crate::engine::request::CLIENT_GO_MAX_RETRIES,
+            },
         },
         conc,
     ))

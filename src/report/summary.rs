@@ -132,6 +132,8 @@ pub struct ClientInfo {
     pub preset: Option<String>,
     /// Per-request timeout.
     pub timeout_seconds: f64,
+    /// Retries on 429 / 5xx with Retry-After.
+    pub max_retries: u32,
     /// Concurrent cluster workers in the create phase.
     pub create_concurrency: usize,
 }
@@ -205,8 +207,16 @@ pub struct Operation {
     /// Accounting.
     #[serde(flatten)]
     pub counts: Counts,
-    /// Failures by label (`http_500`, `timeout`, `transport`; 429s are `throttled`).
+    /// Final failures by label (`http_500`, `etcd_nospace`, `timeout`, `transport`; 429s are `throttled`).
     pub failed_by: BTreeMap<String, u64>,
+    /// Requests whose first attempt succeeded.
+    pub first_attempt_ok: u64,
+    /// Requests whose first attempt was answered 429.
+    pub first_attempt_throttled: u64,
+    /// Retries (attempts beyond the first).
+    pub retries: u64,
+    /// Every 429 answer, all attempts (what the server rejected).
+    pub responses_429: u64,
     /// Intended start → done: what a caller experiences (includes throttle wait).
     pub latency_ms: Distribution,
     /// Sent → done: server and network time.
@@ -228,6 +238,10 @@ impl Operation {
                 throttled: s.throttled,
             },
             failed_by: s.failed.clone(),
+            first_attempt_ok: s.first_attempt_ok,
+            first_attempt_throttled: s.first_attempt_throttled,
+            retries: s.retries,
+            responses_429: s.responses_429,
             latency_ms: Distribution::of(&s.latency),
             server_ms: Distribution::of(&s.server),
             throttle_wait_ms: Distribution::of(&s.throttle_wait),

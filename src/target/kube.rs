@@ -9,6 +9,9 @@ use kube::client::Body;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The User-Agent of every request: the apiserver records `capi-loadgen` as field manager.
+pub const USER_AGENT: &str = concat!("capi-loadgen/", env!("CARGO_PKG_VERSION"));
+
 /// A kube-apiserver target.
 #[derive(Clone)]
 pub struct KubeTarget {
@@ -17,24 +20,22 @@ pub struct KubeTarget {
     timeout: Duration,
 }
 
-/// `/api/v1` or `/apis/<group>/<version>`, then the namespace and plural.
-pub fn collection_path(api: &ApiRef, namespace: Option<&str>) -> String {
-    let base = if api.group.is_empty() {
-        format!("/api/{}", api.version)
-    } else {
-        format!("/apis/{}/{}", api.group, api.version)
-    };
-    match (api.namespaced, namespace) {
-        (true, Some(ns)) => format!("{base}/namespaces/{ns}/{}", api.plural),
-        _ => format!("{base}/{}", api.plural),
+fn classify(e: &kube::Error) -> RequestError {
+    match e {
+        kube::Error::Api(s) => RequestError::http(s.code),
+        _ => RequestError::Transport,
     }
 }
 
-fn classify(e: &kube::Error) -> RequestError {
-    match e {
-        kube::Error::Api(s) => RequestError::Http(s.code),
-        _ => RequestError::Transport,
-    }
+/// `Retry-After` as whole seconds (the apiserver always sends seconds).
+fn retry_after(headers: &http::HeaderMap) -> Option<u32> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl KubeTarget {
@@ -70,7 +71,15 @@ impl KubeTarget {
     }
 
     /// Builds a target from a ready kube config.
-    pub fn from_config(cfg: kube::Config, timeout: Duration) -> Result<KubeTarget, TargetError> {
+    pub fn from_config(
+        mut cfg: kube::Config,
+        timeout: Duration,
+    ) -> Result<KubeTarget, TargetError> {
+        // The apiserver names the field manager after the User-Agent (up to its first '/').
+        cfg.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
         let endpoint = cfg.cluster_url.to_string();
         let client = kube::Client::try_from(cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
@@ -264,11 +273,25 @@ impl KubeTarget {
     }
 
     /// One raw JSON request; returns (status, parsed body or Null).
+    ///
+    /// 429s and 5xx answers with `Retry-After` come back as errors (so they can be retried);
+    /// other statuses are returned for the caller to judge.
     pub async fn raw(
         &self,
         method: &str,
         path: &str,
         body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), RequestError> {
+        self.raw_typed(method, path, body, "application/json").await
+    }
+
+    /// [`KubeTarget::raw`] with a request content type (e.g. merge-patch).
+    pub async fn raw_typed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        content_type: &str,
     ) -> Result<(u16, serde_json::Value), RequestError> {
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|_| RequestError::Transport)?,
@@ -277,18 +300,25 @@ impl KubeTarget {
         let req = Request::builder()
             .method(method)
             .uri(path)
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, content_type)
             .header(http::header::ACCEPT, "application/json")
             .body(Body::from(bytes))
             .map_err(|_| RequestError::Transport)?;
         let fut = async {
             let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
             let status = resp.status().as_u16();
+            let retry = retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect_bytes()
                 .await
                 .map_err(|_| RequestError::Transport)?;
+            if status == 429 || (status >= 500 && retry.is_some()) {
+                return Err(RequestError::Http {
+                    code: status,
+                    retry_after: retry,
+                });
+            }
             Ok((
                 status,
                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
@@ -316,7 +346,7 @@ impl Target for KubeTarget {
     ) -> Result<Created, RequestError> {
         let bytes = serde_json::to_vec(body).map_err(|_| RequestError::Transport)?;
         let request_bytes = bytes.len();
-        let path = collection_path(&obj.api, obj.namespace.as_deref());
+        let path = obj.api.collection_path(obj.namespace.as_deref());
         let req = Request::post(path)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
@@ -325,13 +355,17 @@ impl Target for KubeTarget {
         let fut = async {
             let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
             let status = resp.status();
+            let retry = retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect_bytes()
                 .await
                 .map_err(|_| RequestError::Transport)?;
             if status != StatusCode::CREATED && !status.is_success() {
-                return Err(RequestError::Http(status.as_u16()));
+                return Err(RequestError::Http {
+                    code: status.as_u16(),
+                    retry_after: retry,
+                });
             }
             #[derive(serde::Deserialize)]
             struct Meta {
@@ -351,16 +385,50 @@ impl Target for KubeTarget {
             .map_err(|_| RequestError::Timeout)?
     }
 
+    async fn get(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<serde_json::Value, RequestError> {
+        let path = format!("{}/{name}", api.collection_path(namespace));
+        match self.raw("GET", &path, None).await? {
+            (200, v) => Ok(v),
+            (c, _) => Err(RequestError::http(c)),
+        }
+    }
+
+    async fn patch(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> Result<(), RequestError> {
+        let mut path = format!("{}/{name}", api.collection_path(namespace));
+        if status {
+            path.push_str("/status");
+        }
+        match self
+            .raw_typed("PATCH", &path, Some(patch), "application/merge-patch+json")
+            .await?
+        {
+            (c, _) if (200..300).contains(&c) => Ok(()),
+            (c, _) => Err(RequestError::http(c)),
+        }
+    }
+
     async fn delete(
         &self,
         api: &ApiRef,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), RequestError> {
-        let path = format!("{}/{name}", collection_path(api, namespace));
+        let path = format!("{}/{name}", api.collection_path(namespace));
         match self.raw("DELETE", &path, None).await? {
             (c, _) if (200..300).contains(&c) || c == 404 => Ok(()),
-            (c, _) => Err(RequestError::Http(c)),
+            (c, _) => Err(RequestError::http(c)),
         }
     }
 
@@ -375,7 +443,7 @@ impl Target for KubeTarget {
         loop {
             let mut path = format!(
                 "{}?limit=500&labelSelector={}",
-                collection_path(api, namespace),
+                api.collection_path(namespace),
                 encode(label_selector)
             );
             if !cont.is_empty() {
@@ -386,7 +454,7 @@ impl Target for KubeTarget {
                 return Ok(out); // the kind is not served here: nothing of ours
             }
             if code != 200 {
-                return Err(RequestError::Http(code));
+                return Err(RequestError::http(code));
             }
             for item in body["items"].as_array().into_iter().flatten() {
                 let ns = item["metadata"]["namespace"].as_str().map(str::to_string);

@@ -2,16 +2,57 @@
 //! implementation it talks to. Per-request failures are values ([`RequestError`]) to be
 //! counted; set-up failures are [`TargetError`]s that end the command.
 
+pub mod encode;
+pub mod etcd;
 pub mod kube;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;
 
+/// etcd failure classes, recorded separately (FACTS §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EtcdError {
+    /// `mvcc: database space exceeded`: the NOSPACE alarm is raised.
+    NoSpace,
+    /// `request is too large` (over `--max-request-bytes`).
+    TooLarge,
+    /// Unavailable, no leader, connection lost.
+    Unavailable,
+    /// A create found the key already there (create-only transaction failed).
+    Exists,
+    /// An update's mod-revision guard failed (someone else wrote first).
+    Conflict,
+    /// Anything else.
+    Other,
+}
+
+impl EtcdError {
+    /// Label used in counters: `nospace`, `too_large` …
+    pub fn label(self) -> &'static str {
+        match self {
+            EtcdError::NoSpace => "nospace",
+            EtcdError::TooLarge => "too_large",
+            EtcdError::Unavailable => "unavailable",
+            EtcdError::Exists => "exists",
+            EtcdError::Conflict => "conflict",
+            EtcdError::Other => "other",
+        }
+    }
+}
+
 /// Why a single request failed (counted, never propagated).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RequestError {
-    /// The server answered with this HTTP status (429 = server-side throttling).
-    Http(u16),
+    /// The server answered with this HTTP status (429 = server-side throttling), and the
+    /// `Retry-After` seconds it sent, if any.
+    Http {
+        /// HTTP status code.
+        code: u16,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u32>,
+    },
+    /// etcd refused the request.
+    Etcd(EtcdError),
     /// No answer within the client timeout.
     Timeout,
     /// Connection refused/reset, TLS or protocol failure.
@@ -19,10 +60,24 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    /// A short label for counters and reports: `http_429`, `timeout`, `transport`.
+    /// An HTTP status without `Retry-After`.
+    pub fn http(code: u16) -> RequestError {
+        RequestError::Http {
+            code,
+            retry_after: None,
+        }
+    }
+
+    /// True for HTTP 429 Too Many Requests.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, RequestError::Http { code: 429, .. })
+    }
+
+    /// A short label for counters and reports: `http_429`, `etcd_nospace`, `timeout`, `transport`.
     pub fn label(&self) -> String {
         match self {
-            RequestError::Http(c) => format!("http_{c}"),
+            RequestError::Http { code, .. } => format!("http_{code}"),
+            RequestError::Etcd(e) => format!("etcd_{}", e.label()),
             RequestError::Timeout => "timeout".into(),
             RequestError::Transport => "transport".into(),
         }
@@ -98,14 +153,31 @@ pub trait Target: Clone + Send + Sync + 'static {
         obj: &Object,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<Created, RequestError>> + Send;
-    /// Deletes one object by name.
+    /// Reads one object.
+    fn get(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> impl Future<Output = Result<serde_json::Value, RequestError>> + Send;
+    /// Applies a JSON merge patch (RFC 7386) to the object, or to its status when `status`.
+    fn patch(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    /// Deletes one object by name (absent objects count as deleted).
     fn delete(
         &self,
         api: &ApiRef,
         namespace: Option<&str>,
         name: &str,
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
-    /// Lists object names carrying `label_selector` (all namespaces when `namespace` is None).
+    /// Lists (namespace, name) of objects carrying `label_selector` (`key=value`), in all
+    /// namespaces when `namespace` is None.
     fn list_names(
         &self,
         api: &ApiRef,

@@ -1,0 +1,218 @@
+//! One logical request through the pool: wait for a token, send, retry like client-go
+//! (on 429 and on 5xx carrying `Retry-After`, sleeping `Retry-After` seconds, up to
+//! `max_retries` times, each attempt taking a new token), then record one [`Sample`] with
+//! the first attempt's and the final outcome.
+
+use super::pool::ClientPool;
+use super::Stop;
+use crate::measure::{Sample, Verb};
+use crate::model::Kind;
+use crate::target::RequestError;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio::sync::mpsc::Sender;
+
+/// client-go's retry limit (`rest/with_retry.go`).
+pub const CLIENT_GO_MAX_RETRIES: u32 = 10;
+/// Longest Retry-After honoured (APF sends at most 32 s).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(32);
+
+/// Live counters a progress display can read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Requests finished (any outcome).
+    pub done: AtomicU64,
+    /// Requests that finally failed (including 429).
+    pub failed: AtomicU64,
+    /// HTTP 429 answers seen (every attempt).
+    pub responses_429: AtomicU64,
+}
+
+/// What a phase needs, shared by its workers.
+pub struct PhaseContext<T> {
+    /// The rate-limited clients.
+    pub pool: Arc<ClientPool<T>>,
+    /// Where samples go.
+    pub samples: Sender<Sample>,
+    /// Stop signal.
+    pub stop: Stop,
+    /// Live counters.
+    pub progress: Arc<Progress>,
+    /// Retries per request (0 = none).
+    pub max_retries: u32,
+}
+
+impl<T> Clone for PhaseContext<T> {
+    fn clone(&self) -> Self {
+        PhaseContext {
+            pool: self.pool.clone(),
+            samples: self.samples.clone(),
+            stop: self.stop.clone(),
+            progress: self.progress.clone(),
+            max_retries: self.max_retries,
+        }
+    }
+}
+
+fn retry_delay(e: &RequestError) -> Option<Duration> {
+    match e {
+        RequestError::Http {
+            code,
+            retry_after: Some(s),
+        } if *code == 429 || *code >= 500 => {
+            Some(Duration::from_secs(u64::from(*s)).min(MAX_RETRY_AFTER))
+        }
+        _ => None,
+    }
+}
+
+impl<T: Clone> PhaseContext<T> {
+    /// Runs `op` against pool clients with retries and records the result. Returns the
+    /// final value on success.
+    pub async fn call<R, F, Fut>(
+        &self,
+        phase: &'static str,
+        verb: Verb,
+        kind: Kind,
+        op: F,
+    ) -> Option<R>
+    where
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<R, RequestError>>,
+    {
+        let intended = Instant::now();
+        let (mut throttle_wait, mut server) = (Duration::ZERO, Duration::ZERO);
+        let (mut attempts, mut responses_429) = (0u32, 0u32);
+        let mut first: Option<Result<(), RequestError>> = None;
+        loop {
+            let t0 = Instant::now();
+            let target = self.pool.acquire().await;
+            let t1 = Instant::now();
+            throttle_wait += t1 - t0;
+            let result = op(target.clone()).await;
+            server += t1.elapsed();
+            attempts += 1;
+            let unit = result.as_ref().map(|_| ()).map_err(Clone::clone);
+            if unit.as_ref().is_err_and(RequestError::is_throttled) {
+                responses_429 += 1;
+                self.progress.responses_429.fetch_add(1, Ordering::Relaxed);
+            }
+            first.get_or_insert_with(|| unit.clone());
+            if let Err(e) = &unit {
+                if let Some(delay) = retry_delay(e).filter(|_| attempts <= self.max_retries) {
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = stop.stopped() => {}
+                    }
+                }
+            }
+            self.progress.done.fetch_add(1, Ordering::Relaxed);
+            if unit.is_err() {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            let sample = Sample {
+                phase,
+                verb,
+                kind,
+                latency: intended.elapsed(),
+                throttle_wait,
+                server,
+                attempts,
+                responses_429,
+                first: first.unwrap_or_else(|| unit.clone()),
+                outcome: unit,
+            };
+            // The collector outlives the workers; a closed channel only happens on shutdown.
+            let _ = self.samples.send(sample).await;
+            return result.ok();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::stop_signal;
+    use crate::profile::ClientPlan;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_429_with_retry_after_then_records_once() {
+        let plan = ClientPlan {
+            pool_size: 1,
+            qps: None,
+            burst: 0,
+            timeout: Duration::from_secs(1),
+            preset: None,
+            max_retries: 10,
+        };
+        let (tx, collector) = crate::measure::channel(16);
+        let (_h, stop) = stop_signal();
+        let ctx = PhaseContext {
+            pool: Arc::new(ClientPool::new(vec![()], &plan)),
+            samples: tx,
+            stop,
+            progress: Arc::new(Progress::default()),
+            max_retries: 10,
+        };
+        let calls = AtomicU64::new(0);
+        // Two 429s with Retry-After: 1, then success.
+        let r = ctx
+            .call("create", Verb::Create, Kind::Machine, |_| {
+                let n = calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    if n < 2 {
+                        Err(RequestError::Http {
+                            code: 429,
+                            retry_after: Some(1),
+                        })
+                    } else {
+                        Ok(7)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r, Some(7));
+        // A 500 without Retry-After is final, like client-go.
+        let r: Option<()> = ctx
+            .call("create", Verb::Create, Kind::Machine, |_| async {
+                Err(RequestError::http(500))
+            })
+            .await;
+        assert_eq!(r, None);
+        // 429s forever: 1 + 10 attempts, then the 429 is the final outcome.
+        let r: Option<()> = ctx
+            .call("create", Verb::Create, Kind::Secret, |_| async {
+                Err(RequestError::Http {
+                    code: 429,
+                    retry_after: Some(1),
+                })
+            })
+            .await;
+        assert_eq!(r, None);
+        drop(ctx);
+        let m = collector.run().await;
+        let s = &m.ops[&("create", Verb::Create, Kind::Machine)];
+        assert_eq!(
+            (
+                s.sent,
+                s.ok,
+                s.retries,
+                s.responses_429,
+                s.first_attempt_throttled
+            ),
+            (2, 1, 2, 2, 1)
+        );
+        assert_eq!(s.failed["http_500"], 1);
+        // Latency includes the two 1 s Retry-After sleeps (paused clock: exact).
+        assert!(s.latency.max() >= 2_000_000, "{}", s.latency.max());
+        let s = &m.ops[&("create", Verb::Create, Kind::Secret)];
+        assert_eq!(
+            (s.sent, s.throttled, s.retries, s.responses_429),
+            (1, 1, 10, 11)
+        );
+    }
+}

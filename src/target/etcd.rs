@@ -1,0 +1,456 @@
+//! The `etcd` target: writes keys into a bare etcd exactly as kube-apiserver would
+//! (FACTS §4): `/registry/<group>/<plural>/<ns>/<name>` with JSON for custom resources,
+//! `/registry/secrets/<ns>/<name>` and `/registry/namespaces/<name>` as `k8s\0` protobuf for
+//! built-ins, in the stored form the apiserver produces (uid, creationTimestamp,
+//! generation, managedFields; see [`super::encode`]). Creates are create-only transactions
+//! (create revision = 0), updates are guarded by the mod revision.
+
+use super::encode::{self, StoreMeta};
+use super::{Created, EtcdError, RequestError, Target, TargetError};
+use crate::model::{self, ApiRef, Object};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Field manager recorded in managedFields, as the kube target's User-Agent makes it.
+pub const MANAGER: &str = "capi-loadgen";
+
+/// Client certificates for an etcd with TLS.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdTls {
+    /// CA bundle (PEM).
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM).
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// An etcd target.
+#[derive(Clone)]
+pub struct EtcdTarget {
+    client: Client,
+    endpoint: String,
+    timeout: Duration,
+}
+
+/// etcd's `Status` answer, the parts the tool reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EtcdStatus {
+    /// Physical db size in bytes.
+    pub db_size: u64,
+    /// Bytes in use (after compaction/defrag the two converge).
+    pub db_size_in_use: u64,
+    /// Raft index.
+    pub raft_index: u64,
+    /// Current revision.
+    pub revision: i64,
+}
+
+/// Classifies an etcd client error (FACTS §3 error texts).
+pub fn classify(e: &etcd_client::Error) -> RequestError {
+    use tonic::Code;
+    let text = e.to_string();
+    let kind = if text.contains("database space exceeded") {
+        EtcdError::NoSpace
+    } else if text.contains("request is too large") || text.contains("message larger than max") {
+        EtcdError::TooLarge
+    } else {
+        match e {
+            etcd_client::Error::GRpcStatus(s) => match s.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                    EtcdError::Unavailable
+                }
+                Code::ResourceExhausted => EtcdError::NoSpace,
+                _ => EtcdError::Other,
+            },
+            etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => {
+                EtcdError::Unavailable
+            }
+            _ => EtcdError::Other,
+        }
+    };
+    RequestError::Etcd(kind)
+}
+
+/// JSON merge patch (RFC 7386).
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (_, Some(p)) => {
+            *target = serde_json::Value::Object(Default::default());
+            merge_patch(target, &serde_json::Value::Object(p.clone()));
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// Prefix under which every object of `api` (in `namespace`, if given) is stored.
+pub fn key_prefix(api: &ApiRef, namespace: Option<&str>) -> String {
+    let mut p = String::from("/registry/");
+    if !api.group.is_empty() {
+        p.push_str(&api.group);
+        p.push('/');
+    }
+    p.push_str(&api.plural);
+    p.push('/');
+    if let Some(ns) = namespace.filter(|_| api.namespaced) {
+        p.push_str(ns);
+        p.push('/');
+    }
+    p
+}
+
+/// Decodes a stored value: protobuf or JSON for built-ins, JSON for custom resources.
+pub fn decode_value(api: &ApiRef, bytes: &[u8]) -> Option<serde_json::Value> {
+    if api.group.is_empty() {
+        encode::decode_builtin(bytes).ok()
+    } else {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+fn label_matches(obj: &serde_json::Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+        obj["metadata"]["labels"][k].as_str() == Some(v)
+    })
+}
+
+impl EtcdTarget {
+    /// Connects to etcd (plain, or TLS with client certificates) and checks it answers.
+    pub async fn connect(
+        endpoints: &[String],
+        tls: Option<&EtcdTls>,
+        timeout: Duration,
+    ) -> Result<EtcdTarget, TargetError> {
+        let endpoint = endpoints.join(",");
+        let mut opts = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(timeout);
+        if let Some(t) = tls {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|e| TargetError::Config(format!("{}: {e}", p.display())))
+            };
+            let mut o = etcd_client::TlsOptions::new();
+            if let Some(ca) = &t.ca {
+                o = o.ca_certificate(etcd_client::Certificate::from_pem(read(ca)?));
+            }
+            match (&t.cert, &t.key) {
+                (Some(c), Some(k)) => {
+                    o = o.identity(etcd_client::Identity::from_pem(read(c)?, read(k)?))
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(TargetError::Config(
+                        "etcd TLS needs both a client certificate and its key".into(),
+                    ))
+                }
+            }
+            opts = opts.with_tls(o);
+        }
+        let unreachable = |e: etcd_client::Error| TargetError::Unreachable {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        };
+        let mut client = tokio::time::timeout(
+            Duration::from_secs(10),
+            Client::connect(endpoints, Some(opts)),
+        )
+        .await
+        .map_err(|_| TargetError::Unreachable {
+            endpoint: endpoint.clone(),
+            message: "no answer within 10 s".into(),
+        })?
+        .map_err(unreachable)?;
+        tokio::time::timeout(Duration::from_secs(10), client.status())
+            .await
+            .map_err(|_| TargetError::Unreachable {
+                endpoint: endpoint.clone(),
+                message: "status: no answer within 10 s".into(),
+            })?
+            .map_err(unreachable)?;
+        Ok(EtcdTarget {
+            client,
+            endpoint,
+            timeout,
+        })
+    }
+
+    /// etcd's `Status` (db size, in use, raft index, revision).
+    pub async fn status(&self) -> Result<EtcdStatus, RequestError> {
+        let mut c = self.client.clone();
+        let s = c.status().await.map_err(|e| classify(&e))?;
+        Ok(EtcdStatus {
+            db_size: s.db_size().max(0) as u64,
+            db_size_in_use: s.raft_used_db_size().max(0) as u64,
+            raft_index: s.raft_index(),
+            revision: s.header().map(|h| h.revision()).unwrap_or(0),
+        })
+    }
+
+    /// The raw client (maintenance: compaction, defragmentation, alarms).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// (key, value bytes) of every key under `prefix`, paginated.
+    pub async fn range_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, RequestError> {
+        let mut c = self.client.kv_client();
+        let mut out = Vec::new();
+        let end = {
+            let mut e = prefix.as_bytes().to_vec();
+            if let Some(last) = e.last_mut() {
+                *last += 1;
+            }
+            e
+        };
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let opts = GetOptions::new().with_range(end.clone()).with_limit(500);
+            let resp = c
+                .get(from.clone(), Some(opts))
+                .await
+                .map_err(|e| classify(&e))?;
+            let kvs = resp.kvs();
+            for kv in kvs {
+                out.push((
+                    String::from_utf8_lossy(kv.key()).to_string(),
+                    kv.value().to_vec(),
+                ));
+            }
+            match (resp.more(), kvs.last()) {
+                (true, Some(last)) => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn with_timeout<R>(
+        &self,
+        f: impl std::future::Future<Output = Result<R, RequestError>>,
+    ) -> Result<R, RequestError> {
+        tokio::time::timeout(self.timeout, f)
+            .await
+            .map_err(|_| RequestError::Timeout)?
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        api: &ApiRef,
+    ) -> Result<(serde_json::Value, i64), RequestError> {
+        let mut kv = self.client.kv_client();
+        let resp = kv.get(key, None).await.map_err(|e| classify(&e))?;
+        let item = resp.kvs().first().ok_or(RequestError::http(404))?;
+        let obj = decode_value(api, item.value()).ok_or(RequestError::Etcd(EtcdError::Other))?;
+        Ok((obj, item.mod_revision()))
+    }
+
+    fn encode(api: &ApiRef, obj: &serde_json::Value) -> Result<Vec<u8>, RequestError> {
+        if api.group.is_empty() {
+            encode::encode_builtin(obj).map_err(|_| RequestError::Etcd(EtcdError::Other))
+        } else {
+            Ok(encode::encode_json(obj))
+        }
+    }
+}
+
+impl Target for EtcdTarget {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    async fn create(
+        &self,
+        obj: &Object,
+        body: &serde_json::Value,
+    ) -> Result<Created, RequestError> {
+        let key = obj.etcd_key();
+        let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
+            .as_str()
+            .unwrap_or("");
+        let uid = model::placeholder_uid(
+            run_id,
+            obj.namespace.as_deref().unwrap_or(""),
+            &format!("{}/{}", obj.api.plural, obj.name),
+        );
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let custom = !obj.api.group.is_empty();
+        let stored = encode::stored_form(
+            body,
+            &StoreMeta {
+                uid: &uid,
+                creation_timestamp: &now,
+                manager: MANAGER,
+                is_custom_resource: custom,
+                strip_status: custom,
+            },
+        );
+        let value = Self::encode(&obj.api, &stored)?;
+        let request_bytes = value.len();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, None)]);
+        self.with_timeout(async {
+            let mut kv = self.client.kv_client();
+            let resp = kv.txn(txn).await.map_err(|e| classify(&e))?;
+            if resp.succeeded() {
+                Ok(Created {
+                    uid: Some(uid),
+                    request_bytes,
+                })
+            } else {
+                Err(RequestError::Etcd(EtcdError::Exists))
+            }
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<serde_json::Value, RequestError> {
+        let key = api.etcd_key(namespace, name);
+        self.with_timeout(async {
+            let (mut obj, rev) = self.read(&key, api).await?;
+            obj["metadata"]["resourceVersion"] = serde_json::Value::String(rev.to_string());
+            Ok(obj)
+        })
+        .await
+    }
+
+    async fn patch(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> Result<(), RequestError> {
+        let key = api.etcd_key(namespace, name);
+        self.with_timeout(async {
+            let (mut obj, rev) = self.read(&key, api).await?;
+            let before = obj["spec"].clone();
+            if status {
+                // The status subresource only changes status.
+                if let Some(s) = patch.get("status") {
+                    merge_patch(&mut obj["status"], s);
+                }
+            } else {
+                let mut p = patch.clone();
+                if let Some(m) = p.as_object_mut() {
+                    m.remove("status");
+                }
+                merge_patch(&mut obj, &p);
+                if !api.group.is_empty() && obj["spec"] != before {
+                    let g = obj["metadata"]["generation"].as_i64().unwrap_or(1);
+                    obj["metadata"]["generation"] = serde_json::json!(g + 1);
+                }
+            }
+            let value = Self::encode(api, &obj)?;
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
+                .and_then([TxnOp::put(key.clone(), value, None)]);
+            let mut kv = self.client.kv_client();
+            let resp = kv.txn(txn).await.map_err(|e| classify(&e))?;
+            if resp.succeeded() {
+                Ok(())
+            } else {
+                Err(RequestError::Etcd(EtcdError::Conflict))
+            }
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), RequestError> {
+        let key = api.etcd_key(namespace, name);
+        self.with_timeout(async {
+            let mut kv = self.client.kv_client();
+            kv.delete(key, None).await.map_err(|e| classify(&e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_names(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        label_selector: &str,
+    ) -> Result<Vec<(Option<String>, String)>, RequestError> {
+        let prefix = key_prefix(api, namespace);
+        let items = self.range_prefix(&prefix).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|(_, v)| decode_value(api, &v))
+            .filter(|o| label_matches(o, label_selector))
+            .filter_map(|o| {
+                let name = o["metadata"]["name"].as_str()?.to_string();
+                Some((
+                    o["metadata"]["namespace"].as_str().map(str::to_string),
+                    name,
+                ))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+        let mut t = json!({"a": [1]});
+        merge_patch(&mut t, &json!({"a": [2, 3], "n": {"x": 1}}));
+        assert_eq!(t, json!({"a": [2, 3], "n": {"x": 1}}));
+    }
+
+    #[test]
+    fn selectors_and_prefixes() {
+        let o = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
+        assert!(label_matches(&o, "a=1"));
+        assert!(label_matches(&o, "a=1,b=2"));
+        assert!(!label_matches(&o, "a=2"));
+        let api = ApiRef {
+            group: "g.io".into(),
+            version: "v1".into(),
+            kind: "K".into(),
+            plural: "ks".into(),
+            namespaced: true,
+        };
+        assert_eq!(key_prefix(&api, Some("ns")), "/registry/g.io/ks/ns/");
+        assert_eq!(key_prefix(&api, None), "/registry/g.io/ks/");
+        let core = ApiRef {
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Namespace".into(),
+            plural: "namespaces".into(),
+            namespaced: false,
+        };
+        assert_eq!(key_prefix(&core, Some("x")), "/registry/namespaces/");
+    }
+}

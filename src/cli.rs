@@ -21,6 +21,9 @@ pub struct ConnectionArgs {
     /// Context in the kubeconfig (switches the target to `kube`).
     #[arg(long, global = true)]
     pub context: Option<String>,
+    /// etcd endpoint (repeatable; switches the target to a bare `etcd`).
+    #[arg(long = "etcd-endpoint", global = true)]
+    pub etcd_endpoint: Vec<String>,
 }
 
 /// The jobs.
@@ -30,6 +33,64 @@ pub enum Command {
     Run(RunArgs),
     /// Start, inspect or stop the local etcd + kube-apiserver.
     Env(EnvArgs),
+    /// Delete the objects of one run (or of every run), and nothing else.
+    Cleanup(CleanupArgs),
+    /// Measure bytes per kind and per cluster as stored in etcd; project to large fleets.
+    Sizes(SizesArgs),
+}
+
+/// `sizes`
+#[derive(Debug, Args)]
+pub struct SizesArgs {
+    /// The profile whose fleet shape is measured.
+    pub profile: PathBuf,
+    /// etcd to measure in (default: the local environment the profile starts).
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// Clusters to write for the measurement.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub clusters: u64,
+    /// Run id (default: time + random suffix).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Results directory (default results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// State directory for the local environment.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `cleanup`
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Where to delete (default: the current kubeconfig context).
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// Delete the objects labelled with this run id.
+    #[arg(long, conflicts_with = "all_runs")]
+    pub run_id: Option<String>,
+    /// Delete the objects of every capi-loadgen run.
+    #[arg(long)]
+    pub all_runs: bool,
+    /// Core API group the runs used.
+    #[arg(long, default_value = "loadtest.cluster.x-k8s.io")]
+    pub api_group: String,
+    /// Requests per second per client (<= 0: unlimited).
+    #[arg(long, default_value_t = 50.0)]
+    pub qps: f64,
+    /// Token bucket size per client.
+    #[arg(long, default_value_t = 100)]
+    pub burst: u32,
+    /// Clients in the pool.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pool_size: u64,
+    /// Deletes in flight.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub concurrency: u64,
+    /// Per-request timeout.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout_seconds: f64,
 }
 
 /// `run`

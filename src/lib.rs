@@ -25,5 +25,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         cli::Command::Run(args) => commands::run::run(args).await,
         cli::Command::Env(args) => commands::env::run(args).await,
+        cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
+        cli::Command::Sizes(args) => commands::sizes::run(args).await,
     }
 }

@@ -1,7 +1,10 @@
 //! One module per subcommand: glue between the CLI, the plan, the engine and the report.
 
+pub mod cleanup;
+pub mod connect;
 pub mod env;
 pub mod run;
+pub mod sizes;
 
 use crate::engine::{StopHandle, StopReason};
 

@@ -1,10 +1,10 @@
 //! `capi-loadgen run <profile>`: set up the target, create the fleet, write the results.
 
+use super::connect::{connect, Connected, Load};
 use crate::cli::RunArgs;
 use crate::engine::create::{self, PhaseContext, Progress};
 use crate::engine::pool::ClientPool;
-use crate::engine::{stop_signal, StopReason};
-use crate::env::{LocalEnv, LocalOptions};
+use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
 use crate::error::Error;
 use crate::measure;
 use crate::model::{self, FleetSpec};
@@ -13,91 +13,11 @@ use crate::report::summary::{
     self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, Summary, TargetInfo, ToolInfo,
 };
 use crate::report::table;
-use crate::target::kube::KubeTarget;
+use crate::target::Target;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A connected target: the load clients, an admin client for set-up, and what to report.
-struct Connected {
-    load: Vec<KubeTarget>,
-    admin: KubeTarget,
-    info: TargetInfo,
-    env: Option<LocalEnv>,
-    /// The state directory was made for this run only (removed afterwards).
-    ephemeral_state: bool,
-}
-
-async fn connect(plan: &Plan) -> Result<Connected, Error> {
-    let timeout = plan.client.timeout;
-    match &plan.target {
-        TargetPlan::Local(opts) => {
-            let mut opts: LocalOptions = opts.clone();
-            let ephemeral_state = opts.state_dir.as_os_str().is_empty();
-            if ephemeral_state {
-                opts.state_dir = std::env::temp_dir().join(format!("capi-loadgen-{}", plan.run_id));
-            }
-            tracing::info!(state_dir = %opts.state_dir.display(), "starting the local environment");
-            let env = LocalEnv::start(&opts).await?;
-            let kc = env.info.kubeconfig.clone();
-            let admin = KubeTarget::from_kubeconfig(
-                Some(&kc),
-                Some(crate::env::local::ADMIN_CONTEXT),
-                timeout,
-            )
-            .await?;
-            let mut load = Vec::with_capacity(plan.client.pool_size);
-            for _ in 0..plan.client.pool_size {
-                load.push(
-                    KubeTarget::from_kubeconfig(
-                        Some(&kc),
-                        Some(crate::env::local::LOAD_CONTEXT),
-                        timeout,
-                    )
-                    .await?,
-                );
-            }
-            let info = TargetInfo {
-                kind: "local".into(),
-                endpoint: env.info.apiserver_url.clone(),
-                server_version: env.info.apiserver_version.to_string(),
-            };
-            Ok(Connected {
-                load,
-                admin,
-                info,
-                env: Some(env),
-                ephemeral_state,
-            })
-        }
-        TargetPlan::Kube {
-            kubeconfig,
-            context,
-        } => {
-            let mk =
-                || KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout);
-            let admin = mk().await?;
-            let server_version = admin.check().await?;
-            let mut load = Vec::with_capacity(plan.client.pool_size);
-            for _ in 0..plan.client.pool_size {
-                load.push(mk().await?);
-            }
-            let info = TargetInfo {
-                kind: "kube".into(),
-                endpoint: crate::target::Target::endpoint(&admin),
-                server_version,
-            };
-            Ok(Connected {
-                load,
-                admin,
-                info,
-                env: None,
-                ephemeral_state: false,
-            })
-        }
-    }
-}
 
 fn fleet_info(f: &FleetSpec) -> FleetInfo {
     FleetInfo {
@@ -152,6 +72,9 @@ fn print_plan(plan: &Plan) {
         match &plan.target {
             TargetPlan::Local(_) =>
                 "local (etcd + kube-apiserver started on 127.0.0.1)".to_string(),
+            TargetPlan::Etcd { endpoints, .. } if endpoints.is_empty() =>
+                "the local environment's etcd, written as kube-apiserver would".to_string(),
+            TargetPlan::Etcd { endpoints, .. } => format!("etcd {}", endpoints.join(",")),
             TargetPlan::Kube {
                 kubeconfig,
                 context,
@@ -175,6 +98,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         kubeconfig: args.conn.kubeconfig,
         context: args.conn.context,
         state_dir: args.state_dir,
+        etcd_endpoints: args.conn.etcd_endpoint,
         out: args.out,
     };
     let plan = profile::load(&args.profile, &overrides)?;
@@ -183,11 +107,25 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         println!("dry run: nothing sent");
         return Ok(());
     }
+    with_target(
+        &plan,
+        async |c: &Connected, handle: StopHandle, stop: Stop| {
+            execute(&plan, c, handle, stop).await.map(|_| ())
+        },
+    )
+    .await
+}
+
+/// Connects to the plan's target (starting the local environment if needed), runs `body`,
+/// and always stops what was started, also on Ctrl-C and on errors.
+pub(crate) async fn with_target<R>(
+    plan: &Plan,
+    body: impl AsyncFnOnce(&Connected, StopHandle, Stop) -> Result<R, Error>,
+) -> Result<R, Error> {
     let (handle, mut stop) = stop_signal();
     let signals = super::watch_signals(handle.clone());
-    let started_at = chrono::Utc::now();
     let connected = tokio::select! {
-        c = connect(&plan) => c,
+        c = connect(&plan.target, plan.client.pool_size, plan.client.timeout, &plan.run_id) => c,
         _ = stop.stopped() => Err(Error::Interrupted { dir: plan.out_dir.clone() }),
     };
     let mut connected = match connected {
@@ -197,32 +135,42 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             return Err(e);
         }
     };
-    let result = load_phases(&plan, &connected, handle, stop, started_at).await;
+    let result = body(&connected, handle, stop).await;
     signals.abort();
-    if let Some(env) = connected.env.as_mut() {
-        env.stop().await;
-        if connected.ephemeral_state {
-            let _ = std::fs::remove_dir_all(&env.info.state_dir);
-        }
-    }
+    connected.close().await;
     result
 }
 
-async fn load_phases(
+/// Installs CRDs, runs the phases on whichever kind of target is connected, writes the
+/// results and prints the table.
+pub(crate) async fn execute(
     plan: &Plan,
     c: &Connected,
-    handle: crate::engine::StopHandle,
-    stop: crate::engine::Stop,
+    handle: StopHandle,
+    stop: Stop,
+) -> Result<Summary, Error> {
+    let started_at = chrono::Utc::now();
+    match &c.load {
+        Load::Kube(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
+        Load::Etcd(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
+    }
+}
+
+async fn load_phases<T: Target>(
+    plan: &Plan,
+    c: &Connected,
+    load: Vec<T>,
+    handle: StopHandle,
+    stop: Stop,
     started_at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), Error> {
-    if plan.install_crds {
-        c.admin
-            .install_crds(&model::crds(&plan.fleet))
-            .await
-            .map_err(Error::from)?;
+) -> Result<Summary, Error> {
+    match (&c.admin, plan.install_crds) {
+        (Some(admin), true) => admin.install_crds(&model::crds(&plan.fleet)).await?,
+        (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
+        _ => {}
     }
     let fleet = Arc::new(plan.fleet.clone());
-    let pool = Arc::new(ClientPool::new(c.load.clone(), &plan.client));
+    let pool = Arc::new(ClientPool::new(load, &plan.client));
     let (tx, collector) = measure::channel(4096);
     let collector = tokio::spawn(collector.run());
     let progress = Arc::new(Progress::default());
@@ -294,7 +242,7 @@ async fn load_phases(
     print!("{}", table::render(&s));
     println!("results: {}", plan.out_dir.join("summary.json").display());
     match reason {
-        None => Ok(()),
+        None => Ok(s),
         Some(StopReason::Interrupted) => Err(Error::Interrupted {
             dir: plan.out_dir.clone(),
         }),

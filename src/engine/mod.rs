@@ -1,6 +1,7 @@
 //! The load engine: phases drive workers, workers take clients from the rate-limited pool,
 //! every request's outcome goes to the collector over a channel.
 
+pub mod cleanup;
 pub mod create;
 pub mod pool;
 pub mod request;

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
 
 /// client-go's retry limit (`rest/with_retry.go`).
 pub const CLIENT_GO_MAX_RETRIES: u32 = 10;

@@ -13,6 +13,15 @@
 //! (`v1beta1` or `v1beta2`); provider kinds (Metal3, Nutanix, Docker) always use their
 //! `v1beta1` shape, as the real providers serve it. Same inputs give byte-identical bodies:
 //! all "random" content comes from small hashes of (run id, cluster index, object index).
+//!
+//! Names: namespace `clg-<run id>-<nnnnn>`, cluster `c<nnnnn>`, KubeadmControlPlane
+//! `<cluster>-control-plane`, provider cluster `<cluster>-<5 chars>`, MachineDeployment
+//! `<cluster>-md-<i>`, MachineSet `<md>-<5 chars>`, Machine `<kcp|machineset>-<5 chars>`,
+//! KubeadmConfig and provider machine `<kcp|md>-<5 chars>` (Cluster API's template-clone
+//! naming), bootstrap Secret = its KubeadmConfig's name. The 5-character suffixes come from
+//! a keyed permutation, so they never collide: within a namespace every name is unique
+//! across kinds, except a bootstrap Secret and its KubeadmConfig, which is why
+//! [`Object::uid`] (not a recomputed [`placeholder_uid`]) is the UID to store.
 
 mod capi;
 mod cloudinit;
@@ -30,6 +39,8 @@ mod spec;
 
 #[cfg(test)]
 mod crd_tests;
+#[cfg(test)]
+mod size_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

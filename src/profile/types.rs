@@ -36,6 +36,8 @@ pub enum TargetType {
     Local,
     /// Any cluster from a kubeconfig (kind, a real management cluster).
     Kube,
+    /// A bare etcd, written as kube-apiserver would (default: the local environment's).
+    Etcd,
 }
 
 /// `target:`
@@ -49,6 +51,14 @@ pub struct TargetSection {
     pub kubeconfig: Option<PathBuf>,
     /// Context in the kubeconfig (default: its current context).
     pub context: Option<String>,
+    /// etcd endpoints for `etcd` (default: the local environment's etcd).
+    pub endpoints: Option<Vec<String>>,
+    /// CA bundle for an etcd with TLS.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate for an etcd with TLS.
+    pub cert_file: Option<PathBuf>,
+    /// Client key for an etcd with TLS.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `local:`
@@ -208,6 +218,8 @@ pub struct Overrides {
     pub kubeconfig: Option<PathBuf>,
     /// `--context` (switches the target to `kube`).
     pub context: Option<String>,
+    /// `--etcd-endpoint` (switches the target to `etcd`).
+    pub etcd_endpoints: Vec<String>,
     /// `--state-dir` for the local environment.
     pub state_dir: Option<PathBuf>,
     /// `--out`: results directory.

@@ -18,6 +18,15 @@ pub const MAX_TOTAL_OBJECTS: u64 = 100_000_000_000;
 pub enum TargetPlan {
     /// Start (or reuse) a local etcd + kube-apiserver.
     Local(LocalOptions),
+    /// A bare etcd written as kube-apiserver would.
+    Etcd {
+        /// Endpoints; empty = start the local environment and use its etcd.
+        endpoints: Vec<String>,
+        /// TLS client settings.
+        tls: Option<crate::target::etcd::EtcdTls>,
+        /// The local environment to start when `endpoints` is empty.
+        local: LocalOptions,
+    },
     /// An existing cluster through a kubeconfig.
     Kube {
         /// Kubeconfig file (None: $KUBECONFIG, then ~/.kube/config).
@@ -223,6 +232,36 @@ fn payload(p: &PayloadSection, err: Err) -> Result<PayloadSizes, ProfileError> {
     Ok(sizes)
 }
 
+fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOptions, ProfileError> {
+    check_args(err, "local.apiserver.extra_args", &l.apiserver.extra_args)?;
+    check_args(err, "local.etcd.extra_args", &l.etcd.extra_args)?;
+    let inflight = |field: &str, v: Option<u64>| -> Result<Option<u32>, ProfileError> {
+        v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
+            .transpose()
+    };
+    let quota = l.etcd.quota_backend_bytes;
+    if let Some(q) = quota {
+        if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
+            return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
+        }
+    }
+    Ok(LocalOptions {
+        state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
+        max_requests_inflight: inflight(
+            "local.apiserver.max_requests_inflight",
+            l.apiserver.max_requests_inflight,
+        )?,
+        max_mutating_requests_inflight: inflight(
+            "local.apiserver.max_mutating_requests_inflight",
+            l.apiserver.max_mutating_requests_inflight,
+        )?,
+        apiserver_extra_args: l.apiserver.extra_args,
+        quota_backend_bytes: quota,
+        etcd_extra_args: l.etcd.extra_args,
+        detach: false,
+    })
+}
+
 /// Validates `p` into a plan. `err(field, message)` builds a located error.
 pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Plan, ProfileError> {
     let f = &p.fleet;
@@ -341,60 +380,92 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
         100_000,
     )? as usize;
 
-    let use_kube =
-        p.target.kind == TargetType::Kube || o.kubeconfig.is_some() || o.context.is_some();
-    let target = if use_kube {
-        if p.local.is_some() && p.target.kind == TargetType::Kube {
-            return Err(err(
-                "local",
-                "only applies when target.type is local".into(),
-            ));
-        }
-        TargetPlan::Kube {
-            kubeconfig: o.kubeconfig.clone().or(p.target.kubeconfig.clone()),
-            context: o.context.clone().or(p.target.context.clone()),
-        }
+    let kind = if !o.etcd_endpoints.is_empty() {
+        TargetType::Etcd
+    } else if o.kubeconfig.is_some() || o.context.is_some() {
+        TargetType::Kube
     } else {
-        if p.target.kubeconfig.is_some() {
+        p.target.kind
+    };
+    let t = &p.target;
+    if kind != TargetType::Kube {
+        if t.kubeconfig.is_some() {
             return Err(err(
                 "target.kubeconfig",
                 "only applies when target.type is kube".into(),
             ));
         }
-        if p.target.context.is_some() {
+        if t.context.is_some() {
             return Err(err(
                 "target.context",
                 "only applies when target.type is kube".into(),
             ));
         }
-        let l = p.local.unwrap_or_default();
-        check_args(err, "local.apiserver.extra_args", &l.apiserver.extra_args)?;
-        check_args(err, "local.etcd.extra_args", &l.etcd.extra_args)?;
-        let inflight = |field: &str, v: Option<u64>| -> Result<Option<u32>, ProfileError> {
-            v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
-                .transpose()
-        };
-        let quota = l.etcd.quota_backend_bytes;
-        if let Some(q) = quota {
-            if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
-                return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
+    }
+    if kind != TargetType::Etcd {
+        for (field, set) in [
+            ("target.endpoints", t.endpoints.is_some()),
+            ("target.ca_file", t.ca_file.is_some()),
+            ("target.cert_file", t.cert_file.is_some()),
+            ("target.key_file", t.key_file.is_some()),
+        ] {
+            if set {
+                return Err(err(field, "only applies when target.type is etcd".into()));
             }
         }
-        TargetPlan::Local(LocalOptions {
-            state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
-            max_requests_inflight: inflight(
-                "local.apiserver.max_requests_inflight",
-                l.apiserver.max_requests_inflight,
-            )?,
-            max_mutating_requests_inflight: inflight(
-                "local.apiserver.max_mutating_requests_inflight",
-                l.apiserver.max_mutating_requests_inflight,
-            )?,
-            apiserver_extra_args: l.apiserver.extra_args,
-            quota_backend_bytes: quota,
-            etcd_extra_args: l.etcd.extra_args,
-            detach: false,
-        })
+    }
+    if t.endpoints.as_ref().is_some_and(|e| e.is_empty()) {
+        return Err(err("target.endpoints", "is empty: list at least one endpoint, or leave it out to use the local environment's etcd".into()));
+    }
+    let endpoints = if o.etcd_endpoints.is_empty() {
+        t.endpoints.clone().unwrap_or_default()
+    } else {
+        o.etcd_endpoints.clone()
+    };
+    for e in &endpoints {
+        if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() < 10 {
+            return Err(err(
+                "target.endpoints",
+                format!("`{e}` must be a URL like http://127.0.0.1:2379"),
+            ));
+        }
+    }
+    if t.cert_file.is_some() != t.key_file.is_some() {
+        let field = if t.cert_file.is_some() {
+            "target.key_file"
+        } else {
+            "target.cert_file"
+        };
+        return Err(err(
+            field,
+            "TLS client authentication needs both cert_file and key_file".into(),
+        ));
+    }
+    let tls =
+        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+            ca: t.ca_file.clone(),
+            cert: t.cert_file.clone(),
+            key: t.key_file.clone(),
+        });
+    let local = if kind == TargetType::Kube || !endpoints.is_empty() {
+        if p.local.is_some() {
+            return Err(err("local", "only applies to the local environment (target.type local, or etcd without endpoints)".into()));
+        }
+        LocalOptions::default()
+    } else {
+        local_options(p.local.unwrap_or_default(), o, err)?
+    };
+    let target = match kind {
+        TargetType::Local => TargetPlan::Local(local),
+        TargetType::Etcd => TargetPlan::Etcd {
+            endpoints,
+            tls,
+            local,
+        },
+        TargetType::Kube => TargetPlan::Kube {
+            kubeconfig: o.kubeconfig.clone().or(t.kubeconfig.clone()),
+            context: o.context.clone().or(t.context.clone()),
+        },
     };
 
     let name = p.name.clone().unwrap_or_else(|| {

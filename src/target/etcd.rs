@@ -118,11 +118,16 @@ pub fn decode_value(api: &ApiRef, bytes: &[u8]) -> Option<serde_json::Value> {
     }
 }
 
-fn label_matches(obj: &serde_json::Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let (k, v) = term.split_once('=').unwrap_or((term, ""));
-        obj["metadata"]["labels"][k].as_str() == Some(v)
-    })
+/// Equality (`k=v`) and existence (`k`) label selector terms, comma-separated (AND).
+pub fn label_matches(obj: &serde_json::Value, selector: &str) -> bool {
+    let labels = &obj["metadata"]["labels"];
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => labels[k].as_str() == Some(v),
+            None => labels.get(term).is_some(),
+        })
 }
 
 impl EtcdTarget {
@@ -202,8 +207,26 @@ impl EtcdTarget {
         self.client.clone()
     }
 
+    /// Every key under `prefix` (keys only), paginated.
+    pub async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, RequestError> {
+        Ok(self
+            .scan(prefix, true)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
     /// (key, value bytes) of every key under `prefix`, paginated.
     pub async fn range_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, RequestError> {
+        self.scan(prefix, false).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        keys_only: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, RequestError> {
         let mut c = self.client.kv_client();
         let mut out = Vec::new();
         let end = {
@@ -215,7 +238,10 @@ impl EtcdTarget {
         };
         let mut from = prefix.as_bytes().to_vec();
         loop {
-            let opts = GetOptions::new().with_range(end.clone()).with_limit(500);
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(500);
+            if keys_only {
+                opts = opts.with_keys_only();
+            }
             let resp = c
                 .get(from.clone(), Some(opts))
                 .await
@@ -278,14 +304,15 @@ impl Target for EtcdTarget {
         body: &serde_json::Value,
     ) -> Result<Created, RequestError> {
         let key = obj.etcd_key();
-        let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
-            .as_str()
-            .unwrap_or("");
-        let uid = model::placeholder_uid(
-            run_id,
-            obj.namespace.as_deref().unwrap_or(""),
-            &format!("{}/{}", obj.api.plural, obj.name),
-        );
+        // The model's deterministic UID, so reruns and shards agree on ownerReferences.
+        let uid = if obj.uid.is_empty() {
+            let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
+                .as_str()
+                .unwrap_or("");
+            model::placeholder_uid(run_id, obj.namespace.as_deref().unwrap_or(""), &obj.name)
+        } else {
+            obj.uid.clone()
+        };
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let custom = !obj.api.group.is_empty();
         let stored = encode::stored_form(
@@ -435,6 +462,8 @@ mod tests {
         assert!(label_matches(&o, "a=1"));
         assert!(label_matches(&o, "a=1,b=2"));
         assert!(!label_matches(&o, "a=2"));
+        assert!(label_matches(&o, "a,b=2"));
+        assert!(!label_matches(&o, "c"));
         let api = ApiRef {
             group: "g.io".into(),
             version: "v1".into(),

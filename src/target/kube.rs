@@ -272,6 +272,104 @@ impl KubeTarget {
         Err("update: still conflicting after 10 attempts".into())
     }
 
+    /// Collection paths of every namespaced resource type the server lists (discovery),
+    /// without subresources and events.
+    pub async fn namespaced_collections(&self) -> Result<Vec<String>, RequestError> {
+        let mut group_versions = vec!["v1".to_string()];
+        let (_, groups) = self.raw("GET", "/apis", None).await?;
+        for g in groups["groups"].as_array().into_iter().flatten() {
+            if let Some(gv) = g["preferredVersion"]["groupVersion"].as_str() {
+                group_versions.push(gv.to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for gv in group_versions {
+            let base = if gv == "v1" {
+                "/api/v1".to_string()
+            } else {
+                format!("/apis/{gv}")
+            };
+            let (code, list) = self.raw("GET", &base, None).await?;
+            if code != 200 {
+                continue;
+            }
+            for r in list["resources"].as_array().into_iter().flatten() {
+                let name = r["name"].as_str().unwrap_or("");
+                let listable = r["verbs"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x == "list"));
+                if r["namespaced"] == true && listable && !name.contains('/') && name != "events" {
+                    out.push(format!("{base}/{name}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// (namespace, "resource/name") of objects matching `selector` in `collection`.
+    pub async fn list_namespaced(
+        &self,
+        collection: &str,
+        selector: &str,
+    ) -> Result<Vec<(String, String)>, RequestError> {
+        let mut out = Vec::new();
+        let mut cont = String::new();
+        let resource = collection.rsplit('/').next().unwrap_or("");
+        loop {
+            let mut path = format!("{collection}?limit=500&labelSelector={}", encode(selector));
+            if !cont.is_empty() {
+                path.push_str(&format!("&continue={}", encode(&cont)));
+            }
+            let (code, body) = self.raw("GET", &path, None).await?;
+            if code != 200 {
+                return Err(RequestError::http(code));
+            }
+            for item in body["items"].as_array().into_iter().flatten() {
+                let md = &item["metadata"];
+                if let (Some(ns), Some(n)) = (md["namespace"].as_str(), md["name"].as_str()) {
+                    // Objects Kubernetes itself puts in every namespace do not make it foreign.
+                    let auto = matches!(
+                        (resource, n),
+                        ("serviceaccounts", "default") | ("configmaps", "kube-root-ca.crt")
+                    ) || item["type"] == "kubernetes.io/service-account-token";
+                    if !auto {
+                        out.push((ns.to_string(), format!("{resource}/{n}")));
+                    }
+                }
+            }
+            match body["metadata"]["continue"].as_str() {
+                Some(c) if !c.is_empty() => cont = c.to_string(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Removes the `kubernetes` finalizer of a Terminating namespace, as the namespace
+    /// controller does once the namespace is empty (for clusters without one, like the
+    /// local environment).
+    pub async fn finalize_namespace(&self, name: &str) -> Result<(), RequestError> {
+        let (code, mut ns) = self
+            .raw("GET", &format!("/api/v1/namespaces/{name}"), None)
+            .await?;
+        match code {
+            404 => return Ok(()),
+            200 => {}
+            c => return Err(RequestError::http(c)),
+        }
+        ns["spec"]["finalizers"] = serde_json::json!([]);
+        match self
+            .raw(
+                "PUT",
+                &format!("/api/v1/namespaces/{name}/finalize"),
+                Some(&ns),
+            )
+            .await?
+        {
+            (c, _) if c < 300 || c == 404 => Ok(()),
+            (c, _) => Err(RequestError::http(c)),
+        }
+    }
+
     /// One raw JSON request; returns (status, parsed body or Null).
     ///
     /// 429s and 5xx answers with `Retry-After` come back as errors (so they can be retried);

@@ -1,0 +1,186 @@
+//! Setting up a target from a plan: start the local environment if needed, build the load
+//! clients (one per pool member), an admin client for set-up, and an etcd handle where one
+//! is reachable (db size, byte counts).
+
+use crate::env::{local, LocalEnv, LocalOptions};
+use crate::error::Error;
+use crate::profile::TargetPlan;
+use crate::report::summary::TargetInfo;
+use crate::target::etcd::EtcdTarget;
+use crate::target::kube::KubeTarget;
+use crate::target::Target;
+use std::time::Duration;
+
+/// The load clients, of one kind.
+pub enum Load {
+    /// kube-apiserver clients.
+    Kube(Vec<KubeTarget>),
+    /// bare etcd clients.
+    Etcd(Vec<EtcdTarget>),
+}
+
+/// A connected target.
+pub struct Connected {
+    /// One client per pool member.
+    pub load: Load,
+    /// Set-up client (system:masters in the local environment), when an apiserver exists.
+    pub admin: Option<KubeTarget>,
+    /// The etcd behind the target, when reachable (local environment or etcd target).
+    pub etcd: Option<EtcdTarget>,
+    /// What to report.
+    pub info: TargetInfo,
+    env: Option<LocalEnv>,
+    ephemeral_state: bool,
+}
+
+async fn start_local(opts: &LocalOptions, run_id: &str) -> Result<(LocalEnv, bool), Error> {
+    let mut opts = opts.clone();
+    let ephemeral = opts.state_dir.as_os_str().is_empty();
+    if ephemeral {
+        opts.state_dir = std::env::temp_dir().join(format!("capi-loadgen-{run_id}"));
+    }
+    tracing::info!(state_dir = %opts.state_dir.display(), "starting the local environment");
+    Ok((LocalEnv::start(&opts).await?, ephemeral))
+}
+
+async fn kube_clients(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<KubeTarget>, Error> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(KubeTarget::from_kubeconfig(kubeconfig, context, timeout).await?);
+    }
+    Ok(v)
+}
+
+async fn etcd_clients(
+    endpoints: &[String],
+    tls: Option<&crate::target::etcd::EtcdTls>,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<EtcdTarget>, Error> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(EtcdTarget::connect(endpoints, tls, timeout).await?);
+    }
+    Ok(v)
+}
+
+/// Connects to the plan's target with `pool_size` load clients.
+pub async fn connect(
+    target: &TargetPlan,
+    pool_size: usize,
+    timeout: Duration,
+    run_id: &str,
+) -> Result<Connected, Error> {
+    match target {
+        TargetPlan::Local(opts) => {
+            let (env, ephemeral_state) = start_local(opts, run_id).await?;
+            let kc = env.info.kubeconfig.clone();
+            let admin =
+                KubeTarget::from_kubeconfig(Some(&kc), Some(local::ADMIN_CONTEXT), timeout).await?;
+            let load =
+                kube_clients(Some(&kc), Some(local::LOAD_CONTEXT), pool_size, timeout).await?;
+            let etcd =
+                EtcdTarget::connect(std::slice::from_ref(&env.info.etcd_endpoint), None, timeout)
+                    .await?;
+            let info = TargetInfo {
+                kind: "local".into(),
+                endpoint: env.info.apiserver_url.clone(),
+                server_version: env.info.apiserver_version.to_string(),
+            };
+            Ok(Connected {
+                load: Load::Kube(load),
+                admin: Some(admin),
+                etcd: Some(etcd),
+                info,
+                env: Some(env),
+                ephemeral_state,
+            })
+        }
+        TargetPlan::Etcd {
+            endpoints,
+            tls,
+            local: opts,
+        } => {
+            let (env, ephemeral_state, endpoints, admin) = if endpoints.is_empty() {
+                let (env, eph) = start_local(opts, run_id).await?;
+                let kc = env.info.kubeconfig.clone();
+                let admin =
+                    KubeTarget::from_kubeconfig(Some(&kc), Some(local::ADMIN_CONTEXT), timeout)
+                        .await?;
+                let ep = vec![env.info.etcd_endpoint.clone()];
+                (Some(env), eph, ep, Some(admin))
+            } else {
+                (None, false, endpoints.clone(), None)
+            };
+            let load = etcd_clients(&endpoints, tls.as_ref(), pool_size, timeout).await?;
+            let etcd = load[0].clone();
+            let version = {
+                let mut c = etcd.client();
+                c.status()
+                    .await
+                    .map(|s| format!("etcd {}", s.version()))
+                    .unwrap_or_default()
+            };
+            let info = TargetInfo {
+                kind: "etcd".into(),
+                endpoint: etcd.endpoint(),
+                server_version: version,
+            };
+            Ok(Connected {
+                load: Load::Etcd(load),
+                admin,
+                etcd: Some(etcd),
+                info,
+                env,
+                ephemeral_state,
+            })
+        }
+        TargetPlan::Kube {
+            kubeconfig,
+            context,
+        } => {
+            let admin =
+                KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout)
+                    .await?;
+            let server_version = admin.check().await?;
+            let load = kube_clients(
+                kubeconfig.as_deref(),
+                context.as_deref(),
+                pool_size,
+                timeout,
+            )
+            .await?;
+            let info = TargetInfo {
+                kind: "kube".into(),
+                endpoint: admin.endpoint(),
+                server_version,
+            };
+            Ok(Connected {
+                load: Load::Kube(load),
+                admin: Some(admin),
+                etcd: None,
+                info,
+                env: None,
+                ephemeral_state: false,
+            })
+        }
+    }
+}
+
+impl Connected {
+    /// Stops the local environment, if this run started one (kube-apiserver first, then etcd).
+    pub async fn close(&mut self) {
+        if let Some(env) = self.env.as_mut() {
+            env.stop().await;
+            if self.ephemeral_state {
+                let _ = std::fs::remove_dir_all(&env.info.state_dir);
+            }
+        }
+        self.env = None;
+    }
+}

@@ -11,7 +11,10 @@ use clap::Parser;
 use std::time::Duration;
 
 fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
-    let dir = format!("{}/../shared/capi-crds/prepared/{version}", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!(
+        "{}/../shared/capi-crds/prepared/{version}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|e| e.unwrap().path())
@@ -19,16 +22,28 @@ fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
         .collect();
     files.sort();
     assert_eq!(files.len(), 6, "{dir}");
-    files.iter().map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()).collect()
+    files
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
 }
 
 async fn check_version(version: CapiVersion) {
     let v = version.as_str();
-    let mut env = LocalEnv::start(&LocalOptions { state_dir: common::state_dir(&format!("schema-{v}")), ..Default::default() })
-        .await
-        .expect("local environment");
+    let mut env = LocalEnv::start(&LocalOptions {
+        state_dir: common::state_dir(&format!("schema-{v}")),
+        ..Default::default()
+    })
+    .await
+    .expect("local environment");
     let kc = env.info.kubeconfig.clone();
-    let admin = KubeTarget::from_kubeconfig(Some(&kc), Some("capi-loadgen-admin"), Duration::from_secs(30)).await.unwrap();
+    let admin = KubeTarget::from_kubeconfig(
+        Some(&kc),
+        Some("capi-loadgen-admin"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     // The real CAPI CRDs, plus the providers' kinds (which upstream CAPI does not define).
     let mut crds = upstream_crds(v);
     for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {
@@ -37,7 +52,10 @@ async fn check_version(version: CapiVersion) {
         spec.provider = provider;
         crds.extend(model::provider_crds(&spec));
     }
-    admin.install_crds(&crds).await.expect("upstream CRDs install");
+    admin
+        .install_crds(&crds)
+        .await
+        .expect("upstream CRDs install");
 
     for provider in ["metal3", "nutanix", "docker"] {
         let profile = common::profile_file(
@@ -48,8 +66,20 @@ async fn check_version(version: CapiVersion) {
         );
         let out = common::state_dir(&format!("schema-out-{v}-{provider}"));
         let run_id = format!("schema-{v}-{provider}");
-        let argv = ["capi-loadgen", "run", profile.to_str().unwrap(), "--kubeconfig", kc.to_str().unwrap(), "--run-id", &run_id, "--out", out.to_str().unwrap()];
-        capi_loadgen::run(Cli::parse_from(argv)).await.expect("run completes");
+        let argv = [
+            "capi-loadgen",
+            "run",
+            profile.to_str().unwrap(),
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--run-id",
+            &run_id,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        capi_loadgen::run(Cli::parse_from(argv))
+            .await
+            .expect("run completes");
         let s = capi_loadgen::report::Summary::read(&out).unwrap();
         let rejected: Vec<String> = s
             .operations
@@ -57,12 +87,17 @@ async fn check_version(version: CapiVersion) {
             .filter(|o| o.counts.ok != o.counts.sent)
             .map(|o| format!("{} {}: {:?}", o.verb, o.kind, o.failed_by))
             .collect();
-        assert!(rejected.is_empty(), "{v} {provider}: objects rejected by the upstream CRDs: {rejected:?}");
+        assert!(
+            rejected.is_empty(),
+            "{v} {provider}: objects rejected by the upstream CRDs: {rejected:?}"
+        );
         assert_eq!(s.totals.ok, s.fleet.objects_planned, "{v} {provider}");
         assert_eq!(s.fleet.api_group, "cluster.x-k8s.io");
     }
     // The objects really are stored in the upstream kinds.
-    let req = http::Request::get(format!("/apis/cluster.x-k8s.io/{v}/machines")).body(Vec::new()).unwrap();
+    let req = http::Request::get(format!("/apis/cluster.x-k8s.io/{v}/machines"))
+        .body(Vec::new())
+        .unwrap();
     let list: serde_json::Value = admin.client().request(req).await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 3 * 2 * (3 + 2 * 2));
     env.stop().await;

@@ -198,3 +198,66 @@ async fn etcd_writes_read_back_through_the_apiserver_and_match_kube_sizes() {
         );
     }
 }
+
+/// get / patch (spec and status) / delete behave the same on both targets.
+#[tokio::test]
+async fn get_patch_delete_on_both_targets() {
+    use capi_loadgen::target::kube::KubeTarget;
+    use capi_loadgen::target::Target;
+    let env = common::shared_env();
+    let kube = KubeTarget::from_kubeconfig(
+        Some(&env.kubeconfig),
+        Some("capi-loadgen-admin"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let etcd = EtcdTarget::connect(
+        std::slice::from_ref(&env.etcd_endpoint),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let spec = fleet("gp-both");
+    kube.install_crds(&model::crds(&spec)).await.unwrap();
+    let ns = model::namespace_object(&spec, 0);
+    kube.create(&ns, &ns.body).await.unwrap();
+    let machines: Vec<_> = model::cluster_objects(&spec, 0)
+        .filter(|o| o.kind == Kind::Machine)
+        .take(2)
+        .collect();
+    async fn exercise<T: Target>(t: &T, m: &model::Object) {
+        let mut body = m.body.clone();
+        body.as_object_mut().unwrap().remove("status");
+        body["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        t.create(m, &body).await.unwrap();
+        let ns = m.namespace.as_deref();
+        t.patch(
+            &m.api,
+            ns,
+            &m.name,
+            &serde_json::json!({"status": {"phase": "Deleting"}}),
+            true,
+        )
+        .await
+        .unwrap();
+        t.patch(&m.api, ns, &m.name, &serde_json::json!({"metadata": {"labels": {"extra": "yes"}}, "status": {"phase": "ignored"}}), false).await.unwrap();
+        let got = t.get(&m.api, ns, &m.name).await.unwrap();
+        assert_eq!(got["status"]["phase"], "Deleting", "{}", t.endpoint());
+        assert_eq!(got["metadata"]["labels"]["extra"], "yes");
+        assert!(got["metadata"]["resourceVersion"].as_str().is_some());
+        t.delete(&m.api, ns, &m.name).await.unwrap();
+        assert_eq!(
+            t.get(&m.api, ns, &m.name).await.unwrap_err(),
+            capi_loadgen::target::RequestError::http(404)
+        );
+        // Deleting what is gone is not an error (cleanup is idempotent).
+        t.delete(&m.api, ns, &m.name).await.unwrap();
+    }
+    exercise(&kube, &machines[0]).await;
+    exercise(&etcd, &machines[1]).await;
+}

@@ -56,10 +56,14 @@ fn schemas(spec: &FleetSpec) -> BTreeMap<Kind, Value> {
 
 /// Turns an inferred object schema into a CRD root schema: `metadata` may only say
 /// `type: object` (kube-apiserver rejects more), only `spec` is required (status is
-/// dropped on create when it is a subresource).
+/// dropped on create when it is a subresource), and nothing inside `status` is required
+/// (controllers write status a few fields at a time, as upstream's schemas allow).
 fn root_schema(mut s: Value) -> Value {
     if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert("metadata".into(), json!({"type": "object"}));
+        if let Some(status) = props.get_mut("status") {
+            drop_required(status);
+        }
     }
     if let Some(obj) = s.as_object_mut() {
         obj.remove("required");
@@ -71,6 +75,17 @@ fn root_schema(mut s: Value) -> Value {
         }
     }
     s
+}
+
+fn drop_required(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("required");
+            m.values_mut().for_each(drop_required);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_required),
+        _ => {}
+    }
 }
 
 fn provider_label(spec: &FleetSpec, kind: Kind) -> String {

@@ -37,6 +37,15 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Measure bytes per kind and per cluster as stored in etcd; project to large fleets.
     Sizes(SizesArgs),
+    /// Re-render report.md from a results directory and print it.
+    Report(ReportArgs),
+}
+
+/// `report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results directory (holding summary.json).
+    pub dir: PathBuf,
 }
 
 /// `sizes`

@@ -27,5 +27,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Env(args) => commands::env::run(args).await,
         cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
         cli::Command::Sizes(args) => commands::sizes::run(args).await,
+        cli::Command::Report(args) => {
+            let md = report::rerender(&args.dir).map_err(|e| Error::io(&args.dir, e))?;
+            print!("{md}");
+            Ok(())
+        }
     }
 }

@@ -84,6 +84,38 @@ async fn creates_the_fleet_and_accounts_for_every_request() {
         assert!(op.latency_ms.p50 > 0.0 && op.latency_ms.max >= op.latency_ms.p99);
     }
 
+    // The other result files: per-second series, histograms (text and lossless), report.
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let series = capi_loadgen::measure::timeseries::read_csv(&csv).unwrap();
+    assert_eq!(
+        series.iter().map(|p| p.completed).sum::<u64>(),
+        s.totals.sent,
+        "every request is in the series once"
+    );
+    let hists = capi_loadgen::report::files::read_histograms(&out).unwrap();
+    assert_eq!(hists.len(), s.operations.len() * 3);
+    for op in &s.operations {
+        let tag = format!("{}/{}/{}/latency", op.phase, op.verb, op.kind);
+        let (_, h) = hists.iter().find(|(t, _)| *t == tag).unwrap();
+        assert_eq!(h.len(), op.counts.sent, "{tag}");
+        assert!(out
+            .join("histograms")
+            .join(format!("{}.{}.{}.latency.hgrm", op.phase, op.verb, op.kind))
+            .exists());
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("# capi-loadgen run it-small") && md.contains("| create | create | machine |"),
+        "{md}"
+    );
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    run(&["report", out.to_str().unwrap()]).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.md")).unwrap(),
+        md,
+        "report re-renders the same from files"
+    );
+
     // The objects are really there, each labelled with the run id.
     let g = "loadtest.cluster.x-k8s.io/v1beta1";
     assert_eq!(

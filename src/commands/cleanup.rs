@@ -119,12 +119,13 @@ async fn clean<T: Target>(
     foreign: impl AsyncFnOnce(&BTreeSet<String>) -> Result<Foreign, Error>,
 ) -> Result<(Outcome, BTreeSet<String>, measure::Measurements), Error> {
     let (tx, collector) = measure::channel(1024);
-    let collector = tokio::spawn(collector.run());
+    let progress = Arc::new(Progress::default());
+    let collector = tokio::spawn(collector.run(progress.clone(), tokio::time::Instant::now()));
     let ctx = PhaseContext {
         pool: Arc::new(ClientPool::new(load, plan)),
         samples: tx,
         stop,
-        progress: Arc::new(Progress::default()),
+        progress,
         max_retries: plan.max_retries,
     };
     let deleted =

@@ -172,8 +172,8 @@ async fn load_phases<T: Target>(
     let fleet = Arc::new(plan.fleet.clone());
     let pool = Arc::new(ClientPool::new(load, &plan.client));
     let (tx, collector) = measure::channel(4096);
-    let collector = tokio::spawn(collector.run());
     let progress = Arc::new(Progress::default());
+    let collector = tokio::spawn(collector.run(progress.clone(), tokio::time::Instant::now()));
     let ctx = PhaseContext {
         pool,
         samples: tx,
@@ -239,8 +239,18 @@ async fn load_phases<T: Target>(
     };
     s.write(&plan.out_dir)
         .map_err(|e| Error::io(&plan.out_dir, e))?;
+    crate::report::files::write_measurements(&plan.out_dir, &measurements)
+        .map_err(|e| Error::io(&plan.out_dir, e))?;
+    std::fs::write(
+        plan.out_dir.join("report.md"),
+        crate::report::markdown::render(&s, &measurements.series),
+    )
+    .map_err(|e| Error::io(plan.out_dir.join("report.md"), e))?;
     print!("{}", table::render(&s));
-    println!("results: {}", plan.out_dir.join("summary.json").display());
+    println!(
+        "results: {} (summary.json, report.md, timeseries.csv, histograms)",
+        plan.out_dir.display()
+    );
     match reason {
         None => Ok(s),
         Some(StopReason::Interrupted) => Err(Error::Interrupted {

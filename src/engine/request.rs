@@ -5,11 +5,12 @@
 
 use super::pool::ClientPool;
 use super::Stop;
+pub use crate::measure::Progress;
 use crate::measure::{Sample, Verb};
 use crate::model::Kind;
 use crate::target::RequestError;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::Sender;
@@ -19,17 +20,6 @@ use tokio::time::Instant;
 pub const CLIENT_GO_MAX_RETRIES: u32 = 10;
 /// Longest Retry-After honoured (APF sends at most 32 s).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(32);
-
-/// Live counters a progress display can read.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Requests finished (any outcome).
-    pub done: AtomicU64,
-    /// Requests that finally failed (including 429).
-    pub failed: AtomicU64,
-    /// HTTP 429 answers seen (every attempt).
-    pub responses_429: AtomicU64,
-}
 
 /// What a phase needs, shared by its workers.
 pub struct PhaseContext<T> {
@@ -84,6 +74,7 @@ impl<T: Clone> PhaseContext<T> {
         Fut: Future<Output = Result<R, RequestError>>,
     {
         let intended = Instant::now();
+        self.progress.started.fetch_add(1, Ordering::Relaxed);
         let (mut throttle_wait, mut server) = (Duration::ZERO, Duration::ZERO);
         let (mut attempts, mut responses_429) = (0u32, 0u32);
         let mut first: Option<Result<(), RequestError>> = None;
@@ -125,6 +116,7 @@ impl<T: Clone> PhaseContext<T> {
                 responses_429,
                 first: first.unwrap_or_else(|| unit.clone()),
                 outcome: unit,
+                done: Instant::now(),
             };
             // The collector outlives the workers; a closed channel only happens on shutdown.
             let _ = self.samples.send(sample).await;
@@ -138,6 +130,7 @@ mod tests {
     use super::*;
     use crate::engine::stop_signal;
     use crate::profile::ClientPlan;
+    use std::sync::atomic::AtomicU64;
 
     #[tokio::test(start_paused = true)]
     async fn retries_429_with_retry_after_then_records_once() {
@@ -194,7 +187,9 @@ mod tests {
             .await;
         assert_eq!(r, None);
         drop(ctx);
-        let m = collector.run().await;
+        let m = collector
+            .run(Arc::new(Progress::default()), Instant::now())
+            .await;
         let s = &m.ops[&("create", Verb::Create, Kind::Machine)];
         assert_eq!(
             (

@@ -1,11 +1,16 @@
 //! Measurement: every request becomes a [`Sample`] sent over a channel to one
 //! [`Collector`], which keeps HDR histograms (µs, 3 significant digits) and counters per
-//! (phase, verb, kind). Nothing here keeps per-request vectors: memory is flat in run size.
+//! (phase, verb, kind), and a per-second [`timeseries`]. Nothing here keeps per-request
+//! vectors: memory is flat in run size.
+
+pub mod timeseries;
 
 use crate::model::Kind;
 use crate::target::RequestError;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Highest latency a histogram records (1 hour); larger values are clamped.
@@ -62,6 +67,32 @@ pub struct Sample {
     pub first: Result<(), RequestError>,
     /// The final result.
     pub outcome: Result<(), RequestError>,
+    /// When the final answer arrived (places the sample in the time series).
+    pub done: tokio::time::Instant,
+}
+
+/// Live counters and gauges shared by workers, the progress display and the collector.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Logical requests started.
+    pub started: AtomicU64,
+    /// Logical requests finished (any outcome).
+    pub done: AtomicU64,
+    /// Requests that finally failed (including 429).
+    pub failed: AtomicU64,
+    /// HTTP 429 answers seen (every attempt).
+    pub responses_429: AtomicU64,
+    /// Current work-queue depth (steady phase).
+    pub queue_depth: AtomicU64,
+}
+
+impl Progress {
+    /// Requests started and not yet finished.
+    pub fn in_flight(&self) -> u64 {
+        self.started
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.done.load(Ordering::Relaxed))
+    }
 }
 
 /// A new histogram with the tool's bounds.
@@ -70,7 +101,7 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_MICROS)
 }
 
@@ -153,6 +184,8 @@ pub type OpKey = (&'static str, Verb, Kind);
 pub struct Measurements {
     /// Stats per (phase, verb, kind).
     pub ops: BTreeMap<OpKey, OpStats>,
+    /// One point per second.
+    pub series: Vec<timeseries::Point>,
 }
 
 impl Measurements {
@@ -189,12 +222,32 @@ pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<Sample>, Collector
 }
 
 impl Collector {
-    /// Consumes samples until all senders are dropped.
-    pub async fn run(mut self) -> Measurements {
+    /// Consumes samples until all senders are dropped, sampling `progress` gauges once a
+    /// second into the time series that starts at `start`.
+    pub async fn run(
+        mut self,
+        progress: Arc<Progress>,
+        start: tokio::time::Instant,
+    ) -> Measurements {
         let mut m = Measurements::default();
-        while let Some(s) = self.rx.recv().await {
-            m.record(&s);
+        let mut series = timeseries::TimeSeries::new(start);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                s = self.rx.recv() => match s {
+                    Some(s) => {
+                        m.record(&s);
+                        series.record(&s);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    series.gauge(tokio::time::Instant::now(), progress.in_flight(), progress.queue_depth.load(Ordering::Relaxed));
+                }
+            }
         }
+        m.series = series.finish();
         m
     }
 }
@@ -237,6 +290,7 @@ mod tests {
                 },
                 first,
                 outcome,
+                done: tokio::time::Instant::now(),
             });
         }
         let s = &m.ops[&("create", Verb::Create, Kind::Machine)];

@@ -1,0 +1,125 @@
+//! `report.md`: the human report, rendered from result files only (summary.json and
+//! timeseries.csv), so `capi-loadgen report <dir>` renders a folder from anywhere the same.
+
+use super::summary::Summary;
+use crate::measure::timeseries::Point;
+use std::fmt::Write;
+
+/// Renders the report.
+pub fn render(s: &Summary, series: &[Point]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# capi-loadgen run {}\n", s.run_id);
+    let _ = writeln!(
+        o,
+        "- profile: **{}** (`{}`){}",
+        s.profile.name,
+        s.profile.path,
+        s.profile
+            .description
+            .as_ref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "- target: {} `{}` ({})",
+        s.target.kind, s.target.endpoint, s.target.server_version
+    );
+    let _ = writeln!(
+        o,
+        "- status: **{:?}**{}",
+        s.status,
+        s.stop_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "- started {}, finished {}, load phases {:.1} s",
+        s.started_at, s.finished_at, s.duration_seconds
+    );
+    let f = &s.fleet;
+    let _ = writeln!(
+        o,
+        "- fleet: {} clusters in {} namespaces, {} objects planned; {} control-plane + {} x {} workers per cluster; provider {}; {} {}",
+        f.clusters, f.namespaces, f.objects_planned, f.control_plane_replicas, f.machine_deployments, f.workers_per_machine_deployment, f.provider, f.api_group, f.capi_version
+    );
+    let c = &s.client;
+    let qps = c
+        .qps
+        .map(|q| format!("{q}"))
+        .unwrap_or_else(|| "unlimited".into());
+    let _ = writeln!(
+        o,
+        "- client pool: {} x (qps {qps}, burst {}){}, create concurrency {}, up to {} retries on 429/Retry-After\n",
+        c.pool_size, c.burst, c.preset.as_ref().map(|p| format!(", preset {p}")).unwrap_or_default(), c.create_concurrency, c.max_retries
+    );
+    let t = &s.totals;
+    let _ = writeln!(
+        o,
+        "## Accounting\n\n{} sent = {} ok + {} failed + {} throttled (429 after retries).\n",
+        t.sent, t.ok, t.failed, t.throttled
+    );
+    let _ = writeln!(o, "## Latency by operation (ms)\n");
+    let _ = writeln!(o, "Latency runs from each request's *intended* start (before the client token), so a slow server or a throttled client cannot hide delay. Server time starts when the request left the client.\n");
+    let _ = writeln!(o, "| phase | verb | kind | sent | ok | failed | 429 final | 429 answers | retries | p50 | p90 | p99 | max | server p99 | throttle wait p99 |");
+    let _ = writeln!(
+        o,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for op in &s.operations {
+        let l = &op.latency_ms;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            op.phase, op.verb, op.kind, op.counts.sent, op.counts.ok, op.counts.failed, op.counts.throttled, op.responses_429, op.retries,
+            l.p50, l.p90, l.p99, l.max, op.server_ms.p99, op.throttle_wait_ms.p99
+        );
+    }
+    let failures: Vec<String> = s
+        .operations
+        .iter()
+        .flat_map(|op| {
+            op.failed_by
+                .iter()
+                .map(move |(k, n)| format!("{} {} {}: {n} x {k}", op.phase, op.verb, op.kind))
+        })
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(o, "\n## Failures\n");
+        for f in failures {
+            let _ = writeln!(o, "- {f}");
+        }
+    }
+    if !series.is_empty() {
+        let peak = series.iter().map(|p| p.ok).max().unwrap_or(0);
+        let active: Vec<&Point> = series.iter().filter(|p| p.completed > 0).collect();
+        let mean = active.iter().map(|p| p.ok).sum::<u64>() as f64 / active.len().max(1) as f64;
+        let _ = writeln!(o, "\n## Over time\n");
+        let _ = writeln!(o, "{} seconds; throughput mean {mean:.0} ok/s over active seconds, peak {peak} ok/s; max in flight {}; max queue depth {}. Per-second data: `timeseries.csv`.\n",
+            series.len(), series.iter().map(|p| p.in_flight).max().unwrap_or(0), series.iter().map(|p| p.queue_depth).max().unwrap_or(0));
+        let _ = writeln!(o, "| second | completed | ok/s | failed | 429 answers | p99 ms | throttle wait p99 ms | in flight | queue |");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let step = series.len().div_ceil(30).max(1);
+        for p in series.iter().step_by(step) {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
+                p.second,
+                p.completed,
+                p.ok,
+                p.failed,
+                p.responses_429,
+                p.p99_ms,
+                p.throttle_wait_p99_ms,
+                p.in_flight,
+                p.queue_depth
+            );
+        }
+        if step > 1 {
+            let _ = writeln!(o, "\n(every {step}th second shown)");
+        }
+    }
+    o
+}

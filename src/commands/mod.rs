@@ -3,6 +3,7 @@
 pub mod cleanup;
 pub mod connect;
 pub mod env;
+pub mod phases;
 pub mod run;
 pub mod sizes;
 

@@ -2,8 +2,7 @@
 
 use super::connect::{connect, Connected, Load};
 use crate::cli::RunArgs;
-use crate::engine::create::{self, PhaseContext, Progress};
-use crate::engine::pool::ClientPool;
+use crate::engine::request::Progress;
 use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
 use crate::error::Error;
 use crate::measure;
@@ -14,10 +13,8 @@ use crate::report::summary::{
 };
 use crate::report::table;
 use crate::target::Target;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn fleet_info(f: &FleetSpec) -> FleetInfo {
     FleetInfo {
@@ -59,16 +56,53 @@ fn print_plan(plan: &Plan) {
     for (k, n) in f.objects_per_cluster() {
         println!("  {:<22} {n} per cluster", k.label());
     }
+    let p = &plan.phases;
+    if let Some(c) = &p.create {
+        println!(
+            "phase create: {} cluster workers, {}",
+            c.concurrency,
+            c.rate
+                .map(|r| format!("open loop at {r:?}"))
+                .unwrap_or_else(|| "closed loop".into())
+        );
+    }
+    if let Some(s) = &p.steady {
+        let q = s.client_qps.map(|q| q * plan.client.pool_size as f64);
+        let k = f64::from(s.mix.total());
+        println!(
+            "phase steady: {:?} wall, sync period {:?} / time scale {} = {:?} wall, {} workers, {} calls per reconcile; capacity N* = QPS x period / calls = {}",
+            s.duration, s.sync_period, s.time_scale, s.wall_period(), s.concurrency, s.mix.total(),
+            q.map(|q| format!("{:.0} clusters", q * s.sync_period.as_secs_f64() / k)).unwrap_or_else(|| "unlimited".into())
+        );
+    }
+    if let Some(c) = &p.churn {
+        println!(
+            "phase churn: {:?} wall, {:.0}% of workers every {:?} ({:?})",
+            c.duration,
+            c.fraction * 100.0,
+            c.interval,
+            c.mode
+        );
+    }
+    if let Some(d) = &p.delete {
+        println!(
+            "phase delete: {} cluster workers, {}",
+            d.concurrency,
+            d.rate
+                .map(|r| format!("open loop at {r} objects/s"))
+                .unwrap_or_else(|| "closed loop".into())
+        );
+    }
     let qps = plan
         .client
         .qps
         .map(|q| format!("{q}"))
         .unwrap_or_else(|| "unlimited".into());
     println!(
-        "client: {} x (qps {qps}, burst {}), create concurrency {}; target: {}",
+        "client: {} x (qps {qps}, burst {}), up to {} retries; target: {}",
         plan.client.pool_size,
         plan.client.burst,
-        plan.create_concurrency,
+        plan.client.max_retries,
         match &plan.target {
             TargetPlan::Local(_) =>
                 "local (etcd + kube-apiserver started on 127.0.0.1)".to_string(),
@@ -169,51 +203,12 @@ async fn load_phases<T: Target>(
         (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
         _ => {}
     }
-    let fleet = Arc::new(plan.fleet.clone());
-    let pool = Arc::new(ClientPool::new(load, &plan.client));
     let (tx, collector) = measure::channel(4096);
     let progress = Arc::new(Progress::default());
     let collector = tokio::spawn(collector.run(progress.clone(), tokio::time::Instant::now()));
-    let ctx = PhaseContext {
-        pool,
-        samples: tx,
-        stop: stop.clone(),
-        progress: progress.clone(),
-        max_retries: plan.client.max_retries,
-    };
-
-    let bar =
-        ProgressBar::with_draw_target(Some(fleet.total_objects()), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {pos}/{len} objects {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("create");
-    let ticker = {
-        let (bar, progress) = (bar.clone(), progress.clone());
-        tokio::spawn(async move {
-            loop {
-                bar.set_position(progress.done.load(Ordering::Relaxed));
-                let failed = progress.failed.load(Ordering::Relaxed);
-                if failed > 0 {
-                    bar.set_message(format!("{failed} failed"));
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
-
     let t0 = Instant::now();
-    create::create_namespaces(&fleet, &ctx, plan.create_concurrency).await;
-    create::create_clusters(&fleet, &ctx, plan.create_concurrency).await;
+    let outcome = super::phases::run(plan, load, tx, stop.clone(), progress).await;
     let duration = t0.elapsed();
-    drop(ctx);
-    ticker.abort();
-    bar.set_position(progress.done.load(Ordering::Relaxed));
-    bar.finish_and_clear();
     drop(handle);
     let measurements = collector
         .await
@@ -233,6 +228,8 @@ async fn load_phases<T: Target>(
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
         target: c.info.clone(),
+        phases: outcome.phases,
+        controller: outcome.controller,
         totals,
         operations,
         ..empty_summary(plan)
@@ -295,8 +292,9 @@ fn empty_summary(plan: &Plan) -> Summary {
             preset: plan.client.preset.clone(),
             timeout_seconds: plan.client.timeout.as_secs_f64(),
             max_retries: plan.client.max_retries,
-            create_concurrency: plan.create_concurrency,
         },
+        phases: Vec::new(),
+        controller: None,
         totals: Default::default(),
         operations: Vec::new(),
     }

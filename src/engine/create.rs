@@ -2,24 +2,61 @@
 //! index and create its objects in order (owners before dependents), through the pool.
 //! Children's ownerReferences get the UIDs the server assigned to their owners, as Cluster
 //! API's controllers do, so a garbage collector (kind, real clusters) keeps them.
+//!
+//! Closed loop (no rate): each worker sends its next object when the previous one answered.
+//! Open loop (a rate): every object (or every cluster) has a scheduled start; latency counts
+//! from it, so falling behind the schedule shows as latency, not as a lower request rate.
 
 pub use super::request::{PhaseContext, Progress};
 use crate::measure::Verb;
 use crate::model::{self, FleetSpec, Kind, Object};
+use crate::profile::phases::{CreatePlan, Rate};
 use crate::target::Target;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Hands out scheduled start times: ticket `k` of a rate `r` starts at `t0 + k / r`.
+#[derive(Debug)]
+pub struct Schedule {
+    t0: Instant,
+    per_second: f64,
+    next: AtomicU64,
+}
+
+impl Schedule {
+    /// A schedule of `per_second` starts from `t0`.
+    pub fn new(t0: Instant, per_second: f64) -> Schedule {
+        Schedule {
+            t0,
+            per_second,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// The start time of ticket `k`.
+    pub fn at(&self, k: u64) -> Instant {
+        self.t0 + Duration::from_secs_f64(k as f64 / self.per_second)
+    }
+
+    /// The next ticket's start time.
+    pub fn next(&self) -> Instant {
+        self.at(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 impl<T: Target> PhaseContext<T> {
     /// Creates one object through the pool; returns the server-assigned UID on success.
     async fn create(
         &self,
+        intended: Instant,
         phase: &'static str,
         obj: &Object,
         body: &serde_json::Value,
     ) -> Option<String> {
-        self.call(phase, Verb::Create, obj.kind, |t: T| async move {
+        self.call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
             t.create(obj, body).await
         })
         .await
@@ -57,16 +94,33 @@ pub fn create_body(obj: &Object, uids: &HashMap<u32, String>) -> serde_json::Val
     body
 }
 
+/// Runs the create phase: namespaces, then clusters.
+pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan: &CreatePlan) {
+    let t0 = Instant::now();
+    let objects = match plan.rate {
+        Some(Rate::ObjectsPerSecond(r)) => Some(Arc::new(Schedule::new(t0, r))),
+        _ => None,
+    };
+    create_namespaces(fleet, ctx, plan.concurrency, objects.clone()).await;
+    let clusters = match plan.rate {
+        Some(Rate::ClustersPerSecond(r)) => Some(Arc::new(Schedule::new(Instant::now(), r))),
+        _ => None,
+    };
+    create_clusters(fleet, ctx, plan.concurrency, objects, clusters).await;
+}
+
 /// Creates every namespace of the fleet with up to `concurrency` requests in flight.
-pub async fn create_namespaces<T: Target>(
+async fn create_namespaces<T: Target>(
     fleet: &Arc<FleetSpec>,
     ctx: &PhaseContext<T>,
     concurrency: usize,
+    schedule: Option<Arc<Schedule>>,
 ) {
     let next = Arc::new(AtomicU64::new(0));
     let total = fleet.namespace_count();
     let workers = (0..concurrency.max(1)).map(|_| {
-        let (ctx, next, fleet) = (ctx.clone(), next.clone(), fleet.clone());
+        let (ctx, next, fleet, schedule) =
+            (ctx.clone(), next.clone(), fleet.clone(), schedule.clone());
         tokio::spawn(async move {
             loop {
                 if ctx.stop.is_stopped() {
@@ -77,8 +131,17 @@ pub async fn create_namespaces<T: Target>(
                     return;
                 }
                 let obj = model::namespace_object(&fleet, i);
-                ctx.create("namespaces", &obj, &create_body(&obj, &HashMap::new()))
-                    .await;
+                let intended = schedule
+                    .as_ref()
+                    .map(|s| s.next())
+                    .unwrap_or_else(Instant::now);
+                ctx.create(
+                    intended,
+                    "create",
+                    &obj,
+                    &create_body(&obj, &HashMap::new()),
+                )
+                .await;
             }
         })
     });
@@ -86,14 +149,22 @@ pub async fn create_namespaces<T: Target>(
 }
 
 /// Creates every cluster's objects with `concurrency` cluster workers.
-pub async fn create_clusters<T: Target>(
+async fn create_clusters<T: Target>(
     fleet: &Arc<FleetSpec>,
     ctx: &PhaseContext<T>,
     concurrency: usize,
+    objects: Option<Arc<Schedule>>,
+    clusters: Option<Arc<Schedule>>,
 ) {
     let next = Arc::new(AtomicU64::new(0));
     let workers = (0..concurrency.max(1)).map(|_| {
-        let (ctx, next, fleet) = (ctx.clone(), next.clone(), fleet.clone());
+        let (ctx, next, fleet, objects, clusters) = (
+            ctx.clone(),
+            next.clone(),
+            fleet.clone(),
+            objects.clone(),
+            clusters.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 if ctx.stop.is_stopped() {
@@ -104,12 +175,20 @@ pub async fn create_clusters<T: Target>(
                     return;
                 }
                 let mut uids: HashMap<u32, String> = HashMap::new();
+                // With a cluster rate the first object starts on the cluster's schedule and
+                // the others follow it, as a controller creates them one after another.
+                let mut cluster_start = clusters.as_ref().map(|s| s.at(c));
                 for obj in model::cluster_objects(&fleet, c) {
                     if ctx.stop.is_stopped() {
                         return;
                     }
+                    let intended = match (&objects, cluster_start.take()) {
+                        (Some(s), _) => s.next(),
+                        (None, Some(t)) => t,
+                        (None, None) => Instant::now(),
+                    };
                     let body = create_body(&obj, &uids);
-                    let uid = ctx.create("create", &obj, &body).await;
+                    let uid = ctx.create(intended, "create", &obj, &body).await;
                     if let (Some(uid), true) = (uid, is_owner_kind(obj.kind)) {
                         uids.insert(obj.index, uid);
                     }
@@ -118,4 +197,18 @@ pub async fn create_clusters<T: Target>(
         })
     });
     futures::future::join_all(workers).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_spaces_tickets_evenly() {
+        let t0 = Instant::now();
+        let s = Schedule::new(t0, 4.0);
+        assert_eq!(s.next(), t0);
+        assert_eq!(s.next(), t0 + Duration::from_millis(250));
+        assert_eq!(s.at(8), t0 + Duration::from_secs(2));
+    }
 }

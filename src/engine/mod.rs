@@ -1,10 +1,14 @@
 //! The load engine: phases drive workers, workers take clients from the rate-limited pool,
 //! every request's outcome goes to the collector over a channel.
 
+pub mod churn;
 pub mod cleanup;
 pub mod create;
+pub mod delete;
 pub mod pool;
+pub mod queue;
 pub mod request;
+pub mod steady;
 
 use tokio::sync::watch;
 

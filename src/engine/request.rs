@@ -61,7 +61,7 @@ fn retry_delay(e: &RequestError) -> Option<Duration> {
 
 impl<T: Clone> PhaseContext<T> {
     /// Runs `op` against pool clients with retries and records the result. Returns the
-    /// final value on success.
+    /// final value on success. Latency counts from now (closed loop).
     pub async fn call<R, F, Fut>(
         &self,
         phase: &'static str,
@@ -73,7 +73,25 @@ impl<T: Clone> PhaseContext<T> {
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<R, RequestError>>,
     {
-        let intended = Instant::now();
+        self.call_from(Instant::now(), phase, verb, kind, op).await
+    }
+
+    /// Like [`PhaseContext::call`] for a request scheduled at `intended` (open loop): waits
+    /// until then if it is still ahead, and counts latency from `intended` even when the
+    /// worker got there late, so a slow target cannot hide its slowness.
+    pub async fn call_from<R, F, Fut>(
+        &self,
+        intended: Instant,
+        phase: &'static str,
+        verb: Verb,
+        kind: Kind,
+        op: F,
+    ) -> Option<R>
+    where
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<R, RequestError>>,
+    {
+        tokio::time::sleep_until(intended).await;
         self.progress.started.fetch_add(1, Ordering::Relaxed);
         let (mut throttle_wait, mut server) = (Duration::ZERO, Duration::ZERO);
         let (mut attempts, mut responses_429) = (0u32, 0u32);

@@ -5,6 +5,7 @@
 //! in [`validate`]. See `profiles/README.md` for every field, its unit and default.
 
 mod locate;
+pub mod phases;
 #[cfg(test)]
 mod tests;
 mod types;

@@ -31,8 +31,18 @@ fn errors_name_line_and_field() {
         ("fleet:\n  clusters: 3\ntarget:\n  type: kube\nlocal:\n  etcd:\n    quota_backend_bytes: 100000000\n", 5, "local", "only applies"),
         ("fleet:\n  clusters: 3\nlocal:\n  etcd:\n    quota_backend_bytes: 1000\n", 5, "local.etcd.quota_backend_bytes", "16 MiB"),
         ("fleet:\n  clusters: 3\nlocal:\n  apiserver:\n    extra_args: [\"-v\"]\n", 5, "local.apiserver.extra_args", "--flag=value"),
-        ("fleet:\n  clusters: 3\nphases:\n  create:\n    concurrency: 0\n", 5, "phases.create.concurrency", "must be > 0"),
+        ("fleet:\n  clusters: 3\nphases:\n  create:\n    concurrency: 0\n", 5, "phases.create.concurrency", "between 1 and"),
         ("fleet:\n  clusters: 3\n  kubernetes_version: latest\n", 3, "fleet.kubernetes_version", "v1.30.4"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  steady:\n    sync_period_seconds: 60\n", 5, "phases.steady.duration_seconds", "required"),
+        ("fleet:\n  clusters: 3\nphases:\n  steady:\n    duration_seconds: 60\n", 4, "phases.steady", "needs phases.create"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  steady:\n    duration_seconds: 5\n    jitter: 0.9\n", 7, "phases.steady.jitter", "between 0 and 0.5"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  steady:\n    duration_seconds: 5\n    calls_per_reconcile:\n      get: 0\n", 7, "phases.steady.calls_per_reconcile", "at least one call"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  steady:\n    duration_seconds: 5\n    sync_period_seconds: 1\n    time_scale: 100\n", 8, "phases.steady.time_scale", "100 ms"),
+        ("fleet:\n  clusters: 3\nphases:\n  delete: {}\n", 4, "phases.delete", "needs phases.create"),
+        ("fleet:\n  clusters: 3\nphases:\n  create:\n    objects_per_second: 5\n    clusters_per_second: 1\n", 6, "phases.create.clusters_per_second", "not both"),
+        ("fleet:\n  clusters: 3\nphases:\n  create:\n    objects_per_second: -5\n", 5, "phases.create.objects_per_second", "must be > 0"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  churn:\n    duration_seconds: 5\n    fraction: 2\n", 7, "phases.churn.fraction", "at most 1"),
+        ("fleet:\n  clusters: 3\nphases:\n  create: {}\n  churn:\n    duration_seconds: 5\n    mode: shuffle\n", 7, "phases.churn.mode", "unknown variant"),
         ("fleet:\n  clusters: 10000000\n  workers_per_machine_deployment: 100000\n  machine_deployments: 100\n", 2, "fleet.clusters", "objects"),
     ];
     for (yaml, line, field, words) in cases {
@@ -67,7 +77,8 @@ fn defaults_follow_client_go_and_presets() {
         (p.client.qps, p.client.burst, p.client.pool_size),
         (Some(5.0), 10, 1)
     );
-    assert_eq!(p.create_concurrency, 10);
+    assert_eq!(p.phases.create.as_ref().map(|c| c.concurrency), Some(10));
+    assert!(p.phases.steady.is_none() && p.phases.delete.is_none());
     assert!(p.install_crds);
     assert!(matches!(p.target, TargetPlan::Local(_)));
     assert_eq!(p.fleet.api_group, "loadtest.cluster.x-k8s.io");
@@ -78,7 +89,11 @@ fn defaults_follow_client_go_and_presets() {
 
     let p = ok("fleet: {clusters: 2}\nclient: {preset: capi-1.13}\n");
     assert_eq!(
-        (p.client.qps, p.client.burst, p.create_concurrency),
+        (
+            p.client.qps,
+            p.client.burst,
+            p.phases.create.as_ref().unwrap().concurrency
+        ),
         (Some(100.0), 200, 50)
     );
     let p = ok("fleet: {clusters: 2}\nclient: {preset: capi-1.5, qps: 40}\n");
@@ -123,4 +138,25 @@ fn shipped_profiles_are_valid() {
         }
     }
     assert!(n >= 1);
+}
+
+#[test]
+fn all_phases_parse_with_defaults() {
+    let p = ok("fleet: {clusters: 2}\nclient: {preset: capi-1.5}\nphases:\n  create: {clusters_per_second: 2}\n  steady: {duration_seconds: 30, time_scale: 60}\n  churn: {duration_seconds: 10}\n  delete: {objects_per_second: 100}\n");
+    let s = p.phases.steady.as_ref().unwrap();
+    assert_eq!(s.sync_period, std::time::Duration::from_secs(600));
+    assert_eq!(s.wall_period(), std::time::Duration::from_secs(10));
+    assert_eq!((s.mix.get, s.mix.list, s.mix.patch_status), (10, 2, 8));
+    assert_eq!(
+        (s.concurrency, s.client_qps, s.client_burst),
+        (10, Some(20.0), 30)
+    );
+    assert_eq!(
+        p.phases.create.as_ref().unwrap().rate,
+        Some(phases::Rate::ClustersPerSecond(2.0))
+    );
+    assert_eq!(p.phases.churn.as_ref().unwrap().fraction, 0.1);
+    assert_eq!(p.phases.delete.as_ref().unwrap().rate, Some(100.0));
+    let p = ok("fleet: {clusters: 2}\nphases:\n  create: {}\n  steady: {duration_seconds: 5, client_qps: -1}\n");
+    assert_eq!(p.phases.steady.unwrap().client_qps, None);
 }

@@ -191,12 +191,18 @@ pub struct ClientSection {
     pub max_retries: Option<u32>,
 }
 
-/// `phases:`
+/// `phases:` each optional; they run in this order: create, steady, churn, delete.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhasesSection {
     /// Create the fleet.
     pub create: Option<CreateSection>,
+    /// Controller-like reconciles of every cluster once per sync period.
+    pub steady: Option<SteadySection>,
+    /// Rolling-upgrade-like replacement of a fraction of the machines per interval.
+    pub churn: Option<ChurnSection>,
+    /// Delete the fleet.
+    pub delete: Option<DeleteSection>,
 }
 
 /// `phases.create:`
@@ -205,6 +211,97 @@ pub struct PhasesSection {
 pub struct CreateSection {
     /// Concurrent workers creating clusters (default: the preset's, else 10).
     pub concurrency: Option<u64>,
+    /// Open-loop target rate in objects per second (default: as fast as the pool allows).
+    pub objects_per_second: Option<f64>,
+    /// Open-loop target rate in clusters per second.
+    pub clusters_per_second: Option<f64>,
+}
+
+/// `phases.steady.calls_per_reconcile:` API calls one reconcile of one cluster makes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallMixSection {
+    /// GETs of the cluster's objects.
+    pub get: Option<u64>,
+    /// LISTs of the cluster's Machines (by cluster-name label, in its namespace).
+    pub list: Option<u64>,
+    /// Status PATCHes of the Cluster.
+    pub patch_status: Option<u64>,
+}
+
+/// `phases.steady:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SteadySection {
+    /// Wall-clock length of the phase in seconds (required).
+    pub duration_seconds: Option<f64>,
+    /// The controller's sync period in model seconds (default 600, CAPI's 10 minutes).
+    pub sync_period_seconds: Option<f64>,
+    /// Relative jitter of each cluster's period (default 0.1).
+    pub jitter: Option<f64>,
+    /// Compress time by this factor: period / scale and client QPS x scale (default 1).
+    pub time_scale: Option<f64>,
+    /// Reconcile workers (default: the preset's concurrency, else 10).
+    pub concurrency: Option<u64>,
+    /// The calls of one reconcile (default get 10, list 2, patch_status 8: 20 calls).
+    pub calls_per_reconcile: Option<CallMixSection>,
+    /// Extra event-driven reconciles per model second (default 0).
+    pub events_per_second: Option<f64>,
+    /// `spread` (default): each cluster at its own offset in the period; `burst`: all
+    /// clusters enqueued together, like an informer resync.
+    pub enqueue: Option<EnqueueMode>,
+    /// The controller's own client QPS per pool client (default: `client.qps`); -1 = unlimited.
+    pub client_qps: Option<f64>,
+    /// The controller's own burst (default: `client.burst`).
+    pub client_burst: Option<u64>,
+}
+
+/// How periodic reconciles are enqueued.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnqueueMode {
+    /// Clusters spread evenly over the period.
+    #[default]
+    Spread,
+    /// All clusters at once every period.
+    Burst,
+}
+
+/// Churn mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnMode {
+    /// Delete a worker machine's objects and create them again (a rolling replacement).
+    #[default]
+    Recreate,
+    /// Patch the Machine's spec (an in-place update).
+    Update,
+}
+
+/// `phases.churn:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSection {
+    /// Wall-clock length of the phase in seconds (required).
+    pub duration_seconds: Option<f64>,
+    /// Seconds between churn rounds (default 10).
+    pub interval_seconds: Option<f64>,
+    /// Fraction of worker machines churned per round, 0–1 (default 0.1).
+    pub fraction: Option<f64>,
+    /// `recreate` (default) or `update`.
+    pub mode: Option<ChurnMode>,
+    /// Concurrent churn workers (default 10).
+    pub concurrency: Option<u64>,
+}
+
+/// `phases.delete:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteSection {
+    /// Concurrent cluster workers (default: the create concurrency).
+    pub concurrency: Option<u64>,
+    /// Open-loop target rate in objects per second (default: as fast as the pool allows).
+    pub objects_per_second: Option<f64>,
 }
 
 /// Command-line values that override the profile.

@@ -72,8 +72,8 @@ pub struct Plan {
     pub target: TargetPlan,
     /// Client pool.
     pub client: ClientPlan,
-    /// Concurrent cluster workers in the create phase.
-    pub create_concurrency: usize,
+    /// The phases, in order: create, steady, churn, delete.
+    pub phases: super::phases::PhasePlans,
     /// Results directory.
     pub out_dir: PathBuf,
 }
@@ -371,14 +371,7 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
     }
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
-    let create = p.phases.create.unwrap_or_default();
-    let create_concurrency = positive(
-        err,
-        "phases.create.concurrency",
-        create.concurrency,
-        preset_conc,
-        100_000,
-    )? as usize;
+    let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
 
     let kind = if !o.etcd_endpoints.is_empty() {
         TargetType::Etcd
@@ -487,7 +480,7 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
         install_crds,
         target,
         client,
-        create_concurrency,
+        phases,
         out_dir,
     })
 }

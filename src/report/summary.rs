@@ -51,6 +51,10 @@ pub struct Summary {
     pub fleet: FleetInfo,
     /// The client pool.
     pub client: ClientInfo,
+    /// The phases that ran, in order.
+    pub phases: Vec<PhaseSummary>,
+    /// The controller simulation (steady phase), when it ran.
+    pub controller: Option<ControllerSummary>,
     /// Totals over all operations.
     pub totals: Counts,
     /// One entry per (phase, verb, kind).
@@ -134,8 +138,81 @@ pub struct ClientInfo {
     pub timeout_seconds: f64,
     /// Retries on 429 / 5xx with Retry-After.
     pub max_retries: u32,
-    /// Concurrent cluster workers in the create phase.
-    pub create_concurrency: usize,
+}
+
+/// One phase as it ran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSummary {
+    /// `create`, `steady`, `churn` or `delete`.
+    pub name: String,
+    /// `closed` (next request when the previous answered), `open` (scheduled starts;
+    /// latency from the schedule) or `timed` (runs for a set wall time).
+    pub mode: String,
+    /// Scheduled rate in open mode.
+    pub target_rate: Option<f64>,
+    /// Unit of `target_rate`: `objects/s` or `clusters/s`.
+    pub rate_unit: Option<String>,
+    /// Workers.
+    pub concurrency: usize,
+    /// Client QPS per pool client in this phase (after time scaling); null = unlimited.
+    pub client_qps: Option<f64>,
+    /// Wall time.
+    pub duration_seconds: f64,
+    /// Requests sent in the phase.
+    pub sent: u64,
+    /// Machines churned (churn phase).
+    pub machines_churned: Option<u64>,
+}
+
+/// The controller simulation's view: the queue, not just the requests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerSummary {
+    /// Model sync period.
+    pub sync_period_seconds: f64,
+    /// Time compression factor (period / scale, client QPS x scale).
+    pub time_scale: f64,
+    /// Wall-clock period.
+    pub wall_period_seconds: f64,
+    /// `spread` or `burst`.
+    pub enqueue: String,
+    /// Reconcile workers.
+    pub concurrency: usize,
+    /// Calls per reconcile.
+    pub calls_per_reconcile: u32,
+    /// GETs per reconcile.
+    pub get_calls: u32,
+    /// LISTs per reconcile.
+    pub list_calls: u32,
+    /// Status PATCHes per reconcile.
+    pub patch_status_calls: u32,
+    /// Event-driven reconciles per model second.
+    pub events_per_second: f64,
+    /// Clusters reconciled.
+    pub clusters: u64,
+    /// Calls per model second the fleet needs: clusters x calls / period + events x calls.
+    pub demand_calls_per_second: f64,
+    /// Calls per model second the client pool allows (null = unlimited).
+    pub capacity_calls_per_second: Option<f64>,
+    /// N* = QPS x period / calls: clusters at which the client limit saturates (FACTS §1).
+    pub predicted_breakpoint_clusters: Option<f64>,
+    /// Reconciles completed.
+    pub reconciles: u64,
+    /// Periodic enqueues.
+    pub periodic_enqueues: u64,
+    /// Event-driven enqueues.
+    pub event_enqueues: u64,
+    /// Periodic enqueues that found the cluster still waiting from the previous period.
+    pub missed_periods: u64,
+    /// Enqueue → reconcile start (wall ms).
+    pub queue_wait_ms: Distribution,
+    /// Reconcile duration (wall ms).
+    pub reconcile_ms: Distribution,
+    /// Queue depth when the phase ended.
+    pub final_queue_depth: u64,
+    /// Deepest queue.
+    pub max_queue_depth: u64,
 }
 
 /// Request accounting: `sent = ok + failed + throttled`.

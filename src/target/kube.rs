@@ -75,6 +75,9 @@ impl KubeTarget {
         mut cfg: kube::Config,
         timeout: Duration,
     ) -> Result<KubeTarget, TargetError> {
+        // kube retries 429/503/504 by itself unless told not to: that would hide server-side
+        // throttling from the measurements. Retries are the engine's (counted, client-go-like).
+        cfg.default_retry = false;
         // The apiserver names the field manager after the User-Agent (up to its first '/').
         cfg.headers.push((
             http::header::USER_AGENT,

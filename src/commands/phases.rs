@@ -1,0 +1,281 @@
+//! Runs a plan's phases in order (create, steady, churn, delete) on one kind of target,
+//! each with its own pool (token buckets start full) and progress bar, all feeding one
+//! collector.
+
+use crate::engine::pool::ClientPool;
+use crate::engine::request::{PhaseContext, Progress};
+use crate::engine::{churn, create, delete, steady, Stop};
+use crate::measure::Sample;
+use crate::profile::phases::Rate;
+use crate::profile::{ClientPlan, Plan};
+use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary};
+use crate::target::Target;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
+
+/// A progress bar for one phase, fed from the shared counters; quiet when stderr is not a
+/// terminal.
+struct Bar {
+    bar: ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Bar {
+    fn new(
+        name: &str,
+        total: Option<u64>,
+        unit: &'static str,
+        progress: Arc<Progress>,
+        by_time: bool,
+    ) -> Bar {
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        let template = format!(
+            "{{prefix:>7}} [{{bar:30}}] {{pos}}/{{len}} {unit} {}{{msg}}",
+            if by_time { "" } else { "{per_sec} eta {eta} " }
+        );
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        let base = progress.done.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        let b = bar.clone();
+        let ticker = tokio::spawn(async move {
+            let mut last = (base, Instant::now());
+            loop {
+                let done = progress.done.load(Ordering::Relaxed);
+                b.set_position(if by_time {
+                    t0.elapsed().as_secs()
+                } else {
+                    done - base
+                });
+                let rate = (done - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
+                last = (done, Instant::now());
+                b.set_message(format!(
+                    "| {rate:.0} req/s, in flight {}, queue {}, 429s {}, failed {}",
+                    progress.in_flight(),
+                    progress.queue_depth.load(Ordering::Relaxed),
+                    progress.responses_429.load(Ordering::Relaxed),
+                    progress.failed.load(Ordering::Relaxed)
+                ));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        Bar { bar, ticker }
+    }
+
+    fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Everything the phases produced besides the samples.
+pub struct PhasesOutcome {
+    /// The phases as they ran.
+    pub phases: Vec<PhaseSummary>,
+    /// The controller simulation, if the steady phase ran.
+    pub controller: Option<ControllerSummary>,
+}
+
+fn ctx<T: Clone>(
+    load: &[T],
+    client: &ClientPlan,
+    samples: &Sender<Sample>,
+    stop: &Stop,
+    progress: &Arc<Progress>,
+) -> PhaseContext<T> {
+    PhaseContext {
+        pool: Arc::new(ClientPool::new(load.to_vec(), client)),
+        samples: samples.clone(),
+        stop: stop.clone(),
+        progress: progress.clone(),
+        max_retries: client.max_retries,
+    }
+}
+
+/// Runs every phase of `plan` in order; stops early when `stop` fires.
+pub async fn run<T: Target>(
+    plan: &Plan,
+    load: Vec<T>,
+    samples: Sender<Sample>,
+    stop: Stop,
+    progress: Arc<Progress>,
+) -> PhasesOutcome {
+    let fleet = Arc::new(plan.fleet.clone());
+    let mut out = PhasesOutcome {
+        phases: Vec::new(),
+        controller: None,
+    };
+    let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
+    let summary = |name: &str,
+                   mode: &str,
+                   rate: Option<(f64, &str)>,
+                   concurrency,
+                   qps,
+                   t0: Instant,
+                   before: u64,
+                   p: &Progress| PhaseSummary {
+        name: name.into(),
+        mode: mode.into(),
+        target_rate: rate.map(|r| r.0),
+        rate_unit: rate.map(|r| r.1.to_string()),
+        concurrency,
+        client_qps: qps,
+        duration_seconds: t0.elapsed().as_secs_f64(),
+        sent: sent(p) - before,
+        machines_churned: None,
+    };
+
+    if let Some(c) = &plan.phases.create {
+        let (t0, before) = (Instant::now(), sent(&progress));
+        let bar = Bar::new(
+            "create",
+            Some(fleet.total_objects()),
+            "objects",
+            progress.clone(),
+            false,
+        );
+        create::run(
+            &fleet,
+            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            c,
+        )
+        .await;
+        bar.finish();
+        let (mode, rate) = match c.rate {
+            None => ("closed", None),
+            Some(Rate::ObjectsPerSecond(r)) => ("open", Some((r, "objects/s"))),
+            Some(Rate::ClustersPerSecond(r)) => ("open", Some((r, "clusters/s"))),
+        };
+        out.phases.push(summary(
+            "create",
+            mode,
+            rate,
+            c.concurrency,
+            plan.client.qps,
+            t0,
+            before,
+            &progress,
+        ));
+    }
+    if let (Some(s), false) = (&plan.phases.steady, stop.is_stopped()) {
+        let (t0, before) = (Instant::now(), sent(&progress));
+        let scaled = ClientPlan {
+            qps: s.client_qps.map(|q| q * s.time_scale),
+            burst: s.client_burst,
+            ..plan.client.clone()
+        };
+        let bar = Bar::new(
+            "steady",
+            Some(s.duration.as_secs()),
+            "s",
+            progress.clone(),
+            true,
+        );
+        let r = steady::run(&fleet, &ctx(&load, &scaled, &samples, &stop, &progress), s).await;
+        bar.finish();
+        out.phases.push(summary(
+            "steady",
+            "timed",
+            None,
+            s.concurrency,
+            scaled.qps,
+            t0,
+            before,
+            &progress,
+        ));
+        let calls = s.mix.total();
+        let period = s.sync_period.as_secs_f64();
+        let capacity = s.client_qps.map(|q| q * plan.client.pool_size as f64);
+        out.controller = Some(ControllerSummary {
+            sync_period_seconds: period,
+            time_scale: s.time_scale,
+            wall_period_seconds: s.wall_period().as_secs_f64(),
+            enqueue: format!("{:?}", s.enqueue).to_lowercase(),
+            concurrency: s.concurrency,
+            calls_per_reconcile: calls,
+            get_calls: s.mix.get,
+            list_calls: s.mix.list,
+            patch_status_calls: s.mix.patch_status,
+            events_per_second: s.events_per_second,
+            clusters: fleet.clusters,
+            demand_calls_per_second: (fleet.clusters as f64 / period + s.events_per_second)
+                * f64::from(calls),
+            capacity_calls_per_second: capacity,
+            predicted_breakpoint_clusters: capacity.map(|q| q * period / f64::from(calls)),
+            reconciles: r.reconciles,
+            periodic_enqueues: r.periodic_enqueues,
+            event_enqueues: r.event_enqueues,
+            missed_periods: r.missed_periods,
+            queue_wait_ms: Distribution::of(&r.queue_wait),
+            reconcile_ms: Distribution::of(&r.reconcile),
+            final_queue_depth: r.final_queue_depth,
+            max_queue_depth: r.max_queue_depth,
+        });
+    }
+    if let (Some(c), false) = (&plan.phases.churn, stop.is_stopped()) {
+        let (t0, before) = (Instant::now(), sent(&progress));
+        let bar = Bar::new(
+            "churn",
+            Some(c.duration.as_secs()),
+            "s",
+            progress.clone(),
+            true,
+        );
+        let n = churn::run(
+            &fleet,
+            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            c,
+        )
+        .await;
+        bar.finish();
+        let mut p = summary(
+            "churn",
+            "timed",
+            None,
+            c.concurrency,
+            plan.client.qps,
+            t0,
+            before,
+            &progress,
+        );
+        p.machines_churned = Some(n);
+        out.phases.push(p);
+    }
+    if let (Some(d), false) = (&plan.phases.delete, stop.is_stopped()) {
+        let (t0, before) = (Instant::now(), sent(&progress));
+        let bar = Bar::new(
+            "delete",
+            Some(fleet.total_objects()),
+            "objects",
+            progress.clone(),
+            false,
+        );
+        delete::run(
+            &fleet,
+            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            d,
+        )
+        .await;
+        bar.finish();
+        let rate = d.rate.map(|r| (r, "objects/s"));
+        out.phases.push(summary(
+            "delete",
+            if rate.is_some() { "open" } else { "closed" },
+            rate,
+            d.concurrency,
+            plan.client.qps,
+            t0,
+            before,
+            &progress,
+        ));
+    }
+    out
+}

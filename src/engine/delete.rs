@@ -1,0 +1,69 @@
+//! The delete phase: deletion is a load too. Cluster workers delete each cluster's objects
+//! newest first (dependents before owners), then the namespaces; closed loop, or open loop
+//! at `objects_per_second` with latency counted from each delete's scheduled start.
+
+use super::create::Schedule;
+use super::request::PhaseContext;
+use crate::measure::Verb;
+use crate::model::{self, FleetSpec, Object};
+use crate::profile::phases::DeletePlan;
+use crate::target::Target;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+async fn delete_one<T: Target>(
+    ctx: &PhaseContext<T>,
+    schedule: &Option<Arc<Schedule>>,
+    o: &Object,
+) {
+    let intended = schedule
+        .as_ref()
+        .map(|s| s.next())
+        .unwrap_or_else(Instant::now);
+    let (api, ns, name) = (&o.api, o.namespace.as_deref(), o.name.as_str());
+    ctx.call_from(
+        intended,
+        "delete",
+        Verb::Delete,
+        o.kind,
+        |t: T| async move { t.delete(api, ns, name).await },
+    )
+    .await;
+}
+
+/// Deletes the fleet.
+pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan: &DeletePlan) {
+    let schedule = plan
+        .rate
+        .map(|r| Arc::new(Schedule::new(Instant::now(), r)));
+    let next = Arc::new(AtomicU64::new(0));
+    let workers = (0..plan.concurrency.max(1)).map(|_| {
+        let (ctx, next, fleet, schedule) =
+            (ctx.clone(), next.clone(), fleet.clone(), schedule.clone());
+        tokio::spawn(async move {
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= fleet.clusters || ctx.stop.is_stopped() {
+                    return;
+                }
+                let objs = model::cluster_objects(&fleet, c);
+                for i in (0..objs.total() as u32).rev() {
+                    if ctx.stop.is_stopped() {
+                        return;
+                    }
+                    if let Some(o) = objs.get(i) {
+                        delete_one(&ctx, &schedule, &o).await;
+                    }
+                }
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+    for i in 0..fleet.namespace_count() {
+        if ctx.stop.is_stopped() {
+            return;
+        }
+        delete_one(ctx, &schedule, &model::namespace_object(fleet, i)).await;
+    }
+}

@@ -1,0 +1,251 @@
+//! The steady phase: a controller simulation. Every cluster is enqueued once per sync
+//! period (spread over the period or all at once, with jitter), plus event-driven extra
+//! reconciles; `concurrency` workers take clusters off a client-go-like work queue and
+//! reconcile each with a mix of GET / LIST / status PATCH calls through the rate-limited
+//! pool. Above the capacity N* = QPS x period / calls, the queue grows without bound.
+//!
+//! `time_scale` compresses the model: the wall period is `sync_period / time_scale` and the
+//! caller scales the pool's QPS by the same factor, so N* (and every breakpoint derived from
+//! a rate ratio) is unchanged while a 10-minute period is studied in seconds.
+
+use super::queue::{Added, WorkQueue};
+use super::request::PhaseContext;
+use crate::measure::{new_histogram, Verb};
+use crate::model::{self, FleetSpec, Kind};
+use crate::profile::phases::SteadyPlan;
+use crate::profile::EnqueueMode;
+use crate::target::Target;
+use hdrhistogram::Histogram;
+use rand::Rng;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the controller simulation measured.
+#[derive(Clone, Debug)]
+pub struct SteadyResult {
+    /// Reconciles completed.
+    pub reconciles: u64,
+    /// Periodic enqueues.
+    pub periodic_enqueues: u64,
+    /// Event-driven enqueues.
+    pub event_enqueues: u64,
+    /// Periodic enqueues that found the cluster still waiting from its previous period: a
+    /// whole period passed without it being reconciled.
+    pub missed_periods: u64,
+    /// Enqueue → reconcile start (µs).
+    pub queue_wait: Histogram<u64>,
+    /// Reconcile start → end (µs).
+    pub reconcile: Histogram<u64>,
+    /// Items still queued when the phase ended.
+    pub final_queue_depth: u64,
+    /// Deepest queue seen.
+    pub max_queue_depth: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, crate::measure::MAX_MICROS)
+}
+
+/// Reconciles one cluster: the plan's mix of calls on its objects.
+/// Calls stop when the phase ends (`end`), so a throttled reconcile does not overrun it.
+async fn reconcile<T: Target>(
+    fleet: &FleetSpec,
+    ctx: &PhaseContext<T>,
+    plan: &SteadyPlan,
+    cluster: u64,
+    end: Instant,
+) {
+    let objs = model::cluster_objects(fleet, cluster);
+    let ns = objs.namespace().to_string();
+    let name = objs.cluster_name().to_string();
+    let gettable = objs.total().min(16) as u32;
+    for i in 0..plan.mix.get {
+        if ctx.stop.is_stopped() || Instant::now() >= end {
+            return;
+        }
+        let Some(o) = objs.get(i % gettable.max(1)) else {
+            continue;
+        };
+        let (api, on) = (&o.api, o.name.as_str());
+        let ns = o.namespace.as_deref();
+        ctx.call("steady", Verb::Get, o.kind, |t: T| async move {
+            t.get(api, ns, on).await.map(|_| ())
+        })
+        .await;
+    }
+    let machines = fleet.api_ref(Kind::Machine);
+    let selector = format!("{}={name}", model::CLUSTER_NAME_LABEL);
+    for _ in 0..plan.mix.list {
+        if ctx.stop.is_stopped() || Instant::now() >= end {
+            return;
+        }
+        let (api, ns, sel) = (&machines, ns.as_str(), selector.as_str());
+        ctx.call("steady", Verb::List, Kind::Machine, |t: T| async move {
+            t.list_names(api, Some(ns), sel).await.map(|_| ())
+        })
+        .await;
+    }
+    let cluster_api = fleet.api_ref(Kind::Cluster);
+    for _ in 0..plan.mix.patch_status {
+        if ctx.stop.is_stopped() || Instant::now() >= end {
+            return;
+        }
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let patch = serde_json::json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": ""}
+        ]}});
+        let (api, ns, n, p) = (&cluster_api, ns.as_str(), name.as_str(), &patch);
+        ctx.call("steady", Verb::Patch, Kind::Cluster, |t: T| async move {
+            t.patch(api, Some(ns), n, p, true).await
+        })
+        .await;
+    }
+}
+
+/// Runs the phase for `plan.duration`; returns what the controller saw.
+pub async fn run<T: Target>(
+    fleet: &Arc<FleetSpec>,
+    ctx: &PhaseContext<T>,
+    plan: &SteadyPlan,
+) -> SteadyResult {
+    let queue = Arc::new(WorkQueue::new());
+    let t0 = Instant::now();
+    let end = t0 + plan.duration;
+    let period = plan.wall_period();
+    let n = fleet.clusters;
+    let max_depth = Arc::new(AtomicU64::new(0));
+    let note_depth = {
+        let (queue, max_depth, progress) = (queue.clone(), max_depth.clone(), ctx.progress.clone());
+        move || {
+            let d = queue.len() as u64;
+            progress.queue_depth.store(d, Ordering::Relaxed);
+            max_depth.fetch_max(d, Ordering::Relaxed);
+        }
+    };
+
+    let scheduler = {
+        let (queue, stop, plan, note_depth) = (
+            queue.clone(),
+            ctx.stop.clone(),
+            plan.clone(),
+            note_depth.clone(),
+        );
+        tokio::spawn(async move {
+            let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = (0..n)
+                .map(|c| {
+                    let offset = match plan.enqueue {
+                        EnqueueMode::Spread => period.mul_f64(c as f64 / n as f64),
+                        EnqueueMode::Burst => Duration::ZERO,
+                    };
+                    Reverse((t0 + offset, c))
+                })
+                .collect();
+            let (mut enqueues, mut missed) = (0u64, 0u64);
+            while let Some(Reverse((due, c))) = heap.pop() {
+                if due >= end || stop.is_stopped() {
+                    break;
+                }
+                tokio::time::sleep_until(due).await;
+                enqueues += 1;
+                if queue.add(c) == Added::AlreadyQueued {
+                    missed += 1;
+                }
+                note_depth();
+                let j = if plan.jitter > 0.0 {
+                    rand::rng().random_range(-plan.jitter..=plan.jitter)
+                } else {
+                    0.0
+                };
+                heap.push(Reverse((due + period.mul_f64(1.0 + j), c)));
+            }
+            (enqueues, missed)
+        })
+    };
+
+    let events = {
+        let (queue, stop, note_depth) = (queue.clone(), ctx.stop.clone(), note_depth.clone());
+        let per_second = plan.events_per_second * plan.time_scale;
+        tokio::spawn(async move {
+            let mut count = 0u64;
+            if per_second <= 0.0 || n == 0 {
+                return count;
+            }
+            let mut at = t0;
+            loop {
+                // Poisson arrivals: exponential gaps.
+                let u: f64 = rand::rng().random_range(f64::MIN_POSITIVE..1.0);
+                at += Duration::from_secs_f64(-u.ln() / per_second);
+                if at >= end || stop.is_stopped() {
+                    return count;
+                }
+                tokio::time::sleep_until(at).await;
+                queue.add(rand::rng().random_range(0..n));
+                note_depth();
+                count += 1;
+            }
+        })
+    };
+
+    let workers: Vec<_> = (0..plan.concurrency)
+        .map(|_| {
+            let (queue, ctx, fleet, plan, note_depth) = (
+                queue.clone(),
+                ctx.clone(),
+                fleet.clone(),
+                plan.clone(),
+                note_depth.clone(),
+            );
+            tokio::spawn(async move {
+                let (mut wait, mut took, mut done) = (new_histogram(), new_histogram(), 0u64);
+                while let Some((c, queued_at)) = queue.get().await {
+                    note_depth();
+                    let start = Instant::now();
+                    if start >= end || ctx.stop.is_stopped() {
+                        queue.done(c);
+                        break;
+                    }
+                    let _ = wait.record(micros(start - queued_at));
+                    reconcile(&fleet, &ctx, &plan, c, end).await;
+                    let _ = took.record(micros(start.elapsed()));
+                    done += 1;
+                    queue.done(c);
+                }
+                (wait, took, done)
+            })
+        })
+        .collect();
+
+    // End of phase: stop scheduling, then stop the workers once their reconcile finishes.
+    let mut stop = ctx.stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep_until(end) => {},
+        _ = stop.stopped() => {},
+    }
+    let (periodic_enqueues, missed_periods) = scheduler.await.unwrap_or((0, 0));
+    let event_enqueues = events.await.unwrap_or(0);
+    let final_queue_depth = queue.len() as u64;
+    queue.shut_down();
+    let mut r = SteadyResult {
+        reconciles: 0,
+        periodic_enqueues,
+        event_enqueues,
+        missed_periods,
+        queue_wait: new_histogram(),
+        reconcile: new_histogram(),
+        final_queue_depth,
+        max_queue_depth: max_depth.load(Ordering::Relaxed),
+    };
+    for w in workers {
+        if let Ok((wait, took, done)) = w.await {
+            let _ = r.queue_wait.add(&wait);
+            let _ = r.reconcile.add(&took);
+            r.reconciles += done;
+        }
+    }
+    ctx.progress.queue_depth.store(0, Ordering::Relaxed);
+    r
+}

@@ -1,0 +1,216 @@
+//! The load engine against a real kube-apiserver: client-side token buckets, the controller
+//! simulation's queue, and server-side 429s counted like the apiserver counts them.
+
+mod common;
+
+use capi_loadgen::env::{LocalEnv, LocalOptions};
+use capi_loadgen::report::Summary;
+use capi_loadgen::Cli;
+use clap::Parser;
+use std::path::PathBuf;
+
+async fn run(args: &[&str]) -> Result<(), capi_loadgen::Error> {
+    let mut argv = vec!["capi-loadgen"];
+    argv.extend_from_slice(args);
+    capi_loadgen::run(Cli::parse_from(argv)).await
+}
+
+async fn run_profile(name: &str, yaml: &str, kubeconfig: &std::path::Path) -> (Summary, PathBuf) {
+    let p = common::profile_file(name, yaml);
+    let out = common::state_dir(&format!("out-{name}"));
+    run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--run-id",
+        name,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .expect("run completes");
+    common::assert_valid_summary(&out.join("summary.json"));
+    (Summary::read(&out).unwrap(), out)
+}
+
+/// 9 clusters of 11 objects + 1 namespace = exactly 100 creates.
+const HUNDRED: &str = "fleet: {clusters: 9, clusters_per_namespace: 9, control_plane_replicas: 1, machine_deployments: 1, workers_per_machine_deployment: 0, cluster_secrets: [kubeconfig, ca]}\n";
+
+#[tokio::test]
+async fn qps_5_burst_10_paces_100_requests_and_shows_as_throttle_wait() {
+    let env = common::shared_env();
+    let (s, _) = run_profile("qps5", &format!("{HUNDRED}client: {{pool_size: 1, qps: 5, burst: 10}}\nphases: {{create: {{concurrency: 4}}}}\n"), &env.kubeconfig).await;
+    assert_eq!((s.totals.sent, s.totals.ok), (100, 100));
+    // The bucket starts with 10 tokens and refills at 5/s: (100 - 10) / 5 = 18 s.
+    let d = s.duration_seconds;
+    assert!(
+        (17.0..=24.0).contains(&d),
+        "100 requests at QPS 5 / burst 10 took {d:.1} s, expected about 18 s"
+    );
+    let wait_p99 = s
+        .operations
+        .iter()
+        .map(|o| o.throttle_wait_ms.p99)
+        .fold(0.0, f64::max);
+    let server_p99 = s
+        .operations
+        .iter()
+        .map(|o| o.server_ms.p99)
+        .fold(0.0, f64::max);
+    assert!(
+        wait_p99 > 400.0,
+        "throttle wait p99 {wait_p99} ms: 4 workers share 5 tokens/s"
+    );
+    assert!(
+        wait_p99 > 2.0 * server_p99,
+        "the wait is the client's, not the server's ({wait_p99} vs {server_p99})"
+    );
+
+    let (s, _) = run_profile(
+        "qps-unlimited",
+        &format!(
+            "{HUNDRED}client: {{pool_size: 1, qps: -1}}\nphases: {{create: {{concurrency: 4}}}}\n"
+        ),
+        &env.kubeconfig,
+    )
+    .await;
+    assert_eq!(s.totals.ok, 100);
+    let wait_max = s
+        .operations
+        .iter()
+        .map(|o| o.throttle_wait_ms.max)
+        .fold(0.0, f64::max);
+    assert!(wait_max < 5.0, "no limiter, no wait: max {wait_max} ms");
+}
+
+fn steady_profile(client_qps: u32) -> String {
+    // 40 clusters reconciled every 10 s with 2 calls each: demand 8 calls/s.
+    format!(
+        "fleet: {{clusters: 40, clusters_per_namespace: 40, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: [kubeconfig]}}\n\
+         client: {{pool_size: 1, qps: -1}}\n\
+         phases:\n  create: {{concurrency: 8}}\n  steady: {{duration_seconds: 12, sync_period_seconds: 10, jitter: 0, concurrency: 10, calls_per_reconcile: {{get: 2}}, client_qps: {client_qps}, client_burst: 1}}\n"
+    )
+}
+
+fn queue_depths(out: &std::path::Path) -> Vec<u64> {
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let points = capi_loadgen::measure::timeseries::read_csv(&csv).unwrap();
+    points.iter().map(|p| p.queue_depth).collect()
+}
+
+#[tokio::test]
+async fn steady_queue_grows_above_capacity_and_stays_flat_below() {
+    let env = common::shared_env();
+    // Demand 8 calls/s against 4 calls/s of client capacity: twice what the pool allows.
+    let (over, out_over) = run_profile("steady-over", &steady_profile(4), &env.kubeconfig).await;
+    let c = over.controller.clone().expect("controller summary");
+    assert_eq!(
+        c.predicted_breakpoint_clusters,
+        Some(20.0),
+        "N* = 4 x 10 / 2"
+    );
+    assert!((c.demand_calls_per_second - 8.0).abs() < 1e-9);
+    assert!(c.final_queue_depth >= 8, "queue keeps growing: {c:?}");
+    assert!(
+        c.queue_wait_ms.max > 3000.0,
+        "clusters wait seconds for a worker: {c:?}"
+    );
+    // Half the demand: a flat queue, every cluster reconciled within its period.
+    let (under, out_under) =
+        run_profile("steady-under", &steady_profile(16), &env.kubeconfig).await;
+    let u = under.controller.clone().unwrap();
+    assert!(
+        u.max_queue_depth <= 3 && u.final_queue_depth <= 2,
+        "flat queue: {u:?}"
+    );
+    assert_eq!(u.missed_periods, 0);
+    assert!(u.queue_wait_ms.p99 < 1000.0, "{u:?}");
+    assert!(
+        u.reconciles >= 40,
+        "every cluster reconciled at least once: {u:?}"
+    );
+    assert!(c.reconciles < u.reconciles);
+    // The time series shows it: the over-capacity queue's last seconds are deeper than its first.
+    let d = queue_depths(&out_over);
+    let n = d.len();
+    assert!(n >= 10, "{d:?}");
+    let late: u64 = d[n - 4..].iter().sum();
+    let early: u64 = d[..4].iter().sum();
+    assert!(late > early + 8, "queue depth over time {d:?}");
+    assert!(queue_depths(&out_under).iter().all(|q| *q <= 3));
+}
+
+fn metric_sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn tiny_inflight_limits_yield_429s_that_match_the_apiservers_count() {
+    let mut env = LocalEnv::start(&LocalOptions {
+        state_dir: common::state_dir("tiny-inflight"),
+        max_requests_inflight: Some(1),
+        max_mutating_requests_inflight: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let admin = env.admin_client().await.unwrap();
+    let scrape = || async {
+        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+        admin.request_text(req).await.unwrap()
+    };
+    // CRDs first (admin is exempt from APF), so the measured run only creates.
+    let crd_profile = "fleet: {clusters: 1}\nclient: {qps: -1}\n";
+    let p = common::profile_file("tiny-crds", crd_profile);
+    let out = common::state_dir("tiny-crds-out");
+    run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--kubeconfig",
+        env.info.kubeconfig.to_str().unwrap(),
+        "--run-id",
+        "tiny-crds",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+
+    let before = scrape().await;
+    // 800 concurrent creators from one identity (one APF flow: a hand of 6 queues x 50 seats
+    // holds at most 300 waiting requests), no client limit, no retries: every 429 is final.
+    let (s, _) = run_profile(
+        "tiny-429",
+        "fleet: {clusters: 800, clusters_per_namespace: 800, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {pool_size: 4, qps: -1, max_retries: 0}\nphases: {create: {concurrency: 800}}\n",
+        &env.info.kubeconfig,
+    )
+    .await;
+    let after = scrape().await;
+    let rejected = metric_sum(&after, "apiserver_flowcontrol_rejected_requests_total", "")
+        - metric_sum(&before, "apiserver_flowcontrol_rejected_requests_total", "");
+    let code_429 = metric_sum(&after, "apiserver_request_total", "code=\"429\"")
+        - metric_sum(&before, "apiserver_request_total", "code=\"429\"");
+    let ours: u64 = s.operations.iter().map(|o| o.responses_429).sum();
+    println!("429s: ours {ours}, apiserver_flowcontrol_rejected_requests_total +{rejected}, apiserver_request_total{{code=429}} +{code_429}");
+    assert!(
+        ours > 0,
+        "tiny limits must reject some of 800 concurrent creators"
+    );
+    assert_eq!(
+        ours as f64, rejected,
+        "every 429 we counted is one the apiserver counted"
+    );
+    assert_eq!(
+        s.totals.throttled, ours,
+        "no retries: each 429 is a final outcome"
+    );
+    assert_eq!(
+        s.totals.sent,
+        s.totals.ok + s.totals.failed + s.totals.throttled
+    );
+    env.stop().await;
+}

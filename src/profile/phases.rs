@@ -299,7 +299,7 @@ pub fn validate(
                 enqueue: s.enqueue.unwrap_or_default(),
                 client_qps: match s.client_qps {
                     None => client.qps,
-                    Some(q) if q == -1.0 => None,
+                    Some(-1.0) => None,
                     Some(q) => Some(real(
                         err,
                         "phases.steady.client_qps",

@@ -66,6 +66,14 @@ pub enum Error {
         /// Where the partial results are.
         dir: PathBuf,
     },
+    /// The run stopped because the target's storage quota is full; partial results in `dir`.
+    #[error("aborted, {reason}: partial results written to {}", dir.display())]
+    QuotaFull {
+        /// What the target said.
+        reason: String,
+        /// Where the partial results are.
+        dir: PathBuf,
+    },
     /// Anything else (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +89,7 @@ impl Error {
             Error::Io { .. } | Error::Internal(_) => exit::INTERNAL,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::TargetFailed { .. } => exit::TARGET_FAILED,
+            Error::QuotaFull { .. } => exit::QUOTA,
         }
     }
 

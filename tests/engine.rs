@@ -214,3 +214,60 @@ async fn tiny_inflight_limits_yield_429s_that_match_the_apiservers_count() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_etcd_stops_the_run_with_partial_results_and_full_accounting() {
+    let mut env = LocalEnv::start(&LocalOptions {
+        state_dir: common::state_dir("dead-etcd"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let endpoint = env.info.etcd_endpoint.clone();
+    let p = common::profile_file("dead-etcd", "fleet: {clusters: 2000}\nclient: {pool_size: 2, qps: 100, burst: 10}\nphases: {create: {concurrency: 8}}\n");
+    let out = common::state_dir("dead-etcd-out");
+    let run = tokio::spawn({
+        let (p, out) = (p.clone(), out.clone());
+        async move {
+            let argv = [
+                "capi-loadgen",
+                "run",
+                p.to_str().unwrap(),
+                "--etcd-endpoint",
+                &endpoint,
+                "--run-id",
+                "dead-etcd",
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            capi_loadgen::run(Cli::parse_from(argv)).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    env.kill_etcd();
+    let killed = std::time::Instant::now();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the run ends by itself")
+        .unwrap()
+        .unwrap_err();
+    let took = killed.elapsed();
+    assert_eq!(err.exit_code(), capi_loadgen::exit::TARGET_FAILED, "{err}");
+    assert!(err.to_string().contains("no answer"), "{err}");
+    let doc = common::assert_valid_summary(&out.join("summary.json"));
+    assert_eq!(doc["status"], "aborted");
+    let t = &doc["totals"];
+    let (sent, ok, failed, throttled) = (
+        t["sent"].as_u64().unwrap(),
+        t["ok"].as_u64().unwrap(),
+        t["failed"].as_u64().unwrap(),
+        t["throttled"].as_u64().unwrap(),
+    );
+    assert_eq!(sent, ok + failed + throttled);
+    assert!(ok > 0 && failed > 0, "{t}");
+    println!("etcd killed: run stopped {took:?} later with {ok} ok, {failed} failed");
+    assert!(std::fs::read_to_string(out.join("report.md"))
+        .unwrap()
+        .contains("target failed"));
+    env.stop().await;
+}

@@ -4,7 +4,7 @@ use super::connect::{connect, Load};
 use crate::cli::CleanupArgs;
 use crate::engine::cleanup::{self, Deleted, Selection};
 use crate::engine::request::{PhaseContext, Progress};
-use crate::engine::{pool::ClientPool, stop_signal, Stop};
+use crate::engine::{pool::ClientPool, stop_signal, Stop, StopHandle};
 use crate::error::Error;
 use crate::measure;
 use crate::profile::{ClientPlan, TargetPlan};
@@ -115,7 +115,7 @@ async fn clean<T: Target>(
     plan: &ClientPlan,
     args: &CleanupArgs,
     sel: &Selection,
-    stop: Stop,
+    (stopper, stop): (StopHandle, Stop),
     foreign: impl AsyncFnOnce(&BTreeSet<String>) -> Result<Foreign, Error>,
 ) -> Result<(Outcome, BTreeSet<String>, measure::Measurements), Error> {
     let (tx, collector) = measure::channel(1024);
@@ -127,6 +127,8 @@ async fn clean<T: Target>(
         stop,
         progress,
         max_retries: plan.max_retries,
+        stopper,
+        drain: crate::engine::request::DEFAULT_DRAIN,
     };
     let deleted =
         cleanup::delete_objects(&ctx, &args.api_group, sel, args.concurrency as usize).await;
@@ -205,7 +207,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
                 &plan,
                 &args,
                 &sel,
-                stop.clone(),
+                (handle.clone(), stop.clone()),
                 async |c: &BTreeSet<String>| foreign_in_kube(&admin, c, &sel).await,
             )
             .await;
@@ -221,7 +223,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
                 &plan,
                 &args,
                 &sel,
-                stop.clone(),
+                (handle.clone(), stop.clone()),
                 async |c: &BTreeSet<String>| foreign_in_etcd(&etcd, c).await,
             )
             .await

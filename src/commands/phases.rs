@@ -3,8 +3,9 @@
 //! collector.
 
 use crate::engine::pool::ClientPool;
+use crate::engine::request::DEFAULT_DRAIN;
 use crate::engine::request::{PhaseContext, Progress};
-use crate::engine::{churn, create, delete, steady, Stop};
+use crate::engine::{churn, create, delete, steady, Stop, StopHandle};
 use crate::measure::Sample;
 use crate::profile::phases::Rate;
 use crate::profile::{ClientPlan, Plan};
@@ -58,7 +59,8 @@ impl Bar {
                 let rate = (done - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
                 last = (done, Instant::now());
                 b.set_message(format!(
-                    "| {rate:.0} req/s, in flight {}, queue {}, 429s {}, failed {}",
+                    "| {rate:.0} req/s, p99 {:.0} ms, in flight {}, queue {}, 429s {}, failed {}",
+                    progress.last_second_p99_us.load(Ordering::Relaxed) as f64 / 1000.0,
                     progress.in_flight(),
                     progress.queue_depth.load(Ordering::Relaxed),
                     progress.responses_429.load(Ordering::Relaxed),
@@ -89,6 +91,7 @@ fn ctx<T: Clone>(
     client: &ClientPlan,
     samples: &Sender<Sample>,
     stop: &Stop,
+    stopper: &StopHandle,
     progress: &Arc<Progress>,
 ) -> PhaseContext<T> {
     PhaseContext {
@@ -97,6 +100,8 @@ fn ctx<T: Clone>(
         stop: stop.clone(),
         progress: progress.clone(),
         max_retries: client.max_retries,
+        stopper: stopper.clone(),
+        drain: DEFAULT_DRAIN,
     }
 }
 
@@ -106,6 +111,7 @@ pub async fn run<T: Target>(
     load: Vec<T>,
     samples: Sender<Sample>,
     stop: Stop,
+    stopper: StopHandle,
     progress: Arc<Progress>,
 ) -> PhasesOutcome {
     let fleet = Arc::new(plan.fleet.clone());
@@ -144,7 +150,7 @@ pub async fn run<T: Target>(
         );
         create::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
             c,
         )
         .await;
@@ -179,7 +185,12 @@ pub async fn run<T: Target>(
             progress.clone(),
             true,
         );
-        let r = steady::run(&fleet, &ctx(&load, &scaled, &samples, &stop, &progress), s).await;
+        let r = steady::run(
+            &fleet,
+            &ctx(&load, &scaled, &samples, &stop, &stopper, &progress),
+            s,
+        )
+        .await;
         bar.finish();
         out.phases.push(summary(
             "steady",
@@ -231,7 +242,7 @@ pub async fn run<T: Target>(
         );
         let n = churn::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
             c,
         )
         .await;
@@ -260,7 +271,7 @@ pub async fn run<T: Target>(
         );
         delete::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &progress),
+            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
             d,
         )
         .await;

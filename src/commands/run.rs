@@ -207,7 +207,7 @@ async fn load_phases<T: Target>(
     let progress = Arc::new(Progress::default());
     let collector = tokio::spawn(collector.run(progress.clone(), tokio::time::Instant::now()));
     let t0 = Instant::now();
-    let outcome = super::phases::run(plan, load, tx, stop.clone(), progress).await;
+    let outcome = super::phases::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
     let duration = t0.elapsed();
     drop(handle);
     let measurements = collector
@@ -219,11 +219,15 @@ async fn load_phases<T: Target>(
     let status = match reason {
         None => RunStatus::Completed,
         Some(StopReason::Interrupted) => RunStatus::Interrupted,
-        Some(StopReason::TargetFailed(_)) => RunStatus::Aborted,
+        Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
     };
     let s = Summary {
         status,
-        stop_reason: reason.as_ref().map(|r| format!("{r:?}")),
+        stop_reason: reason.as_ref().map(|r| match r {
+            StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
+            StopReason::TargetFailed(m) => format!("target failed: {m}"),
+            StopReason::QuotaFull(m) => format!("quota full: {m}"),
+        }),
         finished_at: chrono::Utc::now().to_rfc3339(),
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
@@ -254,6 +258,10 @@ async fn load_phases<T: Target>(
             dir: plan.out_dir.clone(),
         }),
         Some(StopReason::TargetFailed(r)) => Err(Error::TargetFailed {
+            reason: r,
+            dir: plan.out_dir.clone(),
+        }),
+        Some(StopReason::QuotaFull(r)) => Err(Error::QuotaFull {
             reason: r,
             dir: plan.out_dir.clone(),
         }),

@@ -26,6 +26,8 @@ pub enum StopReason {
     Interrupted,
     /// The target failed (message says how).
     TargetFailed(String),
+    /// etcd's quota is full (NOSPACE alarm).
+    QuotaFull(String),
 }
 
 /// The sending side of [`Stop`] (cheap to clone).

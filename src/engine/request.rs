@@ -4,7 +4,7 @@
 //! the first attempt's and the final outcome.
 
 use super::pool::ClientPool;
-use super::Stop;
+use super::{Stop, StopHandle, StopReason};
 pub use crate::measure::Progress;
 use crate::measure::{Sample, Verb};
 use crate::model::Kind;
@@ -33,7 +33,16 @@ pub struct PhaseContext<T> {
     pub progress: Arc<Progress>,
     /// Retries per request (0 = none).
     pub max_retries: u32,
+    /// Raises the stop signal when the target fails (no answers, quota full).
+    pub stopper: StopHandle,
+    /// How long requests in flight may still finish after a stop.
+    pub drain: Duration,
 }
+
+/// Requests in a row without any answer after which the target counts as failed.
+pub const FATAL_UNANSWERED: u64 = 25;
+/// Default time in-flight requests get to finish after a stop.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
 impl<T> Clone for PhaseContext<T> {
     fn clone(&self) -> Self {
@@ -43,6 +52,8 @@ impl<T> Clone for PhaseContext<T> {
             stop: self.stop.clone(),
             progress: self.progress.clone(),
             max_retries: self.max_retries,
+            stopper: self.stopper.clone(),
+            drain: self.drain,
         }
     }
 }
@@ -56,6 +67,38 @@ fn retry_delay(e: &RequestError) -> Option<Duration> {
             Some(Duration::from_secs(u64::from(*s)).min(MAX_RETRY_AFTER))
         }
         _ => None,
+    }
+}
+
+impl<T> PhaseContext<T> {
+    /// Stops the run when the target is gone (many requests in a row without an answer)
+    /// or its storage is full.
+    fn judge_target(&self, outcome: &Result<(), RequestError>) {
+        match outcome {
+            Err(RequestError::Etcd(crate::target::EtcdError::NoSpace)) => {
+                self.stopper.stop(StopReason::QuotaFull(
+                    "etcd NOSPACE: mvcc: database space exceeded".into(),
+                ));
+            }
+            Err(e) if e.is_unanswered() => {
+                let n = self
+                    .progress
+                    .consecutive_unanswered
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                if n >= FATAL_UNANSWERED {
+                    self.stopper.stop(StopReason::TargetFailed(format!(
+                        "{n} requests in a row got no answer (last: {})",
+                        e.label()
+                    )));
+                }
+            }
+            Err(RequestError::Aborted) => {}
+            _ => self
+                .progress
+                .consecutive_unanswered
+                .store(0, Ordering::Relaxed),
+        }
     }
 }
 
@@ -101,7 +144,14 @@ impl<T: Clone> PhaseContext<T> {
             let target = self.pool.acquire().await;
             let t1 = Instant::now();
             throttle_wait += t1 - t0;
-            let result = op(target.clone()).await;
+            let result = {
+                let mut stop = self.stop.clone();
+                let drain = self.drain;
+                tokio::select! {
+                    r = op(target.clone()) => r,
+                    _ = async move { stop.stopped().await; tokio::time::sleep(drain).await } => Err(RequestError::Aborted),
+                }
+            };
             server += t1.elapsed();
             attempts += 1;
             let unit = result.as_ref().map(|_| ()).map_err(Clone::clone);
@@ -120,6 +170,7 @@ impl<T: Clone> PhaseContext<T> {
                 }
             }
             self.progress.done.fetch_add(1, Ordering::Relaxed);
+            self.judge_target(&unit);
             if unit.is_err() {
                 self.progress.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -159,15 +210,19 @@ mod tests {
             timeout: Duration::from_secs(1),
             preset: None,
             max_retries: 10,
+            stopper,
+            drain: DEFAULT_DRAIN,
         };
         let (tx, collector) = crate::measure::channel(16);
-        let (_h, stop) = stop_signal();
+        let (stopper, stop) = stop_signal();
         let ctx = PhaseContext {
             pool: Arc::new(ClientPool::new(vec![()], &plan)),
             samples: tx,
             stop,
             progress: Arc::new(Progress::default()),
             max_retries: 10,
+            stopper,
+            drain: DEFAULT_DRAIN,
         };
         let calls = AtomicU64::new(0);
         // Two 429s with Retry-After: 1, then success.

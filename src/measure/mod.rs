@@ -84,6 +84,10 @@ pub struct Progress {
     pub responses_429: AtomicU64,
     /// Current work-queue depth (steady phase).
     pub queue_depth: AtomicU64,
+    /// Requests in a row that got no answer (reset by any answer).
+    pub consecutive_unanswered: AtomicU64,
+    /// p99 latency of the last full second, µs (for the progress display).
+    pub last_second_p99_us: AtomicU64,
 }
 
 impl Progress {
@@ -232,6 +236,7 @@ impl Collector {
         let mut m = Measurements::default();
         let mut series = timeseries::TimeSeries::new(start);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_second = timeseries::small_histogram();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -239,10 +244,15 @@ impl Collector {
                     Some(s) => {
                         m.record(&s);
                         series.record(&s);
+                        let _ = last_second.record(micros(s.latency));
                     }
                     None => break,
                 },
                 _ = tick.tick() => {
+                    if !last_second.is_empty() {
+                        progress.last_second_p99_us.store(last_second.value_at_quantile(0.99), Ordering::Relaxed);
+                        last_second.reset();
+                    }
                     series.gauge(tokio::time::Instant::now(), progress.in_flight(), progress.queue_depth.load(Ordering::Relaxed));
                 }
             }

@@ -40,7 +40,8 @@ struct Bucket {
     wait: Histogram<u64>,
 }
 
-fn small_histogram() -> Histogram<u64> {
+/// A 2-significant-digit histogram (a few KiB) for short windows.
+pub fn small_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, super::MAX_MICROS, 2).expect("valid histogram bounds")
 }
 

@@ -57,6 +57,8 @@ pub enum RequestError {
     Timeout,
     /// Connection refused/reset, TLS or protocol failure.
     Transport,
+    /// Still in flight when the run stopped and the drain deadline passed.
+    Aborted,
 }
 
 impl RequestError {
@@ -66,6 +68,16 @@ impl RequestError {
             code,
             retry_after: None,
         }
+    }
+
+    /// True when the target gave no answer at all (down, unreachable, timing out).
+    pub fn is_unanswered(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Transport
+                | RequestError::Timeout
+                | RequestError::Etcd(EtcdError::Unavailable)
+        )
     }
 
     /// True for HTTP 429 Too Many Requests.
@@ -80,6 +92,7 @@ impl RequestError {
             RequestError::Etcd(e) => format!("etcd_{}", e.label()),
             RequestError::Timeout => "timeout".into(),
             RequestError::Transport => "transport".into(),
+            RequestError::Aborted => "aborted".into(),
         }
     }
 }

@@ -271,3 +271,48 @@ async fn a_dead_etcd_stops_the_run_with_partial_results_and_full_accounting() {
         .contains("target failed"));
     env.stop().await;
 }
+
+async fn check_watchers(name: &str, target_args: &[&str]) {
+    let p = common::profile_file(
+        name,
+        "fleet: {clusters: 6, clusters_per_namespace: 2, control_plane_replicas: 1, workers_per_machine_deployment: 2}\nclient: {pool_size: 2, qps: -1}\nwatchers: {count: 3, kinds: [machine, cluster]}\n",
+    );
+    let out = common::state_dir(&format!("out-{name}"));
+    let mut args = vec![
+        "run",
+        p.to_str().unwrap(),
+        "--run-id",
+        name,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(target_args);
+    run(&args).await.expect("run completes");
+    common::assert_valid_summary(&out.join("summary.json"));
+    let s = Summary::read(&out).unwrap();
+    let w = s.watch.expect("watch summary");
+    // 6 clusters x (1 Cluster + 3 Machines) = 24 objects, each seen by 3 watches.
+    assert_eq!(w.watchers, 6);
+    assert_eq!(w.events, 3 * 24, "{w:?}");
+    assert_eq!(
+        w.matched, w.events,
+        "every event matched to one of our writes: {w:?}"
+    );
+    assert_eq!(w.lag_ms.count, w.matched);
+    assert_eq!(w.opened, 6);
+    assert_eq!((w.too_old_restarts, w.errors), (0, 0));
+    assert!(std::fs::read_to_string(out.join("report.md"))
+        .unwrap()
+        .contains("## Watches"));
+}
+
+#[tokio::test]
+async fn watchers_measure_delivery_lag_on_both_targets() {
+    let env = common::shared_env();
+    check_watchers(
+        "watch-kube",
+        &["--kubeconfig", env.kubeconfig.to_str().unwrap()],
+    )
+    .await;
+    check_watchers("watch-etcd", &["--etcd-endpoint", &env.etcd_endpoint]).await;
+}

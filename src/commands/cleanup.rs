@@ -129,6 +129,7 @@ async fn clean<T: Target>(
         max_retries: plan.max_retries,
         stopper,
         drain: crate::engine::request::DEFAULT_DRAIN,
+        acks: None,
     };
     let deleted =
         cleanup::delete_objects(&ctx, &args.api_group, sel, args.concurrency as usize).await;

@@ -5,11 +5,13 @@
 use crate::engine::pool::ClientPool;
 use crate::engine::request::DEFAULT_DRAIN;
 use crate::engine::request::{PhaseContext, Progress};
+use crate::engine::watch::{self, AckBook, WatchCounters};
 use crate::engine::{churn, create, delete, steady, Stop, StopHandle};
 use crate::measure::Sample;
+use crate::model::{self, Kind};
 use crate::profile::phases::Rate;
 use crate::profile::{ClientPlan, Plan};
-use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary};
+use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary, WatchSummary};
 use crate::target::Target;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::Ordering;
@@ -80,6 +82,8 @@ impl Bar {
 
 /// Everything the phases produced besides the samples.
 pub struct PhasesOutcome {
+    /// What the watchers saw.
+    pub watch: Option<WatchSummary>,
     /// The phases as they ran.
     pub phases: Vec<PhaseSummary>,
     /// The controller simulation, if the steady phase ran.
@@ -93,6 +97,7 @@ fn ctx<T: Clone>(
     stop: &Stop,
     stopper: &StopHandle,
     progress: &Arc<Progress>,
+    acks: &Option<Arc<AckBook>>,
 ) -> PhaseContext<T> {
     PhaseContext {
         pool: Arc::new(ClientPool::new(load.to_vec(), client)),
@@ -102,6 +107,7 @@ fn ctx<T: Clone>(
         max_retries: client.max_retries,
         stopper: stopper.clone(),
         drain: DEFAULT_DRAIN,
+        acks: acks.clone(),
     }
 }
 
@@ -116,9 +122,12 @@ pub async fn run<T: Target>(
 ) -> PhasesOutcome {
     let fleet = Arc::new(plan.fleet.clone());
     let mut out = PhasesOutcome {
+        watch: None,
         phases: Vec::new(),
         controller: None,
     };
+    let watchers = start_watchers(plan, &load, &stop);
+    let acks = watchers.as_ref().map(|w| w.book.clone());
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
     let summary = |name: &str,
                    mode: &str,
@@ -150,7 +159,15 @@ pub async fn run<T: Target>(
         );
         create::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
+            &ctx(
+                &load,
+                &plan.client,
+                &samples,
+                &stop,
+                &stopper,
+                &progress,
+                &acks,
+            ),
             c,
         )
         .await;
@@ -187,7 +204,7 @@ pub async fn run<T: Target>(
         );
         let r = steady::run(
             &fleet,
-            &ctx(&load, &scaled, &samples, &stop, &stopper, &progress),
+            &ctx(&load, &scaled, &samples, &stop, &stopper, &progress, &acks),
             s,
         )
         .await;
@@ -242,7 +259,15 @@ pub async fn run<T: Target>(
         );
         let n = churn::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
+            &ctx(
+                &load,
+                &plan.client,
+                &samples,
+                &stop,
+                &stopper,
+                &progress,
+                &acks,
+            ),
             c,
         )
         .await;
@@ -271,7 +296,15 @@ pub async fn run<T: Target>(
         );
         delete::run(
             &fleet,
-            &ctx(&load, &plan.client, &samples, &stop, &stopper, &progress),
+            &ctx(
+                &load,
+                &plan.client,
+                &samples,
+                &stop,
+                &stopper,
+                &progress,
+                &acks,
+            ),
             d,
         )
         .await;
@@ -288,5 +321,110 @@ pub async fn run<T: Target>(
             &progress,
         ));
     }
+    if let Some(w) = watchers {
+        out.watch = Some(w.finish().await);
+    }
     out
+}
+
+/// Running watchers.
+struct Watchers {
+    book: Arc<AckBook>,
+    counters: Arc<WatchCounters>,
+    done: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    purge: tokio::task::JoinHandle<()>,
+    count: usize,
+    kinds: Vec<Kind>,
+    per_namespace: bool,
+}
+
+fn start_watchers<T: Target>(plan: &Plan, load: &[T], stop: &Stop) -> Option<Watchers> {
+    let w = plan.watchers.as_ref()?;
+    let book = Arc::new(AckBook::new(w.kinds.clone()));
+    let counters = Arc::new(WatchCounters::default());
+    let (done, rx) = tokio::sync::watch::channel(false);
+    let selector = format!("{}={}", model::RUN_ID_LABEL, plan.run_id);
+    let namespaces = plan.fleet.namespace_count().max(1);
+    let mut tasks = Vec::new();
+    for kind in &w.kinds {
+        let api = plan.fleet.api_ref(*kind);
+        for i in 0..w.count {
+            let ns = (w.per_namespace && api.namespaced)
+                .then(|| plan.fleet.namespace_name(i as u64 % namespaces));
+            let target = load[i % load.len()].clone();
+            let w = watch::Watcher {
+                target,
+                kind: *kind,
+                api: api.clone(),
+                namespace: ns,
+                selector: selector.clone(),
+                book: book.clone(),
+                counters: counters.clone(),
+                done: rx.clone(),
+                stop: stop.clone(),
+            };
+            tasks.push(tokio::spawn(w.run()));
+        }
+    }
+    let purge = {
+        let book = book.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                book.purge();
+            }
+        })
+    };
+    Some(Watchers {
+        book,
+        counters,
+        done,
+        tasks,
+        purge,
+        count: w.count * w.kinds.len(),
+        kinds: w.kinds.clone(),
+        per_namespace: w.per_namespace,
+    })
+}
+
+impl Watchers {
+    /// Lets the watchers catch up with the last writes (until no event arrives for 1 s,
+    /// at most 10 s), then stops them and summarises.
+    async fn finish(self) -> WatchSummary {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = self.book.events.load(Ordering::Relaxed);
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.book.events.load(Ordering::Relaxed);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let _ = self.done.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.purge.abort();
+        let c = &self.counters;
+        WatchSummary {
+            watchers: self.count,
+            kinds: self.kinds.iter().map(|k| k.label().to_string()).collect(),
+            scope: if self.per_namespace {
+                "namespace"
+            } else {
+                "cluster"
+            }
+            .into(),
+            events: self.book.events.load(Ordering::Relaxed),
+            matched: self.book.matched.load(Ordering::Relaxed),
+            before_ack: self.book.early.load(Ordering::Relaxed),
+            lag_ms: Distribution::of(&self.book.lag()),
+            opened: c.opened.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            too_old_restarts: c.too_old.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
+    }
 }

@@ -234,6 +234,7 @@ async fn load_phases<T: Target>(
         target: c.info.clone(),
         phases: outcome.phases,
         controller: outcome.controller,
+        watch: outcome.watch,
         totals,
         operations,
         ..empty_summary(plan)
@@ -303,6 +304,7 @@ fn empty_summary(plan: &Plan) -> Summary {
         },
         phases: Vec::new(),
         controller: None,
+        watch: None,
         totals: Default::default(),
         operations: Vec::new(),
     }

@@ -11,7 +11,7 @@ pub use super::request::{PhaseContext, Progress};
 use crate::measure::Verb;
 use crate::model::{self, FleetSpec, Kind, Object};
 use crate::profile::phases::{CreatePlan, Rate};
-use crate::target::Target;
+use crate::target::{Created, Target};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,8 +56,24 @@ impl<T: Target> PhaseContext<T> {
         obj: &Object,
         body: &serde_json::Value,
     ) -> Option<String> {
+        let book = self.acks.as_deref().filter(|b| b.watches(obj.kind));
         self.call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
-            t.create(obj, body).await
+            let r = t.create(obj, body).await;
+            if let (
+                Some(book),
+                Ok(Created {
+                    resource_version: Some(rv),
+                    ..
+                }),
+            ) = (book, &r)
+            {
+                let key = match &obj.namespace {
+                    Some(ns) => format!("{ns}/{}", obj.name),
+                    None => obj.name.clone(),
+                };
+                book.ack(obj.kind, key, rv.clone());
+            }
+            r
         })
         .await
         .and_then(|c| c.uid)

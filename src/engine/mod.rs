@@ -9,14 +9,15 @@ pub mod pool;
 pub mod queue;
 pub mod request;
 pub mod steady;
+pub mod watch;
 
-use tokio::sync::watch;
+use tokio::sync::watch as signal;
 
 /// A stop signal shared by all workers (Ctrl-C, fatal target error). Workers stop
 /// scheduling new requests; requests already sent finish (bounded by the client timeout).
 #[derive(Clone)]
 pub struct Stop {
-    rx: watch::Receiver<Option<StopReason>>,
+    rx: signal::Receiver<Option<StopReason>>,
 }
 
 /// Why a run stopped early.
@@ -33,12 +34,12 @@ pub enum StopReason {
 /// The sending side of [`Stop`] (cheap to clone).
 #[derive(Clone)]
 pub struct StopHandle {
-    tx: std::sync::Arc<watch::Sender<Option<StopReason>>>,
+    tx: std::sync::Arc<signal::Sender<Option<StopReason>>>,
 }
 
 /// A new stop signal.
 pub fn stop_signal() -> (StopHandle, Stop) {
-    let (tx, rx) = watch::channel(None);
+    let (tx, rx) = signal::channel(None);
     (
         StopHandle {
             tx: std::sync::Arc::new(tx),

@@ -37,6 +37,8 @@ pub struct PhaseContext<T> {
     pub stopper: StopHandle,
     /// How long requests in flight may still finish after a stop.
     pub drain: Duration,
+    /// Where acknowledged writes are noted for the watchers' lag measurement.
+    pub acks: Option<Arc<super::watch::AckBook>>,
 }
 
 /// Requests in a row without any answer after which the target counts as failed.
@@ -54,6 +56,7 @@ impl<T> Clone for PhaseContext<T> {
             max_retries: self.max_retries,
             stopper: self.stopper.clone(),
             drain: self.drain,
+            acks: self.acks.clone(),
         }
     }
 }
@@ -210,8 +213,6 @@ mod tests {
             timeout: Duration::from_secs(1),
             preset: None,
             max_retries: 10,
-            stopper,
-            drain: DEFAULT_DRAIN,
         };
         let (tx, collector) = crate::measure::channel(16);
         let (stopper, stop) = stop_signal();
@@ -223,6 +224,7 @@ mod tests {
             max_retries: 10,
             stopper,
             drain: DEFAULT_DRAIN,
+            acks: None,
         };
         let calls = AtomicU64::new(0);
         // Two 429s with Retry-After: 1, then success.

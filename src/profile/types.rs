@@ -25,6 +25,32 @@ pub struct Profile {
     /// The phases of the run.
     #[serde(default)]
     pub phases: PhasesSection,
+    /// Watches held for the whole run, as controllers' informers hold them.
+    pub watchers: Option<WatchersSection>,
+}
+
+/// `watchers:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchersSection {
+    /// Watches per kind (required).
+    pub count: Option<u64>,
+    /// Kinds to watch, by label (default [machine]).
+    pub kinds: Option<Vec<String>>,
+    /// `cluster` (default): each watch sees every namespace; `namespace`: watches spread
+    /// over the fleet's namespaces.
+    pub scope: Option<WatchScope>,
+}
+
+/// Watch scope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchScope {
+    /// All namespaces.
+    #[default]
+    Cluster,
+    /// One namespace each.
+    Namespace,
 }
 
 /// Kind of target.

@@ -53,6 +53,17 @@ pub struct ClientPlan {
     pub max_retries: u32,
 }
 
+/// Watches held for the whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchPlan {
+    /// Watches per kind.
+    pub count: usize,
+    /// Kinds watched.
+    pub kinds: Vec<Kind>,
+    /// One namespace per watch instead of all namespaces.
+    pub per_namespace: bool,
+}
+
 /// A validated run: everything the engine needs, nothing left to check.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -74,6 +85,8 @@ pub struct Plan {
     pub client: ClientPlan,
     /// The phases, in order: create, steady, churn, delete.
     pub phases: super::phases::PhasePlans,
+    /// Watches held during the run.
+    pub watchers: Option<WatchPlan>,
     /// Results directory.
     pub out_dir: PathBuf,
 }
@@ -372,6 +385,47 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
+    let watchers = match &p.watchers {
+        None => None,
+        Some(w) => {
+            let count = match w.count {
+                None => {
+                    return Err(err(
+                        "watchers.count",
+                        "is required (watches per kind)".into(),
+                    ))
+                }
+                Some(n) if n == 0 || n > 100_000 => {
+                    return Err(err(
+                        "watchers.count",
+                        format!("{n} must be between 1 and 100000"),
+                    ))
+                }
+                Some(n) => n as usize,
+            };
+            let mut kinds = Vec::new();
+            for k in w.kinds.clone().unwrap_or_else(|| vec!["machine".into()]) {
+                match Kind::from_label(&k) {
+                    Some(kind) => kinds.push(kind),
+                    None => {
+                        let all: Vec<&str> = Kind::ALL.iter().map(|k| k.label()).collect();
+                        return Err(err(
+                            "watchers.kinds",
+                            format!("unknown kind `{k}` (one of {})", all.join(", ")),
+                        ));
+                    }
+                }
+            }
+            if kinds.is_empty() {
+                return Err(err("watchers.kinds", "is empty".into()));
+            }
+            Some(WatchPlan {
+                count,
+                kinds,
+                per_namespace: w.scope == Some(WatchScope::Namespace),
+            })
+        }
+    };
 
     let kind = if !o.etcd_endpoints.is_empty() {
         TargetType::Etcd
@@ -481,6 +535,7 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
         target,
         client,
         phases,
+        watchers,
         out_dir,
     })
 }

@@ -96,6 +96,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
             c.clusters, c.demand_calls_per_second, c.reconciles, c.periodic_enqueues, c.event_enqueues, c.missed_periods,
             c.queue_wait_ms.p50, c.queue_wait_ms.p99, c.queue_wait_ms.max, c.reconcile_ms.p50, c.reconcile_ms.p99, c.final_queue_depth, c.max_queue_depth);
     }
+    if let Some(w) = &s.watch {
+        let _ = writeln!(o, "## Watches\n\n{} watches ({} scope) on {} held for the whole run: {} events, {} matched to this run's writes ({} delivered before the write's answer). Delivery lag (write acknowledged → event received): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms. Streams opened {}, resumed {}, restarted as too old {}, errors {}.\n",
+            w.watchers, w.scope, w.kinds.join(", "), w.events, w.matched, w.before_ack, w.lag_ms.p50, w.lag_ms.p99, w.lag_ms.max, w.opened, w.reconnects, w.too_old_restarts, w.errors);
+    }
     let t = &s.totals;
     let _ = writeln!(
         o,

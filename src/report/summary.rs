@@ -55,6 +55,8 @@ pub struct Summary {
     pub phases: Vec<PhaseSummary>,
     /// The controller simulation (steady phase), when it ran.
     pub controller: Option<ControllerSummary>,
+    /// The watchers, when the profile held any.
+    pub watch: Option<WatchSummary>,
     /// Totals over all operations.
     pub totals: Counts,
     /// One entry per (phase, verb, kind).
@@ -163,6 +165,34 @@ pub struct PhaseSummary {
     pub sent: u64,
     /// Machines churned (churn phase).
     pub machines_churned: Option<u64>,
+}
+
+/// What the watchers saw.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSummary {
+    /// Watches held.
+    pub watchers: usize,
+    /// Kinds watched.
+    pub kinds: Vec<String>,
+    /// `cluster` or `namespace`.
+    pub scope: String,
+    /// Events delivered (all watches together).
+    pub events: u64,
+    /// Events matched to an acknowledged write of the run.
+    pub matched: u64,
+    /// Events delivered before their write was acknowledged (lag counted as 0).
+    pub before_ack: u64,
+    /// Write acknowledged → event delivered.
+    pub lag_ms: Distribution,
+    /// Streams opened.
+    pub opened: u64,
+    /// Re-opens resuming from the last resourceVersion.
+    pub reconnects: u64,
+    /// Restarts because the resourceVersion was too old (410 Gone / compaction).
+    pub too_old_restarts: u64,
+    /// Stream errors.
+    pub errors: u64,
 }
 
 /// The controller simulation's view: the queue, not just the requests.

@@ -471,19 +471,92 @@ impl Target for KubeTarget {
             #[derive(serde::Deserialize)]
             struct Meta {
                 uid: Option<String>,
+                #[serde(rename = "resourceVersion")]
+                resource_version: Option<String>,
             }
             #[derive(serde::Deserialize)]
             struct Obj {
                 metadata: Meta,
             }
-            let uid = serde_json::from_slice::<Obj>(&body)
+            let meta = serde_json::from_slice::<Obj>(&body)
                 .ok()
-                .and_then(|o| o.metadata.uid);
-            Ok(Created { uid, request_bytes })
+                .map(|o| o.metadata);
+            Ok(Created {
+                uid: meta.as_ref().and_then(|m| m.uid.clone()),
+                request_bytes,
+                resource_version: meta.and_then(|m| m.resource_version),
+            })
         };
         tokio::time::timeout(self.timeout, fut)
             .await
             .map_err(|_| RequestError::Timeout)?
+    }
+
+    async fn current_version(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+    ) -> Result<String, RequestError> {
+        let path = format!("{}?limit=1", api.collection_path(namespace));
+        match self.raw("GET", &path, None).await? {
+            (200, v) => Ok(v["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()),
+            (c, _) => Err(RequestError::http(c)),
+        }
+    }
+
+    async fn watch(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        label_selector: &str,
+        resource_version: &str,
+    ) -> Result<crate::target::WatchStream, RequestError> {
+        use futures::StreamExt;
+        use kube::api::{ApiResource, DynamicObject, WatchEvent, WatchParams};
+        let ar = ApiResource {
+            group: api.group.clone(),
+            version: api.version.clone(),
+            api_version: api.api_version(),
+            kind: api.kind.clone(),
+            plural: api.plural.clone(),
+        };
+        let client = self.client.clone();
+        let a: kube::Api<DynamicObject> = match namespace {
+            Some(ns) if api.namespaced => kube::Api::namespaced_with(client, ns, &ar),
+            _ => kube::Api::all_with(client, &ar),
+        };
+        let wp = WatchParams::default().labels(label_selector).timeout(290);
+        let stream = a
+            .watch(&wp, resource_version)
+            .await
+            .map_err(|e| classify(&e))?;
+        let key = |o: &DynamicObject| match &o.metadata.namespace {
+            Some(ns) => format!("{ns}/{}", o.metadata.name.clone().unwrap_or_default()),
+            None => o.metadata.name.clone().unwrap_or_default(),
+        };
+        let rv = |o: &DynamicObject| o.metadata.resource_version.clone().unwrap_or_default();
+        Ok(stream
+            .map(move |ev| match ev {
+                Ok(WatchEvent::Added(o)) | Ok(WatchEvent::Modified(o)) => {
+                    Ok(crate::target::WatchItem::Changed {
+                        key: key(&o),
+                        resource_version: rv(&o),
+                    })
+                }
+                Ok(WatchEvent::Deleted(o)) => Ok(crate::target::WatchItem::Deleted {
+                    resource_version: rv(&o),
+                }),
+                Ok(WatchEvent::Bookmark(b)) => Ok(crate::target::WatchItem::Bookmark {
+                    resource_version: b.metadata.resource_version,
+                }),
+                Ok(WatchEvent::Error(e)) if e.code == 410 => Ok(crate::target::WatchItem::Gone),
+                Ok(WatchEvent::Error(e)) => Err(RequestError::http(e.code)),
+                Err(e) => Err(classify(&e)),
+            })
+            .boxed())
     }
 
     async fn get(

@@ -104,7 +104,36 @@ pub struct Created {
     pub uid: Option<String>,
     /// Request body size in bytes.
     pub request_bytes: usize,
+    /// The resourceVersion (etcd revision) the write was stored at.
+    pub resource_version: Option<String>,
 }
+
+/// One item of a watch stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchItem {
+    /// An object was added or modified: `<namespace>/<name>` and its resourceVersion.
+    Changed {
+        /// `<namespace>/<name>` (or `<name>` for cluster-scoped objects).
+        key: String,
+        /// The object's resourceVersion / mod revision.
+        resource_version: String,
+    },
+    /// An object was deleted.
+    Deleted {
+        /// The deletion's resourceVersion.
+        resource_version: String,
+    },
+    /// A bookmark: progress without an object.
+    Bookmark {
+        /// Resume from here.
+        resource_version: String,
+    },
+    /// The resourceVersion is too old (HTTP 410 Gone / etcd compaction): relist.
+    Gone,
+}
+
+/// A boxed stream of watch items.
+pub type WatchStream = futures::stream::BoxStream<'static, Result<WatchItem, RequestError>>;
 
 /// Set-up failures: these end the command with a distinct exit code.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +218,20 @@ pub trait Target: Clone + Send + Sync + 'static {
         namespace: Option<&str>,
         name: &str,
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    /// The current resourceVersion of a collection (where a watch starts).
+    fn current_version(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+    ) -> impl Future<Output = Result<String, RequestError>> + Send;
+    /// Watches a collection from `resource_version`, filtered by `label_selector`.
+    fn watch(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        label_selector: &str,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<WatchStream, RequestError>> + Send;
     /// Lists (namespace, name) of objects carrying `label_selector` (`key=value`), in all
     /// namespaces when `namespace` is None.
     fn list_names(

@@ -104,7 +104,12 @@ async fn steady_queue_grows_above_capacity_and_stays_flat_below() {
     let env = common::shared_env();
     // Demand 8 calls/s against 4 calls/s of client capacity: twice what the pool allows.
     let (over, out_over) = run_profile("steady-over", &steady_profile(4), &env.kubeconfig).await;
-    let c = over.controller.clone().expect("controller summary");
+    let c = over
+        .controllers
+        .first()
+        .cloned()
+        .expect("controller summary");
+    assert_eq!((c.name.as_str(), c.items), ("cluster", 40));
     assert_eq!(
         c.predicted_breakpoint_clusters,
         Some(20.0),
@@ -119,7 +124,7 @@ async fn steady_queue_grows_above_capacity_and_stays_flat_below() {
     // Half the demand: a flat queue, every cluster reconciled within its period.
     let (under, out_under) =
         run_profile("steady-under", &steady_profile(16), &env.kubeconfig).await;
-    let u = under.controller.clone().unwrap();
+    let u = under.controllers.first().cloned().unwrap();
     assert!(
         u.max_queue_depth <= 3 && u.final_queue_depth <= 2,
         "flat queue: {u:?}"
@@ -315,4 +320,42 @@ async fn watchers_measure_delivery_lag_on_both_targets() {
     )
     .await;
     check_watchers("watch-etcd", &["--etcd-endpoint", &env.etcd_endpoint]).await;
+}
+
+#[tokio::test]
+async fn cluster_and_machine_controllers_share_one_client() {
+    let env = common::shared_env();
+    // 10 clusters x 3 machines; both controllers reconcile every item once per 4 s.
+    let (s, _) = run_profile(
+        "two-controllers",
+        "fleet: {clusters: 10, control_plane_replicas: 1, workers_per_machine_deployment: 2}\nclient: {qps: -1}\nphases:\n  create: {concurrency: 5}\n  steady: {duration_seconds: 6, sync_period_seconds: 4, concurrency: 4, calls_per_reconcile: {get: 1, list: 1, patch_status: 1}, client_qps: 200, machine_controller: {concurrency: 6}}\n",
+        &env.kubeconfig,
+    )
+    .await;
+    assert_eq!(s.controllers.len(), 2);
+    let (c, m) = (&s.controllers[0], &s.controllers[1]);
+    assert_eq!(
+        (c.name.as_str(), c.items, m.name.as_str(), m.items),
+        ("cluster", 10, "machine", 30)
+    );
+    assert_eq!(
+        (m.get_calls, m.patch_status_calls, m.concurrency),
+        (3, 1, 6)
+    );
+    // Per cluster and period: 3 calls for the Cluster + 3 x 4 for its Machines.
+    assert_eq!(c.predicted_breakpoint_clusters, Some(200.0 * 4.0 / 15.0));
+    assert!(c.reconciles >= 10 && m.reconciles >= 30, "{c:?} {m:?}");
+    // Every call succeeded, including status patches of Machines and Clusters.
+    let steady: Vec<_> = s
+        .operations
+        .iter()
+        .filter(|o| o.phase == "steady")
+        .collect();
+    assert!(steady
+        .iter()
+        .any(|o| o.verb == "patch" && o.kind == "machine"));
+    assert!(
+        steady.iter().all(|o| o.counts.ok == o.counts.sent),
+        "{steady:?}"
+    );
 }

@@ -86,8 +86,8 @@ pub struct PhasesOutcome {
     pub watch: Option<WatchSummary>,
     /// The phases as they ran.
     pub phases: Vec<PhaseSummary>,
-    /// The controller simulation, if the steady phase ran.
-    pub controller: Option<ControllerSummary>,
+    /// The controllers of the steady phase, if it ran.
+    pub controllers: Vec<ControllerSummary>,
 }
 
 fn ctx<T: Clone>(
@@ -124,7 +124,7 @@ pub async fn run<T: Target>(
     let mut out = PhasesOutcome {
         watch: None,
         phases: Vec::new(),
-        controller: None,
+        controllers: Vec::new(),
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
@@ -219,34 +219,59 @@ pub async fn run<T: Target>(
             before,
             &progress,
         ));
-        let calls = s.mix.total();
         let period = s.sync_period.as_secs_f64();
         let capacity = s.client_qps.map(|q| q * plan.client.pool_size as f64);
-        out.controller = Some(ControllerSummary {
-            sync_period_seconds: period,
-            time_scale: s.time_scale,
-            wall_period_seconds: s.wall_period().as_secs_f64(),
-            enqueue: format!("{:?}", s.enqueue).to_lowercase(),
-            concurrency: s.concurrency,
-            calls_per_reconcile: calls,
-            get_calls: s.mix.get,
-            list_calls: s.mix.list,
-            patch_status_calls: s.mix.patch_status,
-            events_per_second: s.events_per_second,
-            clusters: fleet.clusters,
-            demand_calls_per_second: (fleet.clusters as f64 / period + s.events_per_second)
-                * f64::from(calls),
-            capacity_calls_per_second: capacity,
-            predicted_breakpoint_clusters: capacity.map(|q| q * period / f64::from(calls)),
-            reconciles: r.reconciles,
-            periodic_enqueues: r.periodic_enqueues,
-            event_enqueues: r.event_enqueues,
-            missed_periods: r.missed_periods,
-            queue_wait_ms: Distribution::of(&r.queue_wait),
-            reconcile_ms: Distribution::of(&r.reconcile),
-            final_queue_depth: r.final_queue_depth,
-            max_queue_depth: r.max_queue_depth,
-        });
+        // Calls one cluster costs per period, every controller together (they share the client).
+        let per_cluster = f64::from(s.mix.total())
+            + s.machine
+                .map(|m| f64::from(m.mix.total()) * fleet.machines_per_cluster() as f64)
+                .unwrap_or(0.0);
+        for (which, r) in r {
+            let (concurrency, mix, items) = match which {
+                steady::Controller::Cluster => (s.concurrency, s.mix, fleet.clusters),
+                steady::Controller::Machine => {
+                    let m = s
+                        .machine
+                        .unwrap_or(crate::profile::phases::MachineControllerPlan {
+                            concurrency: 1,
+                            mix: s.mix,
+                        });
+                    (
+                        m.concurrency,
+                        m.mix,
+                        fleet.clusters * fleet.machines_per_cluster(),
+                    )
+                }
+            };
+            let calls = mix.total();
+            out.controllers.push(ControllerSummary {
+                name: which.label().into(),
+                sync_period_seconds: period,
+                time_scale: s.time_scale,
+                wall_period_seconds: s.wall_period().as_secs_f64(),
+                enqueue: format!("{:?}", s.enqueue).to_lowercase(),
+                concurrency,
+                calls_per_reconcile: calls,
+                get_calls: mix.get,
+                list_calls: mix.list,
+                patch_status_calls: mix.patch_status,
+                events_per_second: s.events_per_second,
+                items,
+                clusters: fleet.clusters,
+                demand_calls_per_second: (items as f64 / period + s.events_per_second)
+                    * f64::from(calls),
+                capacity_calls_per_second: capacity,
+                predicted_breakpoint_clusters: capacity.map(|q| q * period / per_cluster),
+                reconciles: r.reconciles,
+                periodic_enqueues: r.periodic_enqueues,
+                event_enqueues: r.event_enqueues,
+                missed_periods: r.missed_periods,
+                queue_wait_ms: Distribution::of(&r.queue_wait),
+                reconcile_ms: Distribution::of(&r.reconcile),
+                final_queue_depth: r.final_queue_depth,
+                max_queue_depth: r.max_queue_depth,
+            });
+        }
     }
     if let (Some(c), false) = (&plan.phases.churn, stop.is_stopped()) {
         let (t0, before) = (Instant::now(), sent(&progress));

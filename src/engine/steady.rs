@@ -12,7 +12,7 @@ use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
 use crate::measure::{new_histogram, Verb};
 use crate::model::{self, FleetSpec, Kind};
-use crate::profile::phases::SteadyPlan;
+use crate::profile::phases::{CallMix, SteadyPlan};
 use crate::profile::EnqueueMode;
 use crate::target::Target;
 use hdrhistogram::Histogram;
@@ -50,28 +50,68 @@ fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, crate::measure::MAX_MICROS)
 }
 
-/// Reconciles one cluster: the plan's mix of calls on its objects.
-/// Calls stop when the phase ends (`end`), so a throttled reconcile does not overrun it.
+/// Which objects a controller reconciles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    /// Every Cluster (items are cluster indices).
+    Cluster,
+    /// Every Machine (items are cluster x machines-per-cluster + machine).
+    Machine,
+}
+
+impl Controller {
+    /// `cluster` or `machine`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Controller::Cluster => "cluster",
+            Controller::Machine => "machine",
+        }
+    }
+}
+
+fn condition_patch() -> serde_json::Value {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::json!({"status": {"conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": ""}
+    ]}})
+}
+
+/// Reconciles one item: the mix of calls on its objects. Calls stop when the phase ends
+/// (`end`), so a throttled reconcile does not overrun it.
 async fn reconcile<T: Target>(
     fleet: &FleetSpec,
     ctx: &PhaseContext<T>,
-    plan: &SteadyPlan,
-    cluster: u64,
+    which: Controller,
+    mix: CallMix,
+    item: u64,
     end: Instant,
 ) {
+    let per_cluster = fleet.machines_per_cluster().max(1);
+    let (cluster, machine) = match which {
+        Controller::Cluster => (item, None),
+        Controller::Machine => (item / per_cluster, Some(item % per_cluster)),
+    };
     let objs = model::cluster_objects(fleet, cluster);
     let ns = objs.namespace().to_string();
     let name = objs.cluster_name().to_string();
-    let gettable = objs.total().min(16) as u32;
-    for i in 0..plan.mix.get {
-        if ctx.stop.is_stopped() || Instant::now() >= end {
+    // What a GET reads: the cluster's first objects, or the machine and its bootstrap
+    // config and provider machine.
+    let gettable: Vec<u32> = match machine.and_then(|m| objs.machine_index(m)) {
+        Some(i) => vec![i, i + 1, i + 2],
+        None => (0..objs.total().min(16) as u32).collect(),
+    };
+    let live = || !ctx.stop.is_stopped() && Instant::now() < end;
+    for i in 0..mix.get {
+        if !live() {
             return;
         }
-        let Some(o) = objs.get(i % gettable.max(1)) else {
+        let Some(o) = gettable
+            .get(i as usize % gettable.len().max(1))
+            .and_then(|j| objs.get(*j))
+        else {
             continue;
         };
-        let (api, on) = (&o.api, o.name.as_str());
-        let ns = o.namespace.as_deref();
+        let (api, on, ns) = (&o.api, o.name.as_str(), o.namespace.as_deref());
         ctx.call("steady", Verb::Get, o.kind, |t: T| async move {
             t.get(api, ns, on).await.map(|_| ())
         })
@@ -79,8 +119,8 @@ async fn reconcile<T: Target>(
     }
     let machines = fleet.api_ref(Kind::Machine);
     let selector = format!("{}={name}", model::CLUSTER_NAME_LABEL);
-    for _ in 0..plan.mix.list {
-        if ctx.stop.is_stopped() || Instant::now() >= end {
+    for _ in 0..mix.list {
+        if !live() {
             return;
         }
         let (api, ns, sel) = (&machines, ns.as_str(), selector.as_str());
@@ -89,44 +129,98 @@ async fn reconcile<T: Target>(
         })
         .await;
     }
-    let cluster_api = fleet.api_ref(Kind::Cluster);
-    for _ in 0..plan.mix.patch_status {
-        if ctx.stop.is_stopped() || Instant::now() >= end {
+    let (kind, patched) = match machine
+        .and_then(|m| objs.machine_index(m))
+        .and_then(|i| objs.get(i))
+    {
+        Some(m) => (Kind::Machine, m.name),
+        None => (Kind::Cluster, name.clone()),
+    };
+    let api = fleet.api_ref(kind);
+    for _ in 0..mix.patch_status {
+        if !live() {
             return;
         }
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let patch = serde_json::json!({"status": {"conditions": [
-            {"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": ""}
-        ]}});
-        let (api, ns, n, p) = (&cluster_api, ns.as_str(), name.as_str(), &patch);
-        ctx.call("steady", Verb::Patch, Kind::Cluster, |t: T| async move {
+        let patch = condition_patch();
+        let (api, ns, n, p) = (&api, ns.as_str(), patched.as_str(), &patch);
+        ctx.call("steady", Verb::Patch, kind, |t: T| async move {
             t.patch(api, Some(ns), n, p, true).await
         })
         .await;
     }
 }
 
-/// Runs the phase for `plan.duration`; returns what the controller saw.
+/// Runs the phase: the Cluster controller and, if planned, the Machine controller, side by
+/// side on the same client pool, for `plan.duration`.
 pub async fn run<T: Target>(
     fleet: &Arc<FleetSpec>,
     ctx: &PhaseContext<T>,
     plan: &SteadyPlan,
-) -> SteadyResult {
-    let queue = Arc::new(WorkQueue::new());
+) -> Vec<(Controller, SteadyResult)> {
     let t0 = Instant::now();
+    let mut runs = vec![run_controller(
+        fleet,
+        ctx,
+        plan,
+        Controller::Cluster,
+        fleet.clusters,
+        plan.concurrency,
+        plan.mix,
+        t0,
+    )];
+    if let Some(m) = plan.machine {
+        let items = fleet.clusters * fleet.machines_per_cluster();
+        runs.push(run_controller(
+            fleet,
+            ctx,
+            plan,
+            Controller::Machine,
+            items,
+            m.concurrency,
+            m.mix,
+            t0,
+        ));
+    }
+    let results = futures::future::join_all(runs).await;
+    ctx.progress.queue_depth.store(0, Ordering::Relaxed);
+    results
+}
+
+/// One controller: enqueue every item once per period, reconcile with `concurrency` workers.
+#[allow(clippy::too_many_arguments)]
+async fn run_controller<T: Target>(
+    fleet: &Arc<FleetSpec>,
+    ctx: &PhaseContext<T>,
+    plan: &SteadyPlan,
+    which: Controller,
+    n: u64,
+    concurrency: usize,
+    mix: CallMix,
+    t0: Instant,
+) -> (Controller, SteadyResult) {
+    let queue = Arc::new(WorkQueue::new());
     let end = t0 + plan.duration;
     let period = plan.wall_period();
-    let n = fleet.clusters;
     let max_depth = Arc::new(AtomicU64::new(0));
     let note_depth = {
         let (queue, max_depth, progress) = (queue.clone(), max_depth.clone(), ctx.progress.clone());
+        let last = Arc::new(AtomicU64::new(0));
         move || {
+            // The progress gauge is the sum over controllers: add this queue's change.
             let d = queue.len() as u64;
-            progress.queue_depth.store(d, Ordering::Relaxed);
+            let before = last.swap(d, Ordering::Relaxed);
+            if d >= before {
+                progress
+                    .queue_depth
+                    .fetch_add(d - before, Ordering::Relaxed);
+            } else {
+                progress
+                    .queue_depth
+                    .fetch_sub(before - d, Ordering::Relaxed);
+            }
             max_depth.fetch_max(d, Ordering::Relaxed);
         }
     };
-
     let scheduler = {
         let (queue, stop, plan, note_depth) = (
             queue.clone(),
@@ -190,13 +284,12 @@ pub async fn run<T: Target>(
         })
     };
 
-    let workers: Vec<_> = (0..plan.concurrency)
+    let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (queue, ctx, fleet, plan, note_depth) = (
+            let (queue, ctx, fleet, note_depth) = (
                 queue.clone(),
                 ctx.clone(),
                 fleet.clone(),
-                plan.clone(),
                 note_depth.clone(),
             );
             tokio::spawn(async move {
@@ -209,7 +302,7 @@ pub async fn run<T: Target>(
                         break;
                     }
                     let _ = wait.record(micros(start - queued_at));
-                    reconcile(&fleet, &ctx, &plan, c, end).await;
+                    reconcile(&fleet, &ctx, which, mix, c, end).await;
                     let _ = took.record(micros(start.elapsed()));
                     done += 1;
                     queue.done(c);
@@ -246,6 +339,5 @@ pub async fn run<T: Target>(
             r.reconciles += done;
         }
     }
-    ctx.progress.queue_depth.store(0, Ordering::Relaxed);
-    r
+    (which, r)
 }

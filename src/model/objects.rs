@@ -186,6 +186,21 @@ impl ClusterObjects {
 
     /// Builds the object at `index` of the sequence, independent of iteration state.
     pub fn get(&self, index: u32) -> Option<Object> {
+        self.get_slot(index)
+    }
+
+    /// Number of machines (control plane and workers) in the cluster.
+    pub fn machines(&self) -> u64 {
+        self.layout.machines()
+    }
+
+    /// Index of machine `m`'s Machine; its KubeadmConfig, provider machine and bootstrap
+    /// Secret follow at the next three indices. None past the last machine.
+    pub fn machine_index(&self, m: u64) -> Option<u32> {
+        (m < self.layout.machines()).then(|| self.layout.index(Slot::Machine(m)) as u32)
+    }
+
+    fn get_slot(&self, index: u32) -> Option<Object> {
         let slot = self.layout.slot(index.into())?;
         Some(self.build(index, slot))
     }

@@ -432,3 +432,26 @@ fn cluster_secrets_look_real() {
         assert!((1600..1800).contains(&key.len()), "{}", key.len());
     }
 }
+
+#[test]
+fn machine_index_points_at_each_machine_and_its_objects() {
+    let mut spec = FleetSpec::example(RUN);
+    spec.machine_deployments = 2;
+    spec.workers_per_machine_deployment = 2;
+    let objs = cluster_objects(&spec, 1);
+    assert_eq!(objs.machines(), 3 + 4);
+    for m in 0..objs.machines() {
+        let i = objs.machine_index(m).unwrap();
+        let kinds: Vec<Kind> = (i..i + 4).map(|j| objs.get(j).unwrap().kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Machine,
+                Kind::KubeadmConfig,
+                Kind::InfraMachine,
+                Kind::Secret
+            ]
+        );
+    }
+    assert_eq!(objs.machine_index(7), None);
+}

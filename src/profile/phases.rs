@@ -65,6 +65,17 @@ pub struct SteadyPlan {
     pub client_qps: Option<f64>,
     /// The controller's burst.
     pub client_burst: u32,
+    /// The Machine controller, if any.
+    pub machine: Option<MachineControllerPlan>,
+}
+
+/// The Machine controller of the steady phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineControllerPlan {
+    /// Reconcile workers.
+    pub concurrency: usize,
+    /// Calls per Machine reconcile.
+    pub mix: CallMix,
 }
 
 impl SteadyPlan {
@@ -141,6 +152,14 @@ fn real(
         ));
     }
     Ok(v)
+}
+
+fn small_count(err: Err, field: &str, v: Option<u64>) -> Result<u32, ProfileError> {
+    let v = v.unwrap_or(0);
+    if v > 1000 {
+        return Err(err(field, format!("{v} is too large (at most 1000)")));
+    }
+    Ok(v as u32)
 }
 
 fn required_seconds(err: Err, field: &str, v: Option<f64>) -> Result<Duration, ProfileError> {
@@ -224,22 +243,49 @@ pub fn validate(
         None => None,
         Some(s) => {
             needs_fleet("phases.steady")?;
+            let machine = match &s.machine_controller {
+                None => None,
+                Some(mc) => {
+                    let m = mc.calls_per_reconcile.clone().unwrap_or(CallMixSection {
+                        get: Some(3),
+                        list: None,
+                        patch_status: Some(1),
+                    });
+                    let f = "phases.steady.machine_controller.calls_per_reconcile";
+                    let mix = CallMix {
+                        get: small_count(err, &format!("{f}.get"), m.get)?,
+                        list: small_count(err, &format!("{f}.list"), m.list)?,
+                        patch_status: small_count(
+                            err,
+                            &format!("{f}.patch_status"),
+                            m.patch_status,
+                        )?,
+                    };
+                    if mix.total() == 0 {
+                        return Err(err(f, "a reconcile must make at least one call".into()));
+                    }
+                    Some(MachineControllerPlan {
+                        concurrency: count(
+                            err,
+                            "phases.steady.machine_controller.concurrency",
+                            mc.concurrency,
+                            10,
+                            10_000,
+                        )?,
+                        mix,
+                    })
+                }
+            };
             let m = s.calls_per_reconcile.clone().unwrap_or(CallMixSection {
                 get: Some(10),
                 list: Some(2),
                 patch_status: Some(8),
             });
-            let small = |f: &str, v: Option<u64>| -> Result<u32, ProfileError> {
-                let v = v.unwrap_or(0);
-                if v > 1000 {
-                    return Err(err(f, format!("{v} is too large (at most 1000)")));
-                }
-                Ok(v as u32)
-            };
             let mix = CallMix {
-                get: small("phases.steady.calls_per_reconcile.get", m.get)?,
-                list: small("phases.steady.calls_per_reconcile.list", m.list)?,
-                patch_status: small(
+                get: small_count(err, "phases.steady.calls_per_reconcile.get", m.get)?,
+                list: small_count(err, "phases.steady.calls_per_reconcile.list", m.list)?,
+                patch_status: small_count(
+                    err,
                     "phases.steady.calls_per_reconcile.patch_status",
                     m.patch_status,
                 )?,
@@ -309,6 +355,7 @@ pub fn validate(
                         1e6,
                     )?),
                 },
+                machine,
                 client_burst: match s.client_burst {
                     None => client.burst.max(1),
                     Some(b) => {

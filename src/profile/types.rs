@@ -280,6 +280,20 @@ pub struct SteadySection {
     pub client_qps: Option<f64>,
     /// The controller's own burst (default: `client.burst`).
     pub client_burst: Option<u64>,
+    /// A Machine controller beside the Cluster controller, sharing its client (one manager,
+    /// one rest.Config, like capi-controller-manager): every Machine once per period.
+    pub machine_controller: Option<MachineControllerSection>,
+}
+
+/// `phases.steady.machine_controller:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineControllerSection {
+    /// Reconcile workers (`--machine-concurrency`; default 10).
+    pub concurrency: Option<u64>,
+    /// Calls per Machine reconcile (default get 3: Machine, KubeadmConfig, provider
+    /// machine; patch_status 1; list 0).
+    pub calls_per_reconcile: Option<CallMixSection>,
 }
 
 /// How periodic reconciles are enqueued.

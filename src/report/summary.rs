@@ -53,8 +53,8 @@ pub struct Summary {
     pub client: ClientInfo,
     /// The phases that ran, in order.
     pub phases: Vec<PhaseSummary>,
-    /// The controller simulation (steady phase), when it ran.
-    pub controller: Option<ControllerSummary>,
+    /// The controllers of the steady phase (cluster, and machine if configured).
+    pub controllers: Vec<ControllerSummary>,
     /// The watchers, when the profile held any.
     pub watch: Option<WatchSummary>,
     /// Totals over all operations.
@@ -199,6 +199,8 @@ pub struct WatchSummary {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerSummary {
+    /// `cluster` or `machine`.
+    pub name: String,
     /// Model sync period.
     pub sync_period_seconds: f64,
     /// Time compression factor (period / scale, client QPS x scale).
@@ -219,13 +221,16 @@ pub struct ControllerSummary {
     pub patch_status_calls: u32,
     /// Event-driven reconciles per model second.
     pub events_per_second: f64,
-    /// Clusters reconciled.
+    /// Items this controller reconciles (clusters, or machines).
+    pub items: u64,
+    /// Clusters in the fleet.
     pub clusters: u64,
-    /// Calls per model second the fleet needs: clusters x calls / period + events x calls.
+    /// Calls per model second this controller needs: items x calls / period + events x calls.
     pub demand_calls_per_second: f64,
     /// Calls per model second the client pool allows (null = unlimited).
     pub capacity_calls_per_second: Option<f64>,
-    /// N* = QPS x period / calls: clusters at which the client limit saturates (FACTS §1).
+    /// N* = QPS x period / calls per cluster (all controllers sharing the client): clusters
+    /// at which the client limit saturates (FACTS §1).
     pub predicted_breakpoint_clusters: Option<f64>,
     /// Reconciles completed.
     pub reconciles: u64,
@@ -358,11 +363,18 @@ impl Operation {
 
 /// Per-operation entries and totals from measurements.
 pub fn operations(m: &Measurements) -> (Vec<Operation>, Counts) {
-    let ops: Vec<Operation> = m
+    let mut ops: Vec<Operation> = m
         .ops
         .iter()
         .map(|((phase, verb, kind), s)| Operation::from_stats(phase, verb.label(), kind.label(), s))
         .collect();
+    let rank = |p: &str| {
+        ["create", "steady", "churn", "delete", "cleanup"]
+            .iter()
+            .position(|x| *x == p)
+            .unwrap_or(9)
+    };
+    ops.sort_by_key(|o| rank(&o.phase));
     let (sent, ok, failed, throttled) = m.totals();
     (
         ops,

@@ -128,6 +128,8 @@ pub async fn run<T: Target>(
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
+    let make =
+        |client: &ClientPlan| ctx(&load, client, &samples, &stop, &stopper, &progress, &acks);
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
     let summary = |name: &str,
                    mode: &str,
@@ -157,20 +159,7 @@ pub async fn run<T: Target>(
             progress.clone(),
             false,
         );
-        create::run(
-            &fleet,
-            &ctx(
-                &load,
-                &plan.client,
-                &samples,
-                &stop,
-                &stopper,
-                &progress,
-                &acks,
-            ),
-            c,
-        )
-        .await;
+        create::run(&fleet, &make(&plan.client), c).await;
         bar.finish();
         let (mode, rate) = match c.rate {
             None => ("closed", None),
@@ -202,12 +191,7 @@ pub async fn run<T: Target>(
             progress.clone(),
             true,
         );
-        let r = steady::run(
-            &fleet,
-            &ctx(&load, &scaled, &samples, &stop, &stopper, &progress, &acks),
-            s,
-        )
-        .await;
+        let r = steady::run(&fleet, &make(&scaled), s).await;
         bar.finish();
         out.phases.push(summary(
             "steady",
@@ -282,20 +266,7 @@ pub async fn run<T: Target>(
             progress.clone(),
             true,
         );
-        let n = churn::run(
-            &fleet,
-            &ctx(
-                &load,
-                &plan.client,
-                &samples,
-                &stop,
-                &stopper,
-                &progress,
-                &acks,
-            ),
-            c,
-        )
-        .await;
+        let n = churn::run(&fleet, &make(&plan.client), c).await;
         bar.finish();
         let mut p = summary(
             "churn",
@@ -319,20 +290,7 @@ pub async fn run<T: Target>(
             progress.clone(),
             false,
         );
-        delete::run(
-            &fleet,
-            &ctx(
-                &load,
-                &plan.client,
-                &samples,
-                &stop,
-                &stopper,
-                &progress,
-                &acks,
-            ),
-            d,
-        )
-        .await;
+        delete::run(&fleet, &make(&plan.client), d).await;
         bar.finish();
         let rate = d.rate.map(|r| (r, "objects/s"));
         out.phases.push(summary(

@@ -359,3 +359,61 @@ async fn cluster_and_machine_controllers_share_one_client() {
         "{steady:?}"
     );
 }
+
+#[tokio::test]
+async fn churn_replaces_machines_and_delete_removes_the_fleet() {
+    let env = common::shared_env();
+    let (s, _) = run_profile(
+        "churn-delete",
+        "fleet: {clusters: 4, control_plane_replicas: 1, workers_per_machine_deployment: 2}\nclient: {qps: -1}\nphases:\n  create: {concurrency: 4}\n  churn: {duration_seconds: 2.5, interval_seconds: 1, fraction: 0.5, mode: recreate, concurrency: 4}\n  delete: {concurrency: 4, objects_per_second: 200}\n",
+        &env.kubeconfig,
+    )
+    .await;
+    let names: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["create", "churn", "delete"]);
+    let churn = &s.phases[1];
+    // 8 workers, half per round, rounds at 0 s, 1 s, 2 s: 12 machines replaced.
+    assert_eq!(churn.machines_churned, Some(12), "{churn:?}");
+    let churned: Vec<_> = s.operations.iter().filter(|o| o.phase == "churn").collect();
+    for (verb, kind, n) in [
+        ("delete", "machine", 12),
+        ("create", "machine", 12),
+        ("create", "secret", 12),
+        ("get", "machine_set", 12),
+    ] {
+        let op = churned
+            .iter()
+            .find(|o| o.verb == verb && o.kind == kind)
+            .unwrap_or_else(|| panic!("{verb} {kind}"));
+        assert_eq!((op.counts.sent, op.counts.ok), (n, n), "{verb} {kind}");
+    }
+    assert_eq!(s.phases[2].mode, "open");
+    assert_eq!(s.totals.ok, s.totals.sent, "every request succeeded");
+    // Nothing of the run is left but its (terminating) namespaces.
+    let admin = capi_loadgen::target::kube::KubeTarget::from_kubeconfig(
+        Some(&env.kubeconfig),
+        Some("capi-loadgen-admin"),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let spec = capi_loadgen::model::FleetSpec {
+        run_id: "churn-delete".into(),
+        ..capi_loadgen::model::FleetSpec::example("churn-delete")
+    };
+    for kind in capi_loadgen::model::Kind::ALL
+        .into_iter()
+        .filter(|k| *k != capi_loadgen::model::Kind::Namespace)
+    {
+        use capi_loadgen::target::Target;
+        let left = admin
+            .list_names(
+                &spec.api_ref(kind),
+                None,
+                "capi-loadgen.io/run-id=churn-delete",
+            )
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{kind:?}: {left:?}");
+    }
+}

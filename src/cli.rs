@@ -125,6 +125,26 @@ pub struct RunArgs {
     /// Validate the profile and print the plan; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Exit non-zero (9) when a health verdict is at least this bad.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// Serve the tool's own Prometheus metrics here during the run (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Keep serving --metrics-addr this many seconds after the run, for a last scrape.
+    #[arg(long, default_value_t = 0.0)]
+    pub metrics_linger_seconds: f64,
+}
+
+/// `--fail-on` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any warning.
+    Warning,
+    /// Degraded or critical.
+    Degraded,
+    /// Critical only.
+    Critical,
 }
 
 /// `env`

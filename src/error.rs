@@ -25,6 +25,8 @@ pub mod exit {
     pub const REFUSED: i32 = 7;
     /// The run was aborted because the target failed; partial results were written.
     pub const TARGET_FAILED: i32 = 8;
+    /// A health verdict reached the `--fail-on` level; results were written.
+    pub const UNHEALTHY: i32 = 9;
     /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -74,6 +76,14 @@ pub enum Error {
         /// Where the partial results are.
         dir: PathBuf,
     },
+    /// A health verdict reached the `--fail-on` level.
+    #[error("health verdict {level} reached --fail-on: results written to {}", dir.display())]
+    Unhealthy {
+        /// The worst level.
+        level: String,
+        /// Where the results are.
+        dir: PathBuf,
+    },
     /// Anything else (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -90,6 +100,7 @@ impl Error {
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::TargetFailed { .. } => exit::TARGET_FAILED,
             Error::QuotaFull { .. } => exit::QUOTA,
+            Error::Unhealthy { .. } => exit::UNHEALTHY,
         }
     }
 

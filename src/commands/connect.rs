@@ -29,6 +29,10 @@ pub struct Connected {
     pub etcd: Option<EtcdTarget>,
     /// What to report.
     pub info: TargetInfo,
+    /// etcd's `/metrics` URL, when known.
+    pub etcd_metrics_url: Option<String>,
+    /// etcd's quota in bytes, when known (the local environment's).
+    pub etcd_quota_bytes: Option<u64>,
     env: Option<LocalEnv>,
     ephemeral_state: bool,
 }
@@ -97,6 +101,8 @@ pub async fn connect(
                 admin: Some(admin),
                 etcd: Some(etcd),
                 info,
+                etcd_metrics_url: Some(env.info.etcd_metrics_url.clone()),
+                etcd_quota_bytes: Some(env.info.quota_backend_bytes),
                 env: Some(env),
                 ephemeral_state,
             })
@@ -131,11 +137,19 @@ pub async fn connect(
                 endpoint: etcd.endpoint(),
                 server_version: version,
             };
+            let etcd_metrics_url = match &env {
+                Some(e) => Some(e.info.etcd_metrics_url.clone()),
+                None => endpoints
+                    .first()
+                    .map(|e| format!("{}/metrics", e.trim_end_matches('/'))),
+            };
             Ok(Connected {
                 load: Load::Etcd(load),
                 admin,
                 etcd: Some(etcd),
                 info,
+                etcd_metrics_url,
+                etcd_quota_bytes: env.as_ref().map(|e| e.info.quota_backend_bytes),
                 env,
                 ephemeral_state,
             })
@@ -165,6 +179,8 @@ pub async fn connect(
                 admin: Some(admin),
                 etcd: None,
                 info,
+                etcd_metrics_url: None,
+                etcd_quota_bytes: None,
                 env: None,
                 ephemeral_state: false,
             })

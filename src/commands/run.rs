@@ -5,9 +5,10 @@ use crate::cli::RunArgs;
 use crate::engine::request::Progress;
 use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
 use crate::error::Error;
-use crate::measure;
+use crate::measure::{self, scrape};
 use crate::model::{self, FleetSpec};
 use crate::profile::{self, Overrides, Plan, TargetPlan};
+use crate::report::health;
 use crate::report::summary::{
     self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, Summary, TargetInfo, ToolInfo,
 };
@@ -134,6 +135,17 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         state_dir: args.state_dir,
         etcd_endpoints: args.conn.etcd_endpoint,
         out: args.out,
+        metrics: args.metrics_addr.map(|a| {
+            (
+                a,
+                std::time::Duration::from_secs_f64(args.metrics_linger_seconds.clamp(0.0, 3600.0)),
+            )
+        }),
+        fail_on: args.fail_on.map(|f| match f {
+            crate::cli::FailOn::Warning => health::Level::Warning,
+            crate::cli::FailOn::Degraded => health::Level::Degraded,
+            crate::cli::FailOn::Critical => health::Level::Critical,
+        }),
     };
     let plan = profile::load(&args.profile, &overrides)?;
     if args.dry_run {
@@ -205,16 +217,70 @@ async fn load_phases<T: Target>(
     }
     let (tx, collector) = measure::channel(4096);
     let progress = Arc::new(Progress::default());
-    let collector = tokio::spawn(collector.run(progress.clone(), tokio::time::Instant::now()));
+    let exposed = match plan.metrics {
+        Some((addr, _)) => {
+            let m = Arc::new(measure::expose::ToolMetrics::new());
+            let server = measure::expose::serve(addr, m.clone(), progress.clone())
+                .await
+                .map_err(|e| Error::Usage(format!("--metrics-addr {addr}: {e}")))?;
+            tracing::info!("serving the tool's metrics on http://{addr}/metrics");
+            Some((m, server))
+        }
+        None => None,
+    };
+    let collector = tokio::spawn(collector.run_exposed(
+        progress.clone(),
+        tokio::time::Instant::now(),
+        exposed.as_ref().map(|e| e.0.clone()),
+    ));
     let t0 = Instant::now();
+    let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
+    let scraper = plan.observe.interval.map(|interval| {
+        let sources = scrape::Sources {
+            apiserver: c.admin.as_ref().map(|a| a.client().clone()),
+            etcd_metrics_url: c.etcd_metrics_url.clone(),
+            etcd: c.etcd.clone(),
+        };
+        tokio::spawn(scrape::run(
+            sources,
+            interval,
+            tokio::time::Instant::now(),
+            observe_rx,
+        ))
+    });
     let outcome = super::phases::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
+    let _ = observe_done.send(true);
+    let observed = match scraper {
+        Some(s) => Some(
+            s.await
+                .map_err(|e| Error::Internal(format!("scraper: {e}")))?,
+        ),
+        None => None,
+    };
     let duration = t0.elapsed();
     drop(handle);
     let measurements = collector
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))?;
 
+    if let (Some((_, server)), Some((_, linger))) = (exposed, plan.metrics) {
+        tokio::time::sleep(linger).await;
+        server.abort();
+    }
     let (operations, totals) = summary::operations(&measurements);
+    let responses_429: u64 = operations.iter().map(|o| o.responses_429).sum();
+    let health = observed
+        .as_ref()
+        .map(|o| {
+            health::verdicts(
+                o,
+                plan.observe.etcd_quota_bytes.or(c.etcd_quota_bytes),
+                totals.sent,
+                responses_429,
+                &plan.observe.thresholds,
+            )
+        })
+        .unwrap_or_default();
     let reason = stop.reason();
     let status = match reason {
         None => RunStatus::Completed,
@@ -235,6 +301,8 @@ async fn load_phases<T: Target>(
         phases: outcome.phases,
         controllers: outcome.controllers,
         watch: outcome.watch,
+        observed,
+        health,
         totals,
         operations,
         ..empty_summary(plan)
@@ -248,11 +316,27 @@ async fn load_phases<T: Target>(
         crate::report::markdown::render(&s, &measurements.series),
     )
     .map_err(|e| Error::io(plan.out_dir.join("report.md"), e))?;
+    if let Some(o) = &s.observed {
+        let path = plan.out_dir.join("observed.csv");
+        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
+    }
     print!("{}", table::render(&s));
     println!(
         "results: {} (summary.json, report.md, timeseries.csv, histograms)",
         plan.out_dir.display()
     );
+    let worst = health::worst(&s.health);
+    match (reason, plan.fail_on) {
+        (None, Some(limit)) if worst >= limit => Err(Error::Unhealthy {
+            level: format!("{worst:?}").to_lowercase(),
+            dir: plan.out_dir.clone(),
+        }),
+        (reason, _) => finish(reason, s, plan),
+    }
+}
+
+fn finish(reason: Option<StopReason>, s: Summary, plan: &Plan) -> Result<Summary, Error> {
     match reason {
         None => Ok(s),
         Some(StopReason::Interrupted) => Err(Error::Interrupted {
@@ -305,6 +389,8 @@ fn empty_summary(plan: &Plan) -> Summary {
         phases: Vec::new(),
         controllers: Vec::new(),
         watch: None,
+        observed: None,
+        health: Vec::new(),
         totals: Default::default(),
         operations: Vec::new(),
     }

@@ -217,6 +217,8 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
         kubeconfig: args.conn.kubeconfig,
         context: args.conn.context,
         out: args.out,
+        fail_on: None,
+        metrics: None,
     };
     let plan = profile::load(&args.profile, &overrides)?;
     if matches!(plan.target, TargetPlan::Kube { .. }) {

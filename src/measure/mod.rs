@@ -3,6 +3,9 @@
 //! (phase, verb, kind), and a per-second [`timeseries`]. Nothing here keeps per-request
 //! vectors: memory is flat in run size.
 
+pub mod expose;
+pub mod metrics;
+pub mod scrape;
 pub mod timeseries;
 
 use crate::model::Kind;
@@ -228,10 +231,16 @@ pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<Sample>, Collector
 impl Collector {
     /// Consumes samples until all senders are dropped, sampling `progress` gauges once a
     /// second into the time series that starts at `start`.
-    pub async fn run(
+    pub async fn run(self, progress: Arc<Progress>, start: tokio::time::Instant) -> Measurements {
+        self.run_exposed(progress, start, None).await
+    }
+
+    /// [`Collector::run`], also feeding the tool's own Prometheus metrics.
+    pub async fn run_exposed(
         mut self,
         progress: Arc<Progress>,
         start: tokio::time::Instant,
+        exposed: Option<Arc<expose::ToolMetrics>>,
     ) -> Measurements {
         let mut m = Measurements::default();
         let mut series = timeseries::TimeSeries::new(start);
@@ -244,6 +253,9 @@ impl Collector {
                     Some(s) => {
                         m.record(&s);
                         series.record(&s);
+                        if let Some(e) = &exposed {
+                            e.record(&s);
+                        }
                         let _ = last_second.record(micros(s.latency));
                     }
                     None => break,

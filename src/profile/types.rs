@@ -27,6 +27,23 @@ pub struct Profile {
     pub phases: PhasesSection,
     /// Watches held for the whole run, as controllers' informers hold them.
     pub watchers: Option<WatchersSection>,
+    /// Scraping the target's metrics and judging its health.
+    #[serde(default)]
+    pub observe: ObserveSection,
+}
+
+/// `observe:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveSection {
+    /// Scrape the apiserver's and etcd's metrics during the run (default true).
+    pub enabled: Option<bool>,
+    /// Seconds between scrapes (default 5).
+    pub interval_seconds: Option<f64>,
+    /// etcd's quota in bytes, for the db-size verdict when the tool did not start etcd.
+    pub etcd_quota_bytes: Option<u64>,
+    /// Verdict thresholds to override: check name → [warning, degraded, critical].
+    pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
 }
 
 /// `watchers:`
@@ -361,4 +378,8 @@ pub struct Overrides {
     pub state_dir: Option<PathBuf>,
     /// `--out`: results directory.
     pub out: Option<PathBuf>,
+    /// `--metrics-addr` and how long to keep serving after the run.
+    pub metrics: Option<(std::net::SocketAddr, std::time::Duration)>,
+    /// `--fail-on`: the verdict level that fails the run.
+    pub fail_on: Option<crate::report::health::Level>,
 }

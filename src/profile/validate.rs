@@ -53,6 +53,17 @@ pub struct ClientPlan {
     pub max_retries: u32,
 }
 
+/// Scraping and health verdicts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservePlan {
+    /// Seconds between scrapes; None = not scraping.
+    pub interval: Option<Duration>,
+    /// etcd quota for the db-size verdict (overrides the local environment's).
+    pub etcd_quota_bytes: Option<u64>,
+    /// Threshold overrides.
+    pub thresholds: std::collections::BTreeMap<String, crate::report::health::Thresholds>,
+}
+
 /// Watches held for the whole run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WatchPlan {
@@ -87,6 +98,12 @@ pub struct Plan {
     pub phases: super::phases::PhasePlans,
     /// Watches held during the run.
     pub watchers: Option<WatchPlan>,
+    /// Scraping and verdicts.
+    pub observe: ObservePlan,
+    /// Where to serve the tool's metrics, and how long after the run.
+    pub metrics: Option<(std::net::SocketAddr, Duration)>,
+    /// A verdict at least this bad fails the run (`--fail-on`).
+    pub fail_on: Option<crate::report::health::Level>,
     /// Results directory.
     pub out_dir: PathBuf,
 }
@@ -385,6 +402,52 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
+    let observe = {
+        let o = &p.observe;
+        let interval = o.interval_seconds.unwrap_or(5.0);
+        if !(interval.is_finite() && (0.2..=3600.0).contains(&interval)) {
+            return Err(err(
+                "observe.interval_seconds",
+                format!("{interval} must be between 0.2 and 3600"),
+            ));
+        }
+        let mut thresholds = std::collections::BTreeMap::new();
+        for (check, t) in o.thresholds.clone().unwrap_or_default() {
+            let field = format!("observe.thresholds.{check}");
+            if !crate::report::health::DEFAULTS
+                .iter()
+                .any(|(c, _, _)| *c == check)
+            {
+                let all: Vec<&str> = crate::report::health::DEFAULTS
+                    .iter()
+                    .map(|(c, _, _)| *c)
+                    .collect();
+                return Err(err(
+                    &field,
+                    format!("unknown check (one of {})", all.join(", ")),
+                ));
+            }
+            match t.as_slice() {
+                [w, d, c] if w.is_finite() && w <= d && d <= c => {
+                    thresholds.insert(check, [*w, *d, *c]);
+                }
+                _ => {
+                    return Err(err(
+                        &field,
+                        "must be [warning, degraded, critical], ascending".into(),
+                    ))
+                }
+            }
+        }
+        ObservePlan {
+            interval: o
+                .enabled
+                .unwrap_or(true)
+                .then(|| Duration::from_secs_f64(interval)),
+            etcd_quota_bytes: o.etcd_quota_bytes,
+            thresholds,
+        }
+    };
     let watchers = match &p.watchers {
         None => None,
         Some(w) => {
@@ -536,6 +599,9 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
         client,
         phases,
         watchers,
+        observe,
+        fail_on: o.fail_on,
+        metrics: o.metrics,
         out_dir,
     })
 }

@@ -104,6 +104,7 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
         let _ = writeln!(o, "## Watches\n\n{} watches ({} scope) on {} held for the whole run: {} events, {} matched to this run's writes ({} delivered before the write's answer). Delivery lag (write acknowledged → event received): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms. Streams opened {}, resumed {}, restarted as too old {}, errors {}.\n",
             w.watchers, w.scope, w.kinds.join(", "), w.events, w.matched, w.before_ack, w.lag_ms.p50, w.lag_ms.p99, w.lag_ms.max, w.opened, w.reconnects, w.too_old_restarts, w.errors);
     }
+    observed(&mut o, s);
     let t = &s.totals;
     let _ = writeln!(
         o,
@@ -171,4 +172,107 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
         }
     }
     o
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "n/o".into())
+}
+
+/// The "Observed" section: verdicts, what was not observed, and the scraped series.
+fn observed(o: &mut String, s: &Summary) {
+    let Some(obs) = &s.observed else {
+        let _ = writeln!(
+            o,
+            "## Observed\n\nScraping was off for this run (`observe.enabled: false`).\n"
+        );
+        return;
+    };
+    let _ = writeln!(o, "## Observed\n\nThe apiserver's and etcd's own metrics, scraped every {} s (per-interval values in `observed.csv`).\n", obs.interval_seconds);
+    let _ = writeln!(o, "| check | worst value | unit | warning / degraded / critical at | verdict |\n|---|---:|---|---|---|");
+    for v in &s.health {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} / {} / {} | **{:?}** |",
+            v.check,
+            cell(v.value, 2),
+            v.unit,
+            v.thresholds[0],
+            v.thresholds[1],
+            v.thresholds[2],
+            v.level
+        );
+    }
+    let _ = writeln!(o);
+    if let (Some(a), Some(b)) = (obs.etcd_db_size_start, obs.etcd_db_size_end) {
+        let _ = writeln!(
+            o,
+            "- etcd db size: {:.1} MiB → {:.1} MiB",
+            a / 1048576.0,
+            b / 1048576.0
+        );
+    }
+    if !obs.rejected_by_priority_level.is_empty() {
+        let r: Vec<String> = obs
+            .rejected_by_priority_level
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "- APF rejections by priority level/reason: {}",
+            r.join(", ")
+        );
+    }
+    let mut p99: Vec<(&String, &f64)> = obs.mutating_p99_ms_by_resource.iter().collect();
+    p99.sort_by(|a, b| b.1.total_cmp(a.1));
+    if !p99.is_empty() {
+        let r: Vec<String> = p99
+            .iter()
+            .take(8)
+            .map(|(k, v)| format!("{k} {v:.1} ms"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "- mutating request p99 by resource (whole run): {}",
+            r.join(", ")
+        );
+    }
+    let ours: Vec<String> = obs
+        .objects_by_resource
+        .iter()
+        .filter(|(k, v)| {
+            **v > 0.0 && (k.contains("x-k8s.io") || *k == "secrets" || *k == "namespaces")
+        })
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if !ours.is_empty() {
+        let _ = writeln!(o, "- objects stored at the end: {}", ours.join(", "));
+    }
+    for n in &obs.not_observed {
+        let _ = writeln!(o, "- not observed: {n}");
+    }
+    if !obs.points.is_empty() {
+        let _ = writeln!(o, "\n| second | db MiB | db in use MiB | WAL fsync p99 ms | commit p99 ms | leader changes | mutating p99 ms | 429 | APF rejected | in flight | watchers | objects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let step = obs.points.len().div_ceil(20).max(1);
+        for p in obs.points.iter().step_by(step) {
+            let _ = writeln!(
+                o,
+                "| {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                p.second,
+                cell(p.etcd_db_size.map(|b| b / 1048576.0), 1),
+                cell(p.etcd_db_in_use.map(|b| b / 1048576.0), 1),
+                cell(p.wal_fsync_p99_ms, 2),
+                cell(p.backend_commit_p99_ms, 2),
+                cell(p.leader_changes, 0),
+                cell(p.apiserver_mutating_p99_ms, 1),
+                cell(p.apiserver_429, 0),
+                cell(p.flowcontrol_rejected, 0),
+                cell(p.apiserver_inflight, 0),
+                cell(p.apiserver_watchers, 0),
+                cell(p.objects_total, 0)
+            );
+        }
+    }
+    let _ = writeln!(o);
 }

@@ -57,6 +57,10 @@ pub struct Summary {
     pub controllers: Vec<ControllerSummary>,
     /// The watchers, when the profile held any.
     pub watch: Option<WatchSummary>,
+    /// What scraping the apiserver and etcd showed (per-interval points in observed.csv too).
+    pub observed: Option<crate::measure::scrape::Observed>,
+    /// Health verdicts from what was observed.
+    pub health: Vec<crate::report::health::Verdict>,
     /// Totals over all operations.
     pub totals: Counts,
     /// One entry per (phase, verb, kind).

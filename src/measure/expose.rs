@@ -1,0 +1,215 @@
+//! The tool's own Prometheus metrics (`--metrics-addr`), so a user's Prometheus can scrape
+//! the generator beside the apiserver: requests by phase/verb/kind/outcome, latency and
+//! throttle-wait histograms, 429 answers, in-flight requests and queue depth. Exposed with
+//! the official `prometheus-client` crate.
+
+use super::{Progress, Sample};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Labels of one operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// Phase.
+    pub phase: String,
+    /// Verb.
+    pub verb: String,
+    /// Kind label.
+    pub kind: String,
+}
+
+/// Labels of a request count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Phase.
+    pub phase: String,
+    /// Verb.
+    pub verb: String,
+    /// Kind label.
+    pub kind: String,
+    /// `ok`, `throttled` (final 429) or the failure label.
+    pub outcome: String,
+}
+
+/// The metrics.
+pub struct ToolMetrics {
+    registry: Registry,
+    requests: Family<OutcomeLabels, Counter>,
+    latency: Family<OpLabels, Histogram>,
+    throttle_wait: Family<OpLabels, Histogram>,
+    responses_429: Family<OpLabels, Counter>,
+    in_flight: Gauge<i64, AtomicI64Compat>,
+    queue_depth: Gauge<i64, AtomicI64Compat>,
+}
+
+/// `prometheus-client`'s default gauge atomic.
+type AtomicI64Compat = std::sync::atomic::AtomicI64;
+
+fn histogram() -> Histogram {
+    // 1 ms .. ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl ToolMetrics {
+    /// Registers every metric.
+    pub fn new() -> ToolMetrics {
+        let mut registry = Registry::with_prefix("capi_loadgen");
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        let latency =
+            Family::<OpLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let throttle_wait =
+            Family::<OpLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let responses_429 = Family::<OpLabels, Counter>::default();
+        let in_flight = Gauge::<i64, AtomicI64Compat>::default();
+        let queue_depth = Gauge::<i64, AtomicI64Compat>::default();
+        registry.register(
+            "requests",
+            "Logical requests by final outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Latency from the intended start (no coordinated omission)",
+            latency.clone(),
+        );
+        registry.register(
+            "throttle_wait_seconds",
+            "Client-side wait for a token",
+            throttle_wait.clone(),
+        );
+        registry.register(
+            "responses_429",
+            "HTTP 429 answers, every attempt",
+            responses_429.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Requests started and not finished",
+            in_flight.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Controller work-queue depth (steady phase)",
+            queue_depth.clone(),
+        );
+        ToolMetrics {
+            registry,
+            requests,
+            latency,
+            throttle_wait,
+            responses_429,
+            in_flight,
+            queue_depth,
+        }
+    }
+
+    /// Records one sample.
+    pub fn record(&self, s: &Sample) {
+        let op = OpLabels {
+            phase: s.phase.into(),
+            verb: s.verb.label().into(),
+            kind: s.kind.label().into(),
+        };
+        let outcome = match &s.outcome {
+            Ok(()) => "ok".to_string(),
+            Err(e) if e.is_throttled() => "throttled".to_string(),
+            Err(e) => e.label(),
+        };
+        self.requests
+            .get_or_create(&OutcomeLabels {
+                phase: op.phase.clone(),
+                verb: op.verb.clone(),
+                kind: op.kind.clone(),
+                outcome,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&op)
+            .observe(s.latency.as_secs_f64());
+        self.throttle_wait
+            .get_or_create(&op)
+            .observe(s.throttle_wait.as_secs_f64());
+        if s.responses_429 > 0 {
+            self.responses_429
+                .get_or_create(&op)
+                .inc_by(u64::from(s.responses_429));
+        }
+    }
+
+    /// Copies the live gauges.
+    pub fn gauges(&self, p: &Progress) {
+        self.in_flight.set(p.in_flight() as i64);
+        self.queue_depth
+            .set(p.queue_depth.load(Ordering::Relaxed) as i64);
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        s
+    }
+}
+
+impl Default for ToolMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the returned handle is dropped or aborted.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<ToolMetrics>,
+    progress: Arc<Progress>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let scrapes = Arc::new(AtomicU64::new(0));
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (metrics, progress, scrapes) = (metrics.clone(), progress.clone(), scrapes.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (metrics, progress, scrapes) =
+                        (metrics.clone(), progress.clone(), scrapes.clone());
+                    async move {
+                        let resp = if req.uri().path() == "/metrics" {
+                            scrapes.fetch_add(1, Ordering::Relaxed);
+                            metrics.gauges(&progress);
+                            hyper::Response::builder()
+                                .header(
+                                    "content-type",
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                )
+                                .body(http_body_util::Full::new(bytes::Bytes::from(
+                                    metrics.encode(),
+                                )))
+                        } else {
+                            hyper::Response::builder()
+                                .status(404)
+                                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                    b"try /metrics\n",
+                                )))
+                        };
+                        resp
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }))
+}

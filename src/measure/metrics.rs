@@ -1,0 +1,262 @@
+//! Reading apiserver and etcd `/metrics` (Prometheus text format, parsed with
+//! `prometheus-parse`) into a [`Snapshot`], and turning two snapshots into the values of one
+//! interval: histogram p99s from bucket deltas (as Prometheus' `histogram_quantile` does),
+//! counter deltas, gauges. Metric names differ across versions (FACTS §4): every known name
+//! is accepted.
+
+use prometheus_parse::{Scrape, Value};
+use std::collections::BTreeMap;
+
+/// Cumulative histogram buckets: (upper bound in seconds, cumulative count).
+pub type Buckets = Vec<(f64, f64)>;
+
+/// Object-count metric names across Kubernetes versions.
+pub const OBJECT_COUNT_METRICS: [&str; 3] = [
+    "etcd_object_counts",
+    "apiserver_storage_objects",
+    "apiserver_resource_objects",
+];
+/// Apiserver-side db size metric names across versions.
+pub const APISERVER_DB_SIZE_METRICS: [&str; 3] = [
+    "etcd_db_total_size_in_bytes",
+    "apiserver_storage_db_total_size_in_bytes",
+    "apiserver_storage_size_bytes",
+];
+
+/// What one scrape of the apiserver and etcd said (absent = not exported / not reachable).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// etcd `etcd_mvcc_db_total_size_in_bytes` (or Status `db_size`).
+    pub etcd_db_size: Option<f64>,
+    /// etcd `etcd_mvcc_db_total_size_in_use_in_bytes` (or Status).
+    pub etcd_db_in_use: Option<f64>,
+    /// `etcd_disk_wal_fsync_duration_seconds`.
+    pub wal_fsync: Option<Buckets>,
+    /// `etcd_disk_backend_commit_duration_seconds`.
+    pub backend_commit: Option<Buckets>,
+    /// `etcd_server_leader_changes_seen_total`.
+    pub leader_changes: Option<f64>,
+    /// `etcd_server_proposals_failed_total`.
+    pub proposals_failed: Option<f64>,
+    /// `etcd_server_has_leader`.
+    pub has_leader: Option<f64>,
+    /// `apiserver_request_duration_seconds` of mutating verbs, by resource.
+    pub mutating: BTreeMap<String, Buckets>,
+    /// `apiserver_request_total{code="429"}`.
+    pub code_429: Option<f64>,
+    /// `apiserver_flowcontrol_rejected_requests_total` by `priority_level/reason`.
+    pub rejected: BTreeMap<String, f64>,
+    /// `apiserver_current_inflight_requests` by request kind.
+    pub inflight: BTreeMap<String, f64>,
+    /// `apiserver_registered_watchers`, all kinds together.
+    pub watchers: Option<f64>,
+    /// Object counts by resource (any of [`OBJECT_COUNT_METRICS`]).
+    pub objects: BTreeMap<String, f64>,
+    /// The apiserver's metrics were read.
+    pub apiserver_seen: bool,
+}
+
+/// Parses Prometheus text exposition.
+pub fn parse(text: &str) -> std::io::Result<Scrape> {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+}
+
+fn scalar(v: &Value) -> Option<f64> {
+    match v {
+        Value::Counter(x) | Value::Gauge(x) | Value::Untyped(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn add_buckets(into: &mut Buckets, h: &[prometheus_parse::HistogramCount]) {
+    for b in h {
+        match into.iter_mut().find(|(le, _)| *le == b.less_than) {
+            Some(e) => e.1 += b.count,
+            None => into.push((b.less_than, b.count)),
+        }
+    }
+    into.sort_by(|a, b| a.0.total_cmp(&b.0));
+}
+
+impl Snapshot {
+    /// Adds what an etcd `/metrics` scrape says.
+    pub fn add_etcd(&mut self, s: &Scrape) {
+        for x in &s.samples {
+            match (x.metric.as_str(), &x.value) {
+                ("etcd_mvcc_db_total_size_in_bytes", v) => self.etcd_db_size = scalar(v),
+                ("etcd_mvcc_db_total_size_in_use_in_bytes", v) => self.etcd_db_in_use = scalar(v),
+                ("etcd_disk_wal_fsync_duration_seconds", Value::Histogram(h)) => {
+                    add_buckets(self.wal_fsync.get_or_insert_with(Vec::new), h)
+                }
+                ("etcd_disk_backend_commit_duration_seconds", Value::Histogram(h)) => {
+                    add_buckets(self.backend_commit.get_or_insert_with(Vec::new), h)
+                }
+                ("etcd_server_leader_changes_seen_total", v) => self.leader_changes = scalar(v),
+                ("etcd_server_proposals_failed_total", v) => self.proposals_failed = scalar(v),
+                ("etcd_server_has_leader", v) => self.has_leader = scalar(v),
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds what a kube-apiserver `/metrics` scrape says.
+    pub fn add_apiserver(&mut self, s: &Scrape) {
+        // Reached: absent series mean zero, not "not observed".
+        self.code_429.get_or_insert(0.0);
+        self.apiserver_seen = true;
+        for x in &s.samples {
+            let label = |k: &str| x.labels.get(k).unwrap_or("").to_string();
+            match (x.metric.as_str(), &x.value) {
+                ("apiserver_request_duration_seconds", Value::Histogram(h)) => {
+                    if matches!(
+                        label("verb").as_str(),
+                        "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY" | "CREATE" | "UPDATE"
+                    ) {
+                        let resource = match label("group").as_str() {
+                            "" => label("resource"),
+                            g => format!("{}.{g}", label("resource")),
+                        };
+                        add_buckets(self.mutating.entry(resource).or_default(), h);
+                    }
+                }
+                ("apiserver_request_total", v) if label("code") == "429" => {
+                    *self.code_429.get_or_insert(0.0) += scalar(v).unwrap_or(0.0);
+                }
+                ("apiserver_flowcontrol_rejected_requests_total", v) => {
+                    *self
+                        .rejected
+                        .entry(format!("{}/{}", label("priority_level"), label("reason")))
+                        .or_default() += scalar(v).unwrap_or(0.0);
+                }
+                ("apiserver_current_inflight_requests", v) => {
+                    *self.inflight.entry(label("request_kind")).or_default() +=
+                        scalar(v).unwrap_or(0.0);
+                }
+                ("apiserver_registered_watchers", v) => {
+                    *self.watchers.get_or_insert(0.0) += scalar(v).unwrap_or(0.0)
+                }
+                (m, v) if OBJECT_COUNT_METRICS.contains(&m) => {
+                    // Several names may be exported at once; they agree, keep one.
+                    self.objects
+                        .insert(label("resource"), scalar(v).unwrap_or(0.0));
+                }
+                (m, v) if APISERVER_DB_SIZE_METRICS.contains(&m) && self.etcd_db_size.is_none() => {
+                    self.etcd_db_size = scalar(v);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The q-quantile (seconds) of the observations between two cumulative bucket sets, with
+/// Prometheus' linear interpolation inside the bucket. None when nothing was observed.
+pub fn quantile_of_delta(before: Option<&Buckets>, after: &Buckets, q: f64) -> Option<f64> {
+    let delta: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, c)| {
+            let b = before
+                .and_then(|b| b.iter().find(|(l, _)| l == le))
+                .map(|x| x.1)
+                .unwrap_or(0.0);
+            (*le, (c - b).max(0.0))
+        })
+        .collect();
+    let total = delta.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut prev = (0.0, 0.0);
+    for (le, c) in &delta {
+        if *c >= rank {
+            if le.is_infinite() {
+                return Some(prev.0);
+            }
+            let width = le - prev.0;
+            let inside = (c - prev.1).max(f64::MIN_POSITIVE);
+            return Some(prev.0 + width * ((rank - prev.1) / inside));
+        }
+        prev = (*le, *c);
+    }
+    Some(prev.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ETCD: &str = "# TYPE etcd_disk_wal_fsync_duration_seconds histogram
+etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 10
+etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.002\"} 60
+etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.004\"} 100
+etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 100
+etcd_disk_wal_fsync_duration_seconds_sum 0.2
+etcd_disk_wal_fsync_duration_seconds_count 100
+# TYPE etcd_mvcc_db_total_size_in_bytes gauge
+etcd_mvcc_db_total_size_in_bytes 2.097152e+06
+# TYPE etcd_server_leader_changes_seen_total counter
+etcd_server_leader_changes_seen_total 1
+";
+
+    const APISERVER: &str = "# TYPE apiserver_request_duration_seconds histogram
+apiserver_request_duration_seconds_bucket{group=\"\",resource=\"secrets\",verb=\"POST\",le=\"0.1\"} 9
+apiserver_request_duration_seconds_bucket{group=\"\",resource=\"secrets\",verb=\"POST\",le=\"1\"} 10
+apiserver_request_duration_seconds_bucket{group=\"\",resource=\"secrets\",verb=\"POST\",le=\"+Inf\"} 10
+apiserver_request_duration_seconds_sum{group=\"\",resource=\"secrets\",verb=\"POST\"} 0.5
+apiserver_request_duration_seconds_count{group=\"\",resource=\"secrets\",verb=\"POST\"} 10
+apiserver_request_duration_seconds_bucket{group=\"\",resource=\"secrets\",verb=\"GET\",le=\"+Inf\"} 99
+# TYPE apiserver_request_total counter
+apiserver_request_total{code=\"429\",resource=\"secrets\",verb=\"POST\"} 3
+apiserver_request_total{code=\"201\",resource=\"secrets\",verb=\"POST\"} 7
+# TYPE apiserver_flowcontrol_rejected_requests_total counter
+apiserver_flowcontrol_rejected_requests_total{flow_schema=\"service-accounts\",priority_level=\"workload-low\",reason=\"queue-full\"} 3
+# TYPE etcd_object_counts gauge
+etcd_object_counts{resource=\"machines.cluster.x-k8s.io\"} 42
+# TYPE apiserver_storage_objects gauge
+apiserver_storage_objects{resource=\"secrets\"} 5
+";
+
+    #[test]
+    fn reads_etcd_and_apiserver_metrics() {
+        let mut s = Snapshot::default();
+        s.add_etcd(&parse(ETCD).unwrap());
+        s.add_apiserver(&parse(APISERVER).unwrap());
+        assert_eq!(s.etcd_db_size, Some(2_097_152.0));
+        assert_eq!(s.leader_changes, Some(1.0));
+        assert_eq!(s.wal_fsync.as_ref().unwrap().len(), 4);
+        assert_eq!(s.code_429, Some(3.0));
+        assert_eq!(s.rejected["workload-low/queue-full"], 3.0);
+        assert_eq!(s.objects["machines.cluster.x-k8s.io"], 42.0);
+        assert_eq!(s.objects["secrets"], 5.0);
+        assert_eq!(s.mutating.len(), 1, "GETs are not mutating");
+        let p99 = quantile_of_delta(None, &s.mutating["secrets"], 0.99).unwrap();
+        assert!(p99 > 0.1 && p99 <= 1.0, "{p99}");
+    }
+
+    #[test]
+    fn quantiles_come_from_bucket_deltas() {
+        let before: Buckets = vec![
+            (0.001, 10.0),
+            (0.002, 60.0),
+            (0.004, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
+        // 100 more observations, all between 2 and 4 ms.
+        let after: Buckets = vec![
+            (0.001, 10.0),
+            (0.002, 60.0),
+            (0.004, 200.0),
+            (f64::INFINITY, 200.0),
+        ];
+        let p99 = quantile_of_delta(Some(&before), &after, 0.99).unwrap();
+        assert!((p99 - 0.00398).abs() < 1e-4, "{p99}");
+        assert_eq!(
+            quantile_of_delta(Some(&after), &after, 0.99),
+            None,
+            "nothing new"
+        );
+        let all = quantile_of_delta(None, &before, 0.5).unwrap();
+        assert!((all - 0.0018).abs() < 1e-9, "{all}");
+    }
+}

@@ -1,0 +1,273 @@
+//! Watching the target like an SRE would: every `interval`, scrape kube-apiserver's
+//! `/metrics` (with the kubeconfig's credentials), etcd's `/metrics` and etcd's `Status`,
+//! and turn consecutive snapshots into per-interval values. What cannot be reached or is
+//! not exported is listed as not observed; the run goes on either way.
+
+use super::metrics::{quantile_of_delta, Snapshot};
+use crate::target::etcd::EtcdTarget;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Where to look.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// kube-apiserver (its `/metrics`).
+    pub apiserver: Option<kube::Client>,
+    /// etcd's metrics URL (`http://127.0.0.1:2381/metrics`).
+    pub etcd_metrics_url: Option<String>,
+    /// etcd itself (its `Status`).
+    pub etcd: Option<EtcdTarget>,
+}
+
+/// One scrape interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedPoint {
+    /// Seconds since the load started.
+    pub second: f64,
+    /// etcd db size (bytes).
+    pub etcd_db_size: Option<f64>,
+    /// etcd db size in use (bytes).
+    pub etcd_db_in_use: Option<f64>,
+    /// WAL fsync p99 over the interval (ms).
+    pub wal_fsync_p99_ms: Option<f64>,
+    /// Backend commit p99 over the interval (ms).
+    pub backend_commit_p99_ms: Option<f64>,
+    /// Leader changes in the interval.
+    pub leader_changes: Option<f64>,
+    /// Failed proposals in the interval.
+    pub proposals_failed: Option<f64>,
+    /// Worst mutating-request p99 over resources in the interval (ms).
+    pub apiserver_mutating_p99_ms: Option<f64>,
+    /// HTTP 429 answers in the interval.
+    pub apiserver_429: Option<f64>,
+    /// APF rejections in the interval.
+    pub flowcontrol_rejected: Option<f64>,
+    /// Requests in flight (all kinds).
+    pub apiserver_inflight: Option<f64>,
+    /// Registered watchers.
+    pub apiserver_watchers: Option<f64>,
+    /// Objects stored, all resources.
+    pub objects_total: Option<f64>,
+}
+
+/// Everything observed in a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Seconds between scrapes.
+    pub interval_seconds: f64,
+    /// One point per scrape interval.
+    pub points: Vec<ObservedPoint>,
+    /// Sources or metrics that could not be observed, with why.
+    pub not_observed: Vec<String>,
+    /// Mutating-request p99 per resource over the whole run (ms).
+    pub mutating_p99_ms_by_resource: BTreeMap<String, f64>,
+    /// APF rejections over the run by `priority_level/reason`.
+    pub rejected_by_priority_level: BTreeMap<String, f64>,
+    /// Object counts per resource at the end.
+    pub objects_by_resource: BTreeMap<String, f64>,
+    /// etcd db size before the load (bytes).
+    pub etcd_db_size_start: Option<f64>,
+    /// etcd db size at the end (bytes).
+    pub etcd_db_size_end: Option<f64>,
+}
+
+async fn http_get(url: &str) -> Result<String, String> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+        .await
+        .map_err(|_| format!("{url}: no answer within 5 s"))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+impl Sources {
+    /// Takes one snapshot; problems are returned beside it, not raised.
+    pub async fn snapshot(&self) -> (Snapshot, Vec<String>) {
+        let mut s = Snapshot::default();
+        let mut problems = Vec::new();
+        match &self.etcd_metrics_url {
+            Some(url) => match http_get(url)
+                .await
+                .and_then(|t| super::metrics::parse(&t).map_err(|e| e.to_string()))
+            {
+                Ok(scrape) => s.add_etcd(&scrape),
+                Err(e) => problems.push(format!("etcd /metrics: {e}")),
+            },
+            None => problems.push("etcd /metrics: no etcd metrics URL for this target".into()),
+        }
+        if let Some(etcd) = &self.etcd {
+            match etcd.status().await {
+                Ok(st) => {
+                    s.etcd_db_size = Some(st.db_size as f64);
+                    s.etcd_db_in_use = Some(st.db_size_in_use as f64);
+                }
+                Err(e) => problems.push(format!("etcd Status: {}", e.label())),
+            }
+        }
+        match &self.apiserver {
+            Some(c) => {
+                let text = match http::Request::get("/metrics").body(Vec::new()) {
+                    Ok(req) => tokio::time::timeout(Duration::from_secs(10), c.request_text(req))
+                        .await
+                        .map_err(|_| "no answer within 10 s".to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                    Err(e) => Err(e.to_string()),
+                };
+                match text.and_then(|t| super::metrics::parse(&t).map_err(|e| e.to_string())) {
+                    Ok(scrape) => s.add_apiserver(&scrape),
+                    Err(e) => problems.push(format!("kube-apiserver /metrics: {e}")),
+                }
+            }
+            None => problems.push("kube-apiserver /metrics: no apiserver for this target".into()),
+        }
+        (s, problems)
+    }
+}
+
+fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some((b? - a.unwrap_or(0.0)).max(0.0))
+}
+
+fn sum_delta(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> Option<f64> {
+    (!b.is_empty()).then(|| {
+        b.iter()
+            .map(|(k, v)| (v - a.get(k).copied().unwrap_or(0.0)).max(0.0))
+            .sum()
+    })
+}
+
+/// The values of the interval between two snapshots.
+pub fn point(second: f64, prev: &Snapshot, cur: &Snapshot) -> ObservedPoint {
+    let ms = |x: Option<f64>| x.map(|s| s * 1000.0);
+    ObservedPoint {
+        second,
+        etcd_db_size: cur.etcd_db_size,
+        etcd_db_in_use: cur.etcd_db_in_use,
+        wal_fsync_p99_ms: ms(cur
+            .wal_fsync
+            .as_ref()
+            .and_then(|b| quantile_of_delta(prev.wal_fsync.as_ref(), b, 0.99))),
+        backend_commit_p99_ms: ms(cur
+            .backend_commit
+            .as_ref()
+            .and_then(|b| quantile_of_delta(prev.backend_commit.as_ref(), b, 0.99))),
+        leader_changes: delta(prev.leader_changes, cur.leader_changes),
+        proposals_failed: delta(prev.proposals_failed, cur.proposals_failed),
+        apiserver_mutating_p99_ms: cur
+            .mutating
+            .iter()
+            .filter_map(|(r, b)| quantile_of_delta(prev.mutating.get(r), b, 0.99))
+            .map(|s| s * 1000.0)
+            .reduce(f64::max),
+        apiserver_429: delta(prev.code_429, cur.code_429),
+        flowcontrol_rejected: sum_delta(&prev.rejected, &cur.rejected)
+            .or(cur.apiserver_seen.then_some(0.0)),
+        apiserver_inflight: (!cur.inflight.is_empty()).then(|| cur.inflight.values().sum()),
+        apiserver_watchers: cur.watchers,
+        objects_total: (!cur.objects.is_empty()).then(|| cur.objects.values().sum()),
+    }
+}
+
+/// Scrapes every `interval` until `done` flips; returns what was observed.
+pub async fn run(
+    sources: Sources,
+    interval: Duration,
+    start: Instant,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> Observed {
+    let (first, mut problems) = sources.snapshot().await;
+    let mut not_observed: BTreeSet<String> = problems.drain(..).collect();
+    let mut prev = first.clone();
+    let mut points = Vec::new();
+    loop {
+        let finished = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = done.changed() => true,
+        };
+        let (cur, problems) = sources.snapshot().await;
+        not_observed.extend(problems);
+        points.push(point(start.elapsed().as_secs_f64(), &prev, &cur));
+        prev = cur;
+        if finished || *done.borrow() {
+            break;
+        }
+    }
+    for (what, missing) in [
+        ("etcd_disk_wal_fsync_duration_seconds", first.wal_fsync.is_none() && sources.etcd_metrics_url.is_some()),
+        ("apiserver_request_duration_seconds (mutating)", prev.mutating.is_empty() && sources.apiserver.is_some()),
+        ("object counts (etcd_object_counts / apiserver_storage_objects / apiserver_resource_objects)", prev.objects.is_empty() && sources.apiserver.is_some()),
+    ] {
+        if missing {
+            not_observed.insert(format!("{what}: not exported"));
+        }
+    }
+    Observed {
+        interval_seconds: interval.as_secs_f64(),
+        points,
+        not_observed: not_observed.into_iter().collect(),
+        mutating_p99_ms_by_resource: prev
+            .mutating
+            .iter()
+            .filter_map(|(r, b)| {
+                Some((
+                    r.clone(),
+                    quantile_of_delta(first.mutating.get(r), b, 0.99)? * 1000.0,
+                ))
+            })
+            .collect(),
+        rejected_by_priority_level: prev
+            .rejected
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    (v - first.rejected.get(k).copied().unwrap_or(0.0)).max(0.0),
+                )
+            })
+            .filter(|(_, v)| *v > 0.0)
+            .collect(),
+        objects_by_resource: prev.objects.clone(),
+        etcd_db_size_start: first.etcd_db_size,
+        etcd_db_size_end: prev.etcd_db_size,
+    }
+}
+
+/// Writes `observed.csv` (empty cells for values not observed).
+pub fn write_csv(points: &[ObservedPoint], w: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(w, "second,etcd_db_size,etcd_db_in_use,wal_fsync_p99_ms,backend_commit_p99_ms,leader_changes,proposals_failed,apiserver_mutating_p99_ms,apiserver_429,flowcontrol_rejected,apiserver_inflight,apiserver_watchers,objects_total")?;
+    let f = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
+    for p in points {
+        writeln!(
+            w,
+            "{:.1},{},{},{},{},{},{},{},{},{},{},{},{}",
+            p.second,
+            f(p.etcd_db_size),
+            f(p.etcd_db_in_use),
+            f(p.wal_fsync_p99_ms),
+            f(p.backend_commit_p99_ms),
+            f(p.leader_changes),
+            f(p.proposals_failed),
+            f(p.apiserver_mutating_p99_ms),
+            f(p.apiserver_429),
+            f(p.flowcontrol_rejected),
+            f(p.apiserver_inflight),
+            f(p.apiserver_watchers),
+            f(p.objects_total)
+        )?;
+    }
+    Ok(())
+}

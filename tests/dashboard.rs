@@ -41,7 +41,7 @@ fn exported(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
-            l.split(|c| c == '{' || c == ' ')
+            l.split(['{', ' '])
                 .next()
                 .unwrap_or("")
                 .to_string()

@@ -40,12 +40,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 fn exported(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            l.split(['{', ' '])
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
+        .map(|l| l.split(['{', ' ']).next().unwrap_or("").to_string())
         .collect()
 }
 

@@ -39,6 +39,33 @@ pub enum Command {
     Sizes(SizesArgs),
     /// Re-render report.md from a results directory and print it.
     Report(ReportArgs),
+    /// Run a profile over values of one field and find each curve's breakpoint.
+    Sweep(SweepArgs),
+}
+
+/// `sweep`
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The profile to sweep.
+    pub profile: PathBuf,
+    /// Where to connect instead of the profile's target.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// The dotted profile field to vary, e.g. fleet.clusters or client.qps.
+    #[arg(long)]
+    pub field: String,
+    /// Comma-separated values.
+    #[arg(long, conflicts_with = "range")]
+    pub values: Option<String>,
+    /// lo:hi:step.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// Sweep id (default: time + random suffix; points are <id>-p<n>).
+    #[arg(long)]
+    pub sweep_id: Option<String>,
+    /// Results directory (default results/sweep-<id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `report`

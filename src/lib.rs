@@ -15,6 +15,7 @@ pub mod measure;
 pub mod model;
 pub mod profile;
 pub mod report;
+pub mod sweep;
 pub mod target;
 
 pub use cli::Cli;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Env(args) => commands::env::run(args).await,
         cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
         cli::Command::Sizes(args) => commands::sizes::run(args).await,
+        cli::Command::Sweep(args) => commands::sweep::run(args).await,
         cli::Command::Report(args) => {
             let md = report::rerender(&args.dir).map_err(|e| Error::io(&args.dir, e))?;
             print!("{md}");

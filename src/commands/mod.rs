@@ -6,6 +6,7 @@ pub mod env;
 pub mod phases;
 pub mod run;
 pub mod sizes;
+pub mod sweep;
 
 use crate::engine::{StopHandle, StopReason};
 

@@ -12,7 +12,7 @@ mod types;
 mod validate;
 
 pub use types::*;
-pub use validate::{ClientPlan, Plan, TargetPlan};
+pub use validate::{new_run_id, ClientPlan, Plan, TargetPlan};
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +104,56 @@ pub fn parse_str(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan,
             line: index.line_of(field),
             field: field.to_string(),
             message,
+        },
+        path,
+    )
+}
+
+/// Loads a profile with one field (`a.b.c`) set to `value` (a YAML scalar, e.g. `600` or
+/// `0.5`), as a sweep point does. Errors name the file and the field; lines refer to the
+/// original file.
+pub fn load_with(
+    path: &Path,
+    field: &str,
+    value: &str,
+    overrides: &Overrides,
+) -> Result<Plan, ProfileError> {
+    let err = |line: u64, message: String| ProfileError {
+        file: path.to_path_buf(),
+        line,
+        field: field.to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    // Validate the file as written first, so its own mistakes are reported with lines.
+    parse_str(path, &text, overrides)?;
+    let mut tree: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| locate::parse_error(path, &text, &e))?;
+    let parsed: serde_json::Value =
+        serde_saphyr::from_str(value).map_err(|e| err(0, format!("value `{value}`: {e}")))?;
+    let mut node = &mut tree;
+    for key in field.split('.') {
+        if !node.is_object() {
+            *node = serde_json::Value::Object(Default::default());
+        }
+        node = node
+            .as_object_mut()
+            .map(|m| m.entry(key.to_string()).or_insert(serde_json::Value::Null))
+            .ok_or_else(|| err(0, "not a map".into()))?;
+    }
+    *node = parsed;
+    let line = locate::LineIndex::new(&text).line_of(field);
+    let profile: Profile =
+        serde_json::from_value(tree).map_err(|e| err(line, format!("cannot be `{value}`: {e}")))?;
+    let index = locate::LineIndex::new(&text);
+    validate::validate(
+        profile,
+        overrides,
+        &|f: &str, message: String| ProfileError {
+            file: path.to_path_buf(),
+            line: index.line_of(f),
+            field: f.to_string(),
+            message: format!("{message} (with {field} = {value})"),
         },
         path,
     )

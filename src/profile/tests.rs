@@ -160,3 +160,21 @@ fn all_phases_parse_with_defaults() {
     let p = ok("fleet: {clusters: 2}\nphases:\n  create: {}\n  steady: {duration_seconds: 5, client_qps: -1}\n");
     assert_eq!(p.phases.steady.unwrap().client_qps, None);
 }
+
+#[test]
+fn load_with_sets_one_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(&p, "fleet:\n  clusters: 3\nclient:\n  qps: 5\n").unwrap();
+    let plan = load_with(&p, "fleet.clusters", "600", &Overrides::default()).unwrap();
+    assert_eq!(plan.fleet.clusters, 600);
+    let plan = load_with(&p, "client.qps", "20.5", &Overrides::default()).unwrap();
+    assert_eq!(plan.client.qps, Some(20.5));
+    // A field the profile did not have yet.
+    let plan = load_with(&p, "phases.create.concurrency", "7", &Overrides::default()).unwrap();
+    assert_eq!(plan.phases.create.unwrap().concurrency, 7);
+    let e = load_with(&p, "fleet.clusters", "0", &Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("fleet.clusters = 0"), "{e}");
+    let e = load_with(&p, "fleet.clustrs", "5", &Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("clustrs"), "{e}");
+}

@@ -4,6 +4,7 @@
 pub mod files;
 pub mod health;
 pub mod markdown;
+pub mod plot;
 pub mod summary;
 pub mod table;
 

@@ -1,0 +1,132 @@
+//! SVG line charts for sweeps (plotters' SVG backend: no system fonts needed): the metric
+//! against the swept value, with the threshold, the detected knee and the analytic
+//! prediction marked.
+
+use crate::sweep::points::Curve;
+use plotters::prelude::*;
+
+/// Renders one curve as an SVG document.
+pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let xs: Vec<f64> = curve.points.iter().map(|p| p.0).collect();
+        let (x0, x1) = (
+            xs.iter().cloned().fold(f64::INFINITY, f64::min),
+            xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let pad = ((x1 - x0) * 0.05).max(1.0);
+        let mut ymax = curve.points.iter().map(|p| p.1).fold(0.0, f64::max);
+        if curve.threshold.is_finite() {
+            ymax = ymax.max(curve.threshold * 1.1);
+        }
+        let ymax = if ymax > 0.0 { ymax * 1.05 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{} ({})", curve.metric, curve.unit),
+                ("sans-serif", 22),
+            )
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(curve.unit.as_str())
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                curve.points.iter().cloned(),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label("measured")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        chart
+            .draw_series(
+                curve
+                    .points
+                    .iter()
+                    .map(|p| Circle::new(*p, 4, BLUE.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+        if curve.threshold.is_finite() {
+            let t = curve.threshold;
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(x0 - pad, t), (x1 + pad, t)],
+                    RED.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(format!("threshold {t:.0}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        }
+        if let Some(k) = curve.knee.x() {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(k, 0.0), (k, ymax)],
+                    GREEN.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(format!("knee {k:.0}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
+        }
+        if let Some(p) = predicted.filter(|p| *p >= x0 - pad && *p <= x1 + pad) {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(p, 0.0), (p, ymax)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(format!("model N* {p:.0}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::knee::Breakpoint;
+
+    #[test]
+    fn draws_an_svg_with_markers() {
+        let c = Curve {
+            metric: "queue_wait_p99".into(),
+            unit: "ms".into(),
+            threshold: 1000.0,
+            points: (1..=10)
+                .map(|i| {
+                    (
+                        100.0 * i as f64,
+                        if i <= 6 { 1.0 } else { 500.0 * (i - 6) as f64 },
+                    )
+                })
+                .collect(),
+            crossing: Breakpoint::At { x: 800.0 },
+            knee: Breakpoint::At { x: 600.0 },
+        };
+        let s = svg(&c, "clusters", Some(600.0)).unwrap();
+        assert!(s.starts_with("<svg") && s.contains("</svg>"));
+        assert!(
+            s.contains("knee 600") && s.contains("model N* 600") && s.contains("threshold 1000"),
+            "{}",
+            &s[..400.min(s.len())]
+        );
+    }
+}

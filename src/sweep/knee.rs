@@ -1,0 +1,207 @@
+//! Finding a breakpoint on a measured curve, two ways:
+//! (a) the first point where a threshold is crossed (SLO-like), interpolated between the
+//!     two points around it;
+//! (b) the knee: the best two-segment linear fit (least squares over every split), whose
+//!     segments meet at the knee; accepted only when the right segment rises clearly
+//!     faster than the left one. Otherwise the answer is "not reached in range".
+
+use serde::{Deserialize, Serialize};
+
+/// A breakpoint found on a curve, or why none was.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum Breakpoint {
+    /// At this x (interpolated).
+    At {
+        /// The x value.
+        x: f64,
+    },
+    /// Not within the swept range.
+    NotReached,
+}
+
+impl Breakpoint {
+    /// The x value, if found.
+    pub fn x(&self) -> Option<f64> {
+        match self {
+            Breakpoint::At { x } => Some(*x),
+            Breakpoint::NotReached => None,
+        }
+    }
+}
+
+/// First crossing of `threshold` (y >= threshold), linearly interpolated.
+pub fn threshold_crossing(points: &[(f64, f64)], threshold: f64) -> Breakpoint {
+    let mut prev: Option<(f64, f64)> = None;
+    for &(x, y) in points {
+        if y >= threshold {
+            return match prev {
+                Some((px, py)) if py < threshold && y > py => Breakpoint::At {
+                    x: px + (x - px) * (threshold - py) / (y - py),
+                },
+                _ => Breakpoint::At { x },
+            };
+        }
+        prev = Some((x, y));
+    }
+    Breakpoint::NotReached
+}
+
+/// Least-squares line through points: (slope, intercept, sum of squared errors).
+fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for (x, y) in points {
+        sxx += (x - mx) * (x - mx);
+        sxy += (x - mx) * (y - my);
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let intercept = my - slope * mx;
+    let sse = points
+        .iter()
+        .map(|(x, y)| (y - (slope * x + intercept)).powi(2))
+        .sum();
+    (slope, intercept, sse)
+}
+
+/// The knee of a curve that is flat-ish and then rises: the meeting point of the best
+/// two-segment fit. Needs at least 2 points per segment; the right slope must exceed
+/// `min_ratio` times the left slope and the rise over the right segment must be at least
+/// `min_rise` (in y units), else the curve has no knee in range.
+pub fn knee(points: &[(f64, f64)], min_ratio: f64, min_rise: f64) -> Breakpoint {
+    if points.len() < 4 {
+        return Breakpoint::NotReached;
+    }
+    // Among the splits whose right segment rises clearly faster than the left one, the one
+    // that fits best.
+    struct Split {
+        sse: f64,
+        k: usize,
+        left: (f64, f64),
+        right: (f64, f64),
+    }
+    let mut best: Option<Split> = None;
+    for k in 2..=points.len() - 2 {
+        let (l, r) = points.split_at(k);
+        let (ls, li, le) = fit(l);
+        let (rs, ri, re) = fit(r);
+        let rise = r.last().map(|p| p.1).unwrap_or(0.0) - l.last().map(|p| p.1).unwrap_or(0.0);
+        let steeper = rs > 0.0 && rs > min_ratio * ls.max(0.0);
+        if !steeper || rise < min_rise {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| le + re < b.sse) {
+            best = Some(Split {
+                sse: le + re,
+                k,
+                left: (ls, li),
+                right: (rs, ri),
+            });
+        }
+    }
+    let Some(Split {
+        k,
+        left: (ls, li),
+        right: (rs, ri),
+        ..
+    }) = best
+    else {
+        return Breakpoint::NotReached;
+    };
+    // Where the two lines meet, kept within the gap between the two segments.
+    let x = if (rs - ls).abs() > f64::EPSILON {
+        (li - ri) / (rs - ls)
+    } else {
+        points[k].0
+    };
+    let lo = points[k - 1].0;
+    let hi = points[k].0;
+    Breakpoint::At { x: x.clamp(lo, hi) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hockey(knee_at: f64, noise: f64) -> Vec<(f64, f64)> {
+        (1..=10)
+            .map(|i| {
+                let x = 100.0 * i as f64;
+                let wobble = noise * if i % 2 == 0 { 1.0 } else { -1.0 };
+                let y = if x <= knee_at {
+                    5.0
+                } else {
+                    5.0 + (x - knee_at) * 0.5
+                };
+                (x, y + wobble)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_a_clean_knee() {
+        let k = knee(&hockey(600.0, 0.0), 3.0, 10.0).x().unwrap();
+        assert!((k - 600.0).abs() < 1.0, "{k}");
+        let k = knee(&hockey(450.0, 0.0), 3.0, 10.0).x().unwrap();
+        assert!((k - 450.0).abs() < 30.0, "{k}");
+    }
+
+    #[test]
+    fn finds_a_noisy_knee() {
+        let k = knee(&hockey(600.0, 3.0), 3.0, 10.0).x().unwrap();
+        assert!((k - 600.0).abs() <= 60.0, "{k}");
+    }
+
+    #[test]
+    fn no_knee_in_a_flat_or_linear_curve() {
+        let flat: Vec<(f64, f64)> = (1..=10)
+            .map(|i| (i as f64, 5.0 + if i % 2 == 0 { 0.5 } else { -0.5 }))
+            .collect();
+        assert_eq!(knee(&flat, 3.0, 10.0), Breakpoint::NotReached);
+        let line: Vec<(f64, f64)> = (1..=10).map(|i| (i as f64, 3.0 * i as f64)).collect();
+        assert_eq!(
+            knee(&line, 3.0, 1.0),
+            Breakpoint::NotReached,
+            "a straight line has no knee"
+        );
+        assert_eq!(
+            knee(&line[..3], 3.0, 1.0),
+            Breakpoint::NotReached,
+            "too few points"
+        );
+    }
+
+    #[test]
+    fn uneven_spacing_from_a_real_sweep() {
+        // Queue wait p99 (ms) over clusters from a real run with N* = 20.
+        let c = [
+            (5.0, 0.09),
+            (10.0, 0.09),
+            (15.0, 0.09),
+            (30.0, 967.0),
+            (45.0, 2466.0),
+            (60.0, 3125.0),
+        ];
+        let k = knee(&c, 3.0, 200.0).x().unwrap();
+        assert!((15.0..=30.0).contains(&k), "{k}");
+    }
+
+    #[test]
+    fn threshold_crossings_interpolate() {
+        let c = hockey(600.0, 0.0);
+        // y = 5 + (x - 600) / 2 reaches 55 at x = 700.
+        assert_eq!(threshold_crossing(&c, 55.0), Breakpoint::At { x: 700.0 });
+        let x = threshold_crossing(&c, 30.0).x().unwrap();
+        assert!((x - 650.0).abs() < 1e-9, "{x}");
+        assert_eq!(threshold_crossing(&c, 1e9), Breakpoint::NotReached);
+        assert_eq!(
+            threshold_crossing(&c, 0.0),
+            Breakpoint::At { x: 100.0 },
+            "already crossed at the first point"
+        );
+    }
+}

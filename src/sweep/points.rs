@@ -1,0 +1,161 @@
+//! One sweep point's metrics, taken from its run's summary, and the curves they form.
+
+use super::knee::{knee, threshold_crossing, Breakpoint};
+use crate::report::Summary;
+use serde::{Deserialize, Serialize};
+
+/// What one point of a sweep measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The swept field's value.
+    pub x: f64,
+    /// The point's run id.
+    pub run_id: String,
+    /// How the run ended.
+    pub status: String,
+    /// Client-side throttle wait p99, worst operation (ms).
+    pub throttle_wait_p99_ms: f64,
+    /// The Cluster controller's queue wait p99 (wall ms), when a steady phase ran.
+    pub queue_wait_p99_ms: Option<f64>,
+    /// Periods a cluster waited through unreconciled.
+    pub missed_periods: Option<u64>,
+    /// Create latency p99 (from the intended start), worst kind (ms).
+    pub write_p99_ms: Option<f64>,
+    /// 429 answers per 100 requests.
+    pub rate_429_percent: f64,
+    /// etcd db size at the end (bytes), when observed.
+    pub db_size_bytes: Option<f64>,
+    /// Requests per second achieved over the load phases.
+    pub achieved_rps: f64,
+    /// N* = QPS x period / calls per cluster, when a steady phase ran with a client limit.
+    pub predicted_breakpoint: Option<f64>,
+    /// The controller's sync period on the wall clock (ms), when a steady phase ran.
+    pub wall_period_ms: Option<f64>,
+}
+
+/// Takes a point's metrics from its summary.
+pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
+    let ctrl = s.controllers.first();
+    let sent = s.totals.sent.max(1) as f64;
+    SweepPoint {
+        x,
+        run_id: s.run_id.clone(),
+        status: format!("{:?}", s.status).to_lowercase(),
+        throttle_wait_p99_ms: s
+            .operations
+            .iter()
+            .map(|o| o.throttle_wait_ms.p99)
+            .fold(0.0, f64::max),
+        queue_wait_p99_ms: ctrl.map(|c| c.queue_wait_ms.p99),
+        missed_periods: ctrl.map(|c| c.missed_periods),
+        write_p99_ms: s
+            .operations
+            .iter()
+            .filter(|o| o.phase == "create")
+            .map(|o| o.latency_ms.p99)
+            .reduce(f64::max),
+        rate_429_percent: s.operations.iter().map(|o| o.responses_429).sum::<u64>() as f64 / sent
+            * 100.0,
+        db_size_bytes: s.observed.as_ref().and_then(|o| o.etcd_db_size_end),
+        achieved_rps: if s.duration_seconds > 0.0 {
+            s.totals.sent as f64 / s.duration_seconds
+        } else {
+            0.0
+        },
+        predicted_breakpoint: ctrl.and_then(|c| c.predicted_breakpoint_clusters),
+        wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
+    }
+}
+
+/// One metric over the swept values, with its breakpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Metric name.
+    pub metric: String,
+    /// Unit.
+    pub unit: String,
+    /// The SLO-like threshold.
+    pub threshold: f64,
+    /// (x, y) points.
+    pub points: Vec<(f64, f64)>,
+    /// First threshold crossing.
+    pub crossing: Breakpoint,
+    /// Knee of the curve.
+    pub knee: Breakpoint,
+}
+
+fn curve(
+    metric: &str,
+    unit: &str,
+    threshold: f64,
+    points: Vec<(f64, f64)>,
+    min_rise: f64,
+) -> Option<Curve> {
+    (!points.is_empty()).then(|| Curve {
+        metric: metric.into(),
+        unit: unit.into(),
+        threshold,
+        crossing: threshold_crossing(&points, threshold),
+        knee: knee(&points, 3.0, min_rise),
+        points,
+    })
+}
+
+/// The curves a sweep yields: each metric that was measured at every point.
+pub fn curves(points: &[SweepPoint]) -> Vec<Curve> {
+    let all = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        let v: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.x, f(p)?))).collect();
+        if v.len() == points.len() {
+            v
+        } else {
+            Vec::new()
+        }
+    };
+    // A reconcile that waits a whole sync period has missed it: the natural threshold.
+    let period = points
+        .iter()
+        .filter_map(|p| p.wall_period_ms)
+        .next()
+        .unwrap_or(1000.0);
+    [
+        curve(
+            "queue_wait_p99",
+            "ms",
+            period,
+            all(&|p| p.queue_wait_p99_ms),
+            period / 10.0,
+        ),
+        curve(
+            "throttle_wait_p99",
+            "ms",
+            1000.0,
+            all(&|p| Some(p.throttle_wait_p99_ms)),
+            100.0,
+        ),
+        curve(
+            "missed_periods",
+            "count",
+            1.0,
+            all(&|p| p.missed_periods.map(|m| m as f64)),
+            1.0,
+        ),
+        curve("write_p99", "ms", 1000.0, all(&|p| p.write_p99_ms), 100.0),
+        curve(
+            "rate_429",
+            "% of requests",
+            1.0,
+            all(&|p| Some(p.rate_429_percent)),
+            0.5,
+        ),
+        curve(
+            "etcd_db_size",
+            "bytes",
+            f64::INFINITY,
+            all(&|p| p.db_size_bytes),
+            f64::INFINITY,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

@@ -7,15 +7,7 @@ use capi_loadgen::model::{self, FleetSpec, Kind};
 use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};
 use capi_loadgen::target::kube::KubeTarget;
 use capi_loadgen::target::Target;
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::time::Duration;
-
-async fn cli(args: &[&str]) -> Result<(), capi_loadgen::Error> {
-    let mut argv = vec!["capi-loadgen"];
-    argv.extend_from_slice(args);
-    capi_loadgen::run(Cli::parse_from(argv)).await
-}
 
 const PROFILE: &str = "fleet: {clusters: 3, clusters_per_namespace: 2, control_plane_replicas: 1, workers_per_machine_deployment: 1}\nclient: {qps: -1}\n";
 
@@ -71,7 +63,7 @@ async fn kube_cleanup_spares_foreign_objects_and_their_namespace() {
     let kc = env.kubeconfig.to_str().unwrap();
     let p = common::profile_file("cleanup-kube", PROFILE);
     let out = common::state_dir("cleanup-kube-out");
-    cli(&[
+    common::cli(&[
         "run",
         p.to_str().unwrap(),
         "--kubeconfig",
@@ -100,7 +92,7 @@ async fn kube_cleanup_spares_foreign_objects_and_their_namespace() {
             .expect("plant foreign object");
     }
 
-    cli(&["cleanup", "--run-id", "cl-kube", "--kubeconfig", kc])
+    common::cli(&["cleanup", "--run-id", "cl-kube", "--kubeconfig", kc])
         .await
         .expect("cleanup succeeds");
 
@@ -137,7 +129,7 @@ async fn etcd_cleanup_spares_foreign_keys_and_their_namespace() {
     let env = common::shared_env();
     let p = common::profile_file("cleanup-etcd", PROFILE);
     let out = common::state_dir("cleanup-etcd-out");
-    cli(&[
+    common::cli(&[
         "run",
         p.to_str().unwrap(),
         "--etcd-endpoint",
@@ -164,7 +156,7 @@ async fn etcd_cleanup_spares_foreign_keys_and_their_namespace() {
     }
     let before = etcd.keys_with_prefix("/registry/").await.unwrap().len();
 
-    cli(&[
+    common::cli(&[
         "cleanup",
         "--run-id",
         "cl-etcd",
@@ -209,7 +201,7 @@ async fn etcd_cleanup_spares_foreign_keys_and_their_namespace() {
 
 #[tokio::test]
 async fn cleanup_needs_a_selection() {
-    let e = cli(&["cleanup", "--etcd-endpoint", "http://127.0.0.1:1"])
+    let e = common::cli(&["cleanup", "--etcd-endpoint", "http://127.0.0.1:1"])
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), capi_loadgen::exit::USAGE);

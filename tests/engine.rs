@@ -9,16 +9,10 @@ use capi_loadgen::Cli;
 use clap::Parser;
 use std::path::PathBuf;
 
-async fn run(args: &[&str]) -> Result<(), capi_loadgen::Error> {
-    let mut argv = vec!["capi-loadgen"];
-    argv.extend_from_slice(args);
-    capi_loadgen::run(Cli::parse_from(argv)).await
-}
-
 async fn run_profile(name: &str, yaml: &str, kubeconfig: &std::path::Path) -> (Summary, PathBuf) {
     let p = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("out-{name}"));
-    run(&[
+    common::cli(&[
         "run",
         p.to_str().unwrap(),
         "--kubeconfig",
@@ -171,7 +165,7 @@ async fn tiny_inflight_limits_yield_429s_that_match_the_apiservers_count() {
     let crd_profile = "fleet: {clusters: 1}\nclient: {qps: -1}\n";
     let p = common::profile_file("tiny-crds", crd_profile);
     let out = common::state_dir("tiny-crds-out");
-    run(&[
+    common::cli(&[
         "run",
         p.to_str().unwrap(),
         "--kubeconfig",
@@ -291,7 +285,7 @@ async fn check_watchers(name: &str, target_args: &[&str]) {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(target_args);
-    run(&args).await.expect("run completes");
+    common::cli(&args).await.expect("run completes");
     common::assert_valid_summary(&out.join("summary.json"));
     let s = Summary::read(&out).unwrap();
     let w = s.watch.expect("watch summary");

@@ -5,17 +5,11 @@ mod common;
 
 use capi_loadgen::model::{self, FleetSpec, Kind};
 use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 async fn run(args: &[&str]) {
-    let mut argv = vec!["capi-loadgen"];
-    argv.extend_from_slice(args);
-    capi_loadgen::run(Cli::parse_from(argv))
-        .await
-        .expect("run succeeds");
+    common::cli(args).await.expect("run succeeds");
 }
 
 const PROFILE: &str = "

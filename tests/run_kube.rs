@@ -3,15 +3,7 @@
 
 mod common;
 
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::path::Path;
-
-async fn run(args: &[&str]) -> Result<(), capi_loadgen::Error> {
-    let mut argv = vec!["capi-loadgen"];
-    argv.extend_from_slice(args);
-    capi_loadgen::run(Cli::parse_from(argv)).await
-}
 
 async fn count_with_label(kubeconfig: &Path, path: &str, run_id: &str) -> usize {
     let client = capi_loadgen::env::local::client_for(kubeconfig, "capi-loadgen-admin")
@@ -48,7 +40,7 @@ async fn creates_the_fleet_and_accounts_for_every_request() {
     let profile = common::profile_file("small", SMALL);
     let out = common::state_dir("out-small");
     let kc = env.kubeconfig.to_str().unwrap();
-    run(&[
+    common::cli(&[
         "run",
         profile.to_str().unwrap(),
         "--kubeconfig",
@@ -109,7 +101,9 @@ async fn creates_the_fleet_and_accounts_for_every_request() {
         "{md}"
     );
     std::fs::remove_file(out.join("report.md")).unwrap();
-    run(&["report", out.to_str().unwrap()]).await.unwrap();
+    common::cli(&["report", out.to_str().unwrap()])
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("report.md")).unwrap(),
         md,
@@ -155,7 +149,7 @@ async fn client_side_throttling_is_measured_as_wait() {
         "fleet: {clusters: 1, control_plane_replicas: 1, workers_per_machine_deployment: 2}\nclient: {pool_size: 1, qps: 20, burst: 5}\nphases: {create: {concurrency: 1}}\n",
     );
     let out = common::state_dir("out-throttled");
-    run(&[
+    common::cli(&[
         "run",
         profile.to_str().unwrap(),
         "--kubeconfig",
@@ -198,7 +192,7 @@ async fn unreachable_target_and_bad_token_are_distinct_errors() {
             .replace(&env.apiserver_url, "https://127.0.0.1:1"),
     );
     let profile = common::profile_file("tiny", "fleet: {clusters: 1}\n");
-    let e = run(&[
+    let e = common::cli(&[
         "run",
         profile.to_str().unwrap(),
         "--kubeconfig",
@@ -223,7 +217,7 @@ async fn unreachable_target_and_bad_token_are_distinct_errors() {
         .collect::<Vec<_>>()
         .join("\n");
     let bad = common::profile_file("bad-token-kubeconfig", &bad);
-    let e = run(&[
+    let e = common::cli(&[
         "run",
         profile.to_str().unwrap(),
         "--kubeconfig",

@@ -73,3 +73,11 @@ pub fn assert_valid_summary(path: &std::path::Path) -> serde_json::Value {
 pub fn alive(pid: u32, needle: &str) -> bool {
     capi_loadgen::env::process::pid_alive_as(pid, needle)
 }
+
+/// Runs the CLI in-process with these arguments (as `capi-loadgen <args>`).
+pub async fn cli(args: &[&str]) -> Result<(), capi_loadgen::Error> {
+    use clap::Parser;
+    let mut argv = vec!["capi-loadgen"];
+    argv.extend_from_slice(args);
+    capi_loadgen::run(capi_loadgen::Cli::parse_from(argv)).await
+}

@@ -6,8 +6,6 @@ mod common;
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::model::{self, CapiVersion, FleetSpec, Provider};
 use capi_loadgen::target::kube::KubeTarget;
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::time::Duration;
 
 fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
@@ -77,9 +75,7 @@ async fn check_version(version: CapiVersion) {
             "--out",
             out.to_str().unwrap(),
         ];
-        capi_loadgen::run(Cli::parse_from(argv))
-            .await
-            .expect("run completes");
+        common::cli(&argv[1..]).await.expect("run completes");
         let s = capi_loadgen::report::Summary::read(&out).unwrap();
         let rejected: Vec<String> = s
             .operations

@@ -12,12 +12,7 @@ use std::time::Duration;
 const PROFILE: &str = "fleet: {clusters: 3, clusters_per_namespace: 2, control_plane_replicas: 1, workers_per_machine_deployment: 1}\nclient: {qps: -1}\n";
 
 fn fleet(run_id: &str) -> FleetSpec {
-    let p = common::profile_file("cleanup-spec", PROFILE);
-    let o = capi_loadgen::profile::Overrides {
-        run_id: Some(run_id.into()),
-        ..Default::default()
-    };
-    capi_loadgen::profile::load(&p, &o).unwrap().fleet
+    common::fleet("cleanup-spec", PROFILE, run_id)
 }
 
 /// A Machine of another run, moved into `ns`.

@@ -5,8 +5,6 @@ mod common;
 
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::report::Summary;
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::path::PathBuf;
 
 async fn run_profile(name: &str, yaml: &str, kubeconfig: &std::path::Path) -> (Summary, PathBuf) {
@@ -238,7 +236,7 @@ async fn a_dead_etcd_stops_the_run_with_partial_results_and_full_accounting() {
                 "--out",
                 out.to_str().unwrap(),
             ];
-            capi_loadgen::run(Cli::parse_from(argv)).await
+            common::cli(&argv[1..]).await
         }
     });
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;

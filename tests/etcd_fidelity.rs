@@ -25,12 +25,7 @@ phases: {create: {concurrency: 2}}
 
 /// The FleetSpec the profile above yields for a run id.
 fn fleet(run_id: &str) -> FleetSpec {
-    let p = common::profile_file("fidelity-spec", PROFILE);
-    let o = capi_loadgen::profile::Overrides {
-        run_id: Some(run_id.into()),
-        ..Default::default()
-    };
-    capi_loadgen::profile::load(&p, &o).unwrap().fleet
+    common::fleet("fidelity-spec", PROFILE, run_id)
 }
 
 /// Bytes (key + value) per kind stored in etcd for objects labelled with `run_id`.

@@ -5,8 +5,6 @@ mod common;
 
 use capi_loadgen::report::health::Level;
 use capi_loadgen::report::Summary;
-use capi_loadgen::Cli;
-use clap::Parser;
 use std::time::Duration;
 
 const PROFILE: &str = "fleet: {clusters: 6, control_plane_replicas: 1, workers_per_machine_deployment: 2}
@@ -69,7 +67,7 @@ async fn a_local_run_observes_etcd_and_the_apiserver_and_serves_its_own_metrics(
                 "--metrics-linger-seconds",
                 "3",
             ];
-            capi_loadgen::run(Cli::parse_from(argv)).await
+            common::cli(&argv[1..]).await
         }
     });
     // Scrape the tool while it runs; keep the last answer.
@@ -181,7 +179,7 @@ async fn fail_on_turns_a_verdict_into_an_exit_code() {
         "--fail-on",
         "critical",
     ];
-    let e = capi_loadgen::run(Cli::parse_from(argv)).await.unwrap_err();
+    let e = common::cli(&argv[1..]).await.unwrap_err();
     assert_eq!(e.exit_code(), capi_loadgen::exit::UNHEALTHY, "{e}");
     let s = Summary::read(&out).unwrap();
     let v = s

@@ -3,9 +3,6 @@
 
 mod common;
 
-use capi_loadgen::Cli;
-use clap::Parser;
-
 #[tokio::test]
 async fn a_cluster_count_sweep_finds_the_client_qps_breakpoint() {
     let env = common::shared_env();
@@ -30,9 +27,7 @@ async fn a_cluster_count_sweep_finds_the_client_qps_breakpoint() {
         "--out",
         out.to_str().unwrap(),
     ];
-    capi_loadgen::run(Cli::parse_from(argv))
-        .await
-        .expect("sweep completes");
+    common::cli(&argv[1..]).await.expect("sweep completes");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(r["complete"], true);

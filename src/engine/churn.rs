@@ -135,13 +135,12 @@ pub async fn run<T: Target>(
         let jobs: Vec<WorkerMachine> = picks
             .into_iter()
             .flat_map(|(c, idx)| {
-                let all = workers_of(fleet, c);
-                idx.into_iter().filter_map(move |i| {
-                    all.get(i as usize).map(|w| WorkerMachine {
-                        machine_set: w.machine_set.clone(),
-                        objects: w.objects.clone(),
-                    })
-                })
+                // `idx` is ascending: keep the cluster's workers at those positions.
+                workers_of(fleet, c)
+                    .into_iter()
+                    .enumerate()
+                    .filter(move |(i, _)| idx.contains(&(*i as u64)))
+                    .map(|(_, w)| w)
             })
             .collect();
         let n = jobs.len() as u64;

@@ -10,7 +10,7 @@
 
 use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
-use crate::measure::{new_histogram, Verb};
+use crate::measure::{micros, new_histogram, Verb};
 use crate::model::{self, FleetSpec, Kind};
 use crate::profile::phases::{CallMix, SteadyPlan};
 use crate::profile::EnqueueMode;
@@ -44,10 +44,6 @@ pub struct SteadyResult {
     pub final_queue_depth: u64,
     /// Deepest queue seen.
     pub max_queue_depth: u64,
-}
-
-fn micros(d: Duration) -> u64 {
-    (d.as_micros() as u64).clamp(1, crate::measure::MAX_MICROS)
 }
 
 /// Which objects a controller reconciles.

@@ -62,7 +62,7 @@ impl AckBook {
     }
 
     fn record(&self, d: Duration) {
-        let _ = lock(&self.lag).record((d.as_micros() as u64).clamp(1, crate::measure::MAX_MICROS));
+        let _ = lock(&self.lag).record(crate::measure::micros(d));
         self.matched.fetch_add(1, Ordering::Relaxed);
     }
 

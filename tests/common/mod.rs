@@ -81,3 +81,13 @@ pub async fn cli(args: &[&str]) -> Result<(), capi_loadgen::Error> {
     argv.extend_from_slice(args);
     capi_loadgen::run(capi_loadgen::Cli::parse_from(argv)).await
 }
+
+/// The fleet a profile (YAML text) yields for a run id.
+pub fn fleet(name: &str, yaml: &str, run_id: &str) -> capi_loadgen::model::FleetSpec {
+    let p = profile_file(name, yaml);
+    let o = capi_loadgen::profile::Overrides {
+        run_id: Some(run_id.into()),
+        ..Default::default()
+    };
+    capi_loadgen::profile::load(&p, &o).unwrap().fleet
+}

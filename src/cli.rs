@@ -41,6 +41,27 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a profile over values of one field and find each curve's breakpoint.
     Sweep(SweepArgs),
+    /// Run one experiment per bottleneck of the seed's table and report documented vs
+    /// model vs measured breakpoints.
+    Breakpoints(BreakpointsArgs),
+}
+
+/// `breakpoints`
+#[derive(Debug, Args)]
+pub struct BreakpointsArgs {
+    /// Where to connect instead of one local environment per experiment.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// Comma-separated experiments to run (client-qps, concurrency, etcd-writes, etcd-size,
+    /// apf); default all.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Run id (default: time + random suffix; experiments are <id>-<row>).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Results directory (default results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `sweep`
@@ -51,15 +72,19 @@ pub struct SweepArgs {
     /// Where to connect instead of the profile's target.
     #[command(flatten)]
     pub conn: ConnectionArgs,
-    /// The dotted profile field to vary, e.g. fleet.clusters or client.qps.
+    /// The dotted profile field to vary, e.g. fleet.clusters or client.qps (default: the
+    /// profile's sweep.field).
     #[arg(long)]
-    pub field: String,
+    pub field: Option<String>,
     /// Comma-separated values.
     #[arg(long, conflicts_with = "range")]
     pub values: Option<String>,
     /// lo:hi:step.
     #[arg(long)]
     pub range: Option<String>,
+    /// What points keep between them (default: the profile's sweep.state, else reset).
+    #[arg(long, value_enum)]
+    pub state: Option<crate::profile::SweepState>,
     /// Sweep id (default: time + random suffix; points are <id>-p<n>).
     #[arg(long)]
     pub sweep_id: Option<String>,

@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Cleanup(args) => commands::cleanup::run(args).await,
         cli::Command::Sizes(args) => commands::sizes::run(args).await,
         cli::Command::Sweep(args) => commands::sweep::run(args).await,
+        cli::Command::Breakpoints(args) => commands::breakpoints::run(args).await,
         cli::Command::Report(args) => {
             let md = report::rerender(&args.dir).map_err(|e| Error::io(&args.dir, e))?;
             print!("{md}");

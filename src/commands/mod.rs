@@ -1,8 +1,10 @@
 //! One module per subcommand: glue between the CLI, the plan, the engine and the report.
 
+pub mod breakpoints;
 pub mod cleanup;
 pub mod connect;
 pub mod env;
+pub mod fill;
 pub mod phases;
 pub mod run;
 pub mod sizes;

@@ -197,7 +197,7 @@ pub async fn run<T: Target>(
             "steady",
             "timed",
             None,
-            s.concurrency,
+            s.wall_workers(s.concurrency),
             scaled.qps,
             t0,
             before,
@@ -235,6 +235,12 @@ pub async fn run<T: Target>(
                 wall_period_seconds: s.wall_period().as_secs_f64(),
                 enqueue: format!("{:?}", s.enqueue).to_lowercase(),
                 concurrency,
+                wall_workers: s.wall_workers(concurrency),
+                think_ms: if matches!(which, steady::Controller::Cluster) {
+                    s.think.as_secs_f64() * 1000.0
+                } else {
+                    0.0
+                },
                 calls_per_reconcile: calls,
                 get_calls: mix.get,
                 list_calls: mix.list,
@@ -246,13 +252,23 @@ pub async fn run<T: Target>(
                     * f64::from(calls),
                 capacity_calls_per_second: capacity,
                 predicted_breakpoint_clusters: capacity.map(|q| q * period / per_cluster),
+                predicted_concurrency_breakpoint_clusters: {
+                    // Per item: a Machine controller covers machines, not clusters.
+                    let d = Distribution::of(&r.reconcile).mean / 1000.0;
+                    let per_cluster_items = (items as f64 / fleet.clusters.max(1) as f64).max(1.0);
+                    (r.reconciles > 0 && d > 0.0)
+                        .then(|| concurrency as f64 * period / d / per_cluster_items)
+                },
                 reconciles: r.reconciles,
                 periodic_enqueues: r.periodic_enqueues,
                 event_enqueues: r.event_enqueues,
                 missed_periods: r.missed_periods,
                 queue_wait_ms: Distribution::of(&r.queue_wait),
                 reconcile_ms: Distribution::of(&r.reconcile),
+                lag_ms: Distribution::of(&r.lag),
                 final_queue_depth: r.final_queue_depth,
+                final_in_progress: r.final_in_progress,
+                unserved_reconciles: r.unserved,
                 max_queue_depth: r.max_queue_depth,
             });
         }

@@ -71,8 +71,8 @@ fn print_plan(plan: &Plan) {
         let q = s.client_qps.map(|q| q * plan.client.pool_size as f64);
         let k = f64::from(s.mix.total());
         println!(
-            "phase steady: {:?} wall, sync period {:?} / time scale {} = {:?} wall, {} workers, {} calls per reconcile; capacity N* = QPS x period / calls = {}",
-            s.duration, s.sync_period, s.time_scale, s.wall_period(), s.concurrency, s.mix.total(),
+            "phase steady: {:?} wall, sync period {:?} / time scale {} = {:?} wall, {} workers ({} run), {} calls per reconcile, {:?} think; capacity N* = QPS x period / calls = {}",
+            s.duration, s.sync_period, s.time_scale, s.wall_period(), s.concurrency, s.wall_workers(s.concurrency), s.mix.total(), s.think,
             q.map(|q| format!("{:.0} clusters", q * s.sync_period.as_secs_f64() / k)).unwrap_or_else(|| "unlimited".into())
         );
     }

@@ -3,10 +3,13 @@
 //! profile's model gives one) the analytic prediction; `sweep.json`, `sweep.md` and one
 //! SVG per curve in the sweep's folder.
 
+use super::connect::Connected;
 use super::run::{execute, with_target};
 use crate::cli::SweepArgs;
+use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
-use crate::profile::{self, Overrides};
+use crate::profile::{self, Overrides, Plan, SweepState};
+use crate::report::Summary;
 use crate::sweep::points::{curves, point_from, Curve, SweepPoint};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -21,6 +24,9 @@ pub struct SweepReport {
     pub profile: String,
     /// The swept field.
     pub field: String,
+    /// What the points kept between them.
+    #[serde(default)]
+    pub state: SweepState,
     /// One entry per value, in order.
     pub points: Vec<SweepPoint>,
     /// The curves with their breakpoints.
@@ -31,49 +37,7 @@ pub struct SweepReport {
 
 /// Parses `--values` or `--range` into the values to sweep (as written, for YAML).
 pub fn values(list: Option<&str>, range: Option<&str>) -> Result<Vec<String>, Error> {
-    match (list, range) {
-        (Some(l), None) => {
-            let v: Vec<String> = l
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if v.is_empty() {
-                return Err(Error::Usage("--values: give at least one value".into()));
-            }
-            Ok(v)
-        }
-        (None, Some(r)) => {
-            let parts: Vec<f64> = r
-                .split(':')
-                .map(|p| p.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| Error::Usage(format!("--range {r}: expected lo:hi:step numbers")))?;
-            let [lo, hi, step] = parts[..] else {
-                return Err(Error::Usage(format!("--range {r}: expected lo:hi:step")));
-            };
-            if !(step > 0.0 && hi >= lo) || (hi - lo) / step > 1000.0 {
-                return Err(Error::Usage(format!(
-                    "--range {r}: need step > 0, hi >= lo and at most 1000 points"
-                )));
-            }
-            let n = ((hi - lo) / step + 1e-9).floor() as usize;
-            let integral = [lo, hi, step].iter().all(|x| x.fract() == 0.0);
-            Ok((0..=n)
-                .map(|i| lo + step * i as f64)
-                .map(|x| {
-                    if integral {
-                        format!("{}", x as i64)
-                    } else {
-                        format!("{x}")
-                    }
-                })
-                .collect())
-        }
-        _ => Err(Error::Usage(
-            "sweep: give exactly one of --values a,b,c or --range lo:hi:step".into(),
-        )),
-    }
+    crate::sweep::values::parse(list, range).map_err(|m| Error::Usage(format!("sweep: {m}")))
 }
 
 /// Renders `sweep.md`.
@@ -85,30 +49,32 @@ pub fn markdown(r: &SweepReport) -> String {
     if !r.complete {
         o += "**Incomplete**: the sweep stopped before its last value.\n\n";
     }
-    o += "| x | status | throttle wait p99 ms | queue wait p99 ms | missed periods | write p99 ms | 429 % | etcd db MiB | req/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    if r.state == SweepState::Accumulate {
+        o += "State accumulates: one target for every point, each point adding the clusters the previous one did not create.\n\n";
+    }
+    o += "| x | status | throttle wait p99 ms | queue wait p99 ms | queue backlog | missed periods | write p99 ms | writes/s | 429 % | etcd db MiB | req/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
     for p in &r.points {
         let _ = writeln!(
             o,
-            "| {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {:.0} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {} | {:.0} |",
             p.x,
             p.status,
             p.throttle_wait_p99_ms,
             f(p.queue_wait_p99_ms, 1),
+            p.queue_backlog
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into()),
             p.missed_periods
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "-".into()),
             f(p.write_p99_ms, 1),
+            f(p.writes_per_second, 0),
             p.rate_429_percent,
             f(p.db_size_bytes.map(|b| b / 1048576.0), 1),
             p.achieved_rps
         );
     }
-    let predicted = r
-        .points
-        .iter()
-        .filter_map(|p| p.predicted_breakpoint)
-        .next();
     o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | model prediction |\n|---|---:|---:|---:|---:|\n";
     for c in &r.curves {
         let x = |b: &crate::sweep::knee::Breakpoint| {
@@ -116,27 +82,26 @@ pub fn markdown(r: &SweepReport) -> String {
                 .map(|x| format!("{x:.0}"))
                 .unwrap_or_else(|| "not reached in range".into())
         };
-        let model = if c.metric == "queue_wait_p99"
-            || c.metric == "missed_periods"
-            || c.metric == "throttle_wait_p99"
-        {
-            predicted
-                .map(|p| format!("{p:.0} (N* = QPS x period / calls)"))
-                .unwrap_or_else(|| "-".into())
-        } else {
-            "-".into()
+        let model = match (c.prediction, &c.prediction_formula) {
+            (Some(x), Some(f)) => format!("{x:.0} ({f})"),
+            _ => "-".into(),
         };
         let t = if c.threshold.is_finite() {
             format!("{:.0} {}", c.threshold, c.unit)
         } else {
             "-".into()
         };
+        let knee = match c.ceiling {
+            Some(ceiling) if c.knee.x().is_some() => {
+                format!("{} (flattens at {ceiling:.0} {})", x(&c.knee), c.unit)
+            }
+            _ => x(&c.knee),
+        };
         let _ = writeln!(
             o,
-            "| {} | {t} | {} | {} | {model} |",
+            "| {} | {t} | {} | {knee} | {model} |",
             c.metric,
             x(&c.crossing),
-            x(&c.knee)
         );
     }
     o += "\n";
@@ -152,22 +117,215 @@ fn write_all(dir: &Path, r: &SweepReport) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(r).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(dir.join("sweep.json"), json + "\n").map_err(|e| io(dir, e))?;
     std::fs::write(dir.join("sweep.md"), markdown(r)).map_err(|e| io(dir, e))?;
-    let predicted = r
-        .points
-        .iter()
-        .filter_map(|p| p.predicted_breakpoint)
-        .next();
     for c in &r.curves {
-        let svg = crate::report::plot::svg(c, &r.field, predicted).map_err(Error::Internal)?;
+        let x_label = if c.metric == "write_throughput" {
+            "offered writes/s"
+        } else {
+            r.field.as_str()
+        };
+        let svg = crate::report::plot::svg(c, x_label, c.prediction).map_err(Error::Internal)?;
         let p = dir.join(format!("{}.svg", c.metric));
         std::fs::write(&p, svg).map_err(|e| io(&p, e))?;
     }
     Ok(())
 }
 
+/// One sweep to run: a profile (a file or a built-in text), a field and its values.
+pub(crate) struct SweepSpec {
+    /// The profile's path (named in errors and reports).
+    pub source: PathBuf,
+    /// The profile's text.
+    pub text: String,
+    /// Dotted field.
+    pub field: String,
+    /// Values as YAML scalars.
+    pub values: Vec<String>,
+    /// Reset or accumulate.
+    pub state: SweepState,
+    /// Sweep id.
+    pub sweep_id: String,
+    /// Results folder.
+    pub dir: PathBuf,
+    /// Connection overrides (kubeconfig, context, etcd endpoints).
+    pub overrides: Overrides,
+}
+
+impl SweepSpec {
+    fn plan(&self, i: usize, prev: Option<&str>) -> Result<Plan, Error> {
+        let v = &self.values[i];
+        let accumulate = self.state == SweepState::Accumulate;
+        let overrides = Overrides {
+            // Accumulating points share the run id: the objects the first point created
+            // are the fleet of the next one (same names, same label).
+            run_id: Some(if accumulate {
+                self.sweep_id.clone()
+            } else {
+                format!("{}-p{i}", self.sweep_id)
+            }),
+            out: Some(self.dir.join(format!("p{i:02}-{v}"))),
+            ..self.overrides.clone()
+        };
+        let mut plan = profile::parse_with(&self.source, &self.text, &self.field, v, &overrides)?;
+        if accumulate {
+            if let (Some(c), Some(p)) = (plan.phases.create.as_mut(), prev) {
+                c.first_cluster = p.parse().unwrap_or(0);
+            }
+            if i + 1 < self.values.len() {
+                plan.phases.delete = None;
+            }
+        }
+        Ok(plan)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.state == SweepState::Accumulate {
+            if self.field != "fleet.clusters" {
+                return Err(Error::Usage(format!(
+                    "sweep: state accumulate only applies to fleet.clusters, not {}",
+                    self.field
+                )));
+            }
+            crate::sweep::values::ascending(&self.values)
+                .map_err(|m| Error::Usage(format!("sweep: {m}")))?;
+        }
+        for v in &self.values {
+            v.parse::<f64>()
+                .map_err(|_| Error::Usage(format!("sweep value `{v}` is not a number")))?;
+        }
+        Ok(())
+    }
+}
+
+/// What became of one point.
+enum Point {
+    /// Measured; go on.
+    Next(Summary),
+    /// Measured, but the target broke (its summary is a data point): stop accumulating.
+    Broken(Summary),
+}
+
+async fn point(plan: &Plan, c: &Connected, h: StopHandle, s: Stop) -> Result<Point, Error> {
+    match execute(plan, c, h, s).await {
+        Ok(s) => Ok(Point::Next(s)),
+        // A point whose target failed still wrote its results: they are a data point.
+        Err(Error::TargetFailed { .. } | Error::QuotaFull { .. } | Error::Unhealthy { .. }) => {
+            let s = Summary::read(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
+            Ok(match s.status {
+                crate::report::summary::RunStatus::Completed => Point::Next(s),
+                _ => Point::Broken(s),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a sweep, writing `sweep.json`, `sweep.md` and the plots after every point.
+pub(crate) async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
+    spec.check()?;
+    let mut report = SweepReport {
+        sweep_id: spec.sweep_id.clone(),
+        profile: spec.source.display().to_string(),
+        field: spec.field.clone(),
+        state: spec.state,
+        points: Vec::new(),
+        curves: Vec::new(),
+        complete: false,
+    };
+    let n = spec.values.len();
+    let record = |report: &mut SweepReport, i: usize, s: &Summary| -> Result<(), Error> {
+        let x: f64 = spec.values[i].parse().unwrap_or(f64::NAN);
+        report.points.push(point_from(x, s));
+        report.curves = curves(&report.points);
+        write_all(&spec.dir, report)
+    };
+    let announce = |i: usize| {
+        println!(
+            "sweep {}: {} = {} ({}/{n})",
+            spec.sweep_id,
+            spec.field,
+            spec.values[i],
+            i + 1
+        )
+    };
+    let interrupted = |report: &SweepReport| -> Error {
+        let _ = write_all(&spec.dir, report);
+        Error::Interrupted {
+            dir: spec.dir.clone(),
+        }
+    };
+    if spec.state == SweepState::Accumulate {
+        let plans = (0..n)
+            .map(|i| spec.plan(i, i.checked_sub(1).map(|p| spec.values[p].as_str())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = with_target(&plans[0], async |c: &Connected, h: StopHandle, s: Stop| {
+            for (i, plan) in plans.iter().enumerate() {
+                announce(i);
+                match point(plan, c, h.clone(), s.clone()).await {
+                    Ok(Point::Next(sum)) => record(&mut report, i, &sum)?,
+                    Ok(Point::Broken(sum)) => {
+                        record(&mut report, i, &sum)?;
+                        return Ok(false);
+                    }
+                    Err(Error::Interrupted { .. }) => return Err(interrupted(&report)),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(true)
+        })
+        .await?;
+        report.complete = done;
+    } else {
+        for i in 0..n {
+            let plan = spec.plan(i, None)?;
+            announce(i);
+            let r = with_target(&plan, async |c: &Connected, h: StopHandle, s: Stop| {
+                point(&plan, c, h, s).await
+            })
+            .await;
+            match r {
+                Ok(Point::Next(sum) | Point::Broken(sum)) => record(&mut report, i, &sum)?,
+                Err(Error::Interrupted { .. }) => return Err(interrupted(&report)),
+                Err(e) => return Err(e),
+            }
+        }
+        report.complete = true;
+    }
+    write_all(&spec.dir, &report)?;
+    Ok(report)
+}
+
 /// Runs `sweep`.
 pub async fn run(args: SweepArgs) -> Result<(), Error> {
-    let vals = values(args.values.as_deref(), args.range.as_deref())?;
+    let text = std::fs::read_to_string(&args.profile)
+        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", args.profile.display())))?;
+    let overrides = Overrides {
+        kubeconfig: args.conn.kubeconfig.clone(),
+        context: args.conn.context.clone(),
+        etcd_endpoints: args.conn.etcd_endpoint.clone(),
+        ..Default::default()
+    };
+    // The profile as written: its own mistakes, and its `sweep:` defaults.
+    let base = profile::parse_str(&args.profile, &text, &overrides)?;
+    let field = args
+        .field
+        .clone()
+        .or(base.sweep.field.clone())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "sweep: give --field, or sweep.field in {}",
+                args.profile.display()
+            ))
+        })?;
+    let values = match (&args.values, &args.range, &base.sweep.values) {
+        (None, None, Some(v)) => v.clone(),
+        (None, None, None) => {
+            return Err(Error::Usage(format!(
+                "sweep: give --values or --range, or sweep.values / sweep.range in {}",
+                args.profile.display()
+            )))
+        }
+        (l, r, _) => values(l.as_deref(), r.as_deref())?,
+    };
     let sweep_id = args
         .sweep_id
         .clone()
@@ -176,76 +334,18 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(format!("sweep-{sweep_id}")));
-    let mut report = SweepReport {
-        sweep_id: sweep_id.clone(),
-        profile: args.profile.display().to_string(),
-        field: args.field.clone(),
-        points: Vec::new(),
-        curves: Vec::new(),
-        complete: false,
+    let spec = SweepSpec {
+        source: args.profile.clone(),
+        text,
+        field,
+        values,
+        state: args.state.unwrap_or(base.sweep.state),
+        sweep_id,
+        dir,
+        overrides,
     };
-    for (i, v) in vals.iter().enumerate() {
-        let x: f64 = v
-            .parse()
-            .map_err(|_| Error::Usage(format!("sweep value `{v}` is not a number")))?;
-        let point_dir = dir.join(format!("p{i:02}-{v}"));
-        let overrides = Overrides {
-            run_id: Some(format!("{sweep_id}-p{i}")),
-            out: Some(point_dir.clone()),
-            kubeconfig: args.conn.kubeconfig.clone(),
-            context: args.conn.context.clone(),
-            etcd_endpoints: args.conn.etcd_endpoint.clone(),
-            ..Default::default()
-        };
-        let plan = profile::load_with(&args.profile, &args.field, v, &overrides)?;
-        println!(
-            "sweep {sweep_id}: {} = {v} ({}/{})",
-            args.field,
-            i + 1,
-            vals.len()
-        );
-        let result = with_target(&plan, async |c, h, s| execute(&plan, c, h, s).await).await;
-        let summary = match result {
-            Ok(s) => s,
-            Err(Error::Interrupted { .. }) => {
-                write_all(&dir, &report)?;
-                return Err(Error::Interrupted { dir });
-            }
-            // A point whose target failed still wrote its results: they are a data point.
-            Err(Error::TargetFailed { .. } | Error::QuotaFull { .. } | Error::Unhealthy { .. }) => {
-                crate::report::Summary::read(&point_dir).map_err(|e| Error::io(&point_dir, e))?
-            }
-            Err(e) => return Err(e),
-        };
-        report.points.push(point_from(x, &summary));
-        report.curves = curves(&report.points);
-        write_all(&dir, &report)?;
-    }
-    report.complete = true;
-    write_all(&dir, &report)?;
+    let report = sweep(&spec).await?;
     print!("{}", markdown(&report));
-    println!("sweep results: {}", dir.display());
+    println!("sweep results: {}", spec.dir.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_lists_and_ranges() {
-        assert_eq!(values(Some("1, 2,3"), None).unwrap(), ["1", "2", "3"]);
-        assert_eq!(
-            values(None, Some("100:500:100")).unwrap(),
-            ["100", "200", "300", "400", "500"]
-        );
-        assert_eq!(
-            values(None, Some("0.5:1.5:0.5")).unwrap(),
-            ["0.5", "1", "1.5"]
-        );
-        assert!(values(None, Some("5:1:1")).is_err());
-        assert!(values(None, Some("1:2")).is_err());
-        assert!(values(None, None).is_err());
-        assert!(values(Some(""), None).is_err());
-    }
 }

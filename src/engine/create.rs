@@ -110,19 +110,42 @@ pub fn create_body(obj: &Object, uids: &HashMap<u32, String>) -> serde_json::Val
     body
 }
 
-/// Runs the create phase: namespaces, then clusters.
+/// Runs the create phase: namespaces, then clusters from `plan.first_cluster` on; with a
+/// `max_duration`, new requests stop starting when it has passed.
 pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan: &CreatePlan) {
     let t0 = Instant::now();
+    let deadline = plan.max_duration.map(|d| t0 + d);
     let objects = match plan.rate {
         Some(Rate::ObjectsPerSecond(r)) => Some(Arc::new(Schedule::new(t0, r))),
         _ => None,
     };
-    create_namespaces(fleet, ctx, plan.concurrency, objects.clone()).await;
+    let first = plan.first_cluster.min(fleet.clusters);
+    let range = Range {
+        // Namespaces holding an existing cluster exist too.
+        first_namespace: first.div_ceil(fleet.effective_clusters_per_namespace()),
+        first_cluster: first,
+        deadline,
+    };
+    create_namespaces(fleet, ctx, plan.concurrency, objects.clone(), range).await;
     let clusters = match plan.rate {
         Some(Rate::ClustersPerSecond(r)) => Some(Arc::new(Schedule::new(Instant::now(), r))),
         _ => None,
     };
-    create_clusters(fleet, ctx, plan.concurrency, objects, clusters).await;
+    create_clusters(fleet, ctx, plan.concurrency, objects, clusters, range).await;
+}
+
+/// What the phase creates: namespaces and clusters from these indices, until the deadline.
+#[derive(Clone, Copy)]
+struct Range {
+    first_namespace: u64,
+    first_cluster: u64,
+    deadline: Option<Instant>,
+}
+
+impl Range {
+    fn over(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
 }
 
 /// Creates every namespace of the fleet with up to `concurrency` requests in flight.
@@ -131,15 +154,16 @@ async fn create_namespaces<T: Target>(
     ctx: &PhaseContext<T>,
     concurrency: usize,
     schedule: Option<Arc<Schedule>>,
+    range: Range,
 ) {
-    let next = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(range.first_namespace));
     let total = fleet.namespace_count();
     let workers = (0..concurrency.max(1)).map(|_| {
         let (ctx, next, fleet, schedule) =
             (ctx.clone(), next.clone(), fleet.clone(), schedule.clone());
         tokio::spawn(async move {
             loop {
-                if ctx.stop.is_stopped() {
+                if ctx.stop.is_stopped() || range.over() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -171,8 +195,9 @@ async fn create_clusters<T: Target>(
     concurrency: usize,
     objects: Option<Arc<Schedule>>,
     clusters: Option<Arc<Schedule>>,
+    range: Range,
 ) {
-    let next = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(range.first_cluster));
     let workers = (0..concurrency.max(1)).map(|_| {
         let (ctx, next, fleet, objects, clusters) = (
             ctx.clone(),
@@ -183,7 +208,7 @@ async fn create_clusters<T: Target>(
         );
         tokio::spawn(async move {
             loop {
-                if ctx.stop.is_stopped() {
+                if ctx.stop.is_stopped() || range.over() {
                     return;
                 }
                 let c = next.fetch_add(1, Ordering::Relaxed);
@@ -193,8 +218,9 @@ async fn create_clusters<T: Target>(
                 let mut uids: HashMap<u32, String> = HashMap::new();
                 // With a cluster rate the first object starts on the cluster's schedule and
                 // the others follow it, as a controller creates them one after another.
-                let mut cluster_start = clusters.as_ref().map(|s| s.at(c));
+                let mut cluster_start = clusters.as_ref().map(|s| s.at(c - range.first_cluster));
                 for obj in model::cluster_objects(&fleet, c) {
+                    // A cluster once started is finished, deadline or not: no half clusters.
                     if ctx.stop.is_stopped() {
                         return;
                     }

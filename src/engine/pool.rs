@@ -3,14 +3,55 @@
 //! round-robin; the time spent waiting for a token is the client-side throttle wait.
 
 use crate::profile::ClientPlan;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
+
+/// A token bucket that hands out reservations, like golang.org/x/time/rate's `Wait` that
+/// client-go's limiter uses: each caller takes the next free slot under a lock and sleeps
+/// until exactly that slot. Waiters are served in order and each sleeps once, so a
+/// hundred waiting workers cost a hundred timers, not a hundred wake-ups per token
+/// (generic cell-rate algorithm: emission interval 1/qps, tolerance burst - 1 intervals).
+pub struct Bucket {
+    interval: Duration,
+    tolerance: Duration,
+    /// Theoretical arrival time of the next request (None: never used, bucket full).
+    tat: Mutex<Option<Instant>>,
+}
+
+impl Bucket {
+    /// A full bucket of `burst` tokens refilled at `qps`.
+    pub fn new(qps: f64, burst: u32) -> Bucket {
+        let interval = Duration::from_secs_f64(1.0 / qps).max(Duration::from_nanos(1));
+        Bucket {
+            interval,
+            tolerance: interval * burst.max(1).saturating_sub(1),
+            tat: Mutex::new(None),
+        }
+    }
+
+    /// Reserves the next token: the instant the caller may send (now, if a token is free).
+    pub fn reserve(&self, now: Instant) -> Instant {
+        let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
+        let t = tat.unwrap_or(now).max(now);
+        let at = now.max(t.checked_sub(self.tolerance).unwrap_or(now));
+        *tat = Some(t.max(at) + self.interval);
+        at
+    }
+
+    /// Waits for a token.
+    pub async fn until_ready(&self) {
+        let at = self.reserve(Instant::now());
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
 
 struct PoolClient<T> {
     target: T,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<Bucket>,
 }
 
 /// A pool of rate-limited clients over targets of type `T`.
@@ -19,12 +60,9 @@ pub struct ClientPool<T> {
     next: AtomicUsize,
 }
 
-fn limiter(qps: Option<f64>, burst: u32) -> Option<DefaultDirectRateLimiter> {
-    let qps = qps?;
-    let period = Duration::from_secs_f64(1.0 / qps).max(Duration::from_nanos(1));
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)?.allow_burst(burst);
-    Some(RateLimiter::direct(quota))
+fn limiter(qps: Option<f64>, burst: u32) -> Option<Bucket> {
+    let qps = qps.filter(|q| q.is_finite() && *q > 0.0)?;
+    Some(Bucket::new(qps, burst))
 }
 
 impl<T> ClientPool<T> {
@@ -88,10 +126,22 @@ mod tests {
     #[test]
     fn bucket_starts_full_with_burst_tokens() {
         let l = limiter(Some(2.0), 5).unwrap();
+        let now = tokio::time::Instant::now();
         for _ in 0..5 {
-            assert!(l.check().is_ok());
+            assert_eq!(l.reserve(now), now, "a burst token is free");
         }
-        assert!(l.check().is_err(), "the 6th token must not be there yet");
+        // Then one token every 500 ms, in order.
+        assert_eq!(l.reserve(now), now + Duration::from_millis(500));
+        assert_eq!(l.reserve(now), now + Duration::from_millis(1000));
+        // Idle time refills the bucket, never beyond the burst.
+        let later = now + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert_eq!(l.reserve(later), later);
+        }
+        assert!(
+            l.reserve(later) > later,
+            "the 6th token must not be there yet"
+        );
         assert!(limiter(None, 0).is_none(), "qps -1 means no limiter");
     }
 

@@ -4,9 +4,12 @@
 //! reconcile each with a mix of GET / LIST / status PATCH calls through the rate-limited
 //! pool. Above the capacity N* = QPS x period / calls, the queue grows without bound.
 //!
-//! `time_scale` compresses the model: the wall period is `sync_period / time_scale` and the
-//! caller scales the pool's QPS by the same factor, so N* (and every breakpoint derived from
-//! a rate ratio) is unchanged while a 10-minute period is studied in seconds.
+//! `time_scale` compresses the model: the wall period is `sync_period / time_scale`, the
+//! caller scales the pool's QPS by the same factor and each controller runs
+//! `concurrency x time_scale` workers (a reconcile's API calls and think time take real
+//! time, so the worker budget must grow with the compression). The client breakpoint
+//! N* = QPS x period / calls and the concurrency breakpoint N* = concurrency x period /
+//! reconcile duration are then unchanged while a 10-minute period is studied in seconds.
 
 use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
@@ -40,8 +43,18 @@ pub struct SteadyResult {
     pub queue_wait: Histogram<u64>,
     /// Reconcile start → end (µs).
     pub reconcile: Histogram<u64>,
+    /// Enqueue → reconcile end (µs): how stale an item's status gets.
+    pub lag: Histogram<u64>,
     /// Items still queued when the phase ended.
     pub final_queue_depth: u64,
+    /// Reconciles in progress when the phase ended (under time compression the workers
+    /// are many, so a client-limited backlog waits in the client, not in the queue).
+    pub final_in_progress: u64,
+    /// Reconciles' worth of work owed when the phase ended: reconciles asked for (periodic
+    /// and event enqueues, less the ones that coalesced) minus API calls made / calls per
+    /// reconcile. Unlike an item count it does not depend on how many workers share the
+    /// client, so it grows as (N - N*) x duration / period above the breakpoint.
+    pub unserved: f64,
     /// Deepest queue seen.
     pub max_queue_depth: u64,
 }
@@ -81,6 +94,7 @@ async fn reconcile<T: Target>(
     mix: CallMix,
     item: u64,
     end: Instant,
+    calls: &AtomicU64,
 ) {
     let per_cluster = fleet.machines_per_cluster().max(1);
     let (cluster, machine) = match which {
@@ -112,6 +126,7 @@ async fn reconcile<T: Target>(
             t.get(api, ns, on).await.map(|_| ())
         })
         .await;
+        calls.fetch_add(1, Ordering::Relaxed);
     }
     let machines = fleet.api_ref(Kind::Machine);
     let selector = format!("{}={name}", model::CLUSTER_NAME_LABEL);
@@ -124,6 +139,7 @@ async fn reconcile<T: Target>(
             t.list_names(api, Some(ns), sel).await.map(|_| ())
         })
         .await;
+        calls.fetch_add(1, Ordering::Relaxed);
     }
     let (kind, patched) = match machine
         .and_then(|m| objs.machine_index(m))
@@ -143,6 +159,7 @@ async fn reconcile<T: Target>(
             t.patch(api, Some(ns), n, p, true).await
         })
         .await;
+        calls.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -160,8 +177,9 @@ pub async fn run<T: Target>(
         plan,
         Controller::Cluster,
         fleet.clusters,
-        plan.concurrency,
+        plan.wall_workers(plan.concurrency),
         plan.mix,
+        plan.think,
         t0,
     )];
     if let Some(m) = plan.machine {
@@ -172,8 +190,9 @@ pub async fn run<T: Target>(
             plan,
             Controller::Machine,
             items,
-            m.concurrency,
+            plan.wall_workers(m.concurrency),
             m.mix,
+            Duration::ZERO,
             t0,
         ));
     }
@@ -190,8 +209,9 @@ async fn run_controller<T: Target>(
     plan: &SteadyPlan,
     which: Controller,
     n: u64,
-    concurrency: usize,
+    workers: usize,
     mix: CallMix,
+    think: Duration,
     t0: Instant,
 ) -> (Controller, SteadyResult) {
     let queue = Arc::new(WorkQueue::new());
@@ -280,16 +300,21 @@ async fn run_controller<T: Target>(
         })
     };
 
-    let workers: Vec<_> = (0..concurrency)
+    let busy = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..workers)
         .map(|_| {
-            let (queue, ctx, fleet, note_depth) = (
+            let (queue, ctx, fleet, note_depth, busy, calls) = (
                 queue.clone(),
                 ctx.clone(),
                 fleet.clone(),
                 note_depth.clone(),
+                busy.clone(),
+                calls.clone(),
             );
             tokio::spawn(async move {
-                let (mut wait, mut took, mut done) = (new_histogram(), new_histogram(), 0u64);
+                let (mut wait, mut took, mut lag, mut done) =
+                    (new_histogram(), new_histogram(), new_histogram(), 0u64);
                 while let Some((c, queued_at)) = queue.get().await {
                     note_depth();
                     let start = Instant::now();
@@ -298,12 +323,20 @@ async fn run_controller<T: Target>(
                         break;
                     }
                     let _ = wait.record(micros(start - queued_at));
-                    reconcile(&fleet, &ctx, which, mix, c, end).await;
+                    busy.fetch_add(1, Ordering::Relaxed);
+                    if !think.is_zero() {
+                        // Time spent off the management apiserver (workload cluster,
+                        // infrastructure API): it holds the worker, not the client.
+                        tokio::time::sleep_until((start + think).min(end)).await;
+                    }
+                    reconcile(&fleet, &ctx, which, mix, c, end, &calls).await;
+                    busy.fetch_sub(1, Ordering::Relaxed);
                     let _ = took.record(micros(start.elapsed()));
+                    let _ = lag.record(micros(queued_at.elapsed()));
                     done += 1;
                     queue.done(c);
                 }
-                (wait, took, done)
+                (wait, took, lag, done)
             })
         })
         .collect();
@@ -317,6 +350,8 @@ async fn run_controller<T: Target>(
     let (periodic_enqueues, missed_periods) = scheduler.await.unwrap_or((0, 0));
     let event_enqueues = events.await.unwrap_or(0);
     let final_queue_depth = queue.len() as u64;
+    let final_in_progress = busy.load(Ordering::Relaxed);
+    let calls_by_end = calls.load(Ordering::Relaxed) as f64;
     queue.shut_down();
     let mut r = SteadyResult {
         reconciles: 0,
@@ -325,13 +360,19 @@ async fn run_controller<T: Target>(
         missed_periods,
         queue_wait: new_histogram(),
         reconcile: new_histogram(),
+        lag: new_histogram(),
         final_queue_depth,
+        final_in_progress,
+        unserved: ((periodic_enqueues + event_enqueues).saturating_sub(missed_periods) as f64
+            - calls_by_end / f64::from(mix.total().max(1)))
+        .max(0.0),
         max_queue_depth: max_depth.load(Ordering::Relaxed),
     };
     for w in workers {
-        if let Ok((wait, took, done)) = w.await {
+        if let Ok((wait, took, lag, done)) = w.await {
             let _ = r.queue_wait.add(&wait);
             let _ = r.reconcile.add(&took);
+            let _ = r.lag.add(&lag);
             r.reconciles += done;
         }
     }

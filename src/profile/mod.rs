@@ -12,7 +12,7 @@ mod types;
 mod validate;
 
 pub use types::*;
-pub use validate::{new_run_id, ClientPlan, Plan, TargetPlan};
+pub use validate::{new_run_id, ClientPlan, Plan, SweepPlan, TargetPlan};
 
 use std::path::{Path, PathBuf};
 
@@ -125,6 +125,24 @@ pub fn load_with(
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    parse_with(path, &text, field, value, overrides)
+}
+
+/// [`load_with`] on a profile's text (`path` names it in errors), e.g. a built-in profile.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    field: &str,
+    value: &str,
+    overrides: &Overrides,
+) -> Result<Plan, ProfileError> {
+    let err = |line: u64, message: String| ProfileError {
+        file: path.to_path_buf(),
+        line,
+        field: field.to_string(),
+        message,
+    };
+    let text = text.to_string();
     // Validate the file as written first, so its own mistakes are reported with lines.
     parse_str(path, &text, overrides)?;
     let mut tree: serde_json::Value =

@@ -22,6 +22,11 @@ pub struct CreatePlan {
     pub concurrency: usize,
     /// Open-loop schedule; None = closed loop (as fast as the workers and pool allow).
     pub rate: Option<Rate>,
+    /// Stop creating after this wall time even if clusters remain.
+    pub max_duration: Option<Duration>,
+    /// Clusters below this index exist already (a sweep accumulating state between points
+    /// sets it to the previous point's fleet size); 0 otherwise.
+    pub first_cluster: u64,
 }
 
 /// API calls of one reconcile.
@@ -51,7 +56,8 @@ pub struct SteadyPlan {
     pub sync_period: Duration,
     /// Relative jitter of each period.
     pub jitter: f64,
-    /// Time compression: wall period = sync_period / time_scale; client QPS x time_scale.
+    /// Time compression: wall period = sync_period / time_scale; client QPS and reconcile
+    /// workers x time_scale (see [`SteadyPlan::wall_workers`]).
     pub time_scale: f64,
     /// Reconcile workers.
     pub concurrency: usize,
@@ -59,6 +65,8 @@ pub struct SteadyPlan {
     pub mix: CallMix,
     /// Event-driven reconciles per model second.
     pub events_per_second: f64,
+    /// Wall time a reconcile spends off the management apiserver (slept before its calls).
+    pub think: Duration,
     /// Periodic enqueue shape.
     pub enqueue: EnqueueMode,
     /// The controller's client QPS per pool client, in model time (None = unlimited).
@@ -82,6 +90,15 @@ impl SteadyPlan {
     /// The sync period on the wall clock.
     pub fn wall_period(&self) -> Duration {
         self.sync_period.div_f64(self.time_scale)
+    }
+
+    /// Workers that run `concurrency` model workers under time compression: the period
+    /// shrinks by `time_scale` but a reconcile's API calls take real server time, so the
+    /// worker count grows by the same factor. The concurrency breakpoint
+    /// N* = concurrency x period / reconcile duration is then the model's, not the
+    /// compression's.
+    pub fn wall_workers(&self, concurrency: usize) -> usize {
+        ((concurrency as f64 * self.time_scale).ceil() as usize).clamp(1, 100_000)
     }
 }
 
@@ -227,7 +244,20 @@ pub fn validate(
                 )?)),
                 (None, None) => None,
             };
-            Some(CreatePlan { concurrency, rate })
+            let max_duration = match c.and_then(|c| c.duration_seconds) {
+                None => None,
+                Some(d) => Some(required_seconds(
+                    err,
+                    "phases.create.duration_seconds",
+                    Some(d),
+                )?),
+            };
+            Some(CreatePlan {
+                concurrency,
+                rate,
+                max_duration,
+                first_cluster: 0,
+            })
         }
     };
     let needs_fleet = |field: &str| -> Result<(), ProfileError> {
@@ -342,6 +372,17 @@ pub fn validate(
                 )?,
                 mix,
                 events_per_second: events,
+                think: match s.think_ms.unwrap_or(0.0) {
+                    ms if ms.is_finite() && (0.0..=600_000.0).contains(&ms) => {
+                        Duration::from_secs_f64(ms / 1000.0)
+                    }
+                    ms => {
+                        return Err(err(
+                            "phases.steady.think_ms",
+                            format!("{ms} must be between 0 and 600000"),
+                        ))
+                    }
+                },
                 enqueue: s.enqueue.unwrap_or_default(),
                 client_qps: match s.client_qps {
                     None => client.qps,

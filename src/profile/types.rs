@@ -30,6 +30,37 @@ pub struct Profile {
     /// Scraping the target's metrics and judging its health.
     #[serde(default)]
     pub observe: ObserveSection,
+    /// How `capi-loadgen sweep` varies this profile (its flags override).
+    pub sweep: Option<SweepSection>,
+}
+
+/// `sweep:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    /// The dotted field to vary, e.g. `fleet.clusters`.
+    pub field: Option<String>,
+    /// The values, in order.
+    pub values: Option<Vec<f64>>,
+    /// `lo:hi:step`, instead of `values`.
+    pub range: Option<String>,
+    /// `reset` (default) or `accumulate`.
+    pub state: Option<SweepState>,
+}
+
+/// What a sweep keeps between its points.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepState {
+    /// Each point starts from an empty target: a fresh local environment, or (on a named
+    /// target) its own run id and namespaces.
+    #[default]
+    Reset,
+    /// One target for every point; a `fleet.clusters` sweep creates only the clusters the
+    /// previous point did not, so point n measures a fleet built by points 0..n.
+    Accumulate,
 }
 
 /// `observe:`
@@ -258,6 +289,9 @@ pub struct CreateSection {
     pub objects_per_second: Option<f64>,
     /// Open-loop target rate in clusters per second.
     pub clusters_per_second: Option<f64>,
+    /// Stop creating after this many wall seconds even if clusters remain (a write-rate
+    /// test rather than a fleet build; default: until the fleet exists).
+    pub duration_seconds: Option<f64>,
 }
 
 /// `phases.steady.calls_per_reconcile:` API calls one reconcile of one cluster makes.
@@ -282,7 +316,8 @@ pub struct SteadySection {
     pub sync_period_seconds: Option<f64>,
     /// Relative jitter of each cluster's period (default 0.1).
     pub jitter: Option<f64>,
-    /// Compress time by this factor: period / scale and client QPS x scale (default 1).
+    /// Compress time by this factor: period / scale, client QPS x scale and reconcile
+    /// workers x scale (default 1).
     pub time_scale: Option<f64>,
     /// Reconcile workers (default: the preset's concurrency, else 10).
     pub concurrency: Option<u64>,
@@ -290,6 +325,10 @@ pub struct SteadySection {
     pub calls_per_reconcile: Option<CallMixSection>,
     /// Extra event-driven reconciles per model second (default 0).
     pub events_per_second: Option<f64>,
+    /// Wall milliseconds a reconcile spends outside the management apiserver (workload
+    /// cluster health checks, infrastructure API calls), slept before its API calls
+    /// (default 0). Not compressed by `time_scale`: see `time_scale`.
+    pub think_ms: Option<f64>,
     /// `spread` (default): each cluster at its own offset in the period; `burst`: all
     /// clusters enqueued together, like an informer resync.
     pub enqueue: Option<EnqueueMode>,

@@ -106,6 +106,8 @@ pub struct Plan {
     pub fail_on: Option<crate::report::health::Level>,
     /// Results directory.
     pub out_dir: PathBuf,
+    /// How `sweep` varies this profile.
+    pub sweep: SweepPlan,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -293,7 +295,12 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
 }
 
 /// Validates `p` into a plan. `err(field, message)` builds a located error.
-pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Plan, ProfileError> {
+pub fn validate(
+    mut p: Profile,
+    o: &Overrides,
+    err: Err,
+    source: &Path,
+) -> Result<Plan, ProfileError> {
     let f = &p.fleet;
     let clusters = o.clusters.or(Some(f.clusters));
     let clusters = positive(err, "fleet.clusters", clusters, 1, 10_000_000)?;
@@ -402,6 +409,7 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
+    let sweep = sweep_plan(p.sweep.take(), err)?;
     let observe = {
         let o = &p.observe;
         let interval = o.interval_seconds.unwrap_or(5.0);
@@ -557,8 +565,11 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
             cert: t.cert_file.clone(),
             key: t.key_file.clone(),
         });
+    let switched = o.kubeconfig.is_some() || o.context.is_some() || !o.etcd_endpoints.is_empty();
     let local = if kind == TargetType::Kube || !endpoints.is_empty() {
-        if p.local.is_some() {
+        // A profile written for the local environment still runs where the flags point;
+        // its `local:` section then has nothing to configure.
+        if p.local.is_some() && !switched {
             return Err(err("local", "only applies to the local environment (target.type local, or etcd without endpoints)".into()));
         }
         LocalOptions::default()
@@ -603,5 +614,58 @@ pub fn validate(p: Profile, o: &Overrides, err: Err, source: &Path) -> Result<Pl
         fail_on: o.fail_on,
         metrics: o.metrics,
         out_dir,
+        sweep,
+    })
+}
+
+/// The profile's `sweep:` section, resolved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SweepPlan {
+    /// Field to vary.
+    pub field: Option<String>,
+    /// Values as YAML scalars.
+    pub values: Option<Vec<String>>,
+    /// Reset or accumulate.
+    pub state: SweepState,
+}
+
+fn sweep_plan(s: Option<SweepSection>, err: Err) -> Result<SweepPlan, ProfileError> {
+    let Some(s) = s else {
+        return Ok(SweepPlan::default());
+    };
+    let values = match (s.values, s.range) {
+        (Some(_), Some(_)) => {
+            return Err(err("sweep.range", "give values or range, not both".into()))
+        }
+        (Some(v), None) => {
+            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                return Err(err(
+                    "sweep.values",
+                    "give at least one finite number".into(),
+                ));
+            }
+            Some(v.iter().map(|x| format!("{x}")).collect::<Vec<_>>())
+        }
+        (None, Some(r)) => {
+            Some(crate::sweep::values::parse(None, Some(&r)).map_err(|m| err("sweep.range", m))?)
+        }
+        (None, None) => None,
+    };
+    let state = s.state.unwrap_or_default();
+    if state == SweepState::Accumulate {
+        if s.field.as_deref().is_some_and(|f| f != "fleet.clusters") {
+            return Err(err(
+                "sweep.state",
+                "accumulate only applies to a fleet.clusters sweep (other fields change what exists)".into(),
+            ));
+        }
+        if let Some(v) = &values {
+            crate::sweep::values::ascending(v).map_err(|m| err("sweep.values", m))?;
+        }
+    }
+    Ok(SweepPlan {
+        field: s.field,
+        values,
+        state,
     })
 }

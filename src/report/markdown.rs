@@ -86,8 +86,8 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
             "## Controller simulation: {} controller (steady phase)\n",
             c.name
         );
-        let _ = writeln!(o, "Sync period {} s compressed by a time scale of {} to {:.2} s of wall time (client QPS scaled by the same factor, so N* is unchanged); {} enqueue; {} workers; {} calls per reconcile ({} get, {} list, {} status patch); {} event-driven reconciles per model second.\n",
-            c.sync_period_seconds, c.time_scale, c.wall_period_seconds, c.enqueue, c.concurrency, c.calls_per_reconcile, c.get_calls, c.list_calls, c.patch_status_calls, c.events_per_second);
+        let _ = writeln!(o, "Sync period {} s compressed by a time scale of {} to {:.2} s of wall time (client QPS and workers scaled by the same factor, so both N* are unchanged); {} enqueue; {} workers in the model ({} run); {:.0} ms think time per reconcile; {} calls per reconcile ({} get, {} list, {} status patch); {} event-driven reconciles per model second.\n",
+            c.sync_period_seconds, c.time_scale, c.wall_period_seconds, c.enqueue, c.concurrency, c.wall_workers, c.think_ms, c.calls_per_reconcile, c.get_calls, c.list_calls, c.patch_status_calls, c.events_per_second);
         let cap = c
             .capacity_calls_per_second
             .map(|x| format!("{x:.1}"))
@@ -96,8 +96,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
             .predicted_breakpoint_clusters
             .map(|x| format!("{x:.0}"))
             .unwrap_or_else(|| "none (no client limit)".into());
-        let _ = writeln!(o, "| | value |\n|---|---:|\n| items ({}s) | {} |\n| demand, calls per model second | {:.1} |\n| client capacity, calls per model second | {cap} |\n| predicted breakpoint N* = QPS x period / calls | {nstar} |\n| reconciles | {} |\n| periodic / event enqueues | {} / {} |\n| missed periods | {} |\n| queue wait p50 / p99 / max (wall ms) | {:.1} / {:.1} / {:.1} |\n| reconcile p50 / p99 (wall ms) | {:.1} / {:.1} |\n| queue depth at end / max | {} / {} |\n",
-            c.name, c.items, c.demand_calls_per_second, c.reconciles, c.periodic_enqueues, c.event_enqueues, c.missed_periods,
+        let _ = writeln!(o, "| | value |\n|---|---:|\n| items ({}s) | {} |\n| demand, calls per model second | {:.1} |\n| client capacity, calls per model second | {cap} |\n| predicted breakpoint N* = QPS x period / calls | {nstar} |\n| predicted breakpoint N* = concurrency x period / reconcile duration | {} |\n| reconciles | {} |\n| periodic / event enqueues | {} / {} |\n| missed periods | {} |\n| queue wait p50 / p99 / max (wall ms) | {:.1} / {:.1} / {:.1} |\n| reconcile p50 / p99 (wall ms) | {:.1} / {:.1} |\n| queue depth at end / max | {} / {} |\n",
+            c.name, c.items, c.demand_calls_per_second,
+            c.predicted_concurrency_breakpoint_clusters.map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into()),
+            c.reconciles, c.periodic_enqueues, c.event_enqueues, c.missed_periods,
             c.queue_wait_ms.p50, c.queue_wait_ms.p99, c.queue_wait_ms.max, c.reconcile_ms.p50, c.reconcile_ms.p99, c.final_queue_depth, c.max_queue_depth);
     }
     if let Some(w) = &s.watch {

@@ -120,6 +120,9 @@ mod tests {
                 .collect(),
             crossing: Breakpoint::At { x: 800.0 },
             knee: Breakpoint::At { x: 600.0 },
+            ceiling: None,
+            prediction: Some(600.0),
+            prediction_formula: Some("N* = QPS x period / calls".into()),
         };
         let s = svg(&c, "clusters", Some(600.0)).unwrap();
         assert!(s.starts_with("<svg") && s.contains("</svg>"));

@@ -213,8 +213,12 @@ pub struct ControllerSummary {
     pub wall_period_seconds: f64,
     /// `spread` or `burst`.
     pub enqueue: String,
-    /// Reconcile workers.
+    /// Reconcile workers in the model (`--cluster-concurrency`).
     pub concurrency: usize,
+    /// Workers actually run: concurrency x time_scale (rounded up).
+    pub wall_workers: usize,
+    /// Wall ms each reconcile spends off the management apiserver.
+    pub think_ms: f64,
     /// Calls per reconcile.
     pub calls_per_reconcile: u32,
     /// GETs per reconcile.
@@ -236,6 +240,9 @@ pub struct ControllerSummary {
     /// N* = QPS x period / calls per cluster (all controllers sharing the client): clusters
     /// at which the client limit saturates (FACTS §1).
     pub predicted_breakpoint_clusters: Option<f64>,
+    /// N* = concurrency x period / mean reconcile duration (measured): clusters at which
+    /// the workers are busy all the time, when reconciles completed.
+    pub predicted_concurrency_breakpoint_clusters: Option<f64>,
     /// Reconciles completed.
     pub reconciles: u64,
     /// Periodic enqueues.
@@ -248,8 +255,15 @@ pub struct ControllerSummary {
     pub queue_wait_ms: Distribution,
     /// Reconcile duration (wall ms).
     pub reconcile_ms: Distribution,
+    /// Enqueue → reconcile end (wall ms): how stale a cluster's status gets.
+    pub lag_ms: Distribution,
     /// Queue depth when the phase ended.
     pub final_queue_depth: u64,
+    /// Reconciles in progress when the phase ended.
+    pub final_in_progress: u64,
+    /// Reconciles' worth of work owed when the phase ended: reconciles asked for minus
+    /// calls made / calls per reconcile.
+    pub unserved_reconciles: f64,
     /// Deepest queue.
     pub max_queue_depth: u64,
 }

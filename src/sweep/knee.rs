@@ -123,6 +123,40 @@ pub fn knee(points: &[(f64, f64)], min_ratio: f64, min_rise: f64) -> Breakpoint 
     Breakpoint::At { x: x.clamp(lo, hi) }
 }
 
+/// Where a rising curve flattens (throughput reaching a ceiling): the meeting point of the
+/// best two-segment fit whose left segment rises and whose right segment rises less than
+/// `1 / min_ratio` as steeply. Returns the x and the ceiling (the fitted right segment's
+/// mean y), or "not reached in range" when the curve keeps rising.
+pub fn plateau(points: &[(f64, f64)], min_ratio: f64) -> (Breakpoint, Option<f64>) {
+    if points.len() < 4 {
+        return (Breakpoint::NotReached, None);
+    }
+    let mut best: Option<(f64, usize, (f64, f64), (f64, f64))> = None;
+    for k in 2..=points.len() - 2 {
+        let (l, r) = points.split_at(k);
+        let (ls, li, le) = fit(l);
+        let (rs, ri, re) = fit(r);
+        if !(ls > 0.0 && rs * min_ratio < ls) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| le + re < b.0) {
+            best = Some((le + re, k, (ls, li), (rs, ri)));
+        }
+    }
+    let Some((_, k, (ls, li), (rs, ri))) = best else {
+        return (Breakpoint::NotReached, None);
+    };
+    let x = if (ls - rs).abs() > f64::EPSILON {
+        (ri - li) / (ls - rs)
+    } else {
+        points[k].0
+    };
+    let x = x.clamp(points[k - 1].0, points[k].0);
+    let right = &points[k..];
+    let ceiling = right.iter().map(|p| p.1).sum::<f64>() / right.len() as f64;
+    (Breakpoint::At { x }, Some(ceiling))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +222,40 @@ mod tests {
         ];
         let k = knee(&c, 3.0, 200.0).x().unwrap();
         assert!((15.0..=30.0).contains(&k), "{k}");
+    }
+
+    fn saturating(ceiling: f64, noise: f64) -> Vec<(f64, f64)> {
+        [250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let wobble = noise * if i % 2 == 0 { 1.0 } else { -1.0 };
+                (x, f64::min(x, ceiling) + wobble)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_where_throughput_flattens() {
+        let (x, c) = plateau(&saturating(3000.0, 0.0), 3.0);
+        let x = x.x().unwrap();
+        assert!((2000.0..=4000.0).contains(&x), "{x}");
+        assert!((c.unwrap() - 3000.0).abs() < 1.0, "{c:?}");
+        let (x, c) = plateau(&saturating(3000.0, 100.0), 3.0);
+        assert!((2000.0..=4000.0).contains(&x.x().unwrap()), "{x:?}");
+        assert!((c.unwrap() - 3000.0).abs() < 150.0, "{c:?}");
+    }
+
+    #[test]
+    fn no_plateau_while_throughput_keeps_up() {
+        assert_eq!(
+            plateau(&saturating(1e9, 0.0), 3.0),
+            (Breakpoint::NotReached, None)
+        );
+        assert_eq!(
+            plateau(&saturating(1e9, 0.0)[..3], 3.0).0,
+            Breakpoint::NotReached
+        );
     }
 
     #[test]

@@ -3,3 +3,4 @@
 
 pub mod knee;
 pub mod points;
+pub mod values;

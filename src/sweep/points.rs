@@ -1,6 +1,6 @@
 //! One sweep point's metrics, taken from its run's summary, and the curves they form.
 
-use super::knee::{knee, threshold_crossing, Breakpoint};
+use super::knee::{knee, plateau, threshold_crossing, Breakpoint};
 use crate::report::Summary;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,22 @@ pub struct SweepPoint {
     pub achieved_rps: f64,
     /// N* = QPS x period / calls per cluster, when a steady phase ran with a client limit.
     pub predicted_breakpoint: Option<f64>,
+    /// N* = concurrency x period / reconcile duration (this point's mean duration).
+    #[serde(default)]
+    pub predicted_concurrency_breakpoint: Option<f64>,
+    /// Reconciles' worth of work the Cluster controller owed when the steady phase ended
+    /// (reconciles asked for minus calls made / calls per reconcile).
+    #[serde(default)]
+    pub queue_backlog: Option<f64>,
+    /// Enqueue → reconcile end p99 (wall ms), Cluster controller.
+    #[serde(default)]
+    pub lag_p99_ms: Option<f64>,
+    /// Create requests answered OK per second of the create phase.
+    #[serde(default)]
+    pub writes_per_second: Option<f64>,
+    /// The create phase's scheduled rate (objects/s), when open loop.
+    #[serde(default)]
+    pub offered_writes_per_second: Option<f64>,
     /// The controller's sync period on the wall clock (ms), when a steady phase ran.
     pub wall_period_ms: Option<f64>,
 }
@@ -63,6 +79,24 @@ pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
             0.0
         },
         predicted_breakpoint: ctrl.and_then(|c| c.predicted_breakpoint_clusters),
+        predicted_concurrency_breakpoint: ctrl
+            .and_then(|c| c.predicted_concurrency_breakpoint_clusters),
+        queue_backlog: ctrl.map(|c| c.unserved_reconciles),
+        lag_p99_ms: ctrl.map(|c| c.lag_ms.p99),
+        writes_per_second: s.phases.iter().find(|p| p.name == "create").and_then(|p| {
+            let ok: u64 = s
+                .operations
+                .iter()
+                .filter(|o| o.phase == "create")
+                .map(|o| o.counts.ok)
+                .sum();
+            (p.duration_seconds > 0.0).then(|| ok as f64 / p.duration_seconds)
+        }),
+        offered_writes_per_second: s
+            .phases
+            .iter()
+            .find(|p| p.name == "create" && p.rate_unit.as_deref() == Some("objects/s"))
+            .and_then(|p| p.target_rate),
         wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
     }
 }
@@ -80,8 +114,35 @@ pub struct Curve {
     pub points: Vec<(f64, f64)>,
     /// First threshold crossing.
     pub crossing: Breakpoint,
-    /// Knee of the curve.
+    /// Knee of the curve (for a throughput curve: where it flattens).
     pub knee: Breakpoint,
+    /// The ceiling a throughput curve flattens at.
+    #[serde(default)]
+    pub ceiling: Option<f64>,
+    /// The model's breakpoint for this curve, when it has one.
+    #[serde(default)]
+    pub prediction: Option<f64>,
+    /// How the prediction is computed.
+    #[serde(default)]
+    pub prediction_formula: Option<String>,
+}
+
+/// The model's breakpoint for the queue curves: the smaller of the client limit's
+/// N* = QPS x period / calls and the workers' N* = concurrency x period / reconcile
+/// duration (taken at the first, least loaded point).
+pub fn model_prediction(points: &[SweepPoint]) -> Option<(f64, String)> {
+    let qps = points.iter().find_map(|p| p.predicted_breakpoint);
+    let conc = points
+        .iter()
+        .find_map(|p| p.predicted_concurrency_breakpoint);
+    match (qps, conc) {
+        (Some(q), Some(c)) if c < q => {
+            Some((c, "N* = concurrency x period / reconcile duration".into()))
+        }
+        (Some(q), _) => Some((q, "N* = QPS x period / calls".into())),
+        (None, Some(c)) => Some((c, "N* = concurrency x period / reconcile duration".into())),
+        (None, None) => None,
+    }
 }
 
 fn curve(
@@ -97,6 +158,9 @@ fn curve(
         threshold,
         crossing: threshold_crossing(&points, threshold),
         knee: knee(&points, 3.0, min_rise),
+        ceiling: None,
+        prediction: None,
+        prediction_formula: None,
         points,
     })
 }
@@ -117,28 +181,73 @@ pub fn curves(points: &[SweepPoint]) -> Vec<Curve> {
         .filter_map(|p| p.wall_period_ms)
         .next()
         .unwrap_or(1000.0);
+    let model = model_prediction(points);
+    let predicted = |c: Option<Curve>| {
+        c.map(|mut c| {
+            if let Some((x, f)) = &model {
+                c.prediction = Some(*x);
+                c.prediction_formula = Some(f.clone());
+            }
+            c
+        })
+    };
+    // Achieved writes against the offered rate: where it stops keeping up.
+    let throughput: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| Some((p.offered_writes_per_second?, p.writes_per_second?)))
+        .collect();
+    let throughput = (!throughput.is_empty() && throughput.len() == points.len()).then(|| {
+        let (flat, ceiling) = plateau(&throughput, 3.0);
+        Curve {
+            metric: "write_throughput".into(),
+            unit: "writes/s".into(),
+            threshold: f64::INFINITY,
+            crossing: Breakpoint::NotReached,
+            knee: flat,
+            ceiling,
+            prediction: None,
+            prediction_formula: None,
+            points: throughput,
+        }
+    });
     [
-        curve(
+        predicted(curve(
+            "queue_backlog",
+            "clusters",
+            f64::INFINITY,
+            all(&|p| p.queue_backlog),
+            // Clearly more than the in-flight reconciles at the last point.
+            points.last().map(|p| (p.x * 0.02).max(5.0)).unwrap_or(5.0),
+        )),
+        throughput,
+        predicted(curve(
+            "reconcile_lag_p99",
+            "ms",
+            period,
+            all(&|p| p.lag_p99_ms),
+            period / 10.0,
+        )),
+        predicted(curve(
             "queue_wait_p99",
             "ms",
             period,
             all(&|p| p.queue_wait_p99_ms),
             period / 10.0,
-        ),
-        curve(
+        )),
+        predicted(curve(
             "throttle_wait_p99",
             "ms",
             1000.0,
             all(&|p| Some(p.throttle_wait_p99_ms)),
             100.0,
-        ),
-        curve(
+        )),
+        predicted(curve(
             "missed_periods",
             "count",
             1.0,
             all(&|p| p.missed_periods.map(|m| m as f64)),
             1.0,
-        ),
+        )),
         curve("write_p99", "ms", 1000.0, all(&|p| p.write_p99_ms), 100.0),
         curve(
             "rate_429",

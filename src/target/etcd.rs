@@ -8,7 +8,10 @@
 use super::encode::{self, StoreMeta};
 use super::{Created, EtcdError, RequestError, Target, TargetError};
 use crate::model::{self, ApiRef, Object};
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{
+    AlarmAction, AlarmOptions, AlarmType, Client, CompactionOptions, Compare, CompareOp,
+    GetOptions, Txn, TxnOp,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -202,6 +205,52 @@ impl EtcdTarget {
         })
     }
 
+    /// Whether a NOSPACE alarm is armed on any member.
+    pub async fn nospace_armed(&self) -> Result<bool, RequestError> {
+        let mut c = self.client.clone();
+        let r = c
+            .alarm(AlarmAction::Get, AlarmType::None, None)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(r.alarms().iter().any(|a| a.alarm() == AlarmType::Nospace))
+    }
+
+    /// Makes an etcd that ran out of quota writable again, as an operator would once space
+    /// has been freed (deletes are accepted under the alarm): compact at the current
+    /// revision, defragment, disarm NOSPACE. Returns the status afterwards.
+    pub async fn recover_space(&self) -> Result<EtcdStatus, RequestError> {
+        let mut c = self.client.clone();
+        let revision = self.status().await?.revision;
+        if revision > 0 {
+            match c
+                .compact(revision, Some(CompactionOptions::new().with_physical()))
+                .await
+            {
+                Ok(_) => {}
+                // Already compacted at this revision: nothing to free.
+                Err(e) if e.to_string().contains("compacted") => {}
+                Err(e) => return Err(classify(&e)),
+            }
+        }
+        c.defragment().await.map_err(|e| classify(&e))?;
+        // Disarm per member, as `etcdctl alarm disarm` does.
+        let armed = c
+            .alarm(AlarmAction::Get, AlarmType::None, None)
+            .await
+            .map_err(|e| classify(&e))?;
+        for a in armed.alarms() {
+            if a.alarm() != AlarmType::Nospace {
+                continue;
+            }
+            let mut o = AlarmOptions::new();
+            o.with_member(a.member_id());
+            c.alarm(AlarmAction::Deactivate, AlarmType::Nospace, Some(o))
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        self.status().await
+    }
+
     /// The raw client (maintenance: compaction, defragmentation, alarms).
     pub fn client(&self) -> Client {
         self.client.clone()
@@ -293,6 +342,36 @@ impl EtcdTarget {
     }
 }
 
+/// The UID and the value bytes kube-apiserver would store for a create of `obj` with
+/// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences).
+pub fn stored_value(
+    obj: &Object,
+    body: &serde_json::Value,
+) -> Result<(String, Vec<u8>), RequestError> {
+    let uid = if obj.uid.is_empty() {
+        let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
+            .as_str()
+            .unwrap_or("");
+        model::placeholder_uid(run_id, obj.namespace.as_deref().unwrap_or(""), &obj.name)
+    } else {
+        obj.uid.clone()
+    };
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let custom = !obj.api.group.is_empty();
+    let stored = encode::stored_form(
+        body,
+        &StoreMeta {
+            uid: &uid,
+            creation_timestamp: &now,
+            manager: MANAGER,
+            is_custom_resource: custom,
+            strip_status: custom,
+        },
+    );
+    let value = EtcdTarget::encode(&obj.api, &stored)?;
+    Ok((uid, value))
+}
+
 impl Target for EtcdTarget {
     fn endpoint(&self) -> String {
         self.endpoint.clone()
@@ -304,28 +383,7 @@ impl Target for EtcdTarget {
         body: &serde_json::Value,
     ) -> Result<Created, RequestError> {
         let key = obj.etcd_key();
-        // The model's deterministic UID, so reruns and shards agree on ownerReferences.
-        let uid = if obj.uid.is_empty() {
-            let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
-                .as_str()
-                .unwrap_or("");
-            model::placeholder_uid(run_id, obj.namespace.as_deref().unwrap_or(""), &obj.name)
-        } else {
-            obj.uid.clone()
-        };
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let custom = !obj.api.group.is_empty();
-        let stored = encode::stored_form(
-            body,
-            &StoreMeta {
-                uid: &uid,
-                creation_timestamp: &now,
-                manager: MANAGER,
-                is_custom_resource: custom,
-                strip_status: custom,
-            },
-        );
-        let value = Self::encode(&obj.api, &stored)?;
+        let (uid, value) = stored_value(obj, body)?;
         let request_bytes = value.len();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])

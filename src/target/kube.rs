@@ -414,6 +414,9 @@ impl KubeTarget {
                 .collect_bytes()
                 .await
                 .map_err(|_| RequestError::Transport)?;
+            if nospace(status, &body) {
+                return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
+            }
             if status == 429 || (status >= 500 && retry.is_some()) {
                 return Err(RequestError::Http {
                     code: status,
@@ -429,6 +432,12 @@ impl KubeTarget {
             .await
             .map_err(|_| RequestError::Timeout)?
     }
+}
+
+/// kube-apiserver passes etcd's NOSPACE on as HTTP 500 with etcd's message (FACTS §3).
+fn nospace(status: u16, body: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"database space exceeded";
+    status == 500 && body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
 fn first_line(s: &str) -> String {
@@ -462,6 +471,9 @@ impl Target for KubeTarget {
                 .collect_bytes()
                 .await
                 .map_err(|_| RequestError::Transport)?;
+            if nospace(status.as_u16(), &body) {
+                return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
+            }
             if status != StatusCode::CREATED && !status.is_success() {
                 return Err(RequestError::Http {
                     code: status.as_u16(),

@@ -47,11 +47,17 @@ pub fn profile_file(name: &str, yaml: &str) -> PathBuf {
 
 /// Validates a summary.json against results/summary.schema.json.
 pub fn assert_valid_summary(path: &std::path::Path) -> serde_json::Value {
+    assert_valid(path, "summary.schema.json")
+}
+
+/// Validates a JSON file against `results/<schema>`.
+pub fn assert_valid(path: &std::path::Path, schema: &str) -> serde_json::Value {
     let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/results/summary.schema.json"
-        ))
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("results")
+                .join(schema),
+        )
         .unwrap(),
     )
     .unwrap();
@@ -64,7 +70,8 @@ pub fn assert_valid_summary(path: &std::path::Path) -> serde_json::Value {
         .collect();
     assert!(
         errors.is_empty(),
-        "summary.json does not match the schema: {errors:#?}"
+        "{} does not match the schema: {errors:#?}",
+        path.display()
     );
     doc
 }

@@ -1,0 +1,188 @@
+//! `breakpoints.json` and `breakpoints.md`: one row per bottleneck of the seed's "Bottlenecks
+//! That Emerge" table, with the documented value, the model's prediction, what was measured
+//! here and the plots that show it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Version of `breakpoints.json` (see `results/breakpoints.schema.json`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How an experiment ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    /// A breakpoint was measured.
+    Measured,
+    /// The experiment ran but the curve did not break within the swept range.
+    NotReached,
+    /// Not run (not selected, or not safe on the named target).
+    Skipped,
+    /// The experiment could not run to the end.
+    Failed,
+}
+
+/// One bottleneck.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    /// Short id (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`).
+    pub id: String,
+    /// The bottleneck, as the seed names it.
+    pub bottleneck: String,
+    /// What the seed documents.
+    pub documented: String,
+    /// The seed's value in clusters.
+    pub documented_clusters: f64,
+    /// The model's prediction in this row's unit, when there is a model.
+    pub model: Option<f64>,
+    /// How the prediction is computed, with its inputs.
+    pub model_note: String,
+    /// The measured breakpoint in this row's unit, when reached.
+    pub measured: Option<f64>,
+    /// Unit of `model` and `measured`.
+    pub unit: String,
+    /// The measurement in clusters, when the row's unit converts.
+    pub measured_clusters: Option<f64>,
+    /// What was measured, in words (also when not reached).
+    pub measured_note: String,
+    /// How the experiment ended.
+    pub status: RowStatus,
+    /// What the experiment scaled (time, limits, quota) and why that preserves the
+    /// breakpoint.
+    pub scaling: String,
+    /// Plots (paths relative to the results folder).
+    pub evidence: Vec<String>,
+    /// Where the experiment's own results are (relative to the results folder).
+    pub results: Option<String>,
+    /// Wall seconds the experiment took.
+    pub seconds: f64,
+}
+
+/// `breakpoints.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakpointsReport {
+    /// Schema version.
+    pub schema_version: u32,
+    /// The suite's run id (experiments are `<id>-<row>`).
+    pub run_id: String,
+    /// Tool version.
+    pub tool_version: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Wall seconds for the whole suite.
+    pub duration_seconds: f64,
+    /// Where the experiments ran (`local`, or the named kubeconfig / etcd endpoint).
+    pub target: String,
+    /// One row per bottleneck, in the seed's order.
+    pub rows: Vec<Row>,
+    /// Whether every selected experiment ran to its end.
+    pub complete: bool,
+}
+
+fn num(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{} {unit}", group(x)),
+        Some(x) => format!("{x:.1} {unit}"),
+        None => "-".into(),
+    }
+}
+
+/// 12345.6 → "12,346".
+pub fn group(x: f64) -> String {
+    let s = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Renders `breakpoints.md`.
+pub fn markdown(r: &BreakpointsReport) -> String {
+    let mut o = format!(
+        "# Breakpoints {}\n\ncapi-loadgen {} against {}, started {}, {:.0} s in all{}.\n\n",
+        r.run_id,
+        r.tool_version,
+        r.target,
+        r.started_at,
+        r.duration_seconds,
+        if r.complete {
+            ""
+        } else {
+            " (**incomplete**: see the rows marked failed)"
+        }
+    );
+    o += "| row | bottleneck | documented (seed) | model prediction | measured here | evidence (plot) |\n|---|---|---|---|---|---|\n";
+    for (i, row) in r.rows.iter().enumerate() {
+        let measured = match row.status {
+            RowStatus::Measured => {
+                let mut m = num(row.measured, &row.unit);
+                if let (Some(c), false) = (row.measured_clusters, row.unit.starts_with("clusters"))
+                {
+                    let _ = write!(m, " (~{} clusters)", group(c));
+                }
+                m
+            }
+            RowStatus::NotReached => "not reached in range".into(),
+            RowStatus::Skipped => "skipped".into(),
+            RowStatus::Failed => "failed".into(),
+        };
+        let evidence = row
+            .evidence
+            .iter()
+            .map(|p| format!("[{}]({p})", p.rsplit('/').next().unwrap_or(p)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            i + 1,
+            row.bottleneck,
+            row.documented,
+            num(row.model, &row.unit),
+            measured,
+            if evidence.is_empty() {
+                "-".into()
+            } else {
+                evidence
+            }
+        );
+    }
+    o += "\n";
+    for (i, row) in r.rows.iter().enumerate() {
+        let _ = writeln!(o, "## {}. {} (`{}`)\n", i + 1, row.bottleneck, row.id);
+        let _ = writeln!(o, "**Measured.** {}\n", row.measured_note);
+        let _ = writeln!(o, "**Model.** {}\n", row.model_note);
+        let _ = writeln!(o, "**Scaling.** {}\n", row.scaling);
+        if let Some(d) = &row.results {
+            let _ = writeln!(o, "Results: [`{d}`]({d}); {:.0} s.\n", row.seconds);
+        }
+        for p in &row.evidence {
+            let _ = writeln!(o, "![{}]({p})\n", row.id);
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(999.4), "999");
+        assert_eq!(group(1000.0), "1,000");
+        assert_eq!(group(45213.0), "45,213");
+        assert_eq!(group(1234567.0), "1,234,567");
+        assert_eq!(group(-2500.0), "-2,500");
+    }
+}

@@ -24,6 +24,13 @@ pub struct ConnectionArgs {
     /// etcd endpoint (repeatable; switches the target to a bare `etcd`).
     #[arg(long = "etcd-endpoint", global = true)]
     pub etcd_endpoint: Vec<String>,
+    /// A kubeconfig context that may take load although it is neither a kind cluster on this
+    /// machine nor the local environment (repeatable; the safety guard refuses others).
+    #[arg(long = "allow-context", global = true)]
+    pub allow_context: Vec<String>,
+    /// An etcd endpoint off this machine's loopback that may take load (repeatable).
+    #[arg(long = "allow-endpoint", global = true)]
+    pub allow_endpoint: Vec<String>,
 }
 
 /// The jobs.
@@ -37,7 +44,7 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Measure bytes per kind and per cluster as stored in etcd; project to large fleets.
     Sizes(SizesArgs),
-    /// Re-render report.md from a results directory and print it.
+    /// Re-render the Markdown of a results folder (a run, a sweep or a breakpoints suite) from its JSON and print it.
     Report(ReportArgs),
     /// Run a profile over values of one field and find each curve's breakpoint.
     Sweep(SweepArgs),
@@ -56,7 +63,8 @@ pub struct BreakpointsArgs {
     /// apf); default all.
     #[arg(long)]
     pub only: Option<String>,
-    /// Run id (default: time + random suffix; experiments are <id>-<row>).
+    /// Run id, at most 17 characters (default: bp-<time>-<random>; experiments' run ids
+    /// add a suffix).
     #[arg(long)]
     pub run_id: Option<String>,
     /// Results directory (default results/<run-id>).

@@ -37,6 +37,9 @@ pub enum Error {
     /// Flags or profile are invalid.
     #[error("{0}")]
     Usage(String),
+    /// The safety guard refused the target (not kind, not local, not allowed).
+    #[error("{0}")]
+    Refused(String),
     /// The profile failed to parse or validate (message names file:line: field).
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
@@ -101,6 +104,7 @@ impl Error {
             Error::TargetFailed { .. } => exit::TARGET_FAILED,
             Error::QuotaFull { .. } => exit::QUOTA,
             Error::Unhealthy { .. } => exit::UNHEALTHY,
+            Error::Refused(_) => exit::REFUSED,
         }
     }
 

@@ -30,10 +30,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Sizes(args) => commands::sizes::run(args).await,
         cli::Command::Sweep(args) => commands::sweep::run(args).await,
         cli::Command::Breakpoints(args) => commands::breakpoints::run(args).await,
-        cli::Command::Report(args) => {
-            let md = report::rerender(&args.dir).map_err(|e| Error::io(&args.dir, e))?;
-            print!("{md}");
-            Ok(())
-        }
+        cli::Command::Report(args) => commands::report::run(&args),
     }
 }

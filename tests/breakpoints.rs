@@ -107,6 +107,12 @@ async fn accumulating_sweeps_reject_falling_values_and_other_fields() {
         .unwrap_err();
     assert_eq!(e.exit_code(), capi_loadgen::exit::USAGE, "{e}");
     assert!(e.to_string().contains("bogus"), "{e}");
+    // Experiments add a suffix to the run id, which may have at most 24 characters.
+    let e = common::cli(&["breakpoints", "--run-id", "a-run-id-of-20-chars"])
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), capi_loadgen::exit::USAGE, "{e}");
+    assert!(e.to_string().contains("at most 17"), "{e}");
 }
 
 #[tokio::test]

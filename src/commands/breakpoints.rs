@@ -21,6 +21,20 @@ const ETCD_WRITES: &str = include_str!("../../profiles/breakpoints/etcd-writes.y
 const ETCD_SIZE: &str = include_str!("../../profiles/breakpoints/etcd-size.yaml");
 const APF: &str = include_str!("../../profiles/breakpoints/apf.yaml");
 
+/// Longest suite run id: each experiment's run ids add a suffix of up to 7 characters.
+const MAX_RUN_ID: usize = 17;
+
+/// An experiment's short name in run ids (which are at most 24 characters).
+fn short(id: &str) -> &'static str {
+    match id {
+        "client-qps" => "qps",
+        "concurrency" => "conc",
+        "etcd-writes" => "wr",
+        "etcd-size" => "size",
+        _ => "apf",
+    }
+}
+
 /// The experiments, in the seed's order.
 pub const ROWS: [&str; 5] = [
     "client-qps",
@@ -72,7 +86,7 @@ impl Suite {
             field,
             values,
             state: plan.sweep.state,
-            sweep_id: format!("{}-{id}", self.run_id),
+            sweep_id: format!("{}-{}", self.run_id, short(id)),
             dir: self.dir.join(id),
             overrides: self.overrides.clone(),
         })
@@ -193,7 +207,7 @@ async fn controller_row(s: &Suite, id: &str) -> Result<Row, Error> {
             out.measured = Some(x);
             out.measured_clusters = Some(x);
             out.measured_note = format!(
-                "The Cluster controller's backlog (clusters enqueued but not reconciled at the end of the steady phase) starts growing at {} clusters (two-segment knee over {} clusters){}{}.",
+                "The work the Cluster controller owes at the end of the steady phase (reconciles asked for minus calls made / calls per reconcile) starts growing at {} clusters (two-segment knee over {} clusters){}{}.",
                 group(x),
                 range_of(&r),
                 out.model
@@ -299,7 +313,7 @@ async fn apf_row(s: &Suite) -> Result<Row, Error> {
         &spec.field,
         &spec.values[0],
         &Overrides {
-            run_id: Some(format!("{}-apf-model", s.run_id)),
+            run_id: Some(format!("{}-apfm", s.run_id)),
             ..s.overrides.clone()
         },
     )?;
@@ -328,8 +342,8 @@ async fn apf_row(s: &Suite) -> Result<Row, Error> {
             out.model_note = format!(
                 "APF gives workload-low ceil({total} x {} / {}) = {seats} seats of the apiserver's {total} (max-requests-inflight + max-mutating-requests-inflight); one ServiceAccount is one flow, which may queue hand size x queue length = {} x {} = {} more: 429s from {} requests in flight (read live from the apiserver's PriorityLevelConfigurations). With the default 400 + 200 the same arithmetic gives {}.",
                 m.shares, m.total_shares, m.hand_size, m.queue_length_limit, m.queued_per_flow(),
-                seats as u64 + m.queued_per_flow(),
-                group((m.seats(600) as u64 + m.queued_per_flow()) as f64)
+                seats + m.queued_per_flow(),
+                group((m.seats(600) + m.queued_per_flow()) as f64)
             );
         }
         (Some(m), None) => {
@@ -345,9 +359,24 @@ async fn apf_row(s: &Suite) -> Result<Row, Error> {
         Some(Breakpoint::At { x }) => {
             out.status = RowStatus::Measured;
             out.measured = Some(x);
+            // The points around the crossing: the onset lies between them.
+            let pts = c.map(|c| c.points.clone()).unwrap_or_default();
+            let below = pts
+                .iter()
+                .filter(|p| p.0 < x || p.1 < 1.0)
+                .map(|p| p.0)
+                .fold(f64::NAN, f64::max);
+            let above = pts
+                .iter()
+                .filter(|p| p.1 >= 1.0)
+                .map(|p| p.0)
+                .fold(f64::NAN, f64::min);
             out.measured_note = format!(
-                "429s pass 1% of requests at {} concurrent creates (interpolated; swept {}), client retries off so every 429 is seen.",
+                "429s pass 1% of requests at {} concurrent creates (interpolated; none at {}, {:.0}% at {}; swept {}), client retries off so every 429 is seen.",
                 group(x),
+                group(below),
+                pts.iter().find(|p| p.0 == above).map(|p| p.1).unwrap_or(0.0),
+                group(above),
                 range_of(&r)
             );
         }
@@ -391,7 +420,16 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
             v
         }
     };
-    let run_id = args.run_id.clone().unwrap_or_else(profile::new_run_id);
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("bp-{}", &profile::new_run_id()[9..]));
+    // Experiments' run ids add up to 7 characters ("-apf-p6") to the 24 a run id may have.
+    if run_id.len() > MAX_RUN_ID {
+        return Err(Error::Usage(format!(
+            "--run-id {run_id}: at most {MAX_RUN_ID} characters (the experiments' run ids add a suffix)"
+        )));
+    }
     let dir = args
         .out
         .clone()
@@ -405,6 +443,8 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
             kubeconfig: args.conn.kubeconfig.clone(),
             context: args.conn.context.clone(),
             etcd_endpoints: args.conn.etcd_endpoint.clone(),
+            allow_contexts: args.conn.allow_context.clone(),
+            allow_endpoints: args.conn.allow_endpoint.clone(),
             ..Default::default()
         },
         local: !kube && !etcd,

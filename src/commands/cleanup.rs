@@ -185,12 +185,14 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
         TargetPlan::Kube {
             kubeconfig: args.conn.kubeconfig.clone(),
             context: args.conn.context.clone(),
+            allow: args.conn.allow_context.clone(),
         }
     } else {
         TargetPlan::Etcd {
             endpoints: args.conn.etcd_endpoint.clone(),
             tls: None,
             local: Default::default(),
+            allow: args.conn.allow_endpoint.clone(),
         }
     };
     let (handle, stop) = stop_signal();

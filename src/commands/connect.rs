@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::profile::TargetPlan;
 use crate::report::summary::TargetInfo;
 use crate::target::etcd::EtcdTarget;
+use crate::target::guard;
 use crate::target::kube::KubeTarget;
 use crate::target::Target;
 use std::time::Duration;
@@ -111,7 +112,11 @@ pub async fn connect(
             endpoints,
             tls,
             local: opts,
+            allow,
         } => {
+            for e in endpoints {
+                guard::check_etcd(e, allow).map_err(Error::Refused)?;
+            }
             let (env, ephemeral_state, endpoints, admin) = if endpoints.is_empty() {
                 let (env, eph) = start_local(opts, run_id).await?;
                 let kc = env.info.kubeconfig.clone();
@@ -157,10 +162,13 @@ pub async fn connect(
         TargetPlan::Kube {
             kubeconfig,
             context,
+            allow,
         } => {
             let admin =
                 KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout)
                     .await?;
+            // Before anything is written, or even asked.
+            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(Error::Refused)?;
             let server_version = admin.check().await?;
             let load = kube_clients(
                 kubeconfig.as_deref(),

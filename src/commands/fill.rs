@@ -62,9 +62,8 @@ async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Recover
     // through etcd itself, as an operator would with the apiserver refusing writes.
     let deleted = cleanup::run(CleanupArgs {
         conn: ConnectionArgs {
-            kubeconfig: None,
-            context: None,
             etcd_endpoint: vec![crate::target::Target::endpoint(&etcd)],
+            ..Default::default()
         },
         run_id: Some(run_id.to_string()),
         all_runs: false,
@@ -147,7 +146,7 @@ pub async fn etcd_size_row(
         &source,
         text,
         &Overrides {
-            run_id: Some(format!("{run_id}-{id}")),
+            run_id: Some(format!("{run_id}-size")),
             out: Some(out.clone()),
             ..Default::default()
         },

@@ -113,6 +113,7 @@ fn print_plan(plan: &Plan) {
             TargetPlan::Kube {
                 kubeconfig,
                 context,
+                ..
             } => format!(
                 "kube ({}, context {})",
                 kubeconfig
@@ -134,6 +135,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         context: args.conn.context,
         state_dir: args.state_dir,
         etcd_endpoints: args.conn.etcd_endpoint,
+        allow_contexts: args.conn.allow_context.clone(),
+        allow_endpoints: args.conn.allow_endpoint.clone(),
         out: args.out,
         metrics: args.metrics_addr.map(|a| {
             (

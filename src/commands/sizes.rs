@@ -214,6 +214,8 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
         clusters: Some(args.clusters),
         state_dir: args.state_dir,
         etcd_endpoints: args.conn.etcd_endpoint,
+        allow_contexts: args.conn.allow_context.clone(),
+        allow_endpoints: args.conn.allow_endpoint.clone(),
         kubeconfig: args.conn.kubeconfig,
         context: args.conn.context,
         out: args.out,

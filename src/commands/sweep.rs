@@ -62,9 +62,7 @@ pub fn markdown(r: &SweepReport) -> String {
             p.status,
             p.throttle_wait_p99_ms,
             f(p.queue_wait_p99_ms, 1),
-            p.queue_backlog
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "-".into()),
+            f(p.queue_backlog, 1),
             p.missed_periods
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -275,8 +273,11 @@ pub(crate) async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
         .await?;
         report.complete = done;
     } else {
-        for i in 0..n {
-            let plan = spec.plan(i, None)?;
+        // Every point's plan first: a bad value late in the list fails before any point runs.
+        let plans = (0..n)
+            .map(|i| spec.plan(i, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, plan) in plans.into_iter().enumerate() {
             announce(i);
             let r = with_target(&plan, async |c: &Connected, h: StopHandle, s: Stop| {
                 point(&plan, c, h, s).await
@@ -302,6 +303,8 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         kubeconfig: args.conn.kubeconfig.clone(),
         context: args.conn.context.clone(),
         etcd_endpoints: args.conn.etcd_endpoint.clone(),
+        allow_contexts: args.conn.allow_context.clone(),
+        allow_endpoints: args.conn.allow_endpoint.clone(),
         ..Default::default()
     };
     // The profile as written: its own mistakes, and its `sweep:` defaults.

@@ -86,7 +86,7 @@ fn condition_patch() -> serde_json::Value {
 }
 
 /// Reconciles one item: the mix of calls on its objects. Calls stop when the phase ends
-/// (`end`), so a throttled reconcile does not overrun it.
+/// (`end`), so a throttled reconcile does not overrun it; returns whether it finished.
 async fn reconcile<T: Target>(
     fleet: &FleetSpec,
     ctx: &PhaseContext<T>,
@@ -95,7 +95,7 @@ async fn reconcile<T: Target>(
     item: u64,
     end: Instant,
     calls: &AtomicU64,
-) {
+) -> bool {
     let per_cluster = fleet.machines_per_cluster().max(1);
     let (cluster, machine) = match which {
         Controller::Cluster => (item, None),
@@ -113,7 +113,7 @@ async fn reconcile<T: Target>(
     let live = || !ctx.stop.is_stopped() && Instant::now() < end;
     for i in 0..mix.get {
         if !live() {
-            return;
+            return false;
         }
         let Some(o) = gettable
             .get(i as usize % gettable.len().max(1))
@@ -132,7 +132,7 @@ async fn reconcile<T: Target>(
     let selector = format!("{}={name}", model::CLUSTER_NAME_LABEL);
     for _ in 0..mix.list {
         if !live() {
-            return;
+            return false;
         }
         let (api, ns, sel) = (&machines, ns.as_str(), selector.as_str());
         ctx.call("steady", Verb::List, Kind::Machine, |t: T| async move {
@@ -151,7 +151,7 @@ async fn reconcile<T: Target>(
     let api = fleet.api_ref(kind);
     for _ in 0..mix.patch_status {
         if !live() {
-            return;
+            return false;
         }
         let patch = condition_patch();
         let (api, ns, n, p) = (&api, ns.as_str(), patched.as_str(), &patch);
@@ -161,6 +161,7 @@ async fn reconcile<T: Target>(
         .await;
         calls.fetch_add(1, Ordering::Relaxed);
     }
+    true
 }
 
 /// Runs the phase: the Cluster controller and, if planned, the Machine controller, side by
@@ -329,11 +330,15 @@ async fn run_controller<T: Target>(
                         // infrastructure API): it holds the worker, not the client.
                         tokio::time::sleep_until((start + think).min(end)).await;
                     }
-                    reconcile(&fleet, &ctx, which, mix, c, end, &calls).await;
+                    let finished = start + think <= end
+                        && reconcile(&fleet, &ctx, which, mix, c, end, &calls).await;
                     busy.fetch_sub(1, Ordering::Relaxed);
-                    let _ = took.record(micros(start.elapsed()));
-                    let _ = lag.record(micros(queued_at.elapsed()));
-                    done += 1;
+                    // A reconcile the phase's end cut short is not a duration sample.
+                    if finished {
+                        let _ = took.record(micros(start.elapsed()));
+                        let _ = lag.record(micros(queued_at.elapsed()));
+                        done += 1;
+                    }
                     queue.done(c);
                 }
                 (wait, took, lag, done)

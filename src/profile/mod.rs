@@ -81,6 +81,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ProfileError> {
 /// Parses and validates profile text; `path` is only used in messages and to resolve
 /// relative paths.
 pub fn parse_str(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, ProfileError> {
+    // A byte-order mark (editors on Windows) is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
@@ -142,7 +144,7 @@ pub fn parse_with(
         field: field.to_string(),
         message,
     };
-    let text = text.to_string();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).to_string();
     // Validate the file as written first, so its own mistakes are reported with lines.
     parse_str(path, &text, overrides)?;
     let mut tree: serde_json::Value =

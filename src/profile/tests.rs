@@ -178,3 +178,23 @@ fn load_with_sets_one_field() {
     let e = load_with(&p, "fleet.clustrs", "5", &Overrides::default()).unwrap_err();
     assert!(e.to_string().contains("clustrs"), "{e}");
 }
+
+#[test]
+fn a_byte_order_mark_does_not_shift_lines_or_fields() {
+    let e = parse_str(
+        Path::new("bom.yaml"),
+        "\u{feff}fleet:\n  clustrs: 3\n",
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("bom.yaml:2: fleet.clustrs:"), "{e}");
+    let e = parse_str(
+        Path::new("bom.yaml"),
+        "\u{feff}fleet:\n  clusters: 0\n",
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("bom.yaml:2: fleet.clusters:"), "{e}");
+}

@@ -421,4 +421,8 @@ pub struct Overrides {
     pub metrics: Option<(std::net::SocketAddr, std::time::Duration)>,
     /// `--fail-on`: the verdict level that fails the run.
     pub fail_on: Option<crate::report::health::Level>,
+    /// Kube contexts the safety guard lets through (`--allow-context`).
+    pub allow_contexts: Vec<String>,
+    /// etcd endpoints the safety guard lets through (`--allow-endpoint`).
+    pub allow_endpoints: Vec<String>,
 }

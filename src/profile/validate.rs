@@ -26,6 +26,8 @@ pub enum TargetPlan {
         tls: Option<crate::target::etcd::EtcdTls>,
         /// The local environment to start when `endpoints` is empty.
         local: LocalOptions,
+        /// Endpoints off loopback the safety guard lets through.
+        allow: Vec<String>,
     },
     /// An existing cluster through a kubeconfig.
     Kube {
@@ -33,6 +35,8 @@ pub enum TargetPlan {
         kubeconfig: Option<PathBuf>,
         /// Context (None: the current context).
         context: Option<String>,
+        /// Contexts the safety guard lets through besides kind-* and the local environment.
+        allow: Vec<String>,
     },
 }
 
@@ -582,10 +586,12 @@ pub fn validate(
             endpoints,
             tls,
             local,
+            allow: o.allow_endpoints.clone(),
         },
         TargetType::Kube => TargetPlan::Kube {
             kubeconfig: o.kubeconfig.clone().or(t.kubeconfig.clone()),
             context: o.context.clone().or(t.context.clone()),
+            allow: o.allow_contexts.clone(),
         },
     };
 

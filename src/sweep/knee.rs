@@ -131,7 +131,9 @@ pub fn plateau(points: &[(f64, f64)], min_ratio: f64) -> (Breakpoint, Option<f64
     if points.len() < 4 {
         return (Breakpoint::NotReached, None);
     }
-    let mut best: Option<(f64, usize, (f64, f64), (f64, f64))> = None;
+    /// (sum of squared errors, split, left line, right line)
+    type Split = (f64, usize, (f64, f64), (f64, f64));
+    let mut best: Option<Split> = None;
     for k in 2..=points.len() - 2 {
         let (l, r) = points.split_at(k);
         let (ls, li, le) = fit(l);

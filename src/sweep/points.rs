@@ -213,7 +213,7 @@ pub fn curves(points: &[SweepPoint]) -> Vec<Curve> {
     [
         predicted(curve(
             "queue_backlog",
-            "clusters",
+            "reconciles owed",
             f64::INFINITY,
             all(&|p| p.queue_backlog),
             // Clearly more than the in-flight reconciles at the last point.

@@ -18,6 +18,8 @@ pub struct KubeTarget {
     client: kube::Client,
     endpoint: String,
     timeout: Duration,
+    /// The kubeconfig context it came from, when it came from one.
+    context: Option<String>,
 }
 
 fn classify(e: &kube::Error) -> RequestError {
@@ -61,13 +63,23 @@ impl KubeTarget {
         let where_ = kubeconfig
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "kubeconfig".into());
+        let name = context
+            .map(str::to_string)
+            .or_else(|| kc.current_context.clone());
         let mut cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
             .await
             .map_err(|e| TargetError::Config(format!("{where_}: {e}")))?;
         cfg.read_timeout = Some(timeout);
         cfg.write_timeout = Some(timeout);
         cfg.connect_timeout = Some(Duration::from_secs(5));
-        Self::from_config(cfg, timeout)
+        let mut t = Self::from_config(cfg, timeout)?;
+        t.context = name;
+        Ok(t)
+    }
+
+    /// The kubeconfig context this target came from, if any.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     /// Builds a target from a ready kube config.
@@ -90,6 +102,7 @@ impl KubeTarget {
             client,
             endpoint,
             timeout,
+            context: None,
         })
     }
 
@@ -99,6 +112,7 @@ impl KubeTarget {
             client,
             endpoint,
             timeout,
+            context: None,
         }
     }
 

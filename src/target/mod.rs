@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod etcd;
+pub mod guard;
 pub mod kube;
 
 use crate::model::{ApiRef, Object};

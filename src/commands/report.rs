@@ -1,0 +1,35 @@
+//! `capi-loadgen report <dir>`: re-renders the Markdown of a results folder from its JSON
+//! (a run's `summary.json`, a sweep's `sweep.json` or a suite's `breakpoints.json`), so a
+//! folder from another machine or an older version reads the same, and prints it.
+
+use crate::cli::ReportArgs;
+use crate::error::Error;
+use std::path::Path;
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))
+}
+
+/// Runs `report`.
+pub fn run(args: &ReportArgs) -> Result<(), Error> {
+    let dir = &args.dir;
+    let (bp, sw) = (dir.join("breakpoints.json"), dir.join("sweep.json"));
+    let (md, out) = if bp.exists() {
+        let r: crate::report::breakpoints::BreakpointsReport = read_json(&bp)?;
+        (
+            crate::report::breakpoints::markdown(&r),
+            dir.join("breakpoints.md"),
+        )
+    } else if sw.exists() {
+        let r: super::sweep::SweepReport = read_json(&sw)?;
+        (super::sweep::markdown(&r), dir.join("sweep.md"))
+    } else {
+        let md = crate::report::rerender(dir).map_err(|e| Error::io(dir, e))?;
+        print!("{md}");
+        return Ok(());
+    };
+    std::fs::write(&out, &md).map_err(|e| Error::io(&out, e))?;
+    print!("{md}");
+    Ok(())
+}

@@ -185,6 +185,11 @@ pub struct RunArgs {
     /// Validate the profile and print the plan; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// If etcd fills up (NOSPACE), make it usable again afterwards: delete this run's
+    /// objects, compact, defragment, disarm the alarm and prove it with a write; written to
+    /// recovery.json (needs the local environment or an etcd target).
+    #[arg(long)]
+    pub recover: bool,
     /// Exit non-zero (9) when a health verdict is at least this bad.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,

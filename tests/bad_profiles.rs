@@ -31,15 +31,15 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("unknown-phase.yaml", Some(6), "phases.upgrade", "unknown field `upgrade`"),
     // wrong types
     ("string-for-clusters.yaml", Some(3), "fleet.clusters", "whole number"),
-    ("string-for-qps.yaml", Some(5), "client.qps", "floating point"),
+    ("string-for-qps.yaml", Some(5), "client.qps", "expected a number"),
     ("bool-for-pool-size.yaml", Some(5), "client.pool_size", "whole number"),
     ("float-for-concurrency.yaml", Some(6), "phases.create.concurrency", "whole number"),
-    ("list-for-client.yaml", Some(4), "client", "mapping"),
-    ("list-for-fleet.yaml", Some(3), "", "mapping"), // names fleet.clusters, not fleet
-    ("map-for-watch-kinds.yaml", Some(7), "", "sequence"), // names watchers.kinds.cluster
-    ("map-for-duration.yaml", Some(7), "phases.steady.duration_seconds", ""), // says "expected string scalar"
-    ("string-for-install-crds.yaml", Some(4), "fleet.install_crds", "boolean"),
-    ("string-for-sweep-values.yaml", Some(6), "sweep.values", "sequence"),
+    ("list-for-client.yaml", Some(4), "client", "expected a map"),
+    ("list-for-fleet.yaml", Some(3), "", "expected a map"), // names fleet.clusters, not fleet
+    ("map-for-watch-kinds.yaml", Some(7), "", "expected a list"), // names watchers.kinds.cluster
+    ("map-for-duration.yaml", Some(7), "phases.steady.duration_seconds", "a single value"),
+    ("string-for-install-crds.yaml", Some(4), "fleet.install_crds", "true or false"),
+    ("string-for-sweep-values.yaml", Some(6), "sweep.values", "expected a list"),
     // negative and zero
     ("negative-create-rate.yaml", Some(6), "phases.create.objects_per_second", "must be > 0"),
     ("zero-cluster-rate.yaml", Some(6), "phases.create.clusters_per_second", "must be > 0"),
@@ -107,10 +107,10 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("empty.yaml", Some(1), "", "the profile is empty"),
     ("only-comment.yaml", Some(1), "", "the profile is empty"),
     ("not-utf8.yaml", Some(4), "", "not valid UTF-8"),
-    ("document-is-list.yaml", Some(2), "", "mapping"), // names fleet, not the document
-    ("document-is-scalar.yaml", Some(2), "", "mapping"),
-    ("duplicate-key.yaml", Some(5), "fleet.clusters", "duplicate"),
-    ("two-documents.yaml", Some(5), "", "multiple YAML documents"), // names fleet
+    ("document-is-list.yaml", Some(2), "", "expected a map"), // names fleet, not the document
+    ("document-is-scalar.yaml", Some(2), "", "expected a map"),
+    ("duplicate-key.yaml", Some(5), "fleet.clusters", "duplicate key `clusters`"),
+    ("two-documents.yaml", Some(5), "", "single YAML document"), // names fleet
     ("missing-fleet.yaml", Some(2), "", "missing field `fleet`"),
     ("fleet-without-clusters.yaml", Some(3), "", "missing field `clusters`"),
     // targets

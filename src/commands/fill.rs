@@ -3,10 +3,8 @@
 //! make the etcd usable again (delete the run's objects, compact, defragment, disarm) and
 //! prove it with a write through the apiserver.
 
-use super::cleanup;
 use super::connect::Connected;
 use super::run::{execute, with_target};
-use crate::cli::{CleanupArgs, ConnectionArgs};
 use crate::engine::create::create_body;
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
@@ -34,80 +32,6 @@ pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
         .map(|(_, v)| v.len() + ns.etcd_key().len())
         .unwrap_or(0) as f64;
     objects as f64 + ns_bytes / fleet.effective_clusters_per_namespace() as f64
-}
-
-/// What the recovery did.
-struct Recovery {
-    armed: bool,
-    db_full: u64,
-    db_after: u64,
-    deleted_ok: bool,
-    write_ok: bool,
-    seconds: f64,
-}
-
-async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Recovery, Error> {
-    let t = std::time::Instant::now();
-    let etcd = c
-        .etcd
-        .clone()
-        .ok_or_else(|| Error::Internal("the local environment has no etcd handle".into()))?;
-    let failed = |e: crate::target::RequestError| Error::TargetFailed {
-        reason: format!("etcd recovery: {e:?}"),
-        dir: PathBuf::from("-"),
-    };
-    let db_full = etcd.status().await.map_err(failed)?.db_size;
-    let armed = etcd.nospace_armed().await.map_err(failed)?;
-    // Deletes are accepted under the alarm: free the run's objects (by its label) first,
-    // through etcd itself, as an operator would with the apiserver refusing writes.
-    let deleted = cleanup::run(CleanupArgs {
-        conn: ConnectionArgs {
-            etcd_endpoint: vec![crate::target::Target::endpoint(&etcd)],
-            ..Default::default()
-        },
-        run_id: Some(run_id.to_string()),
-        all_runs: false,
-        api_group: api_group.to_string(),
-        qps: 0.0,
-        burst: 100,
-        pool_size: 4,
-        concurrency: 64,
-        timeout_seconds: 30.0,
-    })
-    .await;
-    let after = etcd.recover_space().await.map_err(failed)?;
-    // Usable again: a write through the apiserver, then its removal.
-    let write_ok = match &c.admin {
-        Some(a) => {
-            let name = format!("capi-loadgen-probe-{}", run_id.to_lowercase());
-            let body = serde_json::json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "labels": {model::RUN_ID_LABEL: run_id}},
-                "data": {"probe": "written after compact, defrag and disarm"}
-            });
-            let created = a
-                .raw("POST", "/api/v1/namespaces/default/configmaps", Some(&body))
-                .await;
-            let ok = matches!(created, Ok((201, _)));
-            let _ = a
-                .raw(
-                    "DELETE",
-                    &format!("/api/v1/namespaces/default/configmaps/{name}"),
-                    None,
-                )
-                .await;
-            ok
-        }
-        None => false,
-    };
-    Ok(Recovery {
-        armed,
-        db_full,
-        db_after: after.db_size,
-        deleted_ok: deleted.is_ok(),
-        write_ok,
-        seconds: t.elapsed().as_secs_f64(),
-    })
 }
 
 /// Runs row 4 (only on the local environment: it fills etcd on purpose).
@@ -162,7 +86,7 @@ pub async fn etcd_size_row(
             Err(e) => return Err(e),
         }
         let summary = Summary::read(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
-        let rec = recover(c, &plan.run_id, &api_group).await?;
+        let rec = super::recover::recover(c, &plan.run_id, &api_group).await?;
         Ok((summary, rec))
     })
     .await?;

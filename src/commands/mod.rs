@@ -6,6 +6,7 @@ pub mod connect;
 pub mod env;
 pub mod fill;
 pub mod phases;
+pub mod recover;
 pub mod report;
 pub mod run;
 pub mod sizes;

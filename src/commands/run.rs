@@ -156,10 +156,28 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         println!("dry run: nothing sent");
         return Ok(());
     }
+    let recover = args.recover;
     with_target(
         &plan,
         async |c: &Connected, handle: StopHandle, stop: Stop| {
-            execute(&plan, c, handle, stop).await.map(|_| ())
+            let result = execute(&plan, c, handle, stop).await.map(|_| ());
+            if let (true, Err(Error::QuotaFull { .. })) = (recover, &result) {
+                let r = super::recover::recover(c, &plan.run_id, &plan.fleet.api_group).await?;
+                let path = plan.out_dir.join("recovery.json");
+                let json =
+                    serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
+                std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+                println!(
+                    "etcd recovered in {:.1} s: this run's objects deleted{}, db {:.1} MiB -> {:.1} MiB after compact + defragment, NOSPACE disarmed, a write then {} ({})",
+                    r.seconds,
+                    if r.deleted_ok { "" } else { " (partly)" },
+                    r.db_full as f64 / 1048576.0,
+                    r.db_after as f64 / 1048576.0,
+                    if r.write_ok { "succeeded" } else { "FAILED" },
+                    path.display()
+                );
+            }
+            result
         },
     )
     .await

@@ -98,11 +98,26 @@ fn clean_message(raw: &str) -> String {
         }
     }
     let m = m.split(" at line ").next().unwrap_or(m).trim();
+    // The parser's words, in terms of the profile (no parser types, no library advice).
     match m {
         "" => "invalid YAML".into(),
         "invalid u64" | "invalid u32" | "invalid usize" => "expected a whole number >= 0".into(),
-        "invalid f64" => "expected a number".into(),
-        "invalid bool" => "expected true or false".into(),
+        "invalid f64" | "invalid floating point" => "expected a number".into(),
+        "invalid bool" | "invalid boolean" => "expected true or false".into(),
+        "expected mapping start" => "expected a map of `key: value` lines here".into(),
+        "expected sequence start" => "expected a list here".into(),
+        "expected string scalar" => "expected a single value here, not a map or list".into(),
+        m if m.starts_with("duplicate mapping key") => {
+            let key = m
+                .strip_prefix("duplicate mapping key: ")
+                .and_then(|r| r.split(',').next())
+                .unwrap_or("");
+            format!("duplicate key `{key}`: give each field once")
+        }
+        m if m.starts_with("multiple YAML documents") => {
+            "a profile is a single YAML document: remove the `---` separator and what follows"
+                .into()
+        }
         m => m.to_string(),
     }
 }
@@ -163,6 +178,14 @@ mod tests {
             "unknown field `x`, expected a"
         );
         assert_eq!(clean_message(""), "invalid YAML");
+        assert_eq!(
+            clean_message("duplicate mapping key: clusters, set DuplicateKeyPolicy in Options"),
+            "duplicate key `clusters`: give each field once"
+        );
+        assert_eq!(
+            clean_message("error: line 4 column 1: invalid floating point"),
+            "expected a number"
+        );
     }
 
     #[test]

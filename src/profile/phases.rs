@@ -163,9 +163,15 @@ fn real(
 ) -> Result<f64, ProfileError> {
     let v = v.unwrap_or(default);
     if !(v.is_finite() && v > lo_exclusive && v <= hi) {
+        // 1e300 as written, not as 301 digits.
+        let shown = if v.is_finite() && v.abs() < 1e15 {
+            format!("{v}")
+        } else {
+            format!("{v:e}")
+        };
         return Err(err(
             field,
-            format!("{v} must be > {lo_exclusive} and at most {hi}"),
+            format!("{shown} must be > {lo_exclusive} and at most {hi}"),
         ));
     }
     Ok(v)

@@ -439,14 +439,7 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
     let suite = Suite {
         run_id: run_id.clone(),
         dir: dir.clone(),
-        overrides: Overrides {
-            kubeconfig: args.conn.kubeconfig.clone(),
-            context: args.conn.context.clone(),
-            etcd_endpoints: args.conn.etcd_endpoint.clone(),
-            allow_contexts: args.conn.allow_context.clone(),
-            allow_endpoints: args.conn.allow_endpoint.clone(),
-            ..Default::default()
-        },
+        overrides: super::connection_overrides(&args.conn),
         local: !kube && !etcd,
         kube,
         etcd,

@@ -34,3 +34,15 @@ pub(crate) fn watch_signals(handle: StopHandle) -> tokio::task::JoinHandle<()> {
         handle.stop(StopReason::Interrupted);
     })
 }
+
+/// The profile overrides the shared connection flags make (target and safety guard).
+pub(crate) fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Overrides {
+    crate::profile::Overrides {
+        kubeconfig: conn.kubeconfig.clone(),
+        context: conn.context.clone(),
+        etcd_endpoints: conn.etcd_endpoint.clone(),
+        allow_contexts: conn.allow_context.clone(),
+        allow_endpoints: conn.allow_endpoint.clone(),
+        ..Default::default()
+    }
+}

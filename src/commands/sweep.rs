@@ -299,14 +299,7 @@ pub(crate) async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
 pub async fn run(args: SweepArgs) -> Result<(), Error> {
     let text = std::fs::read_to_string(&args.profile)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", args.profile.display())))?;
-    let overrides = Overrides {
-        kubeconfig: args.conn.kubeconfig.clone(),
-        context: args.conn.context.clone(),
-        etcd_endpoints: args.conn.etcd_endpoint.clone(),
-        allow_contexts: args.conn.allow_context.clone(),
-        allow_endpoints: args.conn.allow_endpoint.clone(),
-        ..Default::default()
-    };
+    let overrides = super::connection_overrides(&args.conn);
     // The profile as written: its own mistakes, and its `sweep:` defaults.
     let base = profile::parse_str(&args.profile, &text, &overrides)?;
     let field = args

@@ -120,14 +120,15 @@ pub fn load_with(
     value: &str,
     overrides: &Overrides,
 ) -> Result<Plan, ProfileError> {
-    let err = |line: u64, message: String| ProfileError {
-        file: path.to_path_buf(),
-        line,
-        field: field.to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
-    parse_with(path, &text, field, value, overrides)
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_with(path, &text, field, value, overrides),
+        Err(e) => Err(ProfileError {
+            file: path.to_path_buf(),
+            line: 0,
+            field: field.to_string(),
+            message: format!("cannot read: {e}"),
+        }),
+    }
 }
 
 /// [`load_with`] on a profile's text (`path` names it in errors), e.g. a built-in profile.

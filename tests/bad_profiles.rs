@@ -132,6 +132,12 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("install-crds-into-capi-group.yaml", Some(5), "fleet.install_crds", "refusing"),
     ("bad-kubernetes-version.yaml", Some(4), "fleet.kubernetes_version", "v1.30.4"),
     ("bad-extra-args.yaml", Some(6), "local.apiserver.extra_args", "--flag=value"),
+    // repeated entries and values that cannot mean anything
+    ("duplicate-cluster-secret.yaml", Some(4), "fleet.cluster_secrets", "`ca` is listed twice"),
+    ("duplicate-watch-kind.yaml", Some(6), "watchers.kinds", "`machine` is listed twice"),
+    ("zero-etcd-quota.yaml", Some(5), "observe.etcd_quota_bytes", "must be > 0"),
+    ("infinite-threshold.yaml", Some(6), "observe.thresholds.etcd_wal_fsync_p99", "finite"),
+    ("negative-threshold.yaml", Some(6), "observe.thresholds.etcd_wal_fsync_p99", ">= 0"),
 ];
 
 fn fixtures() -> PathBuf {

@@ -382,6 +382,20 @@ pub fn validate(
             ClusterSecret::Proxy,
         ]
     });
+    for (i, s) in cluster_secrets.iter().enumerate() {
+        if cluster_secrets[..i].contains(s) {
+            return Err(err(
+                "fleet.cluster_secrets",
+                format!(
+                    "`{}` is listed twice (each Secret exists once per cluster)",
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
     let run_id = o.run_id.clone().unwrap_or_else(new_run_id);
     if !valid_run_id(&run_id) {
         return Err(err(
@@ -440,13 +454,13 @@ pub fn validate(
                 ));
             }
             match t.as_slice() {
-                [w, d, c] if w.is_finite() && w <= d && d <= c => {
+                [w, d, c] if *w >= 0.0 && c.is_finite() && w <= d && d <= c => {
                     thresholds.insert(check, [*w, *d, *c]);
                 }
                 _ => {
                     return Err(err(
                         &field,
-                        "must be [warning, degraded, critical], ascending".into(),
+                        "must be [warning, degraded, critical]: finite, >= 0, ascending".into(),
                     ))
                 }
             }
@@ -456,7 +470,15 @@ pub fn validate(
                 .enabled
                 .unwrap_or(true)
                 .then(|| Duration::from_secs_f64(interval)),
-            etcd_quota_bytes: o.etcd_quota_bytes,
+            etcd_quota_bytes: match o.etcd_quota_bytes {
+                Some(0) => {
+                    return Err(err(
+                        "observe.etcd_quota_bytes",
+                        "must be > 0 (etcd's default is 2147483648, 2 GiB)".into(),
+                    ))
+                }
+                q => q,
+            },
             thresholds,
         }
     };
@@ -481,6 +503,9 @@ pub fn validate(
             let mut kinds = Vec::new();
             for k in w.kinds.clone().unwrap_or_else(|| vec!["machine".into()]) {
                 match Kind::from_label(&k) {
+                    Some(kind) if kinds.contains(&kind) => {
+                        return Err(err("watchers.kinds", format!("`{k}` is listed twice")));
+                    }
                     Some(kind) => kinds.push(kind),
                     None => {
                         let all: Vec<&str> = Kind::ALL.iter().map(|k| k.label()).collect();

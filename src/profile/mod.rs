@@ -6,13 +6,16 @@
 
 mod locate;
 pub mod phases;
+mod sweep;
+mod target;
 #[cfg(test)]
 mod tests;
 mod types;
 mod validate;
 
+pub use sweep::SweepPlan;
 pub use types::*;
-pub use validate::{new_run_id, ClientPlan, Plan, SweepPlan, TargetPlan};
+pub use validate::{new_run_id, ClientPlan, Plan, TargetPlan};
 
 use std::path::{Path, PathBuf};
 

@@ -111,7 +111,7 @@ pub struct Plan {
     /// Results directory.
     pub out_dir: PathBuf,
     /// How `sweep` varies this profile.
-    pub sweep: SweepPlan,
+    pub sweep: super::sweep::SweepPlan,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -146,7 +146,7 @@ fn valid_dns_subdomain(s: &str) -> bool {
 
 type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
 
-fn positive(
+pub(super) fn positive(
     err: Err,
     field: &str,
     v: Option<u64>,
@@ -161,15 +161,6 @@ fn positive(
         return Err(err(field, format!("{v} is too large (at most {max})")));
     }
     Ok(v)
-}
-
-fn check_args(err: Err, field: &str, args: &[String]) -> Result<(), ProfileError> {
-    for a in args {
-        if !a.starts_with("--") || a.len() < 3 {
-            return Err(err(field, format!("`{a}` must look like --flag=value")));
-        }
-    }
-    Ok(())
 }
 
 fn client_plan(c: &ClientSection, err: Err) -> Result<(ClientPlan, u64), ProfileError> {
@@ -266,36 +257,6 @@ fn payload(p: &PayloadSection, err: Err) -> Result<PayloadSizes, ProfileError> {
         }
     }
     Ok(sizes)
-}
-
-fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOptions, ProfileError> {
-    check_args(err, "local.apiserver.extra_args", &l.apiserver.extra_args)?;
-    check_args(err, "local.etcd.extra_args", &l.etcd.extra_args)?;
-    let inflight = |field: &str, v: Option<u64>| -> Result<Option<u32>, ProfileError> {
-        v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
-            .transpose()
-    };
-    let quota = l.etcd.quota_backend_bytes;
-    if let Some(q) = quota {
-        if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
-            return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
-        }
-    }
-    Ok(LocalOptions {
-        state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
-        max_requests_inflight: inflight(
-            "local.apiserver.max_requests_inflight",
-            l.apiserver.max_requests_inflight,
-        )?,
-        max_mutating_requests_inflight: inflight(
-            "local.apiserver.max_mutating_requests_inflight",
-            l.apiserver.max_mutating_requests_inflight,
-        )?,
-        apiserver_extra_args: l.apiserver.extra_args,
-        quota_backend_bytes: quota,
-        etcd_extra_args: l.etcd.extra_args,
-        detach: false,
-    })
 }
 
 /// Validates `p` into a plan. `err(field, message)` builds a located error.
@@ -427,7 +388,7 @@ pub fn validate(
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
-    let sweep = sweep_plan(p.sweep.take(), err)?;
+    let sweep = super::sweep::sweep_plan(p.sweep.take(), err)?;
     let observe = {
         let o = &p.observe;
         let interval = o.interval_seconds.unwrap_or(5.0);
@@ -527,98 +488,7 @@ pub fn validate(
         }
     };
 
-    let kind = if !o.etcd_endpoints.is_empty() {
-        TargetType::Etcd
-    } else if o.kubeconfig.is_some() || o.context.is_some() {
-        TargetType::Kube
-    } else {
-        p.target.kind
-    };
-    let t = &p.target;
-    if kind != TargetType::Kube {
-        if t.kubeconfig.is_some() {
-            return Err(err(
-                "target.kubeconfig",
-                "only applies when target.type is kube".into(),
-            ));
-        }
-        if t.context.is_some() {
-            return Err(err(
-                "target.context",
-                "only applies when target.type is kube".into(),
-            ));
-        }
-    }
-    if kind != TargetType::Etcd {
-        for (field, set) in [
-            ("target.endpoints", t.endpoints.is_some()),
-            ("target.ca_file", t.ca_file.is_some()),
-            ("target.cert_file", t.cert_file.is_some()),
-            ("target.key_file", t.key_file.is_some()),
-        ] {
-            if set {
-                return Err(err(field, "only applies when target.type is etcd".into()));
-            }
-        }
-    }
-    if t.endpoints.as_ref().is_some_and(|e| e.is_empty()) {
-        return Err(err("target.endpoints", "is empty: list at least one endpoint, or leave it out to use the local environment's etcd".into()));
-    }
-    let endpoints = if o.etcd_endpoints.is_empty() {
-        t.endpoints.clone().unwrap_or_default()
-    } else {
-        o.etcd_endpoints.clone()
-    };
-    for e in &endpoints {
-        if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() < 10 {
-            return Err(err(
-                "target.endpoints",
-                format!("`{e}` must be a URL like http://127.0.0.1:2379"),
-            ));
-        }
-    }
-    if t.cert_file.is_some() != t.key_file.is_some() {
-        let field = if t.cert_file.is_some() {
-            "target.key_file"
-        } else {
-            "target.cert_file"
-        };
-        return Err(err(
-            field,
-            "TLS client authentication needs both cert_file and key_file".into(),
-        ));
-    }
-    let tls =
-        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
-            ca: t.ca_file.clone(),
-            cert: t.cert_file.clone(),
-            key: t.key_file.clone(),
-        });
-    let switched = o.kubeconfig.is_some() || o.context.is_some() || !o.etcd_endpoints.is_empty();
-    let local = if kind == TargetType::Kube || !endpoints.is_empty() {
-        // A profile written for the local environment still runs where the flags point;
-        // its `local:` section then has nothing to configure.
-        if p.local.is_some() && !switched {
-            return Err(err("local", "only applies to the local environment (target.type local, or etcd without endpoints)".into()));
-        }
-        LocalOptions::default()
-    } else {
-        local_options(p.local.unwrap_or_default(), o, err)?
-    };
-    let target = match kind {
-        TargetType::Local => TargetPlan::Local(local),
-        TargetType::Etcd => TargetPlan::Etcd {
-            endpoints,
-            tls,
-            local,
-            allow: o.allow_endpoints.clone(),
-        },
-        TargetType::Kube => TargetPlan::Kube {
-            kubeconfig: o.kubeconfig.clone().or(t.kubeconfig.clone()),
-            context: o.context.clone().or(t.context.clone()),
-            allow: o.allow_contexts.clone(),
-        },
-    };
+    let target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
 
     let name = p.name.clone().unwrap_or_else(|| {
         source
@@ -646,57 +516,5 @@ pub fn validate(
         metrics: o.metrics,
         out_dir,
         sweep,
-    })
-}
-
-/// The profile's `sweep:` section, resolved.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SweepPlan {
-    /// Field to vary.
-    pub field: Option<String>,
-    /// Values as YAML scalars.
-    pub values: Option<Vec<String>>,
-    /// Reset or accumulate.
-    pub state: SweepState,
-}
-
-fn sweep_plan(s: Option<SweepSection>, err: Err) -> Result<SweepPlan, ProfileError> {
-    let Some(s) = s else {
-        return Ok(SweepPlan::default());
-    };
-    let values = match (s.values, s.range) {
-        (Some(_), Some(_)) => {
-            return Err(err("sweep.range", "give values or range, not both".into()))
-        }
-        (Some(v), None) => {
-            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
-                return Err(err(
-                    "sweep.values",
-                    "give at least one finite number".into(),
-                ));
-            }
-            Some(v.iter().map(|x| format!("{x}")).collect::<Vec<_>>())
-        }
-        (None, Some(r)) => {
-            Some(crate::sweep::values::parse(None, Some(&r)).map_err(|m| err("sweep.range", m))?)
-        }
-        (None, None) => None,
-    };
-    let state = s.state.unwrap_or_default();
-    if state == SweepState::Accumulate {
-        if s.field.as_deref().is_some_and(|f| f != "fleet.clusters") {
-            return Err(err(
-                "sweep.state",
-                "accumulate only applies to a fleet.clusters sweep (other fields change what exists)".into(),
-            ));
-        }
-        if let Some(v) = &values {
-            crate::sweep::values::ascending(v).map_err(|m| err("sweep.values", m))?;
-        }
-    }
-    Ok(SweepPlan {
-        field: s.field,
-        values,
-        state,
     })
 }

@@ -1,0 +1,149 @@
+//! Validation of `target:` and `local:` into [`TargetPlan`]: where the load goes, and the
+//! local environment's settings.
+
+use super::types::*;
+use super::validate::{positive, TargetPlan};
+use super::ProfileError;
+use crate::env::LocalOptions;
+
+type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
+
+fn check_args(err: Err, field: &str, args: &[String]) -> Result<(), ProfileError> {
+    for a in args {
+        if !a.starts_with("--") || a.len() < 3 {
+            return Err(err(field, format!("`{a}` must look like --flag=value")));
+        }
+    }
+    Ok(())
+}
+
+fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOptions, ProfileError> {
+    check_args(err, "local.apiserver.extra_args", &l.apiserver.extra_args)?;
+    check_args(err, "local.etcd.extra_args", &l.etcd.extra_args)?;
+    let inflight = |field: &str, v: Option<u64>| -> Result<Option<u32>, ProfileError> {
+        v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
+            .transpose()
+    };
+    let quota = l.etcd.quota_backend_bytes;
+    if let Some(q) = quota {
+        if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
+            return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
+        }
+    }
+    Ok(LocalOptions {
+        state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
+        max_requests_inflight: inflight(
+            "local.apiserver.max_requests_inflight",
+            l.apiserver.max_requests_inflight,
+        )?,
+        max_mutating_requests_inflight: inflight(
+            "local.apiserver.max_mutating_requests_inflight",
+            l.apiserver.max_mutating_requests_inflight,
+        )?,
+        apiserver_extra_args: l.apiserver.extra_args,
+        quota_backend_bytes: quota,
+        etcd_extra_args: l.etcd.extra_args,
+        detach: false,
+    })
+}
+
+/// The target the profile and the connection flags name (flags win).
+pub(super) fn target_plan(
+    target: &TargetSection,
+    local_section: Option<LocalSection>,
+    o: &Overrides,
+    err: Err,
+) -> Result<TargetPlan, ProfileError> {
+    let kind = if !o.etcd_endpoints.is_empty() {
+        TargetType::Etcd
+    } else if o.kubeconfig.is_some() || o.context.is_some() {
+        TargetType::Kube
+    } else {
+        target.kind
+    };
+    let t = target;
+    if kind != TargetType::Kube {
+        if t.kubeconfig.is_some() {
+            return Err(err(
+                "target.kubeconfig",
+                "only applies when target.type is kube".into(),
+            ));
+        }
+        if t.context.is_some() {
+            return Err(err(
+                "target.context",
+                "only applies when target.type is kube".into(),
+            ));
+        }
+    }
+    if kind != TargetType::Etcd {
+        for (field, set) in [
+            ("target.endpoints", t.endpoints.is_some()),
+            ("target.ca_file", t.ca_file.is_some()),
+            ("target.cert_file", t.cert_file.is_some()),
+            ("target.key_file", t.key_file.is_some()),
+        ] {
+            if set {
+                return Err(err(field, "only applies when target.type is etcd".into()));
+            }
+        }
+    }
+    if t.endpoints.as_ref().is_some_and(|e| e.is_empty()) {
+        return Err(err("target.endpoints", "is empty: list at least one endpoint, or leave it out to use the local environment's etcd".into()));
+    }
+    let endpoints = if o.etcd_endpoints.is_empty() {
+        t.endpoints.clone().unwrap_or_default()
+    } else {
+        o.etcd_endpoints.clone()
+    };
+    for e in &endpoints {
+        if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() < 10 {
+            return Err(err(
+                "target.endpoints",
+                format!("`{e}` must be a URL like http://127.0.0.1:2379"),
+            ));
+        }
+    }
+    if t.cert_file.is_some() != t.key_file.is_some() {
+        let field = if t.cert_file.is_some() {
+            "target.key_file"
+        } else {
+            "target.cert_file"
+        };
+        return Err(err(
+            field,
+            "TLS client authentication needs both cert_file and key_file".into(),
+        ));
+    }
+    let tls =
+        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+            ca: t.ca_file.clone(),
+            cert: t.cert_file.clone(),
+            key: t.key_file.clone(),
+        });
+    let switched = o.kubeconfig.is_some() || o.context.is_some() || !o.etcd_endpoints.is_empty();
+    let local = if kind == TargetType::Kube || !endpoints.is_empty() {
+        // A profile written for the local environment still runs where the flags point;
+        // its `local:` section then has nothing to configure.
+        if local_section.is_some() && !switched {
+            return Err(err("local", "only applies to the local environment (target.type local, or etcd without endpoints)".into()));
+        }
+        LocalOptions::default()
+    } else {
+        local_options(local_section.unwrap_or_default(), o, err)?
+    };
+    Ok(match kind {
+        TargetType::Local => TargetPlan::Local(local),
+        TargetType::Etcd => TargetPlan::Etcd {
+            endpoints,
+            tls,
+            local,
+            allow: o.allow_endpoints.clone(),
+        },
+        TargetType::Kube => TargetPlan::Kube {
+            kubeconfig: o.kubeconfig.clone().or(t.kubeconfig.clone()),
+            context: o.context.clone().or(t.context.clone()),
+            allow: o.allow_contexts.clone(),
+        },
+    })
+}

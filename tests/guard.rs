@@ -19,6 +19,22 @@ fn kubeconfig(name: &str, context: &str, server: &str) -> std::path::PathBuf {
     p
 }
 
+/// `run <profile> --kubeconfig <kc> <extra…>`, which must fail; its error.
+async fn run_err(
+    profile: &std::path::Path,
+    kc: &std::path::Path,
+    extra: &[&str],
+) -> capi_loadgen::Error {
+    let mut args = vec![
+        "run",
+        profile.to_str().unwrap(),
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    common::cli(&args).await.unwrap_err()
+}
+
 const PROFILE: &str = "fleet: {clusters: 1, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {timeout_seconds: 2}\nobserve: {enabled: false}\n";
 
 #[tokio::test]
@@ -46,14 +62,7 @@ async fn a_foreign_context_is_refused_before_any_request() {
         "capi-loadgen-load",
         "https://prod.invalid:6443",
     );
-    let e = common::cli(&[
-        "run",
-        p.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let e = run_err(&p, &kc, &[]).await;
     assert_eq!(e.exit_code(), capi_loadgen::exit::REFUSED, "{e}");
 }
 
@@ -62,28 +71,13 @@ async fn allowed_or_local_targets_pass_the_guard() {
     let p = common::profile_file("guard-ok", PROFILE);
     // Allowed by name: the guard lets it through and the closed port answers nothing.
     let kc = kubeconfig("guard-staging", "staging", "https://127.0.0.1:1");
-    let args = [
-        "run",
-        p.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-    ];
-    let e = common::cli(&args).await.unwrap_err();
+    let e = run_err(&p, &kc, &[]).await;
     assert_eq!(e.exit_code(), capi_loadgen::exit::REFUSED, "{e}");
-    let mut allowed = args.to_vec();
-    allowed.extend(["--allow-context", "staging"]);
-    let e = common::cli(&allowed).await.unwrap_err();
+    let e = run_err(&p, &kc, &["--allow-context", "staging"]).await;
     assert_eq!(e.exit_code(), capi_loadgen::exit::UNREACHABLE, "{e}");
     // kind-* contexts on loopback need no flag.
     let kc = kubeconfig("guard-kind", "kind-capi", "https://127.0.0.1:1");
-    let e = common::cli(&[
-        "run",
-        p.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let e = run_err(&p, &kc, &[]).await;
     assert_eq!(e.exit_code(), capi_loadgen::exit::UNREACHABLE, "{e}");
 }
 

@@ -93,7 +93,8 @@ impl Suite {
     }
 }
 
-fn row(id: &str) -> Row {
+/// A row's fixed facts (bottleneck, documented value, unit), nothing measured yet.
+pub(super) fn row(id: &str) -> Row {
     let (bottleneck, documented, clusters, unit) = match id {
         "client-qps" => (
             "Controller QPS limits",

@@ -43,21 +43,8 @@ pub async fn etcd_size_row(
 ) -> Result<Row, Error> {
     let id = "etcd-size";
     let mut row = Row {
-        id: id.into(),
-        bottleneck: "etcd database size".into(),
-        documented: "5,000 clusters".into(),
-        documented_clusters: 5000.0,
-        model: None,
-        model_note: String::new(),
-        measured: None,
-        unit: "clusters at 8 GiB".into(),
-        measured_clusters: None,
-        measured_note: String::new(),
-        status: RowStatus::Skipped,
         scaling: "A 64 MiB quota instead of 2 GiB or 8 GiB: bytes per cluster do not depend on the quota, so filling 64 MiB measures them in seconds and the clusters at 2 GiB and 8 GiB follow by proportion (a lower bound: a real cluster also stores Events, Leases and the revisions compaction has not yet removed).".into(),
-        evidence: Vec::new(),
-        results: None,
-        seconds: 0.0,
+        ..super::breakpoints::row(id)
     };
     if !local {
         row.measured_note =

@@ -98,3 +98,17 @@ pub fn fleet(name: &str, yaml: &str, run_id: &str) -> capi_loadgen::model::Fleet
     };
     capi_loadgen::profile::load(&p, &o).unwrap().fleet
 }
+
+/// A summary's totals as (sent, ok, failed, throttled), after checking that every request
+/// is accounted for (sent = ok + failed + throttled).
+pub fn accounted(summary: &serde_json::Value) -> (u64, u64, u64, u64) {
+    let t = &summary["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("totals.{k} in {t}"));
+    let (sent, ok, failed, throttled) = (n("sent"), n("ok"), n("failed"), n("throttled"));
+    assert_eq!(
+        sent,
+        ok + failed + throttled,
+        "every request accounted for: {t}"
+    );
+    (sent, ok, failed, throttled)
+}

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# Incremental caches would double target/ for a one-shot build.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy --all-targets -- -D warnings"

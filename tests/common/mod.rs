@@ -5,11 +5,47 @@ use capi_loadgen::env::{LocalEnv, LocalInfo, LocalOptions};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// A fresh state directory for this test process.
+const PREFIX: &str = "capi-loadgen-test-";
+
+/// A fresh state directory for this test process. Every such directory (an etcd data dir
+/// holds ~130 MB of preallocated WAL) is removed when the test process exits, and ones left
+/// by test processes that died are removed on first use.
 pub fn state_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("capi-loadgen-test-{}-{name}", std::process::id()));
+    let d = test_dir(name);
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+/// This process's temp directory `name` (not emptied), registered for removal at exit.
+fn test_dir(name: &str) -> PathBuf {
+    static CLEANUP: std::sync::Once = std::sync::Once::new();
+    CLEANUP.call_once(|| {
+        remove_dirs(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        extern "C" fn at_exit() {
+            let me = std::process::id();
+            remove_dirs(|pid| pid == me);
+        }
+        // SAFETY: registers a plain function with no captured state.
+        unsafe { libc::atexit(at_exit) };
+    });
+    std::env::temp_dir().join(format!("{PREFIX}{}-{name}", std::process::id()))
+}
+
+/// Removes this suite's temp directories whose owning pid matches `owned`.
+fn remove_dirs(owned: impl Fn(u32) -> bool) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(&owned) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// One local environment shared by every test of this binary. It is started on first use
@@ -37,8 +73,7 @@ pub fn shared_env() -> &'static LocalInfo {
 
 /// The profile YAML given, written to a temp file.
 pub fn profile_file(name: &str, yaml: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("capi-loadgen-test-{}-profiles", std::process::id()));
+    let dir = test_dir("profiles");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.yaml"));
     std::fs::write(&p, yaml).unwrap();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make etcd, etcdctl, kube-apiserver and protoc available for capi-loadgen.
+# Make etcd, etcdctl, kube-apiserver and protoc available for capi-loadgen (and shellcheck,
+# which scripts/test.sh runs on every script).
 #
 # Idempotent and safe to rerun: each step checks first and says what it did.
 # Lookup order for the binaries (the same order the tool uses at run time):
@@ -16,8 +17,8 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 && SUDO="sudo" || true
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
 fi
 
 is_debian() { [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*debian' /etc/os-release; }
@@ -76,6 +77,16 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
   say "stopped the system etcd service (capi-loadgen starts its own)"
 fi
 
+# --- shellcheck (scripts/test.sh lints every script with it) -------------------------------
+if command -v shellcheck >/dev/null 2>&1; then
+  say "shellcheck: $(command -v shellcheck) (present)"
+elif is_debian; then
+  apt_install shellcheck
+  say "shellcheck: installed $(command -v shellcheck)"
+else
+  say "shellcheck: not found; install it (https://github.com/koalaman/shellcheck#installing) for scripts/test.sh"
+fi
+
 # --- kube-apiserver ---------------------------------------------------------------------
 if p=$(have_asset kube-apiserver); then
   say "kube-apiserver: $p (present)"
@@ -104,8 +115,8 @@ if ! ls -d kubernetes-*/ >/dev/null 2>&1; then
   say "apt-get source kubernetes (into $BUILD_ROOT)"
   apt-get source -qq kubernetes >/dev/null 2>&1 || apt-get source kubernetes
 fi
-TREE=$(ls -d "$BUILD_ROOT"/kubernetes-*/ | head -n 1)
-TREE=${TREE%/}
+TREES=("$BUILD_ROOT"/kubernetes-*/)
+TREE=${TREES[0]%/}
 VERSION=$(basename "$TREE" | sed 's/^kubernetes-//')
 say "building kube-apiserver from $TREE (version $VERSION; about 5 minutes on 2 cores)"
 

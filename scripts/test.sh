@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The test command: set-up if needed, then fmt, clippy -D warnings and every test
-# (unit tests and integration tests against a real local etcd + kube-apiserver).
+# The test command: set-up if needed, then shellcheck of every script, fmt, clippy -D warnings
+# and every test (unit tests and integration tests against a real local etcd + kube-apiserver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # Incremental caches would double target/ for a one-shot build.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+echo "test: shellcheck scripts/*.sh"
+command -v shellcheck >/dev/null 2>&1 || { echo "test: error: shellcheck not found (scripts/setup.sh installs it on Debian)" >&2; exit 1; }
+shellcheck scripts/*.sh
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy --all-targets -- -D warnings"

@@ -51,6 +51,27 @@ pub enum Command {
     /// Run one experiment per bottleneck of the seed's table and report documented vs
     /// model vs measured breakpoints.
     Breakpoints(BreakpointsArgs),
+    /// Merge the results of the shards of one run (`run --shard i/n`) into one results
+    /// folder: counts summed, histograms added losslessly, time series aligned.
+    Merge(MergeArgs),
+    /// Compare two results folders of the same kind (runs, sweeps or breakpoints suites)
+    /// metric by metric; exit 1 when a metric regressed beyond its tolerance.
+    ///
+    /// Prints a Markdown table: each metric's baseline and candidate value, the change, the
+    /// tolerance and a verdict (ok, better, REGRESSED, new, missing, inconclusive), ending
+    /// with `N metrics, K regressed`. A run (summary.json) is compared per operation
+    /// (latency p99, throttle wait p99; operations with fewer than 20 requests on a side are
+    /// skipped), by ok requests/s, failure rate, controller queue wait and lag p99 and etcd
+    /// db bytes per cluster; a sweep (sweep.json) by each curve's knee and threshold
+    /// crossing and the best writes/s; a breakpoints suite (breakpoints.json) by each row's
+    /// measured breakpoint. Higher is worse for latencies, waits, failures and bytes; lower
+    /// is worse for throughput and breakpoint positions. A breakpoint "not reached" lies
+    /// beyond its swept range: never a regression when that range went (within tolerance)
+    /// as far as the other side's breakpoint.
+    ///
+    /// Exit codes: 0 nothing regressed, 1 something regressed, 2 bad input (a missing or
+    /// invalid results file, folders of different kinds, a bad flag).
+    Compare(CompareArgs),
 }
 
 /// `breakpoints`
@@ -70,6 +91,23 @@ pub struct BreakpointsArgs {
     /// Results directory (default results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `merge`
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' results directories (e.g. results/<run-id>/shard-*).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged results (default results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Merge even if some shards' directories are missing (the report says which).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Overwrite a summary.json already in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `sweep`
@@ -182,6 +220,12 @@ pub struct RunArgs {
     /// State directory for the local environment (default: a temporary directory).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Generate only shard i of n of the fleet (`i/n`, 0-based), split by namespace so
+    /// shards never share an object; a bare `n` takes i from $JOB_COMPLETION_INDEX (a
+    /// Kubernetes Indexed Job). Needs --run-id; results go to results/<run-id>/shard-<i>
+    /// and `merge` joins them. Open-loop create/delete rates are divided by n.
+    #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::commands::shard::parse)]
+    pub shard: Option<crate::model::Shard>,
     /// Validate the profile and print the plan; send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -257,4 +301,28 @@ pub struct EnvUpArgs {
     /// etcd --quota-backend-bytes.
     #[arg(long)]
     pub quota_backend_bytes: Option<u64>,
+}
+
+/// `compare`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline results folder (holding summary.json, sweep.json or breakpoints.json).
+    pub baseline: PathBuf,
+    /// The candidate results folder, of the same kind.
+    pub candidate: PathBuf,
+    /// How much worse (in percent of the baseline) a metric may get before it counts as
+    /// regressed. Whatever the tolerance, a change smaller than the metric's floor never
+    /// regresses: 1 ms for latencies, waits and lags, 1 request (or write) per second for
+    /// throughput, 0.1 percentage points for the failure rate, 1 KiB per cluster for etcd
+    /// bytes, 1 unit (cluster, write/s, request) for breakpoints.
+    #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+    pub tolerance: f64,
+    /// The tolerance of one metric family (repeatable), e.g. latency_p99=25. Families:
+    /// latency_p99, throttle_wait_p99, throughput, failure_rate, queue_wait_p99, lag_p99,
+    /// bytes_per_cluster, breakpoint.
+    #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT")]
+    pub tolerance_for: Vec<String>,
+    /// Also write the Markdown table to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

@@ -11,6 +11,9 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// An unexpected internal error (a bug: please report it).
     pub const INTERNAL: i32 = 1;
+    /// `compare` only: a metric regressed beyond its tolerance (like `diff`: 0 same, 1
+    /// different, 2 trouble). `compare` reports no other failure with 1.
+    pub const REGRESSION: i32 = 1;
     /// Bad input: command-line flags or the profile (file, line and field are named).
     pub const USAGE: i32 = 2;
     /// The local environment or its binaries could not be found or started.
@@ -87,6 +90,15 @@ pub enum Error {
         /// Where the results are.
         dir: PathBuf,
     },
+    /// `compare` found metrics worse than the baseline beyond their tolerance (the table
+    /// was printed).
+    #[error("compare: {count} of {total} metrics regressed beyond tolerance")]
+    Regressed {
+        /// Metrics regressed.
+        count: usize,
+        /// Metrics compared.
+        total: usize,
+    },
     /// Anything else (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,6 +117,7 @@ impl Error {
             Error::QuotaFull { .. } => exit::QUOTA,
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Refused(_) => exit::REFUSED,
+            Error::Regressed { .. } => exit::REGRESSION,
         }
     }
 

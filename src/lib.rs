@@ -30,6 +30,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Sizes(args) => commands::sizes::run(args).await,
         cli::Command::Sweep(args) => commands::sweep::run(args).await,
         cli::Command::Breakpoints(args) => commands::breakpoints::run(args).await,
+        cli::Command::Compare(args) => commands::compare::run(&args),
         cli::Command::Report(args) => commands::report::run(&args),
+        cli::Command::Merge(args) => commands::merge::run(args),
     }
 }

@@ -69,3 +69,19 @@ async fn a_cluster_count_sweep_finds_the_client_qps_breakpoint() {
         "{md}"
     );
 }
+
+/// The committed reference sweep re-renders from its JSON, curves without a threshold
+/// (written as null) included.
+#[tokio::test]
+async fn the_reference_sweep_re_renders_from_its_json() {
+    let dir = common::state_dir("reference-sweep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/reference/throttle-600");
+    std::fs::copy(src.join("sweep.json"), dir.join("sweep.json")).unwrap();
+    common::cli(&["report", dir.to_str().unwrap()])
+        .await
+        .expect("report reads the reference sweep.json");
+    let md = std::fs::read_to_string(dir.join("sweep.md")).unwrap();
+    assert_eq!(md, std::fs::read_to_string(src.join("sweep.md")).unwrap());
+}

@@ -2,13 +2,16 @@
 
 pub mod breakpoints;
 pub mod cleanup;
+pub mod compare;
 pub mod connect;
 pub mod env;
 pub mod fill;
+pub mod merge;
 pub mod phases;
 pub mod recover;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod sizes;
 pub mod sweep;
 

@@ -88,6 +88,9 @@ pub struct PhasesOutcome {
     pub phases: Vec<PhaseSummary>,
     /// The controllers of the steady phase, if it ran.
     pub controllers: Vec<ControllerSummary>,
+    /// Their histograms and the watch lag's (µs), tagged `controller/<name>/<metric>` and
+    /// `watch/lag`, for `histograms.hlog` (what `merge` adds up).
+    pub histograms: Vec<(String, hdrhistogram::Histogram<u64>)>,
 }
 
 fn ctx<T: Clone>(
@@ -125,6 +128,7 @@ pub async fn run<T: Target>(
         watch: None,
         phases: Vec::new(),
         controllers: Vec::new(),
+        histograms: Vec::new(),
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
@@ -212,7 +216,7 @@ pub async fn run<T: Target>(
                 .unwrap_or(0.0);
         for (which, r) in r {
             let (concurrency, mix, items) = match which {
-                steady::Controller::Cluster => (s.concurrency, s.mix, fleet.clusters),
+                steady::Controller::Cluster => (s.concurrency, s.mix, fleet.shard_clusters()),
                 steady::Controller::Machine => {
                     let m = s
                         .machine
@@ -223,7 +227,7 @@ pub async fn run<T: Target>(
                     (
                         m.concurrency,
                         m.mix,
-                        fleet.clusters * fleet.machines_per_cluster(),
+                        fleet.shard_clusters() * fleet.machines_per_cluster(),
                     )
                 }
             };
@@ -247,7 +251,7 @@ pub async fn run<T: Target>(
                 patch_status_calls: mix.patch_status,
                 events_per_second: s.events_per_second,
                 items,
-                clusters: fleet.clusters,
+                clusters: fleet.shard_clusters(),
                 demand_calls_per_second: (items as f64 / period + s.events_per_second)
                     * f64::from(calls),
                 capacity_calls_per_second: capacity,
@@ -255,7 +259,8 @@ pub async fn run<T: Target>(
                 predicted_concurrency_breakpoint_clusters: {
                     // Per item: a Machine controller covers machines, not clusters.
                     let d = Distribution::of(&r.reconcile).mean / 1000.0;
-                    let per_cluster_items = (items as f64 / fleet.clusters.max(1) as f64).max(1.0);
+                    let per_cluster_items =
+                        (items as f64 / fleet.shard_clusters().max(1) as f64).max(1.0);
                     (r.reconciles > 0 && d > 0.0)
                         .then(|| concurrency as f64 * period / d / per_cluster_items)
                 },
@@ -271,6 +276,14 @@ pub async fn run<T: Target>(
                 unserved_reconciles: r.unserved,
                 max_queue_depth: r.max_queue_depth,
             });
+            for (metric, h) in [
+                ("queue_wait", &r.queue_wait),
+                ("reconcile", &r.reconcile),
+                ("lag", &r.lag),
+            ] {
+                out.histograms
+                    .push((format!("controller/{}/{metric}", which.label()), h.clone()));
+            }
         }
     }
     if let (Some(c), false) = (&plan.phases.churn, stop.is_stopped()) {
@@ -321,7 +334,9 @@ pub async fn run<T: Target>(
         ));
     }
     if let Some(w) = watchers {
-        out.watch = Some(w.finish().await);
+        let (summary, lag) = w.finish().await;
+        out.watch = Some(summary);
+        out.histograms.push(("watch/lag".into(), lag));
     }
     out
 }
@@ -344,13 +359,17 @@ fn start_watchers<T: Target>(plan: &Plan, load: &[T], stop: &Stop) -> Option<Wat
     let counters = Arc::new(WatchCounters::default());
     let (done, rx) = tokio::sync::watch::channel(false);
     let selector = format!("{}={}", model::RUN_ID_LABEL, plan.run_id);
-    let namespaces = plan.fleet.namespace_count().max(1);
+    // A shard watches its own namespaces.
+    let owned = plan.fleet.namespace_range();
+    let namespaces = (owned.end - owned.start).max(1);
     let mut tasks = Vec::new();
     for kind in &w.kinds {
         let api = plan.fleet.api_ref(*kind);
         for i in 0..w.count {
-            let ns = (w.per_namespace && api.namespaced)
-                .then(|| plan.fleet.namespace_name(i as u64 % namespaces));
+            let ns = (w.per_namespace && api.namespaced).then(|| {
+                plan.fleet
+                    .namespace_name(owned.start + i as u64 % namespaces)
+            });
             let target = load[i % load.len()].clone();
             let w = watch::Watcher {
                 target,
@@ -390,7 +409,7 @@ fn start_watchers<T: Target>(plan: &Plan, load: &[T], stop: &Stop) -> Option<Wat
 impl Watchers {
     /// Lets the watchers catch up with the last writes (until no event arrives for 1 s,
     /// at most 10 s), then stops them and summarises.
-    async fn finish(self) -> WatchSummary {
+    async fn finish(self) -> (WatchSummary, hdrhistogram::Histogram<u64>) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut last = self.book.events.load(Ordering::Relaxed);
         while Instant::now() < deadline {
@@ -407,7 +426,8 @@ impl Watchers {
         }
         self.purge.abort();
         let c = &self.counters;
-        WatchSummary {
+        let lag = self.book.lag();
+        let summary = WatchSummary {
             watchers: self.count,
             kinds: self.kinds.iter().map(|k| k.label().to_string()).collect(),
             scope: if self.per_namespace {
@@ -419,11 +439,12 @@ impl Watchers {
             events: self.book.events.load(Ordering::Relaxed),
             matched: self.book.matched.load(Ordering::Relaxed),
             before_ack: self.book.early.load(Ordering::Relaxed),
-            lag_ms: Distribution::of(&self.book.lag()),
+            lag_ms: Distribution::of(&lag),
             opened: c.opened.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
             too_old_restarts: c.too_old.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
-        }
+        };
+        (summary, lag)
     }
 }

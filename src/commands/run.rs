@@ -10,7 +10,7 @@ use crate::model::{self, FleetSpec};
 use crate::profile::{self, Overrides, Plan, TargetPlan};
 use crate::report::health;
 use crate::report::summary::{
-    self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, Summary, TargetInfo, ToolInfo,
+    self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, ShardInfo, Summary, TargetInfo, ToolInfo,
 };
 use crate::report::table;
 use crate::target::Target;
@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn fleet_info(f: &FleetSpec) -> FleetInfo {
+    let ns = f.namespace_range();
     FleetInfo {
-        clusters: f.clusters,
-        namespaces: f.namespace_count(),
-        objects_planned: f.total_objects(),
+        clusters: f.shard_clusters(),
+        namespaces: ns.end - ns.start,
+        objects_planned: f.shard_objects(),
         objects_per_cluster: f
             .objects_per_cluster()
             .into_iter()
@@ -44,6 +45,19 @@ fn print_plan(plan: &Plan) {
         plan.source.display(),
         plan.run_id
     );
+    if !f.shard.is_whole() {
+        let (c, n) = (f.cluster_range(), f.namespace_range());
+        println!(
+            "shard {}/{}: clusters {}..{} in namespaces {}..{} of the fleet below; results in {}",
+            f.shard.index,
+            f.shard.count,
+            c.start,
+            c.end,
+            n.start,
+            n.end,
+            plan.out_dir.display()
+        );
+    }
     println!(
         "fleet: {} clusters in {} namespaces, {} objects ({} per cluster), provider {}, {} {}",
         f.clusters,
@@ -128,6 +142,7 @@ fn print_plan(plan: &Plan) {
 
 /// Runs a profile end to end.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
+    let (run_id_given, out_given) = (args.run_id.is_some(), args.out.is_some());
     let overrides = Overrides {
         run_id: args.run_id,
         clusters: args.clusters,
@@ -150,7 +165,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             crate::cli::FailOn::Critical => health::Level::Critical,
         }),
     };
-    let plan = profile::load(&args.profile, &overrides)?;
+    let mut plan = profile::load(&args.profile, &overrides)?;
+    if let Some(shard) = args.shard {
+        super::shard::apply(&mut plan, shard, run_id_given, out_given)?;
+    }
+    let plan = plan;
     if args.dry_run {
         print_plan(&plan);
         println!("dry run: nothing sent");
@@ -254,7 +273,7 @@ async fn load_phases<T: Target>(
         tokio::time::Instant::now(),
         exposed.as_ref().map(|e| e.0.clone()),
     ));
-    let t0 = Instant::now();
+    let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
     let scraper = plan.observe.interval.map(|interval| {
         let sources = scrape::Sources {
@@ -269,7 +288,9 @@ async fn load_phases<T: Target>(
             observe_rx,
         ))
     });
-    let outcome = super::phases::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
+    let mut outcome =
+        super::phases::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
+    let outcome_histograms = std::mem::take(&mut outcome.histograms);
     let _ = observe_done.send(true);
     let observed = match scraper {
         Some(s) => Some(
@@ -318,6 +339,7 @@ async fn load_phases<T: Target>(
         finished_at: chrono::Utc::now().to_rfc3339(),
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
+        load_started_at: Some(load_started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         target: c.info.clone(),
         phases: outcome.phases,
         controllers: outcome.controllers,
@@ -330,7 +352,7 @@ async fn load_phases<T: Target>(
     };
     s.write(&plan.out_dir)
         .map_err(|e| Error::io(&plan.out_dir, e))?;
-    crate::report::files::write_measurements(&plan.out_dir, &measurements)
+    crate::report::files::write_measurements(&plan.out_dir, &measurements, &outcome_histograms)
         .map_err(|e| Error::io(&plan.out_dir, e))?;
     std::fs::write(
         plan.out_dir.join("report.md"),
@@ -393,6 +415,15 @@ fn empty_summary(plan: &Plan) -> Summary {
         started_at: now.clone(),
         finished_at: now,
         duration_seconds: 0.0,
+        load_started_at: None,
+        shard: (!plan.fleet.shard.is_whole()).then(|| ShardInfo {
+            index: plan.fleet.shard.index,
+            count: plan.fleet.shard.count,
+            fleet_clusters: plan.fleet.clusters,
+            first_cluster: plan.fleet.cluster_range().start,
+            first_namespace: plan.fleet.namespace_range().start,
+        }),
+        merged_from: Vec::new(),
         target: TargetInfo {
             kind: String::new(),
             endpoint: String::new(),

@@ -112,7 +112,8 @@ pub async fn run<T: Target>(
 ) -> u64 {
     let per_cluster =
         u64::from(fleet.machine_deployments) * u64::from(fleet.workers_per_machine_deployment);
-    let total = per_cluster * fleet.clusters;
+    let base = fleet.cluster_range().start;
+    let total = per_cluster * fleet.shard_clusters();
     if total == 0 {
         return 0;
     }
@@ -125,7 +126,7 @@ pub async fn run<T: Target>(
         let mut picks: Vec<(u64, Vec<u64>)> = Vec::new();
         for k in 0..per_round {
             let w = (cursor + k) % total;
-            let (c, i) = (w / per_cluster, w % per_cluster);
+            let (c, i) = (base + w / per_cluster, w % per_cluster);
             match picks.last_mut() {
                 Some((lc, v)) if *lc == c => v.push(i),
                 _ => picks.push((c, vec![i])),

@@ -110,8 +110,9 @@ pub fn create_body(obj: &Object, uids: &HashMap<u32, String>) -> serde_json::Val
     body
 }
 
-/// Runs the create phase: namespaces, then clusters from `plan.first_cluster` on; with a
-/// `max_duration`, new requests stop starting when it has passed.
+/// Runs the create phase: the shard's namespaces, then its clusters from
+/// `plan.first_cluster` on; with a `max_duration`, new requests stop starting when it has
+/// passed.
 pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan: &CreatePlan) {
     let t0 = Instant::now();
     let deadline = plan.max_duration.map(|d| t0 + d);
@@ -119,11 +120,16 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
         Some(Rate::ObjectsPerSecond(r)) => Some(Arc::new(Schedule::new(t0, r))),
         _ => None,
     };
-    let first = plan.first_cluster.min(fleet.clusters);
+    let (clusters, namespaces) = (fleet.cluster_range(), fleet.namespace_range());
+    let first = plan.first_cluster.clamp(clusters.start, clusters.end);
     let range = Range {
         // Namespaces holding an existing cluster exist too.
-        first_namespace: first.div_ceil(fleet.effective_clusters_per_namespace()),
+        first_namespace: first
+            .div_ceil(fleet.effective_clusters_per_namespace())
+            .max(namespaces.start),
+        end_namespace: namespaces.end,
         first_cluster: first,
+        end_cluster: clusters.end,
         deadline,
     };
     create_namespaces(fleet, ctx, plan.concurrency, objects.clone(), range).await;
@@ -138,7 +144,9 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
 #[derive(Clone, Copy)]
 struct Range {
     first_namespace: u64,
+    end_namespace: u64,
     first_cluster: u64,
+    end_cluster: u64,
     deadline: Option<Instant>,
 }
 
@@ -148,7 +156,7 @@ impl Range {
     }
 }
 
-/// Creates every namespace of the fleet with up to `concurrency` requests in flight.
+/// Creates the range's namespaces with up to `concurrency` requests in flight.
 async fn create_namespaces<T: Target>(
     fleet: &Arc<FleetSpec>,
     ctx: &PhaseContext<T>,
@@ -157,7 +165,6 @@ async fn create_namespaces<T: Target>(
     range: Range,
 ) {
     let next = Arc::new(AtomicU64::new(range.first_namespace));
-    let total = fleet.namespace_count();
     let workers = (0..concurrency.max(1)).map(|_| {
         let (ctx, next, fleet, schedule) =
             (ctx.clone(), next.clone(), fleet.clone(), schedule.clone());
@@ -167,7 +174,7 @@ async fn create_namespaces<T: Target>(
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
+                if i >= range.end_namespace {
                     return;
                 }
                 let obj = model::namespace_object(&fleet, i);
@@ -188,7 +195,7 @@ async fn create_namespaces<T: Target>(
     futures::future::join_all(workers).await;
 }
 
-/// Creates every cluster's objects with `concurrency` cluster workers.
+/// Creates the range's clusters' objects with `concurrency` cluster workers.
 async fn create_clusters<T: Target>(
     fleet: &Arc<FleetSpec>,
     ctx: &PhaseContext<T>,
@@ -212,7 +219,7 @@ async fn create_clusters<T: Target>(
                     return;
                 }
                 let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= fleet.clusters {
+                if c >= range.end_cluster {
                     return;
                 }
                 let mut uids: HashMap<u32, String> = HashMap::new();

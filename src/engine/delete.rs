@@ -32,19 +32,21 @@ async fn delete_one<T: Target>(
     .await;
 }
 
-/// Deletes the fleet.
+/// Deletes the shard's part of the fleet: its clusters (objects in reverse creation order),
+/// then its namespaces.
 pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan: &DeletePlan) {
     let schedule = plan
         .rate
         .map(|r| Arc::new(Schedule::new(Instant::now(), r)));
-    let next = Arc::new(AtomicU64::new(0));
+    let clusters = fleet.cluster_range();
+    let (next, end) = (Arc::new(AtomicU64::new(clusters.start)), clusters.end);
     let workers = (0..plan.concurrency.max(1)).map(|_| {
         let (ctx, next, fleet, schedule) =
             (ctx.clone(), next.clone(), fleet.clone(), schedule.clone());
         tokio::spawn(async move {
             loop {
                 let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= fleet.clusters || ctx.stop.is_stopped() {
+                if c >= end || ctx.stop.is_stopped() {
                     return;
                 }
                 let objs = model::cluster_objects(&fleet, c);
@@ -60,7 +62,7 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
         })
     });
     futures::future::join_all(workers).await;
-    for i in 0..fleet.namespace_count() {
+    for i in fleet.namespace_range() {
         if ctx.stop.is_stopped() {
             return;
         }

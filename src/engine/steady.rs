@@ -62,9 +62,10 @@ pub struct SteadyResult {
 /// Which objects a controller reconciles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Controller {
-    /// Every Cluster (items are cluster indices).
+    /// Every Cluster of the shard (items are cluster indices from the shard's first).
     Cluster,
-    /// Every Machine (items are cluster x machines-per-cluster + machine).
+    /// Every Machine of the shard (items are cluster x machines-per-cluster + machine, the
+    /// cluster counted from the shard's first).
     Machine,
 }
 
@@ -97,9 +98,11 @@ async fn reconcile<T: Target>(
     calls: &AtomicU64,
 ) -> bool {
     let per_cluster = fleet.machines_per_cluster().max(1);
+    // Items count from the shard's first cluster.
+    let base = fleet.cluster_range().start;
     let (cluster, machine) = match which {
-        Controller::Cluster => (item, None),
-        Controller::Machine => (item / per_cluster, Some(item % per_cluster)),
+        Controller::Cluster => (base + item, None),
+        Controller::Machine => (base + item / per_cluster, Some(item % per_cluster)),
     };
     let objs = model::cluster_objects(fleet, cluster);
     let ns = objs.namespace().to_string();
@@ -177,14 +180,14 @@ pub async fn run<T: Target>(
         ctx,
         plan,
         Controller::Cluster,
-        fleet.clusters,
+        fleet.shard_clusters(),
         plan.wall_workers(plan.concurrency),
         plan.mix,
         plan.think,
         t0,
     )];
     if let Some(m) = plan.machine {
-        let items = fleet.clusters * fleet.machines_per_cluster();
+        let items = fleet.shard_clusters() * fleet.machines_per_cluster();
         runs.push(run_controller(
             fleet,
             ctx,

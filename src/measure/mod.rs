@@ -36,6 +36,20 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// Every verb.
+    pub const ALL: [Verb; 5] = [
+        Verb::Create,
+        Verb::Get,
+        Verb::Patch,
+        Verb::Delete,
+        Verb::List,
+    ];
+
+    /// The verb with this [`label`](Verb::label).
+    pub fn from_label(label: &str) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.label() == label)
+    }
+
     /// Lower-case name used in reports.
     pub fn label(self) -> &'static str {
         match self {

@@ -51,7 +51,7 @@ pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
-pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, DEFAULT_API_GROUP};
+pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
 
 /// Label carrying the run id on every object the tool creates.
 pub const RUN_ID_LABEL: &str = "capi-loadgen.io/run-id";

@@ -77,6 +77,32 @@ pub struct FleetSpec {
     pub kubernetes_version: String,
     /// Payload sizes.
     pub payload: PayloadSizes,
+    /// The slice of the fleet this process generates (the whole fleet by default).
+    pub shard: Shard,
+}
+
+/// One of `count` disjoint slices of a fleet, by namespace: shard `index` owns namespaces
+/// `[index x N / count, (index + 1) x N / count)` of the fleet's N and every cluster in them,
+/// so shards never share a namespace or an object name and together cover the fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: u64,
+    /// Shards in all (1 = unsharded).
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// True for the default whole-fleet shard.
+    pub fn is_whole(&self) -> bool {
+        self.count <= 1
+    }
 }
 
 /// The default private API group.
@@ -99,6 +125,7 @@ impl FleetSpec {
             cluster_secrets: ClusterSecret::defaults(),
             kubernetes_version: "v1.30.4".to_string(),
             payload: PayloadSizes::default(),
+            shard: Shard::default(),
         }
     }
 
@@ -186,6 +213,39 @@ impl FleetSpec {
     pub fn namespace_count(&self) -> u64 {
         self.clusters
             .div_ceil(self.effective_clusters_per_namespace())
+    }
+
+    /// The namespaces this process's shard owns (all of them when unsharded).
+    pub fn namespace_range(&self) -> std::ops::Range<u64> {
+        let n = u128::from(self.namespace_count());
+        let (i, k) = (
+            u128::from(self.shard.index),
+            u128::from(self.shard.count.max(1)),
+        );
+        // u128: namespace counts times shard counts cannot overflow.
+        ((n * i / k) as u64)..((n * (i + 1) / k) as u64)
+    }
+
+    /// The clusters this process's shard owns: every cluster of its namespaces.
+    pub fn cluster_range(&self) -> std::ops::Range<u64> {
+        let ns = self.namespace_range();
+        let per = self.effective_clusters_per_namespace();
+        let end = ns.end.saturating_mul(per).min(self.clusters);
+        ns.start.saturating_mul(per).min(end)..end
+    }
+
+    /// Clusters this process's shard owns.
+    pub fn shard_clusters(&self) -> u64 {
+        let r = self.cluster_range();
+        r.end - r.start
+    }
+
+    /// Objects this process's shard creates: its clusters' objects and its namespaces.
+    pub fn shard_objects(&self) -> u64 {
+        let ns = self.namespace_range();
+        self.shard_clusters()
+            .saturating_mul(self.objects_in_cluster())
+            .saturating_add(ns.end - ns.start)
     }
 
     /// Index of the namespace holding `cluster`.

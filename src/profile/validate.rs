@@ -377,6 +377,7 @@ pub fn validate(
         cluster_secrets,
         kubernetes_version,
         payload: payload(&f.payload_bytes, err)?,
+        shard: Default::default(),
     };
     let per_cluster: u64 = fleet.objects_per_cluster().values().sum();
     if per_cluster

@@ -53,8 +53,13 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
     s
 }
 
-/// Writes timeseries.csv, the .hgrm files and histograms.hlog for `m` into `dir`.
-pub fn write_measurements(dir: &Path, m: &Measurements) -> std::io::Result<()> {
+/// Writes timeseries.csv, the .hgrm files and histograms.hlog for `m` into `dir`, with
+/// `extra` (tag, µs histogram) pairs (controllers, watch lag) in the log too.
+pub fn write_measurements(
+    dir: &Path,
+    m: &Measurements,
+    extra: &[(String, Histogram<u64>)],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("histograms"))?;
     let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("timeseries.csv"))?);
     timeseries::write_csv(&m.series, &mut csv)?;
@@ -68,23 +73,30 @@ pub fn write_measurements(dir: &Path, m: &Measurements) -> std::io::Result<()> {
             .with_max_value_divisor(1000.0)
             .begin_log_with(&mut log, &mut ser)
             .map_err(std::io::Error::other)?;
-        for ((phase, verb, kind), s) in &m.ops {
-            for (metric, h) in [
+        let ops = m.ops.iter().flat_map(|((phase, verb, kind), s)| {
+            [
                 ("latency", &s.latency),
                 ("server", &s.server),
                 ("throttle_wait", &s.throttle_wait),
-            ] {
-                let name = format!("{phase}.{}.{}.{metric}", verb.label(), kind.label());
-                std::fs::write(dir.join("histograms").join(format!("{name}.hgrm")), hgrm(h))?;
-                let tag = format!("{phase}/{}/{}/{metric}", verb.label(), kind.label());
-                w.write_histogram(
+            ]
+            .map(|(metric, h)| {
+                (
+                    format!("{phase}/{}/{}/{metric}", verb.label(), kind.label()),
                     h,
-                    std::time::Duration::ZERO,
-                    std::time::Duration::ZERO,
-                    Tag::new(&tag),
                 )
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            }
+            })
+        });
+        let extra = extra.iter().map(|(tag, h)| (tag.clone(), h));
+        for (tag, h) in ops.chain(extra) {
+            let name = tag.replace('/', ".");
+            std::fs::write(dir.join("histograms").join(format!("{name}.hgrm")), hgrm(h))?;
+            w.write_histogram(
+                h,
+                std::time::Duration::ZERO,
+                std::time::Duration::ZERO,
+                Tag::new(&tag),
+            )
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         }
     }
     std::fs::write(dir.join("histograms.hlog"), log)
@@ -137,7 +149,9 @@ mod tests {
         }
         s.sent = 5;
         m.ops.insert(("create", Verb::Create, Kind::Machine), s);
-        write_measurements(dir.path(), &m).unwrap();
+        let mut extra = Histogram::<u64>::new(3).unwrap();
+        extra.record(7).unwrap();
+        write_measurements(dir.path(), &m, &[("watch/lag".into(), extra.clone())]).unwrap();
         let back = read_histograms(dir.path()).unwrap();
         let (tag, h) = back
             .iter()
@@ -146,6 +160,10 @@ mod tests {
         assert_eq!(tag, "create/create/machine/latency");
         assert_eq!(h.len(), 5);
         assert_eq!(*h, m.ops[&("create", Verb::Create, Kind::Machine)].latency);
+        assert_eq!(
+            back.iter().find(|(t, _)| t == "watch/lag").unwrap().1,
+            extra
+        );
         let text = std::fs::read_to_string(
             dir.path()
                 .join("histograms/create.create.machine.latency.hgrm"),

@@ -2,6 +2,7 @@
 //! Works from result files only, so a folder from another machine renders the same.
 
 pub mod breakpoints;
+pub mod compare;
 pub mod files;
 pub mod health;
 pub mod markdown;

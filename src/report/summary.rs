@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Version of the summary format.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the summary format. 2 added `load_started_at`, `shard` and `merged_from`
+/// (all optional, so version-1 files still read).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +46,17 @@ pub struct Summary {
     pub finished_at: String,
     /// Wall time of the load phases in seconds (set-up excluded).
     pub duration_seconds: f64,
+    /// When the load phases started (second 0 of `timeseries.csv`), RFC 3339 UTC with
+    /// microseconds: what aligns the time series of shards.
+    #[serde(default)]
+    pub load_started_at: Option<String>,
+    /// The slice of the fleet this process generated (`--shard i/n`); null when the run
+    /// covered the whole fleet.
+    #[serde(default)]
+    pub shard: Option<ShardInfo>,
+    /// For a summary made by `merge`: the shard results directories merged, in shard order.
+    #[serde(default)]
+    pub merged_from: Vec<String>,
     /// What was written to.
     pub target: TargetInfo,
     /// The fleet.
@@ -65,6 +77,22 @@ pub struct Summary {
     pub totals: Counts,
     /// One entry per (phase, verb, kind).
     pub operations: Vec<Operation>,
+}
+
+/// One shard of a sharded run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// This shard, `0..count`.
+    pub index: u64,
+    /// Shards in all.
+    pub count: u64,
+    /// Clusters in the whole fleet (this shard's are in `fleet.clusters`).
+    pub fleet_clusters: u64,
+    /// Index of this shard's first cluster.
+    pub first_cluster: u64,
+    /// Index of this shard's first namespace (shards split the fleet by namespace).
+    pub first_namespace: u64,
 }
 
 /// Tool identity.
@@ -106,11 +134,11 @@ pub struct TargetInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetInfo {
-    /// Clusters planned.
+    /// Clusters planned (this shard's, when sharded).
     pub clusters: u64,
-    /// Namespaces planned.
+    /// Namespaces planned (this shard's, when sharded).
     pub namespaces: u64,
-    /// Objects planned (namespaces included).
+    /// Objects planned, namespaces included (this shard's, when sharded).
     pub objects_planned: u64,
     /// Objects per cluster by kind label.
     pub objects_per_cluster: BTreeMap<String, u64>,

@@ -108,7 +108,8 @@ pub struct Curve {
     pub metric: String,
     /// Unit.
     pub unit: String,
-    /// The SLO-like threshold.
+    /// The SLO-like threshold; infinite (written as null) when the curve has none.
+    #[serde(deserialize_with = "null_is_infinite")]
     pub threshold: f64,
     /// (x, y) points.
     pub points: Vec<(f64, f64)>,
@@ -267,4 +268,10 @@ pub fn curves(points: &[SweepPoint]) -> Vec<Curve> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// JSON has no infinity: serde_json writes it as null; read null back as infinity.
+fn null_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }

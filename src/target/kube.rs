@@ -40,6 +40,9 @@ fn retry_after(headers: &http::HeaderMap) -> Option<u32> {
         .ok()
 }
 
+/// The context name of the in-cluster connection (a pod's ServiceAccount).
+pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
+
 impl KubeTarget {
     /// Builds a target from a kubeconfig (None: $KUBECONFIG, then ~/.kube/config) and context.
     pub async fn from_kubeconfig(
@@ -50,11 +53,22 @@ impl KubeTarget {
         let kc = match kubeconfig {
             Some(p) => kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| TargetError::Config(format!("{}: {e}", p.display())))?,
-            None => kube::config::Kubeconfig::read().map_err(|e| {
-                TargetError::Config(format!(
-                    "no kubeconfig ($KUBECONFIG or ~/.kube/config): {e}; pass --kubeconfig"
-                ))
-            })?,
+            None => match kube::config::Kubeconfig::read() {
+                Ok(kc) => kc,
+                // In a pod (e.g. an Indexed Job's shard) with no kubeconfig: the pod's
+                // ServiceAccount, under the context name `in-cluster`.
+                Err(_)
+                    if context.is_none()
+                        && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+                {
+                    return Self::in_cluster(timeout);
+                }
+                Err(e) => {
+                    return Err(TargetError::Config(format!(
+                        "no kubeconfig ($KUBECONFIG or ~/.kube/config): {e}; pass --kubeconfig"
+                    )))
+                }
+            },
         };
         let opts = kube::config::KubeConfigOptions {
             context: context.map(str::to_string),
@@ -74,6 +88,19 @@ impl KubeTarget {
         cfg.connect_timeout = Some(Duration::from_secs(5));
         let mut t = Self::from_config(cfg, timeout)?;
         t.context = name;
+        Ok(t)
+    }
+
+    /// The pod's own ServiceAccount (token and CA mounted by Kubernetes), with the
+    /// context name [`IN_CLUSTER_CONTEXT`] for the safety guard (`--allow-context in-cluster`).
+    fn in_cluster(timeout: Duration) -> Result<KubeTarget, TargetError> {
+        let mut cfg = kube::Config::incluster()
+            .map_err(|e| TargetError::Config(format!("in-cluster config: {e}")))?;
+        cfg.read_timeout = Some(timeout);
+        cfg.write_timeout = Some(timeout);
+        cfg.connect_timeout = Some(Duration::from_secs(5));
+        let mut t = Self::from_config(cfg, timeout)?;
+        t.context = Some(IN_CLUSTER_CONTEXT.into());
         Ok(t)
     }
 

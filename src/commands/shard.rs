@@ -1,0 +1,142 @@
+//! `run --shard i/n`: one process generates one slice of the fleet. Shards split the fleet
+//! by namespace ([`crate::model::FleetSpec::namespace_range`]), so no two shards create
+//! the same namespace or object name, and together they create exactly the fleet.
+
+use crate::error::Error;
+use crate::model::Shard;
+use crate::profile::Plan;
+
+/// The environment variable Kubernetes sets in every pod of an Indexed Job.
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
+
+/// Parses `--shard`: `i/n` (0 ≤ i < n), or a bare `n` with i from `$JOB_COMPLETION_INDEX`.
+pub fn parse(s: &str) -> Result<Shard, String> {
+    parse_with(s, std::env::var(JOB_COMPLETION_INDEX).ok().as_deref())
+}
+
+fn parse_with(s: &str, job_index: Option<&str>) -> Result<Shard, String> {
+    let number = |what: &str, v: &str| -> Result<u64, String> {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what} `{v}` is not a whole number (expected i/n, e.g. 0/4)"))
+    };
+    let (index, count) = match s.split_once('/') {
+        Some((i, n)) => (number("shard index", i)?, number("shard count", n)?),
+        None => {
+            let count = number("shard count", s)?;
+            let Some(i) = job_index else {
+                return Err(format!(
+                    "a bare count `{s}` takes the shard index from ${JOB_COMPLETION_INDEX}, which is not set; give i/{s}"
+                ));
+            };
+            (number(&format!("${JOB_COMPLETION_INDEX}"), i)?, count)
+        }
+    };
+    if count == 0 {
+        return Err("the shard count must be at least 1".into());
+    }
+    if index >= count {
+        return Err(format!(
+            "shard index {index} must be below the count {count} (indices are 0-based)"
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
+/// Restricts `plan` to `shard`: the fleet's slice, open-loop rates divided by the shard
+/// count (so the shards together offer the profile's rate) and, unless `--out` was given,
+/// results in `results/<run-id>/shard-<i>`. Client limits, workers and the steady phase
+/// stay per process: each shard is one more controller with its own client.
+pub fn apply(
+    plan: &mut Plan,
+    shard: Shard,
+    run_id_given: bool,
+    out_given: bool,
+) -> Result<(), Error> {
+    if shard.is_whole() {
+        return Ok(());
+    }
+    let flag = format!("--shard {}/{}", shard.index, shard.count);
+    if !run_id_given {
+        return Err(Error::Usage(format!(
+            "{flag} needs --run-id: every shard must label its objects with the same run id"
+        )));
+    }
+    let namespaces = plan.fleet.namespace_count();
+    if shard.count > namespaces {
+        return Err(Error::Usage(format!(
+            "{flag}: the fleet has {namespaces} namespace(s) and shards split it by namespace; use at most {namespaces} shards or fewer clusters per namespace"
+        )));
+    }
+    plan.fleet.shard = shard;
+    let n = shard.count as f64;
+    if let Some(c) = plan.phases.create.as_mut() {
+        c.rate = c.rate.map(|r| match r {
+            crate::profile::phases::Rate::ObjectsPerSecond(x) => {
+                crate::profile::phases::Rate::ObjectsPerSecond(x / n)
+            }
+            crate::profile::phases::Rate::ClustersPerSecond(x) => {
+                crate::profile::phases::Rate::ClustersPerSecond(x / n)
+            }
+        });
+    }
+    if let Some(d) = plan.phases.delete.as_mut() {
+        d.rate = d.rate.map(|r| r / n);
+    }
+    if !out_given {
+        plan.out_dir = plan.out_dir.join(format!("shard-{}", shard.index));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FleetSpec;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn parses_both_forms() {
+        assert_eq!(parse_with("2/4", None), Ok(Shard { index: 2, count: 4 }));
+        assert_eq!(parse_with("4", Some("3")), Ok(Shard { index: 3, count: 4 }));
+        assert!(parse_with("4", None)
+            .unwrap_err()
+            .contains("JOB_COMPLETION_INDEX"));
+        assert!(parse_with("4/4", None)
+            .unwrap_err()
+            .contains("below the count"));
+        assert!(parse_with("0/0", None).unwrap_err().contains("at least 1"));
+        assert!(parse_with("a/4", None).unwrap_err().contains("`a`"));
+        assert!(parse_with("4", Some("x"))
+            .unwrap_err()
+            .contains("JOB_COMPLETION_INDEX"));
+    }
+
+    /// Every cluster and namespace belongs to exactly one shard, whatever the sizes.
+    #[test]
+    fn shards_partition_the_fleet() {
+        for (clusters, per_ns, count) in
+            [(10, 1, 3), (10, 3, 2), (7, 2, 4), (1000, 7, 5), (5, 5, 1)]
+        {
+            let mut f = FleetSpec::example("r");
+            f.clusters = clusters;
+            f.clusters_per_namespace = per_ns;
+            let (mut seen_c, mut seen_ns, mut objects) = (BTreeSet::new(), BTreeSet::new(), 0);
+            for index in 0..count {
+                f.shard = Shard { index, count };
+                for c in f.cluster_range() {
+                    assert!(seen_c.insert(c), "cluster {c} in two shards");
+                    assert!(f.namespace_range().contains(&f.namespace_index(c)));
+                }
+                for n in f.namespace_range() {
+                    assert!(seen_ns.insert(n), "namespace {n} in two shards");
+                }
+                objects += f.shard_objects();
+            }
+            assert_eq!(seen_c.len() as u64, clusters, "{clusters}/{per_ns}/{count}");
+            assert_eq!(seen_ns.len() as u64, f.namespace_count());
+            f.shard = Shard::default();
+            assert_eq!(objects, f.total_objects());
+        }
+    }
+}

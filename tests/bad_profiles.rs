@@ -75,6 +75,7 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("sweep-bad-state.yaml", Some(7), "sweep.state", "unknown variant `grow`"),
     // bad enum values
     ("unknown-provider.yaml", Some(4), "fleet.provider", "unknown variant `aws`"),
+    ("bad-on-target-failure.yaml", Some(4), "on_target_failure", "unknown variant `retry`"),
     ("unknown-preset.yaml", Some(5), "client.preset", "unknown variant `capi-2.0`"),
     ("unknown-watch-kind.yaml", Some(6), "watchers.kinds", "unknown kind `pod`"),
     ("bad-enqueue-mode.yaml", Some(8), "phases.steady.enqueue", "unknown variant `random`"),

@@ -130,6 +130,7 @@ async fn clean<T: Target>(
         stopper,
         drain: crate::engine::request::DEFAULT_DRAIN,
         acks: None,
+        on_failure: crate::profile::OnTargetFailure::Abort,
     };
     let deleted =
         cleanup::delete_objects(&ctx, &args.api_group, sel, args.concurrency as usize).await;

@@ -111,6 +111,7 @@ fn ctx<T: Clone>(
         stopper: stopper.clone(),
         drain: DEFAULT_DRAIN,
         acks: acks.clone(),
+        on_failure: Default::default(),
     }
 }
 
@@ -132,8 +133,10 @@ pub async fn run<T: Target>(
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
-    let make =
-        |client: &ClientPlan| ctx(&load, client, &samples, &stop, &stopper, &progress, &acks);
+    let make = |client: &ClientPlan| PhaseContext {
+        on_failure: plan.on_target_failure,
+        ..ctx(&load, client, &samples, &stop, &stopper, &progress, &acks)
+    };
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
     let summary = |name: &str,
                    mode: &str,

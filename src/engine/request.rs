@@ -8,6 +8,7 @@ use super::{Stop, StopHandle, StopReason};
 pub use crate::measure::Progress;
 use crate::measure::{Sample, Verb};
 use crate::model::Kind;
+use crate::profile::OnTargetFailure;
 use crate::target::RequestError;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -39,10 +40,24 @@ pub struct PhaseContext<T> {
     pub drain: Duration,
     /// Where acknowledged writes are noted for the watchers' lag measurement.
     pub acks: Option<Arc<super::watch::AckBook>>,
+    /// Stop when the target fails, or back off and keep going.
+    pub on_failure: OnTargetFailure,
 }
 
-/// Requests in a row without any answer after which the target counts as failed.
+/// Requests in a row without any answer (or with a 5xx) after which the target counts as
+/// failed.
 pub const FATAL_UNANSWERED: u64 = 25;
+/// First back-off after a failed request under `on_target_failure: continue`; it doubles
+/// with every failure in a row up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest back-off.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// True for what a failed or failing target answers: nothing, or a 5xx (an apiserver
+/// whose etcd is gone answers 500/503/504).
+fn is_target_failure(e: &RequestError) -> bool {
+    e.is_unanswered() || matches!(e, RequestError::Http { code, .. } if *code >= 500)
+}
 /// Default time in-flight requests get to finish after a stop.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
@@ -57,6 +72,7 @@ impl<T> Clone for PhaseContext<T> {
             stopper: self.stopper.clone(),
             drain: self.drain,
             acks: self.acks.clone(),
+            on_failure: self.on_failure,
         }
     }
 }
@@ -74,33 +90,55 @@ fn retry_delay(e: &RequestError) -> Option<Duration> {
 }
 
 impl<T> PhaseContext<T> {
-    /// Stops the run when the target is gone (many requests in a row without an answer)
-    /// or its storage is full.
-    fn judge_target(&self, outcome: &Result<(), RequestError>) {
+    /// Stops the run when the target is gone (many requests in a row without an answer or
+    /// with a 5xx) or its storage is full; under `on_target_failure: continue` returns how
+    /// long the worker backs off instead.
+    fn judge_target(&self, outcome: &Result<(), RequestError>) -> Option<Duration> {
         match outcome {
             Err(RequestError::Etcd(crate::target::EtcdError::NoSpace)) => {
                 self.stopper.stop(StopReason::QuotaFull(
                     "etcd NOSPACE: mvcc: database space exceeded".into(),
                 ));
+                None
             }
-            Err(e) if e.is_unanswered() => {
+            Err(e) if is_target_failure(e) => {
                 let n = self
                     .progress
                     .consecutive_unanswered
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
-                if n >= FATAL_UNANSWERED {
-                    self.stopper.stop(StopReason::TargetFailed(format!(
-                        "{n} requests in a row got no answer (last: {})",
-                        e.label()
-                    )));
+                match self.on_failure {
+                    OnTargetFailure::Abort if n >= FATAL_UNANSWERED => {
+                        self.stopper.stop(StopReason::TargetFailed(format!(
+                            "{n} requests in a row failed without an answer or with a 5xx (last: {})",
+                            e.label()
+                        )));
+                        None
+                    }
+                    OnTargetFailure::Abort => None,
+                    OnTargetFailure::Continue => {
+                        if n == FATAL_UNANSWERED {
+                            tracing::warn!(
+                                "the target is failing ({n} requests in a row, last: {}); continuing with back-off (on_target_failure: continue)",
+                                e.label()
+                            );
+                        }
+                        let doublings = (n - 1).min(10) as u32;
+                        Some((FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF))
+                    }
                 }
             }
-            Err(RequestError::Aborted) => {}
-            _ => self
-                .progress
-                .consecutive_unanswered
-                .store(0, Ordering::Relaxed),
+            Err(RequestError::Aborted) => None,
+            _ => {
+                let n = self
+                    .progress
+                    .consecutive_unanswered
+                    .swap(0, Ordering::Relaxed);
+                if n >= FATAL_UNANSWERED && self.on_failure == OnTargetFailure::Continue {
+                    tracing::warn!("the target answers again after {n} failed requests in a row");
+                }
+                None
+            }
         }
     }
 }
@@ -173,7 +211,7 @@ impl<T: Clone> PhaseContext<T> {
                 }
             }
             self.progress.done.fetch_add(1, Ordering::Relaxed);
-            self.judge_target(&unit);
+            let backoff = self.judge_target(&unit);
             if unit.is_err() {
                 self.progress.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -192,6 +230,13 @@ impl<T: Clone> PhaseContext<T> {
             };
             // The collector outlives the workers; a closed channel only happens on shutdown.
             let _ = self.samples.send(sample).await;
+            if let Some(pause) = backoff {
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.stopped() => {}
+                }
+            }
             return result.ok();
         }
     }
@@ -225,6 +270,7 @@ mod tests {
             stopper,
             drain: DEFAULT_DRAIN,
             acks: None,
+            on_failure: OnTargetFailure::Abort,
         };
         let calls = AtomicU64::new(0);
         // Two 429s with Retry-After: 1, then success.

@@ -32,6 +32,21 @@ pub struct Profile {
     pub observe: ObserveSection,
     /// How `capi-loadgen sweep` varies this profile (its flags override).
     pub sweep: Option<SweepSection>,
+    /// What to do when the target stops answering: `abort` (default) or `continue`.
+    pub on_target_failure: Option<OnTargetFailure>,
+}
+
+/// `on_target_failure:` what a run does when the target fails: 25 requests in a row
+/// without an answer or with a 5xx (etcd or the apiserver gone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTargetFailure {
+    /// Stop the run, write partial results, exit 8.
+    #[default]
+    Abort,
+    /// Keep going: count every failed request, back off (50 ms doubling to 5 s while the
+    /// target keeps failing) and resume when it answers again (an apiserver restart).
+    Continue,
 }
 
 /// `sweep:`

@@ -112,6 +112,8 @@ pub struct Plan {
     pub out_dir: PathBuf,
     /// How `sweep` varies this profile.
     pub sweep: super::sweep::SweepPlan,
+    /// What the run does when the target fails.
+    pub on_target_failure: super::OnTargetFailure,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -517,5 +519,6 @@ pub fn validate(
         metrics: o.metrics,
         out_dir,
         sweep,
+        on_target_failure: p.on_target_failure.unwrap_or_default(),
     })
 }

@@ -249,7 +249,7 @@ async fn a_dead_etcd_stops_the_run_with_partial_results_and_full_accounting() {
         .unwrap_err();
     let took = killed.elapsed();
     assert_eq!(err.exit_code(), capi_loadgen::exit::TARGET_FAILED, "{err}");
-    assert!(err.to_string().contains("no answer"), "{err}");
+    assert!(err.to_string().contains("without an answer"), "{err}");
     let doc = common::assert_valid_summary(&out.join("summary.json"));
     assert_eq!(doc["status"], "aborted");
     let (_, ok, failed, _) = common::accounted(&doc);

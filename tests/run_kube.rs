@@ -6,16 +6,9 @@ mod common;
 use std::path::Path;
 
 async fn count_with_label(kubeconfig: &Path, path: &str, run_id: &str) -> usize {
-    let client = capi_loadgen::env::local::client_for(kubeconfig, "capi-loadgen-admin")
+    common::names_with_label(kubeconfig, path, run_id)
         .await
-        .unwrap();
-    let req = http::Request::get(format!(
-        "{path}?labelSelector=capi-loadgen.io%2Frun-id%3D{run_id}"
-    ))
-    .body(Vec::new())
-    .unwrap();
-    let list: serde_json::Value = client.request(req).await.unwrap();
-    list["items"].as_array().map(|a| a.len()).unwrap_or(0)
+        .len()
 }
 
 const SMALL: &str = "

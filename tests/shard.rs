@@ -19,30 +19,6 @@ phases:
   steady: {duration_seconds: 3, sync_period_seconds: 2, jitter: 0, concurrency: 2, calls_per_reconcile: {get: 1, patch_status: 1}, client_qps: 500, machine_controller: {concurrency: 2}}
 ";
 
-async fn count_with_label(kubeconfig: &Path, path: &str, run_id: &str) -> Vec<String> {
-    let client = capi_loadgen::env::local::client_for(kubeconfig, "capi-loadgen-admin")
-        .await
-        .unwrap();
-    let req = http::Request::get(format!(
-        "{path}?labelSelector=capi-loadgen.io%2Frun-id%3D{run_id}"
-    ))
-    .body(Vec::new())
-    .unwrap();
-    let list: serde_json::Value = client.request(req).await.unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            format!(
-                "{}/{}",
-                o["metadata"]["namespace"].as_str().unwrap_or(""),
-                o["metadata"]["name"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 /// Runs the shards as separate processes, in parallel; shard 2 takes its index from
 /// $JOB_COMPLETION_INDEX as in an Indexed Job. Bounded: killed after 120 s.
 fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
@@ -146,11 +122,11 @@ async fn three_shards_merge_into_the_single_process_run() {
         ("/apis/loadtest.cluster.x-k8s.io/v1beta1/machines", 30),
         ("/api/v1/secrets", 10 * 5 + 30),
     ] {
-        let sharded = count_with_label(&kc, path, "sh-shards").await;
+        let sharded = common::names_with_label(&kc, path, "sh-shards").await;
         let unique: std::collections::BTreeSet<&String> = sharded.iter().collect();
         assert_eq!((sharded.len(), unique.len()), (n, n), "{path}");
         assert_eq!(
-            count_with_label(&kc, path, "sh-single").await.len(),
+            common::names_with_label(&kc, path, "sh-single").await.len(),
             n,
             "{path}"
         );

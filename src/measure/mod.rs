@@ -102,7 +102,7 @@ pub struct Progress {
     pub responses_429: AtomicU64,
     /// Current work-queue depth (steady phase).
     pub queue_depth: AtomicU64,
-    /// Requests in a row that got no answer (reset by any answer).
+    /// Requests in a row that got no answer or a 5xx (reset by any other answer).
     pub consecutive_unanswered: AtomicU64,
     /// p99 latency of the last full second, µs (for the progress display).
     pub last_second_p99_us: AtomicU64,

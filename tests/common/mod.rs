@@ -147,3 +147,33 @@ pub fn accounted(summary: &serde_json::Value) -> (u64, u64, u64, u64) {
     );
     (sent, ok, failed, throttled)
 }
+
+/// `namespace/name` of the objects at `path` (e.g. `/api/v1/secrets`) labelled with the run id,
+/// read as the local environment's admin.
+pub async fn names_with_label(
+    kubeconfig: &std::path::Path,
+    path: &str,
+    run_id: &str,
+) -> Vec<String> {
+    let client = capi_loadgen::env::local::client_for(kubeconfig, "capi-loadgen-admin")
+        .await
+        .unwrap();
+    let req = http::Request::get(format!(
+        "{path}?labelSelector=capi-loadgen.io%2Frun-id%3D{run_id}"
+    ))
+    .body(Vec::new())
+    .unwrap();
+    let list: serde_json::Value = client.request(req).await.unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["metadata"]["namespace"].as_str().unwrap_or(""),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

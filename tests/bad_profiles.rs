@@ -13,8 +13,9 @@ use capi_loadgen::exit;
 use std::path::{Path, PathBuf};
 
 /// (fixture, line, field, words): the message must start with `<path>:<line>: <field>: `
-/// (without `:<line>` when None) and contain `words`. An empty field is not checked: whole-file
-/// problems name none, and for the rows marked the tool names a misleading one.
+/// (without `:<line>` when None) and contain `words`. `-` means the problem is the document
+/// itself: no field, `words` right after the line. An empty field is not checked (whole-file
+/// problems such as an empty file or invalid UTF-8).
 #[rustfmt::skip]
 const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     // unknown fields, at every nesting level
@@ -35,8 +36,8 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("bool-for-pool-size.yaml", Some(5), "client.pool_size", "whole number"),
     ("float-for-concurrency.yaml", Some(6), "phases.create.concurrency", "whole number"),
     ("list-for-client.yaml", Some(4), "client", "expected a map"),
-    ("list-for-fleet.yaml", Some(3), "", "expected a map"), // names fleet.clusters, not fleet
-    ("map-for-watch-kinds.yaml", Some(7), "", "expected a list"), // names watchers.kinds.cluster
+    ("list-for-fleet.yaml", Some(3), "fleet", "expected a map"),
+    ("map-for-watch-kinds.yaml", Some(7), "watchers.kinds", "expected a list"),
     ("map-for-duration.yaml", Some(7), "phases.steady.duration_seconds", "a single value"),
     ("string-for-install-crds.yaml", Some(4), "fleet.install_crds", "true or false"),
     ("string-for-sweep-values.yaml", Some(6), "sweep.values", "expected a list"),
@@ -108,12 +109,12 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("empty.yaml", Some(1), "", "the profile is empty"),
     ("only-comment.yaml", Some(1), "", "the profile is empty"),
     ("not-utf8.yaml", Some(4), "", "not valid UTF-8"),
-    ("document-is-list.yaml", Some(2), "", "expected a map"), // names fleet, not the document
+    ("document-is-list.yaml", Some(2), "-", "expected a map"),
     ("document-is-scalar.yaml", Some(2), "", "expected a map"),
     ("duplicate-key.yaml", Some(5), "fleet.clusters", "duplicate key `clusters`"),
     ("two-documents.yaml", Some(5), "", "single YAML document"), // names fleet
-    ("missing-fleet.yaml", Some(2), "", "missing field `fleet`"),
-    ("fleet-without-clusters.yaml", Some(3), "", "missing field `clusters`"),
+    ("missing-fleet.yaml", Some(2), "-", "missing field `fleet`"),
+    ("fleet-without-clusters.yaml", Some(3), "fleet", "missing field `clusters`"),
     // targets
     ("bad-etcd-endpoint.yaml", Some(6), "target.endpoints", "must be a URL"),
     ("empty-etcd-endpoints.yaml", Some(6), "target.endpoints", "is empty"),
@@ -132,6 +133,10 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("bad-api-group.yaml", Some(4), "fleet.api_group", "DNS subdomain"),
     ("install-crds-into-capi-group.yaml", Some(5), "fleet.install_crds", "refusing"),
     ("bad-kubernetes-version.yaml", Some(4), "fleet.kubernetes_version", "v1.30.4"),
+    ("kubernetes-version-with-suffix.yaml", Some(4), "fleet.kubernetes_version", "must look like v1.30.4"),
+    // the sweep section: every point's plan is checked at --dry-run
+    ("sweep-unknown-field.yaml", Some(2), "fleet.clustrs", "unknown field `clustrs`"),
+    ("sweep-invalid-value.yaml", Some(4), "fleet.control_plane_replicas", "2 is even"),
     ("bad-extra-args.yaml", Some(6), "local.apiserver.extra_args", "--flag=value"),
     // repeated entries and values that cannot mean anything
     ("duplicate-cluster-secret.yaml", Some(4), "fleet.cluster_secrets", "`ca` is listed twice"),
@@ -196,11 +201,14 @@ fn every_bad_profile_is_refused_with_file_line_and_field() {
         if let Some(l) = line {
             prefix += &format!(":{l}");
         }
-        if !field.is_empty() {
+        if !field.is_empty() && field != "-" {
             prefix += &format!(": {field}");
         }
         prefix += ": ";
-        let ok = msg.starts_with(&prefix) && msg.contains(words) && !msg.contains('\n');
+        let ok = msg.starts_with(&prefix)
+            && msg.contains(words)
+            && !msg.contains('\n')
+            && (field != "-" || msg[prefix.len()..].starts_with(words));
         if !ok {
             failures.push(format!(
                 "{name}: want `{prefix}...{words}...` on one line, got `{msg}`"

@@ -1,7 +1,7 @@
-//! Credentials never reach result files: a run through a kubeconfig with two bearer tokens
-//! (the admin's and the ServiceAccount's) writes summary.json, report.md, the time series,
-//! histograms and observed metrics, and none of them contains either token, nor any of
-//! the fake Secrets' data the run created.
+//! Credentials never reach result files or logs: a run through a kubeconfig with two bearer
+//! tokens (the admin's and the ServiceAccount's) writes summary.json, report.md, the time
+//! series, histograms and observed metrics, and logs at trace level for every crate; none of
+//! them contains either token, nor any of the fake Secrets' data the run created.
 
 mod common;
 
@@ -31,18 +31,27 @@ async fn tokens_and_secret_data_never_appear_in_results() {
         "fleet: {clusters: 2, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: [kubeconfig, ca]}\nclient: {qps: -1}\nobserve: {interval_seconds: 0.5}\nphases:\n  create: {}\n  delete: {}\n",
     );
     let out = common::state_dir("secrets-scan-out");
-    common::cli(&[
-        "run",
-        p.to_str().unwrap(),
-        "--kubeconfig",
-        env.kubeconfig.to_str().unwrap(),
-        "--run-id",
-        "scan-1",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("run completes");
+    // The binary, with every log line of every crate on (RUST_LOG=trace): its stdout and
+    // stderr are scanned too.
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_capi-loadgen"))
+        .args(["run", p.to_str().unwrap(), "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .args(["--run-id", "scan-1", "--out", out.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .kill_on_drop(true)
+        .output();
+    let run = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the run ends within 120 s")
+        .unwrap();
+    let logs = [run.stdout, run.stderr].concat();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&logs));
+    assert!(
+        logs.len() > 10_000 && String::from_utf8_lossy(&logs).contains("TRACE"),
+        "trace logging was on"
+    );
+    let log_file = out.join("captured-logs.txt");
+    std::fs::write(&log_file, &logs).unwrap();
     // The fake Secrets' data: what the model puts in them for this run.
     let fleet = common::fleet(
         "secrets-scan-fleet",

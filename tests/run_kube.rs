@@ -223,4 +223,34 @@ async fn unreachable_target_and_bad_token_are_distinct_errors() {
         !e.to_string().contains("not-a-valid-token"),
         "credentials never printed: {e}"
     );
+
+    // A kubeconfig that trusts another CA: the TLS handshake fails.
+    use base64::Engine;
+    let other_ca = capi_loadgen::env::pki::generate().unwrap().ca_cert_pem;
+    let other_ca = base64::engine::general_purpose::STANDARD.encode(other_ca);
+    let wrong_ca: String = text
+        .lines()
+        .map(|l| match l.split_once("certificate-authority-data: ") {
+            Some((indent, _)) => format!("{indent}certificate-authority-data: {other_ca}"),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(wrong_ca, text);
+    let wrong_ca = common::profile_file("wrong-ca-kubeconfig", &wrong_ca);
+    let e = common::cli(&[
+        "run",
+        profile.to_str().unwrap(),
+        "--kubeconfig",
+        wrong_ca.to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    let msg = e.to_string();
+    println!("wrong CA: exit {}: {msg}", e.exit_code());
+    assert_eq!(e.exit_code(), capi_loadgen::exit::UNREACHABLE, "{msg}");
+    assert!(
+        msg.contains("127.0.0.1") && (msg.contains("certificate") || msg.contains("TLS")),
+        "the message says the TLS handshake failed: {msg}"
+    );
 }

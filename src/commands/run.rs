@@ -171,6 +171,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     }
     let plan = plan;
     if args.dry_run {
+        // The profile's sweep section: every point must make a valid plan too.
+        if let (Some(field), Some(values)) = (&plan.sweep.field, &plan.sweep.values) {
+            for v in values {
+                profile::load_with(&args.profile, field, v, &overrides)?;
+            }
+            println!(
+                "sweep: {field} over {} values, every point's plan is valid",
+                values.len()
+            );
+        }
         print_plan(&plan);
         println!("dry run: nothing sent");
         return Ok(());

@@ -72,10 +72,16 @@ pub fn parse_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> ProfileE
         .map(|l| l.line())
         .filter(|l| *l > 0)
         .unwrap_or(1);
+    let column = e.location().map(|l| l.column()).unwrap_or(0);
     let message = clean_message(&e.to_string());
-    // A missing field is reported at its parent map, whose key is not the culprit.
-    let field = if message.starts_with("missing field") {
-        String::new()
+    // A missing field or a wrong container type is reported where the offending map or
+    // list starts. When that is at (or before) the line's key, the node is a block that
+    // begins with that key or list item, and the culprit is its parent.
+    let container = ["missing field", "expected a map", "expected a list"]
+        .iter()
+        .any(|m| message.starts_with(m));
+    let field = if container && column <= key_column(text, line) {
+        parent(&field_at(text, line))
     } else {
         field_at(text, line)
     };
@@ -120,6 +126,24 @@ fn clean_message(raw: &str) -> String {
         }
         m => m.to_string(),
     }
+}
+
+/// 1-based column where the key (or list item) written on `line` starts; 0 when none.
+fn key_column(text: &str, line: u64) -> u64 {
+    let Some(l) = text.lines().nth((line as usize).saturating_sub(1)) else {
+        return 0;
+    };
+    match key_of(l) {
+        Some((indent, _)) => indent as u64 + 1,
+        None => 0,
+    }
+}
+
+/// `a.b` for `a.b.c`; empty for a top-level key.
+fn parent(path: &str) -> String {
+    path.rsplit_once('.')
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
 }
 
 /// The dotted key path of the key written on `line` (1-based), if any.

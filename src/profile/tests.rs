@@ -198,3 +198,34 @@ fn a_byte_order_mark_does_not_shift_lines_or_fields() {
     .to_string();
     assert!(e.starts_with("bom.yaml:2: fleet.clusters:"), "{e}");
 }
+
+#[test]
+fn no_machine_deployments_means_no_workers_unless_asked() {
+    let p = ok("fleet:\n  clusters: 3\n  machine_deployments: 0\n");
+    assert_eq!(p.fleet.workers_per_machine_deployment, 0);
+    assert_eq!(
+        ok("fleet:\n  clusters: 3\n")
+            .fleet
+            .workers_per_machine_deployment,
+        3
+    );
+    for v in [
+        "v1.30.4-rc.1",
+        "v1.30",
+        "1.30.4",
+        "v1.30.4 ",
+        "v1..4",
+        "v1.30.4.1",
+    ] {
+        let e = err(&format!(
+            "fleet:\n  clusters: 3\n  kubernetes_version: \"{v}\"\n"
+        ));
+        assert_eq!(e.field, "fleet.kubernetes_version", "{v}");
+    }
+    assert_eq!(
+        ok("fleet:\n  clusters: 3\n  kubernetes_version: v1.33.10\n")
+            .fleet
+            .kubernetes_version,
+        "v1.33.10"
+    );
+}

@@ -133,6 +133,15 @@ fn valid_run_id(id: &str) -> bool {
         && !id.ends_with('-')
 }
 
+/// Exactly `v<major>.<minor>.<patch>` (v1.30.4), as the model writes it into objects.
+fn is_kubernetes_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.strip_prefix('v').unwrap_or("").split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn valid_dns_subdomain(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
@@ -289,7 +298,10 @@ pub fn validate(
         return Err(err("fleet.control_plane_replicas", format!("{cp} is even: KubeadmControlPlane with stacked etcd accepts only odd replica counts")));
     }
     let mds = f.machine_deployments.unwrap_or(1);
-    let workers = f.workers_per_machine_deployment.unwrap_or(3);
+    // No MachineDeployments means no workers unless the profile asks for some.
+    let workers = f
+        .workers_per_machine_deployment
+        .unwrap_or(if mds == 0 { 0 } else { 3 });
     if mds > 100 {
         return Err(err(
             "fleet.machine_deployments",
@@ -328,9 +340,7 @@ pub fn validate(
         .kubernetes_version
         .clone()
         .unwrap_or_else(|| "v1.30.4".into());
-    if crate::env::assets::Version::find_in(&kubernetes_version).is_none()
-        || !kubernetes_version.starts_with('v')
-    {
+    if !is_kubernetes_version(&kubernetes_version) {
         return Err(err(
             "fleet.kubernetes_version",
             format!("`{kubernetes_version}` must look like v1.30.4"),

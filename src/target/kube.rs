@@ -40,6 +40,24 @@ fn retry_after(headers: &http::HeaderMap) -> Option<u32> {
         .ok()
 }
 
+/// What a failed connection comes down to: the innermost error of the chain (e.g. rustls'
+/// "invalid peer certificate: UnknownIssuer" or "Connection refused"), with a hint for a
+/// certificate problem, instead of kube's outermost "client error (Connect)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    let cause = first_line(&inner.to_string());
+    if cause.contains("certificate") {
+        format!("TLS handshake failed: {cause} (does the kubeconfig's certificate-authority-data belong to this server?)")
+    } else if std::ptr::addr_eq(inner, e) {
+        cause
+    } else {
+        format!("{}: {cause}", first_line(&e.to_string()))
+    }
+}
+
 /// The context name of the in-cluster connection (a pod's ServiceAccount).
 pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
 
@@ -181,7 +199,7 @@ impl KubeTarget {
             }),
             Ok(Err(e)) => Err(TargetError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: first_line(&e.to_string()),
+                message: root_cause(&e),
             }),
         }
     }

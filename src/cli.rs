@@ -54,6 +54,10 @@ pub enum Command {
     /// Merge the results of the shards of one run (`run --shard i/n`) into one results
     /// folder: counts summed, histograms added losslessly, time series aligned.
     Merge(MergeArgs),
+    /// Size management clusters for a fleet: demand, the breakpoint progression, the
+    /// controller flags needed, and how many management clusters, every figure with its
+    /// source (a `breakpoints` results folder, or unmeasured defaults).
+    Plan(PlanArgs),
     /// Compare two results folders of the same kind (runs, sweeps or breakpoints suites)
     /// metric by metric; exit 1 when a metric regressed beyond its tolerance.
     ///
@@ -89,6 +93,64 @@ pub struct BreakpointsArgs {
     #[arg(long)]
     pub run_id: Option<String>,
     /// Results directory (default results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `plan`
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Workload clusters in the fleet.
+    #[arg(long)]
+    pub clusters: u64,
+    /// Machines per cluster, control plane included.
+    #[arg(long, default_value_t = 10)]
+    pub machines_per_cluster: u64,
+    /// MachineDeployments per cluster.
+    #[arg(long, default_value_t = 1)]
+    pub machine_deployments: u32,
+    /// Provider shape (metal3, nutanix, docker): what a machine stores.
+    #[arg(long, default_value = "metal3")]
+    pub provider: String,
+    /// Machines replaced per cluster per hour (rolling upgrades, remediation).
+    #[arg(long, default_value_t = 0.0)]
+    pub churn_machines_per_hour: f64,
+    /// Controller defaults: v1.5 (QPS 20 / burst 30, concurrency 10, v1.5-v1.12) or v1.13
+    /// (100 / 200, 50).
+    #[arg(long, default_value = "v1.5")]
+    pub capi_version: String,
+    /// A `breakpoints` results folder (or one holding `breakpoints/`) to calibrate with.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// API calls per periodic reconcile of a cluster, all controllers together.
+    #[arg(long, default_value_t = 20.0)]
+    pub calls_per_reconcile: f64,
+    /// Of those, writes (status patches).
+    #[arg(long, default_value_t = 8.0)]
+    pub writes_per_reconcile: f64,
+    /// Seconds one reconcile takes.
+    #[arg(long, default_value_t = 6.0)]
+    pub reconcile_seconds: f64,
+    /// Headroom kept below every breakpoint (0.2 = 20%).
+    #[arg(long, default_value_t = 0.2)]
+    pub margin: f64,
+    /// How to split a fleet over management clusters: namespace, hash or region.
+    #[arg(long, default_value = "namespace")]
+    pub sharding: String,
+    /// Override the preset's `--kube-api-qps` (burst follows in the preset's ratio).
+    #[arg(long)]
+    pub kube_api_qps: Option<f64>,
+    /// Override the preset's `--cluster-concurrency`.
+    #[arg(long)]
+    pub cluster_concurrency: Option<f64>,
+    /// Override the preset's `--sync-period`, in seconds.
+    #[arg(long)]
+    pub sync_period_seconds: Option<f64>,
+    /// Size management clusters for the controller flags as they are: client QPS and
+    /// concurrency limit each management cluster too (default: they are tuned as needed).
+    #[arg(long)]
+    pub keep_flags: bool,
+    /// Also write plan.md and plan.json here.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

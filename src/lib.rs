@@ -13,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod measure;
 pub mod model;
+pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod sweep;
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         cli::Command::Compare(args) => commands::compare::run(&args),
         cli::Command::Report(args) => commands::report::run(&args),
         cli::Command::Merge(args) => commands::merge::run(args),
+        cli::Command::Plan(args) => commands::plan::run(args),
     }
 }

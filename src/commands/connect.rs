@@ -42,7 +42,13 @@ async fn start_local(opts: &LocalOptions, run_id: &str) -> Result<(LocalEnv, boo
     let mut opts = opts.clone();
     let ephemeral = opts.state_dir.as_os_str().is_empty();
     if ephemeral {
-        opts.state_dir = std::env::temp_dir().join(format!("capi-loadgen-{run_id}"));
+        // Unique per environment: `local.management_clusters` starts several for one run id.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        opts.state_dir = std::env::temp_dir().join(match n {
+            0 => format!("capi-loadgen-{run_id}"),
+            n => format!("capi-loadgen-{run_id}-{n}"),
+        });
     }
     tracing::info!(state_dir = %opts.state_dir.display(), "starting the local environment");
     Ok((LocalEnv::start(&opts).await?, ephemeral))

@@ -488,25 +488,30 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
     Ok((s, m, hists))
 }
 
-/// Runs `merge`.
-pub fn run(args: MergeArgs) -> Result<(), Error> {
-    if args.dirs.is_empty() {
+/// Merges the shard results in `dirs` into `out` (summary.json, report.md with a
+/// per-shard table, timeseries.csv, histograms, observed.csv) and returns the merged summary.
+pub fn merge_dirs(
+    dirs: &[PathBuf],
+    out: Option<&Path>,
+    allow_partial: bool,
+    force: bool,
+) -> Result<(Summary, PathBuf), Error> {
+    if dirs.is_empty() {
         return Err(Error::Usage(
             "merge: give the shards' results directories".into(),
         ));
     }
-    let mut shards = args
-        .dirs
+    let mut shards = dirs
         .iter()
         .map(|d| load(d))
         .collect::<Result<Vec<_>, _>>()?;
-    check(&shards, args.allow_partial)?;
+    check(&shards, allow_partial)?;
     shards.sort_by_key(|s| s.summary.shard.as_ref().map(|x| x.index));
     let (s, m, hists) = merge(&shards)?;
-    let out = args
-        .out
+    let out = out
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("results").join(&s.run_id));
-    if out.join("summary.json").exists() && !args.force {
+    if out.join("summary.json").exists() && !force {
         return Err(usage(
             &out,
             "already holds a summary.json: give --out elsewhere or --force",
@@ -516,17 +521,33 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
     let extra: Vec<(String, Histogram<u64>)> = hists.into_iter().collect();
     crate::report::files::write_measurements(&out, &m, &extra).map_err(|e| Error::io(&out, e))?;
     let report = out.join("report.md");
-    std::fs::write(&report, crate::report::markdown::render(&s, &m.series))
-        .map_err(|e| Error::io(&report, e))?;
+    let parts: Vec<(String, &Summary)> = shards
+        .iter()
+        .map(|x| (x.dir.display().to_string(), &x.summary))
+        .collect();
+    let md =
+        crate::report::markdown::render(&s, &m.series) + &crate::report::shards::markdown(&parts);
+    std::fs::write(&report, md).map_err(|e| Error::io(&report, e))?;
     if let Some(o) = &s.observed {
         let path = out.join("observed.csv");
         let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         crate::measure::scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
     }
+    Ok((s, out))
+}
+
+/// Runs `merge`.
+pub fn run(args: MergeArgs) -> Result<(), Error> {
+    let (s, out) = merge_dirs(
+        &args.dirs,
+        args.out.as_deref(),
+        args.allow_partial,
+        args.force,
+    )?;
     print!("{}", crate::report::table::render(&s));
     println!(
         "merged {} shard(s) of run {}: {} clusters; results: {}",
-        shards.len(),
+        s.merged_from.len(),
         s.run_id,
         s.fleet.clusters,
         out.display()

@@ -185,6 +185,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         println!("dry run: nothing sent");
         return Ok(());
     }
+    if plan.management_clusters > 1 {
+        return super::multi::run(&plan).await;
+    }
     let recover = args.recover;
     with_target(
         &plan,

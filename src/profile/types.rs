@@ -162,6 +162,9 @@ pub struct LocalSection {
     /// etcd flags.
     #[serde(default)]
     pub etcd: EtcdSection,
+    /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
+    /// split over them by namespace, each with its own client pool, metrics and verdicts.
+    pub management_clusters: Option<u64>,
 }
 
 /// `local.apiserver:`

@@ -114,6 +114,8 @@ pub struct Plan {
     pub sweep: super::sweep::SweepPlan,
     /// What the run does when the target fails.
     pub on_target_failure: super::OnTargetFailure,
+    /// Local environments to split the fleet over (`local.management_clusters`).
+    pub management_clusters: u64,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -501,6 +503,25 @@ pub fn validate(
         }
     };
 
+    let management_clusters = match p.local.as_ref().and_then(|l| l.management_clusters) {
+        None => 1,
+        Some(m) if (1..=8).contains(&m) && m <= fleet.namespace_count() => m,
+        Some(m) if m > fleet.namespace_count() => {
+            return Err(err(
+                "local.management_clusters",
+                format!(
+                    "{m}: the fleet has {} namespace(s) and is split by namespace",
+                    fleet.namespace_count()
+                ),
+            ))
+        }
+        Some(m) => {
+            return Err(err(
+                "local.management_clusters",
+                format!("{m} must be between 1 and 8"),
+            ))
+        }
+    };
     let target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
 
     let name = p.name.clone().unwrap_or_else(|| {
@@ -530,5 +551,6 @@ pub fn validate(
         out_dir,
         sweep,
         on_target_failure: p.on_target_failure.unwrap_or_default(),
+        management_clusters,
     })
 }

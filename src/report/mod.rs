@@ -7,6 +7,7 @@ pub mod files;
 pub mod health;
 pub mod markdown;
 pub mod plot;
+pub mod shards;
 pub mod summary;
 pub mod table;
 

@@ -1,0 +1,61 @@
+//! `local.management_clusters: M`: the fleet split by namespace over M independent local
+//! etcd + kube-apiserver pairs, run at the same time, each with its own client pool,
+//! metrics and verdicts (results in `<out>/mc-<i>`), then merged into `<out>` with a
+//! per-management-cluster table: the experiment that validates a `plan` of M management
+//! clusters.
+
+use super::run::{execute, with_target};
+use crate::error::Error;
+use crate::model::Shard;
+use crate::profile::{Plan, TargetPlan};
+use std::path::PathBuf;
+
+/// Runs `plan` over its management clusters; the merged summary is in `plan.out_dir`.
+pub async fn run(plan: &Plan) -> Result<(), Error> {
+    let m = plan.management_clusters;
+    let TargetPlan::Local(opts) = &plan.target else {
+        return Err(Error::Usage(
+            "local.management_clusters applies to the local environment only".into(),
+        ));
+    };
+    let plans: Vec<Plan> = (0..m)
+        .map(|i| {
+            let mut p = plan.clone();
+            super::shard::apply(&mut p, Shard { index: i, count: m }, true, true)?;
+            p.out_dir = plan.out_dir.join(format!("mc-{i}"));
+            let mut o = opts.clone();
+            if !o.state_dir.as_os_str().is_empty() {
+                o.state_dir = o.state_dir.join(format!("mc-{i}"));
+            }
+            p.target = TargetPlan::Local(o);
+            Ok(p)
+        })
+        .collect::<Result<_, Error>>()?;
+    println!(
+        "{m} management clusters: one local etcd + kube-apiserver each, the fleet split by namespace; results in {}/mc-<i>",
+        plan.out_dir.display()
+    );
+    let runs = plans.iter().map(|p| {
+        with_target(p, async |c, handle, stop| {
+            execute(p, c, handle, stop).await.map(|_| ())
+        })
+    });
+    let results = futures::future::join_all(runs).await;
+    let dirs: Vec<PathBuf> = plans
+        .iter()
+        .map(|p| p.out_dir.clone())
+        .filter(|d| d.join("summary.json").exists())
+        .collect();
+    if !dirs.is_empty() {
+        let (s, out) = super::merge::merge_dirs(&dirs, Some(&plan.out_dir), true, true)?;
+        println!(
+            "all {m} management clusters: {} clusters, {} sent, {} ok, {} failed, {} throttled; merged results: {} (per management cluster: report.md, mc-<i>/)",
+            s.fleet.clusters, s.totals.sent, s.totals.ok, s.totals.failed, s.totals.throttled, out.display()
+        );
+    }
+    // The first failure decides the exit code; the others were printed by their runs.
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, Error>>()
+        .map(|_| ())
+}

@@ -40,16 +40,8 @@ async fn qps_5_burst_10_paces_100_requests_and_shows_as_throttle_wait() {
         (17.0..=24.0).contains(&d),
         "100 requests at QPS 5 / burst 10 took {d:.1} s, expected about 18 s"
     );
-    let wait_p99 = s
-        .operations
-        .iter()
-        .map(|o| o.throttle_wait_ms.p99)
-        .fold(0.0, f64::max);
-    let server_p99 = s
-        .operations
-        .iter()
-        .map(|o| o.server_ms.p99)
-        .fold(0.0, f64::max);
+    let wait_p99 = common::max_over_ops(&s, |o| o.throttle_wait_ms.p99);
+    let server_p99 = common::max_over_ops(&s, |o| o.server_ms.p99);
     assert!(
         wait_p99 > 400.0,
         "throttle wait p99 {wait_p99} ms: 4 workers share 5 tokens/s"
@@ -79,11 +71,7 @@ async fn qps_5_burst_10_paces_100_requests_and_shows_as_throttle_wait() {
     )
     .await;
     assert_eq!(s.totals.ok, 100);
-    let wait_max = s
-        .operations
-        .iter()
-        .map(|o| o.throttle_wait_ms.max)
-        .fold(0.0, f64::max);
+    let wait_max = common::max_over_ops(&s, |o| o.throttle_wait_ms.max);
     assert!(wait_max < 5.0, "no limiter, no wait: max {wait_max} ms");
 }
 

@@ -130,21 +130,9 @@ phases:
         let create = s.phases.iter().find(|p| p.name == "create").unwrap();
         let offered_span = create.sent as f64 / 160.0;
         let behind = create.duration_seconds - offered_span;
-        let worst = s
-            .operations
-            .iter()
-            .map(|o| o.latency_ms.max)
-            .fold(0.0, f64::max);
-        let server_p99 = s
-            .operations
-            .iter()
-            .map(|o| o.server_ms.p99)
-            .fold(0.0, f64::max);
-        let latency_p99 = s
-            .operations
-            .iter()
-            .map(|o| o.latency_ms.p99)
-            .fold(0.0, f64::max);
+        let worst = common::max_over_ops(s, |o| o.latency_ms.max);
+        let server_p99 = common::max_over_ops(s, |o| o.server_ms.p99);
+        let latency_p99 = common::max_over_ops(s, |o| o.latency_ms.p99);
         println!(
             "{clusters} clusters: {} requests offered over {offered_span:.1} s, served in {:.1} s; latency p99 {latency_p99:.0} ms, max {worst:.0} ms; server p99 {server_p99:.0} ms; peak RSS {} KiB",
             create.sent, create.duration_seconds, rss

@@ -4,22 +4,10 @@ use super::{Demand, Flags, Plan};
 use std::fmt::Write;
 
 fn n(x: f64) -> String {
-    let r = x.round();
-    if !r.is_finite() {
-        return "unbounded".into();
-    }
-    let s = format!("{}", r.abs() as u64);
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if r < 0.0 {
-        format!("-{out}")
+    if x.is_finite() {
+        crate::report::breakpoints::group(x)
     } else {
-        out
+        "unbounded".into()
     }
 }
 

@@ -177,3 +177,11 @@ pub async fn names_with_label(
         })
         .collect()
 }
+
+/// The largest value of `f` over a summary's operations (e.g. the worst p99).
+pub fn max_over_ops(
+    s: &capi_loadgen::report::Summary,
+    f: impl Fn(&capi_loadgen::report::summary::Operation) -> f64,
+) -> f64 {
+    s.operations.iter().map(f).fold(0.0, f64::max)
+}

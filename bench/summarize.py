@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Summarize scripts/bench.sh runs (issue #9): medians per side and the final table.
+
+Input: a JSON-lines file, one object per measured run, with at least
+  {"metric": <path>, "side": "baseline"|"tool", ...numbers...}
+Usage: summarize.py RUNS.jsonl MEMORY.json
+"""
+import json
+import statistics
+import sys
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        s = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.3g}"
+    return s + unit
+
+
+def main():
+    runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    mem = json.load(open(sys.argv[2])) if len(sys.argv) > 2 else {}
+    by = {}
+    for r in runs:
+        by.setdefault((r["metric"], r["side"]), []).append(r)
+
+    print("\nper-run results (alternating A/B):")
+    for r in runs:
+        print("  " + json.dumps(r, sort_keys=True))
+
+    table = []  # metric, baseline, tool, ratio, goal, met
+
+    def row(name, base, tool, higher_better, goal_text, unit=""):
+        ratio = (tool / base) if (base and tool is not None) else None
+        if ratio is None:
+            met = "n/a"
+        elif higher_better:
+            met = "yes" if ratio >= 1.0 else "NO"
+        else:
+            met = "yes" if ratio <= 1.0 else "NO"
+        table.append((name, fmt(base, unit), fmt(tool, unit), f"{ratio:.2f}x" if ratio else "n/a", goal_text, met))
+
+    # etcd put path
+    b = by.get(("etcd_put", "baseline"), [])
+    t = by.get(("etcd_put", "tool"), [])
+    bm = by.get(("etcd_put_sized", "baseline"), [])
+    if b or t:
+        print("\netcd put path (medians of {} baseline / {} tool runs):".format(len(b), len(t)))
+        print(f"  etcd benchmark (64 B keys, 2048 B random values, plain Put): {fmt(med(b, 'ops_per_s'))} puts/s, "
+              f"{fmt(med(b, 'cpu_us_per_op'))} us client CPU per put")
+        if bm:
+            print(f"  etcd benchmark, values sized like the tool's mean value ({fmt(med(bm, 'val_size'))} B): "
+                  f"{fmt(med(bm, 'ops_per_s'))} puts/s, {fmt(med(bm, 'cpu_us_per_op'))} us per put")
+        print(f"  capi-loadgen (CAPI objects as kube-apiserver stores them: JSON CRs, protobuf Secrets/Namespaces, "
+              f"create-only Txn; mean key {fmt(med(t, 'mean_key_bytes'))} B, mean value {fmt(med(t, 'mean_value_bytes'))} B): "
+              f"{fmt(med(t, 'ops_per_s'))} writes/s, {fmt(med(t, 'cpu_us_per_op'))} us client CPU per write, "
+              f"peak RSS {fmt(med(t, 'max_rss_mib'))} MiB")
+        row("etcd writes/s (2048 B benchmark vs CAPI objects)", med(b, "ops_per_s"), med(t, "ops_per_s"), True, ">= 1.00x")
+        row("etcd client CPU us/write", med(b, "cpu_us_per_op"), med(t, "cpu_us_per_op"), False, "<= 1.00x")
+        if bm:
+            row("etcd writes/s (benchmark at tool's mean value size)", med(bm, "ops_per_s"), med(t, "ops_per_s"), True, ">= 1.00x")
+            row("etcd client CPU us/write (size-matched)", med(bm, "cpu_us_per_op"), med(t, "cpu_us_per_op"), False, "<= 1.00x")
+            tb = med(t, "ops_per_s")
+            mv = med(t, "mean_value_bytes")
+            bb = med(bm, "ops_per_s")
+            vb = med(bm, "val_size")
+            if tb and mv and bb and vb:
+                row("etcd value MB/s (size-matched)", bb * vb / 1e6, tb * mv / 1e6, True, ">= 1.00x")
+
+    # apiserver create path
+    b = by.get(("apiserver_create", "baseline"), [])
+    t = by.get(("apiserver_create", "tool"), [])
+    if b or t:
+        print("\napiserver create path (medians of {} baseline / {} tool runs):".format(len(b), len(t)))
+        print(f"  client-go creator: {fmt(med(b, 'ops_per_s'))} creates/s, {fmt(med(b, 'cpu_us_per_op'))} us CPU per create, "
+              f"client/server CPU {fmt(med(b, 'client_server_cpu_ratio'))}, server busy {fmt(med(b, 'server_cores'))} cores, "
+              f"mean stored value {fmt(med(b, 'mean_value_bytes'))} B")
+        print(f"  capi-loadgen:      {fmt(med(t, 'ops_per_s'))} creates/s, {fmt(med(t, 'cpu_us_per_op'))} us CPU per create, "
+              f"client/server CPU {fmt(med(t, 'client_server_cpu_ratio'))}, server busy {fmt(med(t, 'server_cores'))} cores, "
+              f"mean stored value {fmt(med(t, 'mean_value_bytes'))} B, peak RSS {fmt(med(t, 'max_rss_mib'))} MiB")
+        row("apiserver creates/s", med(b, "ops_per_s"), med(t, "ops_per_s"), True, ">= 1.00x")
+        row("apiserver client CPU us/create", med(b, "cpu_us_per_op"), med(t, "cpu_us_per_op"), False, "<= 1.00x")
+        row("client CPU / server CPU at saturation", med(b, "client_server_cpu_ratio"), med(t, "client_server_cpu_ratio"), False, "<= 1.00x")
+
+    if mem:
+        print("\nmemory:")
+        for line in mem.get("notes", []):
+            print("  " + line)
+        for r in mem.get("runs", []):
+            print(f"  {r['label']}: {r['objects']:,} objects planned, peak RSS {r['max_rss_mib']:.1f} MiB")
+        proj = mem.get("projected_mib")
+        goal = 64.0
+        if proj is not None:
+            table.append(("peak RSS, 15,000 clusters x 1,000 machines",
+                          "-", fmt(proj, " MiB") + (" (projected)" if mem.get("projected") else ""), "-",
+                          "<= 64 MiB", "yes" if proj <= goal else "NO"))
+        dry = mem.get("dry_run_mib")
+        if dry is not None:
+            table.append(("peak RSS, --dry-run 15,000 x 1,000 (plan only)", "-", fmt(dry, " MiB"), "-",
+                          "<= 64 MiB", "yes" if dry <= goal else "NO"))
+
+    print("\n" + " | ".join(["metric", "baseline", "capi-loadgen", "ratio", "goal", "met?"]))
+    print("|".join(["---"] * 6))
+    for r in table:
+        print(" | ".join(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,18 +10,9 @@ use std::path::PathBuf;
 async fn run_profile(name: &str, yaml: &str, kubeconfig: &std::path::Path) -> (Summary, PathBuf) {
     let p = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("out-{name}"));
-    common::cli(&[
-        "run",
-        p.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--run-id",
-        name,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("run completes");
+    common::run_profile_to(&p, Some(kubeconfig), name, &out)
+        .await
+        .expect("run completes");
     common::assert_valid_summary(&out.join("summary.json"));
     (Summary::read(&out).unwrap(), out)
 }

@@ -86,17 +86,7 @@ phases:
         (alive, killed)
     });
     let started = Instant::now();
-    let r = common::cli(&[
-        "run",
-        profile.to_str().unwrap(),
-        "--kubeconfig",
-        env.info.kubeconfig.to_str().unwrap(),
-        "--run-id",
-        "it-restart",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    let r = common::run_profile_to(&profile, Some(&env.info.kubeconfig), "it-restart", &out).await;
     drop(done);
     let (alive, killed) = restarter.join().unwrap();
     let log = std::fs::read_to_string(env.info.state_dir.join("kube-apiserver.restarted.log"))
@@ -169,17 +159,8 @@ phases:
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         Instant::now()
     });
-    let r = common::cli(&[
-        "run",
-        profile.to_str().unwrap(),
-        "--kubeconfig",
-        env.info.kubeconfig.to_str().unwrap(),
-        "--run-id",
-        "it-etcd-kill",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    let r =
+        common::run_profile_to(&profile, Some(&env.info.kubeconfig), "it-etcd-kill", &out).await;
     let ended = Instant::now();
     let killed = killer.join().unwrap();
     match r {

@@ -18,16 +18,9 @@ phases:
 async fn run(name: &str, yaml: &str) -> (Summary, std::path::PathBuf) {
     let p = common::profile_file(name, yaml);
     let out = common::state_dir(name);
-    common::cli(&[
-        "run",
-        p.to_str().unwrap(),
-        "--run-id",
-        name,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    common::run_profile_to(&p, None, name, &out)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     common::assert_valid_summary(&out.join("summary.json"));
     (Summary::read(&out).unwrap(), out)
 }

@@ -185,3 +185,18 @@ pub fn max_over_ops(
 ) -> f64 {
     s.operations.iter().map(f).fold(0.0, f64::max)
 }
+
+/// `capi-loadgen run <profile> [--kubeconfig K] --run-id <id> --out <out>`, in-process.
+pub async fn run_profile_to(
+    profile: &std::path::Path,
+    kubeconfig: Option<&std::path::Path>,
+    run_id: &str,
+    out: &std::path::Path,
+) -> Result<(), capi_loadgen::Error> {
+    let (p, o) = (profile.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["run", p, "--run-id", run_id, "--out", o];
+    if let Some(k) = kubeconfig {
+        args.extend(["--kubeconfig", k.to_str().unwrap()]);
+    }
+    cli(&args).await
+}

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::model::Shard;
 use crate::profile::{Plan, TargetPlan};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs `plan` over its management clusters; the merged summary is in `plan.out_dir`.
 pub async fn run(plan: &Plan) -> Result<(), Error> {
@@ -35,10 +36,33 @@ pub async fn run(plan: &Plan) -> Result<(), Error> {
         "{m} management clusters: one local etcd + kube-apiserver each, the fleet split by namespace; results in {}/mc-<i>",
         plan.out_dir.display()
     );
+    // The loads start together once every environment is up: no management cluster's load
+    // runs beside another's apiserver start-up, and none is skipped if one fails to start.
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(m as usize));
+    let start_failed = std::sync::Arc::new(AtomicBool::new(false));
     let runs = plans.iter().map(|p| {
-        with_target(p, async |c, handle, stop| {
-            execute(p, c, handle, stop).await.map(|_| ())
-        })
+        let (gate, start_failed) = (gate.clone(), start_failed.clone());
+        async move {
+            let mut started = false;
+            let result = with_target(p, async |c, handle, mut stop| {
+                started = true;
+                tokio::select! {
+                    _ = gate.wait() => {}
+                    _ = stop.stopped() => {}
+                }
+                if start_failed.load(Ordering::SeqCst) {
+                    // The failing environment's error is the one reported.
+                    return Ok(());
+                }
+                execute(p, c, handle, stop).await.map(|_| ())
+            })
+            .await;
+            if !started {
+                start_failed.store(true, Ordering::SeqCst);
+                gate.wait().await;
+            }
+            result
+        }
     });
     let results = futures::future::join_all(runs).await;
     let dirs: Vec<PathBuf> = plans

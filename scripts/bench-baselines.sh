@@ -4,7 +4,8 @@
 #   etcd-benchmark     etcd's Go `benchmark` tool, from Debian's `etcd` source package (3.4.23),
 #                      GOPATH mode against the golang-*-dev packages in /usr/share/gocode
 #   client-go-creator  bench/baselines/creator/main.go, built GOPATH-style inside Debian's
-#                      `kubernetes` 1.20.2 source tree against its vendored client-go
+#                      `kubernetes` 1.20.2 source tree against its vendored client-go; rebuilt
+#                      whenever main.go's content changes (sha256 kept in client-go-creator.src-sha256)
 # Idempotent: each step checks first and says what it did. Go builds run under nice -n 19.
 # Prints the two binaries' paths on its last two lines as NAME=PATH.
 set -euo pipefail
@@ -112,9 +113,12 @@ fi
 CREATOR_SRC="$ROOT/bench/baselines/creator/main.go"
 CREATOR="$BIN/client-go-creator"
 [ -f "$CREATOR_SRC" ] || die "missing $CREATOR_SRC"
-if [ -x "$CREATOR" ] && [ "$CREATOR" -nt "$CREATOR_SRC" ]; then
-  say "client-go-creator: $CREATOR (present, newer than its source; $(cat "$CREATOR.built" 2>/dev/null || echo 'build time unknown'))"
+# Keyed by the source's content, not by mtimes: the cache is shared by every checkout.
+CREATOR_SUM=$(sha256sum "$CREATOR_SRC" | cut -d' ' -f1)
+if [ -x "$CREATOR" ] && [ "$(cat "$CREATOR.src-sha256" 2>/dev/null)" = "$CREATOR_SUM" ]; then
+  say "client-go-creator: $CREATOR (present, built from this main.go, sha256 ${CREATOR_SUM:0:12}; $(cat "$CREATOR.built" 2>/dev/null || echo 'build time unknown'))"
 else
+  if [ -x "$CREATOR" ]; then say "client-go-creator: main.go changed since the cached build (sha256 now ${CREATOR_SUM:0:12}): rebuilding"; fi
   t0=$(now)
   # The kubernetes tree: setup.sh's (if it was kept), else ours, else fetch it again.
   K8S_TREE=""
@@ -144,6 +148,8 @@ else
   mkdir -p "$K8S_TREE/.go/src/k8s.io" "$K8S_TREE/cmd/capi-loadgen-bench-creator"
   ln -sfn "$K8S_TREE" "$K8S_TREE/.go/src/k8s.io/kubernetes"
   cp "$CREATOR_SRC" "$K8S_TREE/cmd/capi-loadgen-bench-creator/main.go"
+  # The key of what is compiled (main.go may change again while this builds).
+  CREATOR_SUM=$(sha256sum "$K8S_TREE/cmd/capi-loadgen-bench-creator/main.go" | cut -d' ' -f1)
   say "building client-go-creator inside $K8S_TREE (GOPATH mode, vendored client-go)"
   (
     cd "$K8S_TREE/.go/src/k8s.io/kubernetes"
@@ -152,7 +158,8 @@ else
   ) > "$BENCH_ROOT/client-go-creator.build.log" 2>&1 \
     || { tail -n 20 "$BENCH_ROOT/client-go-creator.build.log" >&2; die "client-go creator build failed (log: $BENCH_ROOT/client-go-creator.build.log)"; }
   mv "$CREATOR.tmp" "$CREATOR"
-  echo "built in $(elapsed "$t0") s against $(basename "$K8S_TREE") on $(date -u +%FT%TZ)" > "$CREATOR.built"
+  echo "$CREATOR_SUM" > "$CREATOR.src-sha256"
+  echo "built in $(elapsed "$t0") s against $(basename "$K8S_TREE") from main.go sha256 ${CREATOR_SUM:0:12} on $(date -u +%FT%TZ)" > "$CREATOR.built"
   say "client-go-creator: $(cat "$CREATOR.built") -> $CREATOR"
 fi
 

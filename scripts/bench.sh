@@ -8,17 +8,21 @@
 #      bare etcd (same binary and flags as the local environment's) so that no run inherits
 #      another's data and kube-apiserver's watch cache does not decode the tool's /registry
 #      writes (the benchmark's random keys would be invisible to it);
-#   3. apiserver create path: the client-go creator vs `capi-loadgen run` (same object count,
-#      same concurrency, no client QPS limit, one client each) against the local
-#      environment (`capi-loadgen env up --detach`), both as its load identity
-#      (capi-loadgen-load: a ServiceAccount, not system:masters); etcd and kube-apiserver CPU
-#      sampled from /proc before/after each run (client CPU / server CPU at saturation);
-#   4. memory: `run --dry-run` at 15,000 clusters x 1,000 machines, and real runs of three
+#   3. apiserver create path: the client-go creator vs `capi-loadgen run`, creating the same
+#      objects and payloads: the creator replays the tool's own create bodies for the same
+#      fleet (`run --dry-run --objects-out`, under its own run id), so the server validates and
+#      stores the same kinds and bytes for both (same concurrency, no client QPS limit, one
+#      client each), against the local environment (`capi-loadgen env up --detach`), both as
+#      its load identity (capi-loadgen-load: a ServiceAccount, not system:masters); a
+#      one-cluster tool run installs the CAPI CRDs first; etcd and kube-apiserver CPU sampled
+#      from /proc before/after each run (client CPU / server CPU at saturation);
+#   4. memory: `run --dry-run` (streams every object) at 15,000 clusters x 1,000 machines, and real runs of three
 #      sizes (peak RSS from /usr/bin/time).
 # Runs alternate baseline/tool, BENCH_PAIRS times; medians and ratios at the end.
 #
 # Knobs (environment): BENCH_PAIRS (3), BENCH_PUTS (20000), BENCH_CREATES (3000),
-# BENCH_WORKERS (50), BENCH_KEEP=1 keeps the work directory.
+# BENCH_WORKERS (50), BENCH_DRY_CLUSTERS (15000: the dry run streams ~60 M objects, minutes),
+# BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +31,7 @@ PAIRS="${BENCH_PAIRS:-3}"
 PUTS="${BENCH_PUTS:-20000}"
 CREATES="${BENCH_CREATES:-3000}"
 WORKERS="${BENCH_WORKERS:-50}"
+DRY_CLUSTERS="${BENCH_DRY_CLUSTERS:-15000}"
 say() { printf '\nbench: %s\n' "$*"; }
 die() { printf 'bench: FAILED: %s\n' "$*" >&2; exit 1; }
 T_START=$(date +%s)
@@ -217,56 +222,108 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 print(s["kubeconfig"], s["etcd_endpoint"], s["apiserver_pid"], s["etcd_pid"])' "$ENV_DIR/state.json")
 CTX=capi-loadgen-load
-say "apiserver create path: $PAIRS pairs; client-go creator vs capi-loadgen, ~$CREATES objects, $WORKERS in flight, QPS unlimited, one client each, identity $CTX (ServiceAccount, not system:masters)"
-nice -n 19 "$CREATOR" --kubeconfig "$KUBECONFIG_F" --context "$CTX" --install-crd --total 0 \
-  || die "client-go creator could not install its CRD"
-# The creator's objects: spec.payload sized so that its stored objects are about as large as
-# the tool's mean stored value (a CR's stored JSON carries ~500 bytes of metadata/managedFields).
-PAYLOAD=$(python3 -c 'import sys; print(max(0, int(float(sys.argv[1])) - 500))' "$TOOL_MEAN_VAL")
+say "apiserver create path: $PAIRS pairs; client-go creator vs capi-loadgen creating the same objects (the creator replays the tool's create bodies from run --dry-run --objects-out), ~$CREATES objects, $WORKERS in flight, QPS unlimited, one client each, identity $CTX (ServiceAccount, not system:masters)"
+# The creator needs the tool's CRDs, which the tool installs at the start of every run
+# (fleet.install_crds, on by default): a one-cluster run of the same fleet shape installs them
+# once before the pairs. The local environment binds the load identity to cluster-admin, so it
+# can install CRDs as in the pairs' tool runs.
+{
+  echo "name: bench-apiserver-warmup"
+  echo "description: scripts/bench.sh apiserver create path warm-up (installs the CRDs; 1 cluster)"
+  echo "target: {type: kube}"
+  fleet_yaml 1
+  echo "client: {pool_size: 1, qps: -1}"
+  echo "phases: {create: {concurrency: $WORKERS}}"
+} > "$WORK/apiserver-warm.yaml"
+nice -n 19 "$TOOL" run "$WORK/apiserver-warm.yaml" --kubeconfig "$KUBECONFIG_F" --context "$CTX" \
+  --run-id benchwarm --out "$WORK/warm" > "$WORK/warm.log" 2>&1 \
+  || { tail -n 20 "$WORK/warm.log" >&2; die "capi-loadgen warm-up run (CRD install) failed (log: $WORK/warm.log)"; }
 server_ticks() { echo $(( $(proc_cpu_ticks "$APISERVER_PID") + $(proc_cpu_ticks "$ENV_ETCD_PID") )); }
+# Mean key and value bytes of a run's keys in etcd: those under a prefix containing a substring
+# (the run's namespace name, clg-<run-id>-: its Namespace key and every namespaced key,
+# /registry/<resource or group/resource>/<namespace>/<name>). Lists the keys only, then reads
+# just the directories holding matching ones, not the whole registry.
+mean_kv_sizes_matching() { # endpoint prefix substring -> "count mean_key mean_value"
+  python3 - "$1" "$2" "$3" <<'PY'
+import base64, json, os, subprocess, sys
+ep, prefix, sub = sys.argv[1:4]
+env = dict(os.environ, ETCDCTL_API="3")
+def get(p, *flags):
+    out = subprocess.run(["etcdctl", "--endpoints=" + ep, "get", "--prefix", p, "-w", "json", *flags],
+                         env=env, check=True, stdout=subprocess.PIPE).stdout
+    return json.loads(out).get("kvs", [])
+keys = {base64.b64decode(k["key"]).decode() for k in get(prefix, "--keys-only")}
+keys = {k for k in keys if sub in k}
+dirs = set()
+for k in keys:
+    i = k.index(sub)
+    seg, slash, _ = k[i:].partition("/")
+    dirs.add(k[:i] + seg + slash)
+kvs = {}
+for d in sorted(dirs):
+    for kv in get(d):
+        key = base64.b64decode(kv["key"]).decode()
+        if key in keys:
+            kvs[key] = len(base64.b64decode(kv.get("value", "")))
+n = len(kvs) or 1
+print(len(kvs), sum(len(k.encode()) for k in kvs) / n, sum(kvs.values()) / n)
+PY
+}
 for pair in $(seq 1 "$PAIRS"); do
-  # A: the client-go creator.
+  # A: the client-go creator, creating the tool's own objects for run id creator$pair, written
+  # by the tool's dry run before (outside the creator's process and timing). Its timed window,
+  # like the tool's create phase, includes the namespaces (first, one after another).
+  objs="$WORK/creator-objects-$pair.jsonl"
+  nice -n 19 "$TOOL" run "$WORK/apiserver-create.yaml" --dry-run --run-id "creator$pair" \
+    --objects-out "$objs" > "$objs.log" 2>&1 \
+    || { tail -n 20 "$objs.log" >&2; die "capi-loadgen --dry-run --objects-out failed (log: $objs.log)"; }
+  nobj=$(grep -c . "$objs" || true)
+  [ "$nobj" -gt 0 ] || die "capi-loadgen --dry-run --objects-out wrote no objects ($objs)"
   out="$WORK/creator-$pair"
   s0=$(server_ticks)
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$CREATOR" --kubeconfig "$KUBECONFIG_F" --context "$CTX" \
-    --workers "$WORKERS" --total "$CREATES" --payload-bytes "$PAYLOAD" --run-id "bench$pair" > "$out.json" 2> "$out.err" \
+    --workers "$WORKERS" --objects "$objs" > "$out.json" 2> "$out.err" \
     || { cat "$out.err" "$out.json" >&2; die "client-go creator run failed"; }
   s1=$(server_ticks)
-  read -r _ _ cmval < <(mean_kv_sizes "$ENV_ETCD" "/registry/bench.capi-loadgen.io/benchobjects/capi-loadgen-bench-bench$pair/")
+  read -r cnkeys _ cmval < <(mean_kv_sizes_matching "$ENV_ETCD" /registry/ "clg-creator$pair-")
   python3 -c '
 import json, sys
-r = json.load(open(sys.argv[1])); s0, s1, tck, mv = map(float, sys.argv[2:6])
+r = json.load(open(sys.argv[1])); s0, s1, tck, mv, nobj, nkeys = map(float, sys.argv[2:8])
+if r["ok"] != nobj:
+    sys.exit("bench: client-go creator created %d of %d objects (%s)" % (r["ok"], nobj, r.get("first_error", "")))
 cpu = r["cpu_user_s"] + r["cpu_sys_s"]; srv = (s1 - s0) / tck
-print(json.dumps({"metric": "apiserver_create", "side": "baseline", "pair": int(sys.argv[6]), "ops_per_s": r["creates_per_s"],
+print(json.dumps({"metric": "apiserver_create", "side": "baseline", "pair": int(sys.argv[8]), "ops_per_s": r["creates_per_s"],
   "ok": r["ok"], "errors": r["errors"], "seconds": r["seconds"], "cpu_s": cpu, "cpu_us_per_op": r["cpu_us_per_create"],
   "server_cpu_s": srv, "server_cores": srv / r["seconds"], "client_server_cpu_ratio": cpu / srv if srv else None,
-  "payload_bytes": r["payload_bytes"], "mean_value_bytes": mv, "max_rss_mib": r["max_rss_kib"] / 1024}))' \
-    "$out.json" "$s0" "$s1" "$CLK_TCK" "$cmval" "$pair" | tee -a "$RUNS"
+  "mean_body_bytes": r["payload_bytes"], "keys_in_etcd": nkeys, "mean_value_bytes": mv, "max_rss_mib": r["max_rss_kib"] / 1024}))' \
+    "$out.json" "$s0" "$s1" "$CLK_TCK" "$cmval" "$nobj" "$cnkeys" "$pair" | tee -a "$RUNS" \
+    || die "client-go creator run incomplete ($out.json)"
 
-  # B: capi-loadgen.
+  # B: capi-loadgen, the same fleet under run id tool$pair.
   out="$WORK/apiserver-tool-$pair"
   s0=$(server_ticks)
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$TOOL" run "$WORK/apiserver-create.yaml" \
-    --kubeconfig "$KUBECONFIG_F" --context "$CTX" --out "$out" > "$out.log" 2>&1 \
+    --kubeconfig "$KUBECONFIG_F" --context "$CTX" --run-id "tool$pair" --out "$out" > "$out.log" 2>&1 \
     || { tail -n 20 "$out.log" >&2; die "capi-loadgen apiserver run failed (log: $out.log)"; }
   s1=$(server_ticks)
   read -r ok secs sent failed < <(tool_summary "$out/summary.json")
+  read -r tnkeys _ tmval < <(mean_kv_sizes_matching "$ENV_ETCD" /registry/ "clg-tool$pair-")
   e=$(time_field "$out.time" 1); u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
   python3 -c '
 import json, sys
-ok, secs, sent, failed, e, u, s, rss, s0, s1, tck, mv = map(float, sys.argv[1:13])
+ok, secs, sent, failed, e, u, s, rss, s0, s1, tck, mv, nkeys = map(float, sys.argv[1:14])
 cpu = u + s; srv = (s1 - s0) / tck
-print(json.dumps({"metric": "apiserver_create", "side": "tool", "pair": int(sys.argv[13]), "ops_per_s": ok / secs,
+print(json.dumps({"metric": "apiserver_create", "side": "tool", "pair": int(sys.argv[14]), "ops_per_s": ok / secs,
   "ok": ok, "sent": sent, "failed": failed, "phase_s": secs, "process_s": e, "cpu_s": cpu, "cpu_us_per_op": cpu * 1e6 / ok,
   "server_cpu_s": srv, "server_cores": srv / e, "client_server_cpu_ratio": cpu / srv if srv else None,
-  "mean_value_bytes": mv, "max_rss_mib": rss / 1024}))' \
-    "$ok" "$secs" "$sent" "$failed" "$e" "$u" "$s" "$rss" "$s0" "$s1" "$CLK_TCK" "$TOOL_MEAN_VAL" "$pair" | tee -a "$RUNS"
+  "keys_in_etcd": nkeys, "mean_value_bytes": mv, "max_rss_mib": rss / 1024}))' \
+    "$ok" "$secs" "$sent" "$failed" "$e" "$u" "$s" "$rss" "$s0" "$s1" "$CLK_TCK" "$tmval" "$tnkeys" "$pair" | tee -a "$RUNS"
 done
 "$TOOL" env down --state-dir "$ENV_DIR" >/dev/null 2>&1 || true
 ENV_UP=0
 
 # --- 4. memory --------------------------------------------------------------------------------------------
-say "memory: --dry-run at 15,000 clusters x 1,000 machines, then real runs of three sizes"
+say "memory: --dry-run (streams every object) at $DRY_CLUSTERS clusters x 1,000 machines, then real runs of three sizes"
 big_fleet() { # clusters
   cat <<YAML
 name: bench-memory
@@ -281,7 +338,7 @@ client: {pool_size: 4, qps: -1}
 phases: {create: {concurrency: 16}}
 YAML
 }
-big_fleet 15000 > "$WORK/memory.yaml"
+big_fleet "$DRY_CLUSTERS" > "$WORK/memory.yaml"
 /usr/bin/time -f '%e %U %S %M' -o "$WORK/dry.time" nice -n 19 "$TOOL" run "$WORK/memory.yaml" --dry-run \
   > "$WORK/dry.log" 2>&1 \
   || { tail -n 20 "$WORK/dry.log" >&2; die "capi-loadgen --dry-run failed"; }
@@ -289,11 +346,10 @@ sed 's/^/  /' "$WORK/dry.log"
 DRY_KIB=$(time_field "$WORK/dry.time" 4)
 DRY_S=$(time_field "$WORK/dry.time" 1)
 echo "dry run: ${DRY_S} s, peak RSS $((DRY_KIB / 1024)) MiB"
-MEM_NOTES=()
-if grep -q 'dry run: nothing sent' "$WORK/dry.log" && awk -v s="$DRY_S" 'BEGIN { exit !(s < 5) }'; then
-  MEM_NOTES+=("dry run does not generate objects: --dry-run validates the profile and prints the plan (took ${DRY_S} s for 60 M planned objects), so its RSS says nothing about streaming")
-  MEM_NOTES+=("instead: real runs into a fresh bare etcd with 1,000-machine clusters, 2, 8 and 32 clusters (same fleet shape), and a linear projection to 15,000 clusters from the two largest")
-fi
+DRY_LINE=$(grep '^dry run: .* objects generated' "$WORK/dry.log" || true)
+[ -n "$DRY_LINE" ] || die "--dry-run did not stream the plan (no 'objects generated' line in $WORK/dry.log)"
+MEM_NOTES=("--dry-run streams the plan: ${DRY_LINE#dry run: }; peak RSS $((DRY_KIB / 1024)) MiB")
+MEM_NOTES+=("real runs into a fresh bare etcd with 1,000-machine clusters, 2, 8 and 32 clusters (same fleet shape), and a linear projection to 15,000 clusters from the two largest")
 MEM_ROWS="$WORK/memory-rows.jsonl"
 : > "$MEM_ROWS"
 for n in 2 8 32; do
@@ -336,14 +392,19 @@ cat <<NOTE
   The "size-matched" rows rerun the benchmark with values as large as the tool's mean value.
   CPU per operation = whole-process user+sys (/usr/bin/time or getrusage) / successful writes,
   so the tool's figures include its start-up, CRD check, metric scrapes and result files.
-  apiserver path: both clients as capi-loadgen-load (ServiceAccount, APF workload-low), one
-  client, $WORKERS requests in flight, no client QPS limit; server CPU = kube-apiserver + etcd
+  apiserver path: both clients create the same objects: the creator replays the create bodies
+  the tool writes with run --dry-run --objects-out for the same fleet (the Namespaces, then the
+  CAPI custom resources and Secrets with the same payloads), so the server does the same work
+  per create for both. Both as capi-loadgen-load (ServiceAccount, APF workload-low), one client,
+  $WORKERS requests in flight, no client QPS limit; namespace creates count for both and are
+  inside both timed windows (the creator creates them first, one after another). Differences
+  left: the creator takes objects from one shared list (the tool works cluster by cluster, each
+  cluster's objects in order) and sends the dry run's placeholder owner UIDs (the tool sends
+  the server-assigned ones, same length); its stored objects are ~20 B larger (its field
+  manager name in managedFields, its longer run id). Server CPU = kube-apiserver + etcd
   utime+stime from /proc over the client's whole process lifetime (the tool's process also
-  scrapes the apiserver's /metrics and checks its CRDs, and its fleet mixes protobuf Secrets
-  with 8 CR kinds, so the server does more work per tool create than per creator create).
-  The tool's "mean stored value" on the apiserver path is the one measured in etcd for the
-  same fleet on the etcd path (kube-apiserver stores the same bytes); the creator's is read
-  back from etcd.
+  checks its CRDs and scrapes the apiserver's /metrics; the creator's reads its file and runs
+  discovery). Both sides' "mean stored value" is read back from etcd (their run's namespace).
 NOTE
 python3 "$ROOT/bench/summarize.py" "$RUNS" "$WORK/memory.json"
 echo

@@ -288,9 +288,18 @@ pub struct RunArgs {
     /// and `merge` joins them. Open-loop create/delete rates are divided by n.
     #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::commands::shard::parse)]
     pub shard: Option<crate::model::Shard>,
-    /// Validate the profile and print the plan; send nothing.
+    /// Validate the profile, print the plan, then stream it without sending: generate and
+    /// serialize every object the create phase would send, one at a time (flat memory at
+    /// any fleet size), and print objects and bytes per kind.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: only validate and print the plan; generate nothing.
+    #[arg(long, requires = "dry_run")]
+    pub plan_only: bool,
+    /// With --dry-run: also write every create body, one JSON object per line in creation
+    /// order (namespaces first), e.g. for a baseline client to replay.
+    #[arg(long, requires = "dry_run", conflicts_with = "plan_only")]
+    pub objects_out: Option<PathBuf>,
     /// If etcd fills up (NOSPACE), make it usable again afterwards: delete this run's
     /// objects, compact, defragment, disarm the alarm and prove it with a write; written to
     /// recovery.json (needs the local environment or an etcd target).

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc: a third less CPU per request than glibc malloc on the put path (object trees
+/// are built and dropped per request, from every worker thread).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = capi_loadgen::Cli::parse();
     tracing_subscriber::fmt()

@@ -160,7 +160,7 @@ fn dry_run(path: &Path) -> Result<Option<(i32, String)>, String> {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(common::cli(&["run", &p, "--dry-run"]))
+        rt.block_on(common::cli(&["run", &p, "--dry-run", "--plan-only"]))
             .err()
             .map(|e| (e.exit_code(), e.to_string()))
     })

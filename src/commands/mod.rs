@@ -4,6 +4,7 @@ pub mod breakpoints;
 pub mod cleanup;
 pub mod compare;
 pub mod connect;
+pub mod dry_run;
 pub mod env;
 pub mod fill;
 pub mod merge;

@@ -182,7 +182,24 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             );
         }
         print_plan(&plan);
-        println!("dry run: nothing sent");
+        if args.plan_only {
+            println!("dry run: plan only, nothing generated or sent");
+            return Ok(());
+        }
+        let t0 = std::time::Instant::now();
+        let fleet = plan.fleet.clone();
+        let out = args.objects_out.clone();
+        let streamed =
+            tokio::task::spawn_blocking(move || super::dry_run::stream(&fleet, out.as_deref()))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        print!(
+            "{}",
+            super::dry_run::render(&streamed, t0.elapsed().as_secs_f64())
+        );
+        if let Some(p) = &args.objects_out {
+            println!("create bodies: {}", p.display());
+        }
         return Ok(());
     }
     if plan.management_clusters > 1 {

@@ -96,11 +96,29 @@ fn is_owner_kind(k: Kind) -> bool {
 /// The body to send for a create: status stripped (controllers write status later through
 /// the status subresource) and owner UIDs replaced by the server-assigned ones.
 pub fn create_body(obj: &Object, uids: &HashMap<u32, String>) -> serde_json::Value {
-    let mut body = obj.body.clone();
+    patch_body(obj.body.clone(), obj, uids)
+}
+
+/// [`create_body`] taking the body out of `obj` (left `null`) instead of copying it.
+pub fn take_create_body(obj: &mut Object, uids: &HashMap<u32, String>) -> serde_json::Value {
+    let body = std::mem::take(&mut obj.body);
+    patch_body(body, obj, uids)
+}
+
+fn patch_body(
+    mut body: serde_json::Value,
+    obj: &Object,
+    uids: &HashMap<u32, String>,
+) -> serde_json::Value {
     if let Some(m) = body.as_object_mut() {
         m.remove("status");
     }
-    if let Some(refs) = body["metadata"]["ownerReferences"].as_array_mut() {
+    // get_mut, not IndexMut: indexing would insert `"ownerReferences": null`.
+    if let Some(refs) = body
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("ownerReferences"))
+        .and_then(serde_json::Value::as_array_mut)
+    {
         for (r, owner) in refs.iter_mut().zip(&obj.owners) {
             if let Some(uid) = uids.get(owner) {
                 r["uid"] = serde_json::Value::String(uid.clone());
@@ -223,10 +241,11 @@ async fn create_clusters<T: Target>(
                     return;
                 }
                 let mut uids: HashMap<u32, String> = HashMap::new();
+                let mut machine_owners: Vec<u32> = Vec::with_capacity(2);
                 // With a cluster rate the first object starts on the cluster's schedule and
                 // the others follow it, as a controller creates them one after another.
                 let mut cluster_start = clusters.as_ref().map(|s| s.at(c - range.first_cluster));
-                for obj in model::cluster_objects(&fleet, c) {
+                for mut obj in model::cluster_objects(&fleet, c) {
                     // A cluster once started is finished, deadline or not: no half clusters.
                     if ctx.stop.is_stopped() {
                         return;
@@ -236,9 +255,19 @@ async fn create_clusters<T: Target>(
                         (None, Some(t)) => t,
                         (None, None) => Instant::now(),
                     };
-                    let body = create_body(&obj, &uids);
+                    let body = take_create_body(&mut obj, &uids);
                     let uid = ctx.create(intended, "create", &obj, &body).await;
+                    if obj.kind == Kind::Machine {
+                        // A machine's dependents follow it directly: the previous machine's
+                        // owners are done with, so a cluster of any size holds O(1) uids.
+                        for i in machine_owners.drain(..) {
+                            uids.remove(&i);
+                        }
+                    }
                     if let (Some(uid), true) = (uid, is_owner_kind(obj.kind)) {
+                        if matches!(obj.kind, Kind::Machine | Kind::KubeadmConfig) {
+                            machine_owners.push(obj.index);
+                        }
                         uids.insert(obj.index, uid);
                     }
                 }

@@ -147,13 +147,13 @@ pub(crate) fn cluster(ctx: &ClusterCtx) -> Value {
         }
     }
     put_conditions(ctx, &mut status, &conds, counts, Map::new());
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::Cluster),
         "kind": "Cluster",
         "metadata": ctx.metadata(Kind::Cluster, &ctx.name, ctx.base_labels(), Map::new(), vec![]),
         "spec": body_spec,
         "status": status,
-    })
+    }
 }
 
 /// The `KubeadmControlPlane` body.
@@ -241,14 +241,14 @@ pub(crate) fn kubeadm_control_plane(ctx: &ClusterCtx) -> Value {
     }
     put_conditions(ctx, &mut status, &conds, new_counts, old_counts);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::KubeadmControlPlane),
         "kind": "KubeadmControlPlane",
         "metadata": ctx.metadata(Kind::KubeadmControlPlane, &ctx.kcp_name, ctx.base_labels(),
             Map::new(), vec![owner]),
         "spec": body_spec,
         "status": status,
-    })
+    }
 }
 
 /// `spec.template.spec` of a MachineDeployment or MachineSet (a Machine spec that refers to
@@ -389,14 +389,14 @@ pub(crate) fn machine_deployment(ctx: &ClusterCtx, md: u32, replicas: u64) -> Va
     status.insert("phase".into(), "Running".into());
     let annotations = map([(REVISION_ANNOTATION, "1".into())]);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::MachineDeployment),
         "kind": "MachineDeployment",
         "metadata": ctx.metadata(Kind::MachineDeployment, &name, ctx.base_labels(), annotations,
             vec![owner]),
         "spec": body_spec,
         "status": status,
-    })
+    }
 }
 
 /// The `MachineSet` body of deployment `md` with `replicas` workers.
@@ -454,11 +454,11 @@ pub(crate) fn machine_set(ctx: &ClusterCtx, md: u32, replicas: u64) -> Value {
         (REVISION_ANNOTATION, "1".into()),
     ]);
     let owner = ctx.owner_ref(Kind::MachineDeployment, &md_name(ctx, md));
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::MachineSet),
         "kind": "MachineSet",
         "metadata": ctx.metadata(Kind::MachineSet, &name, labels, annotations, vec![owner]),
         "spec": body_spec,
         "status": status,
-    })
+    }
 }

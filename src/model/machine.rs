@@ -278,14 +278,14 @@ pub(crate) fn machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
         let ms = info.ms_name.as_deref().unwrap_or_default();
         ctx.owner_ref(Kind::MachineSet, ms)
     };
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::Machine),
         "kind": "Machine",
         "metadata": ctx.metadata(Kind::Machine, &info.machine_name, info.labels(ctx),
             annotations, vec![owner]),
         "spec": body_spec,
         "status": status,
-    })
+    }
 }
 
 /// Annotations Cluster API puts on objects cloned from a template.
@@ -332,12 +332,12 @@ pub(crate) fn kubeadm_config(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
             &ctx.bootstrap_group,
         )
     };
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::KubeadmConfig),
         "kind": "KubeadmConfig",
         "metadata": ctx.metadata(Kind::KubeadmConfig, &info.config_name, info.labels(ctx),
             annotations, vec![info.machine_owner(ctx)]),
         "spec": kubeadm_config_spec(ctx, info.variant),
         "status": status,
-    })
+    }
 }

@@ -23,6 +23,17 @@
 //! across kinds, except a bootstrap Secret and its KubeadmConfig, which is why
 //! [`Object::uid`] (not a recomputed [`placeholder_uid`]) is the UID to store.
 
+/// `{"key": value, ...}` moving each value in: `json!` would copy every interpolated
+/// `Value` through serde (a deep copy of metadata and spec per object, a fifth of the
+/// generator's time). Values are anything `Value::from` takes.
+macro_rules! object {
+    ($($k:literal : $v:expr),* $(,)?) => {{
+        let mut m = serde_json::Map::new();
+        $( m.insert($k.to_string(), serde_json::Value::from($v)); )*
+        serde_json::Value::Object(m)
+    }};
+}
+
 mod capi;
 mod cloudinit;
 mod crds;

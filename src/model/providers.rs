@@ -116,14 +116,14 @@ pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
     status.insert("ready".into(), true.into());
     status.insert("conditions".into(), conditions_v1(conds, &time));
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::InfraCluster),
         "kind": ctx.spec.provider.cluster_kind(),
         "metadata": ctx.metadata(Kind::InfraCluster, &ctx.infra_cluster_name, ctx.base_labels(),
             Map::new(), vec![owner]),
         "spec": spec,
         "status": status,
-    })
+    }
 }
 
 /// The provider machine object (`Metal3Machine`, `NutanixMachine`, `DockerMachine`).
@@ -243,12 +243,12 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
         }
     };
     status.insert("conditions".into(), conditions_v1(conds, &time));
-    json!({
+    object! {
         "apiVersion": ctx.api_version(Kind::InfraMachine),
         "kind": ctx.spec.provider.machine_kind(),
         "metadata": ctx.metadata(Kind::InfraMachine, &info.infra_name, info.labels(ctx),
             annotations, vec![info.machine_owner(ctx)]),
         "spec": spec,
         "status": status,
-    })
+    }
 }

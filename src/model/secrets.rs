@@ -2,7 +2,7 @@
 //! bootstrap Secret. Key material is deterministic pseudo-random bytes inside real PEM
 //! armour with realistic sizes; it is not cryptographically valid (no key generation).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::cloudinit;
 use super::kinds::{ClusterSecret, Kind};
@@ -99,13 +99,13 @@ users:
 }
 
 fn secret(ctx: &ClusterCtx, name: &str, owner: Value, data: Map<String, Value>) -> Value {
-    json!({
+    object! {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": ctx.metadata(Kind::Secret, name, ctx.base_labels(), Map::new(), vec![owner]),
         "type": CAPI_SECRET_TYPE,
         "data": data,
-    })
+    }
 }
 
 fn b64(s: &str) -> Value {

@@ -151,7 +151,7 @@ pub fn stored_form(body: &Value, meta: &StoreMeta) -> Value {
 }
 
 /// Metadata the apiserver sets itself (client values are replaced or dropped on create).
-const SYSTEM_META: [&str; 8] = [
+pub(super) const SYSTEM_META: [&str; 8] = [
     "resourceVersion",
     "selfLink",
     "uid",
@@ -163,7 +163,7 @@ const SYSTEM_META: [&str; 8] = [
 ];
 
 /// `null`, `""`, `{}` and `[]` (what Go's `omitempty` drops from ObjectMeta).
-fn is_empty(v: &Value) -> bool {
+pub(super) fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -336,7 +336,7 @@ fn go_json(v: &Value) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn write_json(out: &mut Vec<u8>, v: &Value) {
+pub(super) fn write_json(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -367,10 +367,10 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
             out.push(b']');
         }
         Value::Object(m) => {
-            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
+            // serde_json's Map is a BTreeMap in this build (no `preserve_order`): its keys
+            // iterate sorted bytewise, as Go's encoder sorts them.
             out.push(b'{');
-            for (i, (k, x)) in entries.into_iter().enumerate() {
+            for (i, (k, x)) in m.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -385,6 +385,32 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// The inside of a Go JSON string: runs of bytes that need no escape are copied at once.
+pub(super) fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        // Bytes to escape: `"` `\` `<` `>` `&`, controls, and the lead byte of U+2028/U+2029.
+        if !matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0..=0x1f | 0xe2) {
+            continue;
+        }
+        if b == 0xe2 && !matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xa8 | 0xa9])) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        // The char starting at i (ASCII, or U+2028/U+2029 of 3 bytes).
+        let len = if b == 0xe2 { 3 } else { 1 };
+        escape_char(out, &s[i..i + len]);
+        start = i + len;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn escape_char(out: &mut Vec<u8>, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -398,7 +424,6 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
             _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
-    out.push(b'"');
 }
 
 /// A protobuf writer. Which fields are written even when empty is the caller's choice:

@@ -342,6 +342,22 @@ impl EtcdTarget {
     }
 }
 
+/// Now as `metadata.creationTimestamp` (RFC 3339, seconds), formatted once per second per
+/// thread.
+fn creation_timestamp() -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    LAST.with_borrow_mut(|(sec, text)| {
+        if *sec != now.timestamp() {
+            *sec = now.timestamp();
+            *text = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        }
+        text.clone()
+    })
+}
+
 /// The UID and the value bytes kube-apiserver would store for a create of `obj` with
 /// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences).
 pub fn stored_value(
@@ -356,18 +372,19 @@ pub fn stored_value(
     } else {
         obj.uid.clone()
     };
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = creation_timestamp();
     let custom = !obj.api.group.is_empty();
-    let stored = encode::stored_form(
-        body,
-        &StoreMeta {
-            uid: &uid,
-            creation_timestamp: &now,
-            manager: MANAGER,
-            is_custom_resource: custom,
-            strip_status: custom,
-        },
-    );
+    let meta = StoreMeta {
+        uid: &uid,
+        creation_timestamp: &now,
+        manager: MANAGER,
+        is_custom_resource: custom,
+        strip_status: custom,
+    };
+    if let Some(value) = super::stored_json::custom_resource(body, &meta) {
+        return Ok((uid, value));
+    }
+    let stored = encode::stored_form(body, &meta);
     let value = EtcdTarget::encode(&obj.api, &stored)?;
     Ok((uid, value))
 }

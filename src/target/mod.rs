@@ -6,6 +6,7 @@ pub mod encode;
 pub mod etcd;
 pub mod guard;
 pub mod kube;
+pub mod stored_json;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;

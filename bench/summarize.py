@@ -70,6 +70,9 @@ def main():
               f"create-only Txn; mean key {fmt(med(t, 'mean_key_bytes'))} B, mean value {fmt(med(t, 'mean_value_bytes'))} B): "
               f"{fmt(med(t, 'ops_per_s'))} writes/s, {fmt(med(t, 'cpu_us_per_op'))} us client CPU per write, "
               f"peak RSS {fmt(med(t, 'max_rss_mib'))} MiB")
+        print(f"  etcd's own CPU per write: {fmt(med(b, 'server_cpu_us_per_op'))} us for the benchmark's puts, "
+              f"{fmt(med(t, 'server_cpu_us_per_op'))} us for the tool's create-only Txns of CAPI objects "
+              "(client + server CPU per write bound the throughput of a 2-core machine)")
         row("1. etcd writes/s (2048 B benchmark vs CAPI objects)", med(b, "ops_per_s"), med(t, "ops_per_s"), True, 1.0)
         row("1. etcd client CPU us/write", med(b, "cpu_us_per_op"), med(t, "cpu_us_per_op"), False, 0.5)
         if bm:

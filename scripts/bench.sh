@@ -20,7 +20,8 @@
 #      sizes (peak RSS from /usr/bin/time).
 # Runs alternate baseline/tool, BENCH_PAIRS times; medians and ratios at the end.
 #
-# Knobs (environment): BENCH_PAIRS (3), BENCH_PUTS (20000), BENCH_CREATES (3000),
+# Knobs (environment): BENCH_PAIRS (3), BENCH_PUTS (20000), BENCH_CREATES (10000: start-up,
+# ~0.1 s of CPU for the tool and ~0.04 s for the creator, stays a few % of either run),
 # BENCH_WORKERS (50), BENCH_DRY_CLUSTERS (15000: the dry run streams ~60 M objects, minutes),
 # BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -29,7 +30,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PAIRS="${BENCH_PAIRS:-3}"
 PUTS="${BENCH_PUTS:-20000}"
-CREATES="${BENCH_CREATES:-3000}"
+CREATES="${BENCH_CREATES:-10000}"
 WORKERS="${BENCH_WORKERS:-50}"
 DRY_CLUSTERS="${BENCH_DRY_CLUSTERS:-15000}"
 say() { printf '\nbench: %s\n' "$*"; }
@@ -173,29 +174,33 @@ for pair in $(seq 1 "$PAIRS"); do
   # A: etcd's benchmark, 2048-byte values.
   start_etcd "b$pair"
   out="$WORK/etcd-bench-$pair.txt"
+  e0=$(proc_cpu_ticks "$ETCD_PID")
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$ETCD_BENCH" --endpoints="$ETCD_EP" \
     --conns=10 --clients=100 put --key-size=64 --val-size=2048 --total="$PUTS" > "$out" 2>&1 \
     || { tail -n 20 "$out" >&2; die "etcd benchmark run failed"; }
+  e1=$(proc_cpu_ticks "$ETCD_PID")
   stop_etcd
   rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
   [ -n "$rps" ] || die "no Requests/sec in the etcd benchmark output ($out)"
   u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
-  python3 -c 'import json,sys; r,u,s,n,rss=map(float,sys.argv[1:6]); print(json.dumps({"metric":"etcd_put","side":"baseline","pair":int(sys.argv[6]),"ops_per_s":r,"total":n,"val_size":2048,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"max_rss_mib":rss/1024}))' \
-    "$rps" "$u" "$s" "$PUTS" "$rss" "$pair" | tee -a "$RUNS"
+  python3 -c 'import json,sys; r,u,s,n,rss,e0,e1,tck=map(float,sys.argv[1:9]); print(json.dumps({"metric":"etcd_put","side":"baseline","pair":int(sys.argv[9]),"ops_per_s":r,"total":n,"val_size":2048,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"server_cpu_us_per_op":(e1-e0)/tck*1e6/n,"max_rss_mib":rss/1024}))' \
+    "$rps" "$u" "$s" "$PUTS" "$rss" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
 
   # B: capi-loadgen writing CAPI objects into a bare etcd.
   start_etcd "t$pair"
   out="$WORK/etcd-tool-$pair"
+  e0=$(proc_cpu_ticks "$ETCD_PID")
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$TOOL" run "$WORK/etcd-put.yaml" \
     --etcd-endpoint "$ETCD_EP" --out "$out" > "$out.log" 2>&1 \
     || { tail -n 20 "$out.log" >&2; die "capi-loadgen etcd run failed (log: $out.log)"; }
+  e1=$(proc_cpu_ticks "$ETCD_PID")
   read -r ok secs sent failed < <(tool_summary "$out/summary.json")
   read -r nkeys mkey mval < <(mean_kv_sizes "$ETCD_EP" /registry/)
   stop_etcd
   TOOL_MEAN_VAL=$mval
   u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
-  python3 -c 'import json,sys; ok,secs,sent,failed,u,s,rss,nk,mk,mv=map(float,sys.argv[1:11]); print(json.dumps({"metric":"etcd_put","side":"tool","pair":int(sys.argv[11]),"ops_per_s":ok/secs,"ok":ok,"sent":sent,"failed":failed,"phase_s":secs,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/ok,"max_rss_mib":rss/1024,"keys_in_etcd":nk,"mean_key_bytes":mk,"mean_value_bytes":mv}))' \
-    "$ok" "$secs" "$sent" "$failed" "$u" "$s" "$rss" "$nkeys" "$mkey" "$mval" "$pair" | tee -a "$RUNS"
+  python3 -c 'import json,sys; ok,secs,sent,failed,u,s,rss,nk,mk,mv,e0,e1,tck=map(float,sys.argv[1:14]); print(json.dumps({"metric":"etcd_put","side":"tool","pair":int(sys.argv[14]),"server_cpu_us_per_op":(e1-e0)/tck*1e6/ok,"ops_per_s":ok/secs,"ok":ok,"sent":sent,"failed":failed,"phase_s":secs,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/ok,"max_rss_mib":rss/1024,"keys_in_etcd":nk,"mean_key_bytes":mk,"mean_value_bytes":mv}))' \
+    "$ok" "$secs" "$sent" "$failed" "$u" "$s" "$rss" "$nkeys" "$mkey" "$mval" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
 
   # A': the benchmark again with values as large as the tool's mean value (same bytes per write).
   vsize=$(printf '%.0f' "$TOOL_MEAN_VAL")

@@ -74,7 +74,7 @@ fn stream_clusters(
     let mut s = Streamed::default();
     let mut buf = Vec::with_capacity(16 * 1024);
     for c in clusters {
-        for obj in model::cluster_objects(fleet, c) {
+        for obj in model::cluster_objects(fleet, c).for_create() {
             let kind = obj.kind;
             body_into(obj, &mut buf)?;
             s.add(kind, buf.len());
@@ -199,6 +199,7 @@ pub fn render(s: &Streamed, seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::create::create_body;
 
     fn fleet(yaml: &str) -> FleetSpec {
         let dir = std::env::temp_dir().join(format!("clg-dry-run-{}", std::process::id()));
@@ -238,6 +239,16 @@ mod tests {
         assert!(lines[..3].iter().all(|l| l["kind"] == "Namespace"));
         assert_eq!(lines[3]["kind"], "Cluster");
         assert!(lines.iter().all(|l| l.get("status").is_none()));
+        // Without conditions the create bodies are the same.
+        for c in 0..7 {
+            let lean = model::cluster_objects(&f, c).for_create();
+            for (full, lean) in model::cluster_objects(&f, c).zip(lean) {
+                assert_eq!(
+                    create_body(&full, &HashMap::new()),
+                    create_body(&lean, &HashMap::new())
+                );
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

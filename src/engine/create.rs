@@ -245,7 +245,7 @@ async fn create_clusters<T: Target>(
                 // With a cluster rate the first object starts on the cluster's schedule and
                 // the others follow it, as a controller creates them one after another.
                 let mut cluster_start = clusters.as_ref().map(|s| s.at(c - range.first_cluster));
-                for mut obj in model::cluster_objects(&fleet, c) {
+                for mut obj in model::cluster_objects(&fleet, c).for_create() {
                     // A cluster once started is finished, deadline or not: no half clusters.
                     if ctx.stop.is_stopped() {
                         return;

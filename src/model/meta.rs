@@ -41,6 +41,8 @@ pub(crate) struct ClusterCtx {
     pub ca_cert_hash: String,
     /// Fake kubeadm bootstrap token.
     pub bootstrap_token: String,
+    /// Build status conditions (off for create bodies, which carry no status).
+    pub with_conditions: bool,
 }
 
 fn kind_slot(kind: Kind) -> usize {
@@ -94,6 +96,7 @@ impl ClusterCtx {
             bootstrap_token,
             spec: spec.clone(),
             cluster,
+            with_conditions: true,
         };
         ctx.cluster_configuration_json =
             super::machine::cluster_configuration_annotation(&ctx).to_string();
@@ -280,6 +283,9 @@ pub(crate) fn put_conditions(
     mut v1beta2_extra: Map<String, Value>,
     mut deprecated_extra: Map<String, Value>,
 ) {
+    if !ctx.with_conditions {
+        return;
+    }
     let c1 = conditions_v1(conds.old, conds.time);
     let c2 = conditions_v2(conds.new, conds.time, conds.generation);
     if ctx.v2 {

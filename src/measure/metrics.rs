@@ -172,14 +172,14 @@ impl Snapshot {
         for x in &s.samples {
             let label = |k: &str| x.labels.get(k).unwrap_or("").to_string();
             match (x.metric.as_str(), &x.value) {
-                ("apiserver_request_duration_seconds", Value::Histogram(h)) => {
-                    if MUTATING_VERBS.contains(&label("verb").as_str()) {
-                        let resource = match label("group").as_str() {
-                            "" => label("resource"),
-                            g => format!("{}.{g}", label("resource")),
-                        };
-                        add_buckets(self.mutating.entry(resource).or_default(), h);
-                    }
+                ("apiserver_request_duration_seconds", Value::Histogram(h))
+                    if MUTATING_VERBS.contains(&label("verb").as_str()) =>
+                {
+                    let resource = match label("group").as_str() {
+                        "" => label("resource"),
+                        g => format!("{}.{g}", label("resource")),
+                    };
+                    add_buckets(self.mutating.entry(resource).or_default(), h);
                 }
                 ("apiserver_request_total", v) if label("code") == "429" => {
                     *self.code_429.get_or_insert(0.0) += scalar(v).unwrap_or(0.0);

@@ -170,6 +170,7 @@ print(d["totals"]["ok"], secs, d["totals"]["sent"], d["totals"]["failed"])' "$1"
 # --- 2. etcd put path ----------------------------------------------------------------------------------
 say "etcd put path: $PAIRS pairs; etcd benchmark --conns=10 --clients=100 put --key-size=64 --val-size=2048 --total=$PUTS vs capi-loadgen's etcd target ($PUT_CLUSTERS clusters, 10 clients, 100 in flight), each on a fresh bare etcd"
 TOOL_MEAN_VAL=""
+TOOL_MEAN_KEY=""
 for pair in $(seq 1 "$PAIRS"); do
   # A: etcd's benchmark, 2048-byte values.
   start_etcd "b$pair"
@@ -198,22 +199,28 @@ for pair in $(seq 1 "$PAIRS"); do
   read -r nkeys mkey mval < <(mean_kv_sizes "$ETCD_EP" /registry/)
   stop_etcd
   TOOL_MEAN_VAL=$mval
+  TOOL_MEAN_KEY=$mkey
   u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
   python3 -c 'import json,sys; ok,secs,sent,failed,u,s,rss,nk,mk,mv,e0,e1,tck=map(float,sys.argv[1:14]); print(json.dumps({"metric":"etcd_put","side":"tool","pair":int(sys.argv[14]),"server_cpu_us_per_op":(e1-e0)/tck*1e6/ok,"ops_per_s":ok/secs,"ok":ok,"sent":sent,"failed":failed,"phase_s":secs,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/ok,"max_rss_mib":rss/1024,"keys_in_etcd":nk,"mean_key_bytes":mk,"mean_value_bytes":mv}))' \
     "$ok" "$secs" "$sent" "$failed" "$u" "$s" "$rss" "$nkeys" "$mkey" "$mval" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
 
-  # A': the benchmark again with values as large as the tool's mean value (same bytes per write).
-  vsize=$(printf '%.0f' "$TOOL_MEAN_VAL")
+  # A': the benchmark's txn-put (one Put per Txn, as the tool's create is one Txn) with keys
+  # and values as large as the tool's mean key and value: the same shape of write.
+  vsize=$(printf '%.0f' "$TOOL_MEAN_VAL"); ksize=$(printf '%.0f' "$TOOL_MEAN_KEY")
   start_etcd "m$pair"
   out="$WORK/etcd-bench-sized-$pair.txt"
+  e0=$(proc_cpu_ticks "$ETCD_PID")
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$ETCD_BENCH" --endpoints="$ETCD_EP" \
-    --conns=10 --clients=100 put --key-size=64 --val-size="$vsize" --total="$PUTS" > "$out" 2>&1 \
-    || { tail -n 20 "$out" >&2; die "etcd benchmark (size-matched) run failed"; }
+    --conns=10 --clients=100 txn-put --txn-ops=1 --key-size="$ksize" --key-space-size="$PUTS" \
+    --val-size="$vsize" --total="$PUTS" > "$out" 2>&1 \
+    || { tail -n 20 "$out" >&2; die "etcd benchmark txn-put (size-matched) run failed"; }
+  e1=$(proc_cpu_ticks "$ETCD_PID")
   stop_etcd
   rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
+  [ -n "$rps" ] || die "no Requests/sec in the etcd benchmark txn-put output ($out)"
   u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
-  python3 -c 'import json,sys; r,u,s,n,rss,v=map(float,sys.argv[1:7]); print(json.dumps({"metric":"etcd_put_sized","side":"baseline","pair":int(sys.argv[7]),"ops_per_s":r,"total":n,"val_size":v,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"max_rss_mib":rss/1024}))' \
-    "$rps" "$u" "$s" "$PUTS" "$rss" "$vsize" "$pair" | tee -a "$RUNS"
+  python3 -c 'import json,sys; r,u,s,n,rss,v,k,e0,e1,tck=map(float,sys.argv[1:11]); print(json.dumps({"metric":"etcd_put_sized","side":"baseline","pair":int(sys.argv[11]),"ops_per_s":r,"total":n,"val_size":v,"key_size":k,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"server_cpu_us_per_op":(e1-e0)/tck*1e6/n,"max_rss_mib":rss/1024}))' \
+    "$rps" "$u" "$s" "$PUTS" "$rss" "$vsize" "$ksize" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
 done
 
 # --- 3. apiserver create path ----------------------------------------------------------------------------
@@ -347,17 +354,17 @@ big_fleet "$DRY_CLUSTERS" > "$WORK/memory.yaml"
 /usr/bin/time -f '%e %U %S %M' -o "$WORK/dry.time" nice -n 19 "$TOOL" run "$WORK/memory.yaml" --dry-run \
   > "$WORK/dry.log" 2>&1 \
   || { tail -n 20 "$WORK/dry.log" >&2; die "capi-loadgen --dry-run failed"; }
-sed 's/^/  /' "$WORK/dry.log"
+grep -v '^dry run: [0-9]* of [0-9]* objects generated' "$WORK/dry.log" | sed 's/^/  /'  # no progress lines
 DRY_KIB=$(time_field "$WORK/dry.time" 4)
 DRY_S=$(time_field "$WORK/dry.time" 1)
 echo "dry run: ${DRY_S} s, peak RSS $((DRY_KIB / 1024)) MiB"
-DRY_LINE=$(grep '^dry run: .* objects generated' "$WORK/dry.log" || true)
+DRY_LINE=$(grep '^dry run: .* objects generated and serialized' "$WORK/dry.log" || true)
 [ -n "$DRY_LINE" ] || die "--dry-run did not stream the plan (no 'objects generated' line in $WORK/dry.log)"
 MEM_NOTES=("--dry-run streams the plan: ${DRY_LINE#dry run: }; peak RSS $((DRY_KIB / 1024)) MiB")
-MEM_NOTES+=("real runs into a fresh bare etcd with 1,000-machine clusters, 2, 8 and 32 clusters (same fleet shape), and a linear projection to 15,000 clusters from the two largest")
+MEM_NOTES+=("real runs into a fresh bare etcd with 1,000-machine clusters: 8, 32 and 96 clusters (32 k to 385 k objects, same fleet shape); flat = peak RSS of the largest within 5% of the smallest's for 12x the objects; also a linear projection to 15,000 clusters from the two largest")
 MEM_ROWS="$WORK/memory-rows.jsonl"
 : > "$MEM_ROWS"
-for n in 2 8 32; do
+for n in 8 32 96; do
   big_fleet "$n" > "$WORK/memory-$n.yaml"
   start_etcd "mem$n"
   out="$WORK/memory-$n"
@@ -384,7 +391,12 @@ slope = (b["max_rss_mib"] - a["max_rss_mib"]) / (b["objects"] - a["objects"])
 proj = b["max_rss_mib"] + max(0.0, slope) * (target_objects - b["objects"])
 notes.append("RSS slope between the two largest real runs: %.1f KiB per 1,000 objects; projected to %d objects (15,000 clusters): %.1f MiB (linear extrapolation, not a measurement)"
              % (slope * 1024 * 1000, target_objects, proj))
-json.dump({"runs": rows, "notes": notes, "projected_mib": proj, "projected": True, "dry_run_mib": dry_kib / 1024},
+first = rows[0]
+growth = b["max_rss_mib"] / first["max_rss_mib"] - 1.0
+notes.append("peak RSS from %d to %d objects (%.0fx): %.1f -> %.1f MiB (%+.1f%%)"
+             % (first["objects"], b["objects"], b["objects"] / first["objects"], first["max_rss_mib"], b["max_rss_mib"], growth * 100))
+json.dump({"runs": rows, "notes": notes, "projected_mib": proj, "projected": True, "dry_run_mib": dry_kib / 1024,
+           "growth": growth, "growth_objects": [first["objects"], b["objects"]]},
           open(sys.argv[2], "w"))
 PY
 
@@ -394,7 +406,9 @@ cat <<NOTE
   etcd path: the Go benchmark writes random 64-byte keys with 2048-byte random values as plain Puts;
   capi-loadgen has no raw-put mode and writes CAPI objects exactly as kube-apiserver stores them
   (JSON custom resources, protobuf Secrets/Namespaces behind k8s\0, create-only transactions).
-  The "size-matched" rows rerun the benchmark with values as large as the tool's mean value.
+  The "size-matched" rows rerun the benchmark as txn-put (one Put per Txn) with keys and values
+  as large as the tool's mean key and value; etcd's own CPU per write (utime+stime from /proc
+  over the run) shows what each kind of write costs the server.
   CPU per operation = whole-process user+sys (/usr/bin/time or getrusage) / successful writes,
   so the tool's figures include its start-up, CRD check, metric scrapes and result files.
   apiserver path: both clients create the same objects: the creator replays the create bodies

@@ -379,11 +379,12 @@ print(json.dumps({"label": "real run, %s clusters x 1,000 machines" % sys.argv[3
   "objects": d["fleet"]["objects_planned"], "ok": d["totals"]["ok"], "max_rss_mib": float(sys.argv[2]) / 1024}))' \
     "$out/summary.json" "$(time_field "$out.time" 4)" "$n" | tee -a "$MEM_ROWS"
 done
-python3 - "$MEM_ROWS" "$WORK/memory.json" "$DRY_KIB" "${MEM_NOTES[@]}" <<'PY'
+python3 - "$MEM_ROWS" "$WORK/memory.json" "$DRY_KIB" "$DRY_CLUSTERS" "${MEM_NOTES[@]}" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 dry_kib = float(sys.argv[3])
-notes = sys.argv[4:]
+dry_clusters = int(sys.argv[4])
+notes = sys.argv[5:]
 a, b = rows[-2], rows[-1]
 per_cluster = b["objects"] / b["clusters"]
 target_objects = per_cluster * 15000
@@ -396,6 +397,7 @@ growth = b["max_rss_mib"] / first["max_rss_mib"] - 1.0
 notes.append("peak RSS from %d to %d objects (%.0fx): %.1f -> %.1f MiB (%+.1f%%)"
              % (first["objects"], b["objects"], b["objects"] / first["objects"], first["max_rss_mib"], b["max_rss_mib"], growth * 100))
 json.dump({"runs": rows, "notes": notes, "projected_mib": proj, "projected": True, "dry_run_mib": dry_kib / 1024,
+           "dry_run_clusters": dry_clusters,
            "growth": growth, "growth_objects": [first["objects"], b["objects"]]},
           open(sys.argv[2], "w"))
 PY

@@ -167,25 +167,33 @@ secs = ph[0]["duration_seconds"] if ph else d["duration_seconds"]
 print(d["totals"]["ok"], secs, d["totals"]["sent"], d["totals"]["failed"])' "$1"
 }
 
-# --- 2. etcd put path ----------------------------------------------------------------------------------
-say "etcd put path: $PAIRS pairs; etcd benchmark --conns=10 --clients=100 put --key-size=64 --val-size=2048 --total=$PUTS vs capi-loadgen's etcd target ($PUT_CLUSTERS clusters, 10 clients, 100 in flight), each on a fresh bare etcd"
-TOOL_MEAN_VAL=""
-TOOL_MEAN_KEY=""
-for pair in $(seq 1 "$PAIRS"); do
-  # A: etcd's benchmark, 2048-byte values.
-  start_etcd "b$pair"
-  out="$WORK/etcd-bench-$pair.txt"
+# One run of etcd's Go benchmark on a fresh bare etcd (10 connections, 100 clients, $PUTS
+# requests), appended to $RUNS as a JSON line with its client and etcd CPU per request:
+#   etcd_benchmark TAG METRIC KEY_SIZE VALUE_SIZE PAIR SUBCOMMAND [FLAGS...]
+etcd_benchmark() {
+  local tag=$1 metric=$2 ksize=$3 vsize=$4 pair=$5 out="$WORK/etcd-$1.txt" e0 e1 rps u s rss
+  shift 5
+  start_etcd "$tag"
   e0=$(proc_cpu_ticks "$ETCD_PID")
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$ETCD_BENCH" --endpoints="$ETCD_EP" \
-    --conns=10 --clients=100 put --key-size=64 --val-size=2048 --total="$PUTS" > "$out" 2>&1 \
-    || { tail -n 20 "$out" >&2; die "etcd benchmark run failed"; }
+    --conns=10 --clients=100 "$@" --key-size="$ksize" --val-size="$vsize" --total="$PUTS" > "$out" 2>&1 \
+    || { tail -n 20 "$out" >&2; die "etcd benchmark $* failed"; }
   e1=$(proc_cpu_ticks "$ETCD_PID")
   stop_etcd
   rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
   [ -n "$rps" ] || die "no Requests/sec in the etcd benchmark output ($out)"
   u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
-  python3 -c 'import json,sys; r,u,s,n,rss,e0,e1,tck=map(float,sys.argv[1:9]); print(json.dumps({"metric":"etcd_put","side":"baseline","pair":int(sys.argv[9]),"ops_per_s":r,"total":n,"val_size":2048,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"server_cpu_us_per_op":(e1-e0)/tck*1e6/n,"max_rss_mib":rss/1024}))' \
-    "$rps" "$u" "$s" "$PUTS" "$rss" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
+  python3 -c 'import json,sys; r,u,s,n,rss,k,v,e0,e1,tck=map(float,sys.argv[2:12]); print(json.dumps({"metric":sys.argv[1],"side":"baseline","pair":int(sys.argv[12]),"ops_per_s":r,"total":n,"key_size":k,"val_size":v,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"server_cpu_us_per_op":(e1-e0)/tck*1e6/n,"max_rss_mib":rss/1024}))' \
+    "$metric" "$rps" "$u" "$s" "$PUTS" "$rss" "$ksize" "$vsize" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
+}
+
+# --- 2. etcd put path ----------------------------------------------------------------------------------
+say "etcd put path: $PAIRS pairs; etcd benchmark --conns=10 --clients=100 put --key-size=64 --val-size=2048 --total=$PUTS vs capi-loadgen's etcd target ($PUT_CLUSTERS clusters, 10 clients, 100 in flight), each on a fresh bare etcd"
+TOOL_MEAN_VAL=""
+TOOL_MEAN_KEY=""
+for pair in $(seq 1 "$PAIRS"); do
+  # A: etcd's benchmark, 64-byte keys and 2048-byte values as plain Puts.
+  etcd_benchmark "b$pair" etcd_put 64 2048 "$pair" put
 
   # B: capi-loadgen writing CAPI objects into a bare etcd.
   start_etcd "t$pair"
@@ -206,21 +214,8 @@ for pair in $(seq 1 "$PAIRS"); do
 
   # A': the benchmark's txn-put (one Put per Txn, as the tool's create is one Txn) with keys
   # and values as large as the tool's mean key and value: the same shape of write.
-  vsize=$(printf '%.0f' "$TOOL_MEAN_VAL"); ksize=$(printf '%.0f' "$TOOL_MEAN_KEY")
-  start_etcd "m$pair"
-  out="$WORK/etcd-bench-sized-$pair.txt"
-  e0=$(proc_cpu_ticks "$ETCD_PID")
-  /usr/bin/time -f '%e %U %S %M' -o "$out.time" nice -n 19 "$ETCD_BENCH" --endpoints="$ETCD_EP" \
-    --conns=10 --clients=100 txn-put --txn-ops=1 --key-size="$ksize" --key-space-size="$PUTS" \
-    --val-size="$vsize" --total="$PUTS" > "$out" 2>&1 \
-    || { tail -n 20 "$out" >&2; die "etcd benchmark txn-put (size-matched) run failed"; }
-  e1=$(proc_cpu_ticks "$ETCD_PID")
-  stop_etcd
-  rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
-  [ -n "$rps" ] || die "no Requests/sec in the etcd benchmark txn-put output ($out)"
-  u=$(time_field "$out.time" 2); s=$(time_field "$out.time" 3); rss=$(time_field "$out.time" 4)
-  python3 -c 'import json,sys; r,u,s,n,rss,v,k,e0,e1,tck=map(float,sys.argv[1:11]); print(json.dumps({"metric":"etcd_put_sized","side":"baseline","pair":int(sys.argv[11]),"ops_per_s":r,"total":n,"val_size":v,"key_size":k,"cpu_s":u+s,"cpu_us_per_op":(u+s)*1e6/n,"server_cpu_us_per_op":(e1-e0)/tck*1e6/n,"max_rss_mib":rss/1024}))' \
-    "$rps" "$u" "$s" "$PUTS" "$rss" "$vsize" "$ksize" "$e0" "$e1" "$CLK_TCK" "$pair" | tee -a "$RUNS"
+  etcd_benchmark "m$pair" etcd_put_sized "$(printf '%.0f' "$TOOL_MEAN_KEY")" \
+    "$(printf '%.0f' "$TOOL_MEAN_VAL")" "$pair" txn-put --txn-ops=1 --key-space-size="$PUTS"
 done
 
 # --- 3. apiserver create path ----------------------------------------------------------------------------

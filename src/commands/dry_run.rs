@@ -202,17 +202,12 @@ mod tests {
     use crate::engine::create::create_body;
 
     fn fleet(yaml: &str) -> FleetSpec {
-        let dir = std::env::temp_dir().join(format!("clg-dry-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("p.yaml");
-        std::fs::write(&p, yaml).unwrap();
         let o = crate::profile::Overrides {
             run_id: Some("dry".into()),
             ..Default::default()
         };
-        let f = crate::profile::load(&p, &o).unwrap().fleet;
-        let _ = std::fs::remove_dir_all(&dir);
-        f
+        let path = Path::new("p.yaml");
+        crate::profile::parse_str(path, yaml, &o).unwrap().fleet
     }
 
     #[test]

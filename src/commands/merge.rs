@@ -247,17 +247,11 @@ fn phases(shards: &[ShardResult]) -> Vec<PhaseSummary> {
             match out.iter_mut().find(|m| m.name == p.name) {
                 None => out.push(p.clone()),
                 Some(m) => {
-                    m.target_rate = match (m.target_rate, p.target_rate) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        (a, b) => a.or(b),
-                    };
+                    m.target_rate = sum_opt(m.target_rate, p.target_rate);
                     m.concurrency += p.concurrency;
                     m.duration_seconds = m.duration_seconds.max(p.duration_seconds);
                     m.sent += p.sent;
-                    m.machines_churned = match (m.machines_churned, p.machines_churned) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        (a, b) => a.or(b),
-                    };
+                    m.machines_churned = sum_opt(m.machines_churned, p.machines_churned);
                 }
             }
         }
@@ -265,7 +259,7 @@ fn phases(shards: &[ShardResult]) -> Vec<PhaseSummary> {
     out
 }
 
-fn sum_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+fn sum_opt<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),

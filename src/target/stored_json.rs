@@ -301,17 +301,12 @@ mod tests {
             let yaml = format!(
                 "fleet: {{clusters: 2, clusters_per_namespace: 1, provider: {provider}, machine_deployments: 2, workers_per_machine_deployment: 2}}\n"
             );
-            let dir = std::env::temp_dir()
-                .join(format!("clg-stored-json-{}-{provider}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let p = dir.join("p.yaml");
-            std::fs::write(&p, yaml).unwrap();
             let o = crate::profile::Overrides {
                 run_id: Some("sj".into()),
                 ..Default::default()
             };
-            let fleet = crate::profile::load(&p, &o).unwrap().fleet;
-            let _ = std::fs::remove_dir_all(&dir);
+            let path = std::path::Path::new("p.yaml");
+            let fleet = crate::profile::parse_str(path, &yaml, &o).unwrap().fleet;
             let mut kinds = std::collections::BTreeSet::new();
             for c in 0..2 {
                 for obj in crate::model::cluster_objects(&fleet, c) {

@@ -2,19 +2,71 @@
 # Make etcd, etcdctl, kube-apiserver and protoc available for capi-loadgen (and shellcheck,
 # which scripts/test.sh runs on every script).
 #
-# Idempotent and safe to rerun: each step checks first and says what it did.
-# Lookup order for the binaries (the same order the tool uses at run time):
-#   1. $KUBEBUILDER_ASSETS (the envtest convention: a folder holding etcd and kube-apiserver)
-#   2. $PATH
-#   3. ~/.cache/capi-loadgen/assets/<version>/ (what this script builds)
-# On Debian 12 missing pieces are installed with apt; kube-apiserver is built from
-# Debian's `kubernetes` source package (about 5 minutes on 2 cores, once).
+#   scripts/setup.sh                                # the default versions (newest supported)
+#   scripts/setup.sh --kubernetes v1.34.4           # another kube-apiserver, beside the others
+#   scripts/setup.sh --kubernetes v1.37.2,v1.20.2   # several at once
+#   scripts/setup.sh --etcd v3.4.23                 # Debian's older etcd, beside the default
+#   scripts/setup.sh --list                         # what is built, then exit
+#
+# Idempotent and safe to rerun: each step checks first and says what it did and how long it
+# took. Binaries are cached under ~/.cache/capi-loadgen/assets/<version>/ (one folder per
+# kube-apiserver or etcd version); Go's module and build caches are kept, so a rebuild after
+# a cache wipe of the assets takes a minute, not a cold build.
+#
+# Where the binaries come from:
+#   - kube-apiserver v1.3x and etcd v3.6: the repository's Go modules under servers/, which
+#     import k8s.io/kubernetes/cmd/kube-apiserver/app and go.etcd.io/etcd/server/v3/etcdmain
+#     from the Go module proxy (nothing of upstream is copied). A Kubernetes version with a
+#     committed modfile (servers/kube-apiserver/go.mod or versions/<v>.mod) builds exactly
+#     those pins; any other served version gets a modfile generated in the cache.
+#   - kube-apiserver v1.20.2: built from Debian's `kubernetes` source package with Debian's
+#     Go 1.19 (about 5 minutes on 2 cores), for comparisons with older clusters.
+#   - etcd v3.4.23: Debian's etcd-server/etcd-client packages, unpacked into the cache (not
+#     installed, so no system etcd service starts and nothing shadows the default on PATH).
+#
+# The tool looks for binaries in $KUBEBUILDER_ASSETS (the envtest convention), then $PATH, then
+# this cache (newest version first unless a profile or flag names one).
 set -euo pipefail
 
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE_ROOT="${CAPI_LOADGEN_CACHE:-$HOME/.cache/capi-loadgen}"
 ASSETS_ROOT="$CACHE_ROOT/assets"
+SERVERS="$REPO/servers"
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+took() { echo "$(( $(now) - $1 )) s"; }
+
+# The version a go.mod requires of a module (inside or outside a require block).
+required() { awk -v m="$2" '$1=="require" && $2==m {print $3; exit} $1==m && $2 ~ /^v/ {print $2; exit}' "$1"; }
+default_k8s() { required "$SERVERS/kube-apiserver/go.mod" k8s.io/kubernetes; }
+default_etcd() { required "$SERVERS/etcd/go.mod" go.etcd.io/etcd/server/v3; }
+
+K8S_VERSIONS=""
+ETCD_VERSIONS=""
+LIST=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kubernetes) [ $# -ge 2 ] || die "--kubernetes needs a version (e.g. v1.34.4)"; K8S_VERSIONS="$2"; shift 2 ;;
+    --kubernetes=*) K8S_VERSIONS="${1#*=}"; shift ;;
+    --etcd) [ $# -ge 2 ] || die "--etcd needs a version (e.g. v3.6.16)"; ETCD_VERSIONS="$2"; shift 2 ;;
+    --etcd=*) ETCD_VERSIONS="${1#*=}"; shift ;;
+    --list) LIST=1; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
+  esac
+done
+{ [ -n "$(default_k8s)" ] && [ -n "$(default_etcd)" ]; } || die "servers/kube-apiserver/go.mod or servers/etcd/go.mod names no version"
+[ -n "$K8S_VERSIONS" ] || K8S_VERSIONS=$(default_k8s)
+[ -n "$ETCD_VERSIONS" ] || ETCD_VERSIONS=$(default_etcd)
+
+if [ "$LIST" -eq 1 ]; then
+  for d in "$ASSETS_ROOT"/v*/; do
+    [ -d "$d" ] || continue
+    printf '%s: %s\n' "$(basename "$d")" "$(find "$d" -maxdepth 1 -type f -printf '%f ')"
+  done
+  exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
@@ -31,22 +83,10 @@ apt_update_once() {
   fi
 }
 apt_install() {
-  is_debian || die "missing $* and this is not a Debian system. Install etcd >= 3.4 and kube-apiserver yourself (e.g. 'setup-envtest use -p path' and export KUBEBUILDER_ASSETS), or point capi-loadgen at a kind cluster with --kubeconfig."
+  is_debian || die "missing $* and this is not a Debian system: install it yourself, or export KUBEBUILDER_ASSETS from 'setup-envtest use -p path', or point capi-loadgen at a kind cluster with --kubeconfig."
   apt_update_once
   say "apt-get install $*"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
-have_asset() { # name -> prints path if found via KUBEBUILDER_ASSETS, PATH or cache
-  local name="$1" p
-  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$name" ]; then
-    echo "$KUBEBUILDER_ASSETS/$name"; return 0
-  fi
-  if p=$(command -v "$name" 2>/dev/null); then echo "$p"; return 0; fi
-  for p in "$ASSETS_ROOT"/*/"$name"; do
-    [ -x "$p" ] && { echo "$p"; return 0; }
-  done
-  return 1
 }
 
 # --- protoc (etcd-client needs it at build time) -------------------------------------
@@ -55,26 +95,6 @@ if command -v protoc >/dev/null 2>&1 && [ -d /usr/include/google/protobuf ]; the
 else
   apt_install protobuf-compiler libprotobuf-dev
   say "protoc: installed $(protoc --version)"
-fi
-
-# --- etcd / etcdctl -------------------------------------------------------------------
-if p=$(have_asset etcd); then
-  say "etcd: $p (present)"
-else
-  apt_install etcd-server
-  say "etcd: installed $(command -v etcd)"
-fi
-if p=$(have_asset etcdctl); then
-  say "etcdctl: $p (present)"
-else
-  apt_install etcd-client
-  say "etcdctl: installed $(command -v etcdctl)"
-fi
-# Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; capi-loadgen uses its
-# own free ports, so the service is harmless, but stop it so it does not eat memory.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
-  $SUDO systemctl stop etcd >/dev/null 2>&1 || true
-  say "stopped the system etcd service (capi-loadgen starts its own)"
 fi
 
 # --- shellcheck (scripts/test.sh lints every script with it) -------------------------------
@@ -87,66 +107,183 @@ else
   say "shellcheck: not found; install it (https://github.com/koalaman/shellcheck#installing) for scripts/test.sh"
 fi
 
-# --- kube-apiserver ---------------------------------------------------------------------
-if p=$(have_asset kube-apiserver); then
-  say "kube-apiserver: $p (present)"
-  exit 0
-fi
-is_debian || die "kube-apiserver not found and this is not a Debian system. Get it with 'setup-envtest use -p path' and export KUBEBUILDER_ASSETS=<that path>, or use a kind cluster (--kubeconfig)."
+# --- Go (for the servers/ modules) -------------------------------------------------------
+need_go() {
+  command -v go >/dev/null 2>&1 || die "go not found: the modern kube-apiserver and etcd are built with Go >= 1.26 from the Go module proxy (install Go, or export KUBEBUILDER_ASSETS with prebuilt binaries)"
+  local gv
+  gv=$(go env GOVERSION | sed 's/^go//')
+  case "$gv" in
+    1.2[6-9]*|1.[3-9]*) ;;
+    *) die "go $gv is too old for servers/ (needs >= 1.26; the Go in PATH was $(command -v go))" ;;
+  esac
+}
 
-SRC_LIST=/etc/apt/sources.list.d/capi-loadgen-src.sources
-if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/ ; then
-  say "adding a deb-src entry for bookworm ($SRC_LIST)"
-  $SUDO tee "$SRC_LIST" >/dev/null <<'SRC'
+# Prints "module@version" of the first module the Go command could not fetch, from a build log.
+refused_module() {
+  grep -oE '(go: )?[A-Za-z0-9._~/-]+@v[0-9][A-Za-z0-9.+-]*: (reading|verifying|unrecognized|invalid|module .* not found|.*(404|410|not found))' "$1" \
+    | head -n 1 | sed -E 's/^go: //; s/: .*//'
+}
+
+version_ok() { # binary version-prefix -> 0 if `binary --version` names that version
+  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qE "(^| |v)${2#v}([^0-9]|$)"
+}
+
+# --- kube-apiserver from Go modules ----------------------------------------------------
+build_apiserver_go() {
+  local v="$1" dest="$ASSETS_ROOT/$1" t0 modfile gen minor log
+  t0=$(now)
+  need_go
+  minor=$(echo "$v" | cut -d. -f2)
+  if [ "$v" = "$(default_k8s)" ]; then
+    modfile="$SERVERS/kube-apiserver/go.mod"
+  elif [ -f "$SERVERS/kube-apiserver/versions/$v.mod" ]; then
+    modfile="$SERVERS/kube-apiserver/versions/$v.mod"
+  else
+    gen="$CACHE_ROOT/build/modfiles"
+    mkdir -p "$gen"
+    modfile="$gen/$v.mod"
+    say "kube-apiserver $v: no committed modfile, generating $modfile"
+    bash "$SERVERS/kube-apiserver/modfile.sh" "$v" > "$modfile.tmp" 2> "$gen/$v.log" || {
+      m=$(refused_module "$gen/$v.log"); m=${m:-k8s.io/kubernetes@$v}
+      die "the Go module proxy refused $m (log: $gen/$v.log); try a served version (e.g. --kubernetes $(default_k8s))"
+    }
+    mv "$modfile.tmp" "$modfile"
+    (cd "$SERVERS/kube-apiserver" && go mod tidy -modfile="$modfile") > "$gen/$v.log" 2>&1 || {
+      m=$(refused_module "$gen/$v.log"); m=${m:-"a dependency of k8s.io/kubernetes@$v"}
+      rm -f "$modfile"
+      die "the Go module proxy refused $m (log: $gen/$v.log); try a served version (e.g. --kubernetes $(default_k8s))"
+    }
+  fi
+  say "kube-apiserver $v: building from k8s.io/kubernetes@$v with $(go env GOVERSION) (modfile $modfile; about 10 minutes on 2 cores the first time)"
+  mkdir -p "$dest" "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/kube-apiserver-$v.log"
+  local ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X '$pkg.gitVersion=$v' -X '$pkg.gitMajor=1' -X '$pkg.gitMinor=$minor' -X '$pkg.gitTreeState=clean' -X '$pkg.buildDate=1970-01-01T00:00:00Z'"
+  done
+  (cd "$SERVERS/kube-apiserver" && CGO_ENABLED=0 go build -modfile="$modfile" -trimpath -ldflags "$ld" -o "$dest/kube-apiserver.tmp" .) > "$log" 2>&1 || {
+    m=$(refused_module "$log")
+    [ -n "$m" ] && die "the Go module proxy refused $m while building kube-apiserver $v (log: $log); try a served version (e.g. --kubernetes $(default_k8s))"
+    tail -n 20 "$log" >&2
+    die "kube-apiserver $v: go build failed (log: $log)"
+  }
+  mv "$dest/kube-apiserver.tmp" "$dest/kube-apiserver"
+  version_ok "$dest/kube-apiserver" "$v" || die "built $dest/kube-apiserver does not report $v"
+  say "kube-apiserver $v: built -> $dest/kube-apiserver ($(took "$t0"))"
+}
+
+# --- kube-apiserver v1.20.2 from Debian's source package -------------------------------
+build_apiserver_debian() {
+  local v="$1" t0 build tree
+  t0=$(now)
+  is_debian || die "kube-apiserver $v is built from Debian's kubernetes source package, and this is not Debian"
+  local src_list=/etc/apt/sources.list.d/capi-loadgen-src.sources
+  if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/ ; then
+    say "adding a deb-src entry for bookworm ($src_list)"
+    $SUDO tee "$src_list" >/dev/null <<'SRC'
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  APT_UPDATED=0
+    APT_UPDATED=0
+  fi
+  apt_install golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev make
+  # The vendored tree of v1.20.2 needs Debian's Go 1.19, not the Go 1.26 in PATH.
+  local go119=/usr/lib/go-1.19/bin
+  [ -x "$go119/go" ] || die "Debian's Go 1.19 not found at $go119 (package golang-1.19-go)"
+  build="$CACHE_ROOT/build/debian-kubernetes"
+  rm -rf "$build"; mkdir -p "$build"
+  say "kube-apiserver $v: apt-get source kubernetes (into $build)"
+  (cd "$build" && { apt-get source -qq kubernetes >/dev/null 2>&1 || apt-get source kubernetes; })
+  tree=$(find "$build" -maxdepth 1 -type d -name 'kubernetes-*' | head -n 1)
+  [ -n "$tree" ] || die "apt-get source kubernetes left no kubernetes-* tree in $build"
+  # Go >= 1.19 breaks the vendored reflect2 v1.0.1 (nil-pointer panic on JSON maps): use Debian's v1.0.2.
+  local r2_src=/usr/share/gocode/src/github.com/modern-go/reflect2 r2_dst="$tree/vendor/github.com/modern-go/reflect2"
+  rm -rf "$r2_dst"; cp -r "$r2_src" "$r2_dst"; rm -f "$r2_dst/go.mod" "$r2_dst/go.sum"
+  mkdir -p "$tree/.go/src/k8s.io"
+  ln -sfn "$tree" "$tree/.go/src/k8s.io/kubernetes"
+  say "kube-apiserver $v: building with Debian's Go 1.19 (about 5 minutes on 2 cores)"
+  (
+    cd "$tree/.go/src/k8s.io/kubernetes"
+    export PATH="$go119:$PATH" GOPATH="$tree/.go" GO111MODULE=off CGO_ENABLED=0 GOTOOLCHAIN=local
+    unset GOFLAGS
+    make WHAT=cmd/kube-apiserver
+  ) > "$CACHE_ROOT/build/kube-apiserver-$v.log" 2>&1 || { tail -n 30 "$CACHE_ROOT/build/kube-apiserver-$v.log" >&2; die "kube-apiserver $v build failed (log: $CACHE_ROOT/build/kube-apiserver-$v.log)"; }
+  local bin
+  bin=$(find "$tree/_output" -type f -name kube-apiserver -perm -u+x | head -n 1)
+  [ -n "$bin" ] || die "build finished but no kube-apiserver binary under $tree/_output"
+  mkdir -p "$ASSETS_ROOT/$v"
+  cp "$bin" "$ASSETS_ROOT/$v/kube-apiserver"
+  version_ok "$ASSETS_ROOT/$v/kube-apiserver" "$v" || die "Debian's kubernetes source built $("$bin" --version), not $v"
+  rm -rf "$build" # the source tree is large; keep only the binary
+  say "kube-apiserver $v: built -> $ASSETS_ROOT/$v/kube-apiserver ($(took "$t0"))"
+}
+
+# --- etcd + etcdctl from Go modules ----------------------------------------------------
+build_etcd_go() {
+  local v="$1" dest="$ASSETS_ROOT/$1" t0 log
+  t0=$(now)
+  need_go
+  [ "$v" = "$(default_etcd)" ] || die "etcd $v: servers/etcd/go.mod pins $(default_etcd); edit it (go get go.etcd.io/etcd/server/v3@$v go.etcd.io/etcd/etcdctl/v3@$v) or use --etcd v3.4.23 for Debian's"
+  mkdir -p "$dest" "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/etcd-$v.log"
+  say "etcd $v: building etcd and etcdctl from go.etcd.io/etcd@$v with $(go env GOVERSION)"
+  (cd "$SERVERS/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dest/" ./etcd ./etcdctl) > "$log" 2>&1 || {
+    m=$(refused_module "$log")
+    [ -n "$m" ] && die "the Go module proxy refused $m while building etcd $v (log: $log); try Debian's etcd with --etcd v3.4.23"
+    tail -n 20 "$log" >&2
+    die "etcd $v: go build failed (log: $log)"
+  }
+  version_ok "$dest/etcd" "$v" || die "built $dest/etcd does not report $v"
+  say "etcd $v: built -> $dest/etcd, $dest/etcdctl ($(took "$t0"))"
+}
+
+# --- etcd v3.4.23 from Debian's packages (unpacked, not installed) ----------------------
+unpack_etcd_debian() {
+  local v="$1" t0 tmp
+  t0=$(now)
+  is_debian || die "etcd $v comes from Debian's etcd-server package, and this is not Debian"
+  apt_update_once
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq etcd-server etcd-client >/dev/null) || die "apt-get download etcd-server etcd-client failed"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+  mkdir -p "$ASSETS_ROOT/$v"
+  cp "$tmp/root/usr/bin/etcd" "$tmp/root/usr/bin/etcdctl" "$ASSETS_ROOT/$v/"
+  rm -rf "$tmp"
+  version_ok "$ASSETS_ROOT/$v/etcd" "$v" || die "Debian's etcd-server is $("$ASSETS_ROOT/$v/etcd" --version | head -n 1), not $v"
+  say "etcd $v: unpacked Debian's etcd-server/etcd-client -> $ASSETS_ROOT/$v/ ($(took "$t0"))"
+}
+
+IFS=',' read -r -a ETCDS <<< "$ETCD_VERSIONS"
+for v in "${ETCDS[@]}"; do
+  [[ "$v" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--etcd: '$v' is not a version like v3.6.16"
+  if version_ok "$ASSETS_ROOT/$v/etcd" "$v" && [ -x "$ASSETS_ROOT/$v/etcdctl" ]; then
+    say "etcd $v: $ASSETS_ROOT/$v/etcd (present)"
+  elif [ "$v" = "v3.4.23" ]; then
+    unpack_etcd_debian "$v"
+  else
+    build_etcd_go "$v"
+  fi
+done
+
+IFS=',' read -r -a K8S <<< "$K8S_VERSIONS"
+for v in "${K8S[@]}"; do
+  [[ "$v" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "--kubernetes: '$v' is not a version like v1.37.2"
+  if version_ok "$ASSETS_ROOT/$v/kube-apiserver" "$v"; then
+    say "kube-apiserver $v: $ASSETS_ROOT/$v/kube-apiserver (present)"
+  elif [ "$v" = "v1.20.2" ]; then
+    build_apiserver_debian "$v"
+  else
+    build_apiserver_go "$v"
+  fi
+done
+
+# Debian's etcd-server package (if someone installed it) starts a system etcd on
+# 127.0.0.1:2379; capi-loadgen uses its own free ports, but stop it so it does not eat memory.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  $SUDO systemctl stop etcd >/dev/null 2>&1 || true
+  say "stopped the system etcd service (capi-loadgen starts its own)"
 fi
-apt_install golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev make
-
-BUILD_ROOT="$CACHE_ROOT/build"
-mkdir -p "$BUILD_ROOT"
-cd "$BUILD_ROOT"
-if ! ls -d kubernetes-*/ >/dev/null 2>&1; then
-  say "apt-get source kubernetes (into $BUILD_ROOT)"
-  apt-get source -qq kubernetes >/dev/null 2>&1 || apt-get source kubernetes
-fi
-TREES=("$BUILD_ROOT"/kubernetes-*/)
-TREE=${TREES[0]%/}
-VERSION=$(basename "$TREE" | sed 's/^kubernetes-//')
-say "building kube-apiserver from $TREE (version $VERSION; about 5 minutes on 2 cores)"
-
-# Go >= 1.19 breaks the vendored reflect2 v1.0.1 (nil-pointer panic on JSON maps): use Debian's v1.0.2.
-R2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
-R2_DST="$TREE/vendor/github.com/modern-go/reflect2"
-if [ -d "$R2_SRC" ] && ! grep -qs 'capi-loadgen: replaced' "$R2_DST/.capi-loadgen"; then
-  rm -rf "$R2_DST"
-  cp -r "$R2_SRC" "$R2_DST"
-  rm -f "$R2_DST/go.mod" "$R2_DST/go.sum"
-  echo "capi-loadgen: replaced with $R2_SRC" > "$R2_DST/.capi-loadgen"
-  say "replaced vendored reflect2 with Debian's $(basename "$(dirname "$R2_SRC")")/reflect2"
-fi
-
-mkdir -p "$TREE/.go/src/k8s.io"
-ln -sfn "$TREE" "$TREE/.go/src/k8s.io/kubernetes"
-(
-  cd "$TREE/.go/src/k8s.io/kubernetes"
-  export GOPATH="$TREE/.go" GO111MODULE=off GOFLAGS=-mod=vendor CGO_ENABLED=0
-  unset GOFLAGS
-  make WHAT=cmd/kube-apiserver
-) > "$BUILD_ROOT/build.log" 2>&1 || { tail -n 30 "$BUILD_ROOT/build.log" >&2; die "kube-apiserver build failed (log: $BUILD_ROOT/build.log)"; }
-
-BIN=$(find "$TREE/_output" -type f -name kube-apiserver -perm -u+x | head -n 1)
-[ -n "$BIN" ] || die "build finished but no kube-apiserver binary under $TREE/_output"
-KVER=$("$BIN" --version | awk '{print $2}')
-DEST="$ASSETS_ROOT/$KVER"
-mkdir -p "$DEST"
-cp "$BIN" "$DEST/kube-apiserver"
-say "kube-apiserver: built $KVER -> $DEST/kube-apiserver"
-# The source tree is large; keep only the binary.
-rm -rf "$BUILD_ROOT"
 say "done"

@@ -31,6 +31,13 @@ pub struct ConnectionArgs {
     /// An etcd endpoint off this machine's loopback that may take load (repeatable).
     #[arg(long = "allow-endpoint", global = true)]
     pub allow_endpoint: Vec<String>,
+    /// kube-apiserver version of the local environment, e.g. v1.35.4 (default: the newest
+    /// built by scripts/setup.sh; wins over the profile's `local.kubernetes_version`).
+    #[arg(long = "kubernetes-version", global = true, value_name = "vX.Y.Z")]
+    pub kubernetes_version: Option<String>,
+    /// etcd version of the local environment, e.g. v3.6.16 (default: the newest built).
+    #[arg(long = "etcd-version", global = true, value_name = "vX.Y.Z")]
+    pub etcd_version: Option<String>,
 }
 
 /// The jobs.
@@ -372,6 +379,13 @@ pub struct EnvUpArgs {
     /// etcd --quota-backend-bytes.
     #[arg(long)]
     pub quota_backend_bytes: Option<u64>,
+    /// kube-apiserver version to start, e.g. v1.35.4 (default: the newest built by
+    /// scripts/setup.sh).
+    #[arg(long = "kubernetes-version", value_name = "vX.Y.Z")]
+    pub kubernetes_version: Option<String>,
+    /// etcd version to start, e.g. v3.6.16 (default: the newest built).
+    #[arg(long = "etcd-version", value_name = "vX.Y.Z")]
+    pub etcd_version: Option<String>,
 }
 
 /// `compare`

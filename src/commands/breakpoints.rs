@@ -336,21 +336,9 @@ async fn apf_row(s: &Suite) -> Result<Row, Error> {
     let mut out = row(id);
     out.results = Some(format!("{id}/sweep.md"));
     out.evidence = evidence(id, &r, &["rate_429", "write_p99"]);
-    match (model, limits) {
-        (Some(m), Some(total)) => {
-            let seats = m.seats(total);
-            out.model = Some(seats as f64 + m.queued_per_flow() as f64);
-            out.model_note = format!(
-                "APF gives workload-low ceil({total} x {} / {}) = {seats} seats of the apiserver's {total} (max-requests-inflight + max-mutating-requests-inflight); one ServiceAccount is one flow, which may queue hand size x queue length = {} x {} = {} more: 429s from {} requests in flight (read live from the apiserver's PriorityLevelConfigurations). With the default 400 + 200 the same arithmetic gives {}.",
-                m.shares, m.total_shares, m.hand_size, m.queue_length_limit, m.queued_per_flow(),
-                seats + m.queued_per_flow(),
-                group((m.seats(600) + m.queued_per_flow()) as f64)
-            );
-        }
-        (Some(m), None) => {
-            out.model_note = format!("The named apiserver's total seats are not visible from outside; workload-low has {} of {} shares and one flow may queue {} requests.", m.shares, m.total_shares, m.queued_per_flow());
-        }
-        _ => {
+    match model {
+        Some(m) => (out.model, out.model_note) = m.onset_model(limits),
+        None => {
             out.model_note =
                 "No PriorityLevelConfiguration could be read (APF off?): no model.".into()
         }

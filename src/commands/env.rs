@@ -23,7 +23,20 @@ fn describe(i: &LocalInfo) -> String {
 pub async fn run(args: EnvArgs) -> Result<(), Error> {
     match args.action {
         EnvAction::Up(up) => {
+            let version = |flag: &str, v: Option<String>| match v {
+                None => Ok(None),
+                Some(t) => assets::Version::parse_exact(&t).map(Some).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{flag}: `{}` must be a version like v1.37.2",
+                        t.escape_debug()
+                    ))
+                }),
+            };
             let opts = LocalOptions {
+                versions: assets::Wanted {
+                    kubernetes: version("--kubernetes-version", up.kubernetes_version)?,
+                    etcd: version("--etcd-version", up.etcd_version)?,
+                },
                 state_dir: state_dir(up.dir.state_dir),
                 max_requests_inflight: up.max_requests_inflight,
                 max_mutating_requests_inflight: up.max_mutating_requests_inflight,

@@ -49,6 +49,8 @@ pub(crate) fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::
         etcd_endpoints: conn.etcd_endpoint.clone(),
         allow_contexts: conn.allow_context.clone(),
         allow_endpoints: conn.allow_endpoint.clone(),
+        kubernetes_version: conn.kubernetes_version.clone(),
+        etcd_version: conn.etcd_version.clone(),
         ..Default::default()
     }
 }

@@ -152,6 +152,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         etcd_endpoints: args.conn.etcd_endpoint,
         allow_contexts: args.conn.allow_context.clone(),
         allow_endpoints: args.conn.allow_endpoint.clone(),
+        kubernetes_version: args.conn.kubernetes_version.clone(),
+        etcd_version: args.conn.etcd_version.clone(),
         out: args.out,
         metrics: args.metrics_addr.map(|a| {
             (

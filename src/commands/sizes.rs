@@ -218,6 +218,8 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
         allow_endpoints: args.conn.allow_endpoint.clone(),
         kubeconfig: args.conn.kubeconfig,
         context: args.conn.context,
+        kubernetes_version: args.conn.kubernetes_version,
+        etcd_version: args.conn.etcd_version,
         out: args.out,
         fail_on: None,
         metrics: None,

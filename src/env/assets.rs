@@ -41,6 +41,24 @@ impl Version {
         None
     }
 
+    /// Parses exactly `vX.Y.Z` (the form profiles and flags take).
+    pub fn parse_exact(text: &str) -> Option<Version> {
+        let rest = text.strip_prefix('v')?;
+        let parts: Vec<&str> = rest.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 6)
+        {
+            return None;
+        }
+        Some(Version {
+            major: parts[0].parse().ok()?,
+            minor: parts[1].parse().ok()?,
+            patch: parts[2].parse().ok()?,
+        })
+    }
+
     /// True when this version is at least `major.minor`.
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
@@ -82,31 +100,45 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Finds one binary by name in the documented order.
-pub fn find(name: &str) -> Option<PathBuf> {
+/// Which versions of the binaries to run (`local.kubernetes_version` / `local.etcd_version`,
+/// `--kubernetes-version` / `--etcd-version`); `None` takes the first found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// kube-apiserver version.
+    pub kubernetes: Option<Version>,
+    /// etcd version.
+    pub etcd: Option<Version>,
+}
+
+/// Every executable called `name`, in the documented order: `$KUBEBUILDER_ASSETS`, each
+/// `$PATH` entry, then the cache's version folders, newest version first.
+pub fn candidates(name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS") {
-        let p = Path::new(&dir).join(name);
-        if is_executable(&p) {
-            return Some(p);
-        }
+        out.push(Path::new(&dir).join(name));
     }
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(name);
-            if is_executable(&p) {
-                return Some(p);
-            }
-        }
+        out.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
     }
-    let mut cached: Vec<PathBuf> = std::fs::read_dir(cache_root().join("assets"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(name))
-        .filter(|p| is_executable(p))
-        .collect();
-    cached.sort();
-    cached.pop()
+    let mut cached: Vec<(Option<Version>, PathBuf)> =
+        std::fs::read_dir(cache_root().join("assets"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let v = Version::find_in(&e.file_name().to_string_lossy());
+                (v, e.path().join(name))
+            })
+            .collect();
+    cached.sort_by(|a, b| b.cmp(a));
+    out.extend(cached.into_iter().map(|(_, p)| p));
+    out.retain(|p| is_executable(p));
+    out
+}
+
+/// Finds one binary by name in the documented order.
+pub fn find(name: &str) -> Option<PathBuf> {
+    candidates(name).into_iter().next()
 }
 
 fn version_of(bin: &Path) -> Result<Version, EnvError> {
@@ -124,19 +156,63 @@ fn version_of(bin: &Path) -> Result<Version, EnvError> {
     })
 }
 
-/// Finds etcd and kube-apiserver and reads their versions.
-pub fn discover() -> Result<Assets, EnvError> {
-    let missing = |name: &str| {
+/// Every version of `name` that can be found, in the documented order (duplicates of one
+/// version keep the first path).
+pub fn available(name: &str) -> Vec<(Version, PathBuf)> {
+    let mut out: Vec<(Version, PathBuf)> = Vec::new();
+    for p in candidates(name) {
+        if let Ok(v) = version_of(&p) {
+            if !out.iter().any(|(seen, _)| *seen == v) {
+                out.push((v, p));
+            }
+        }
+    }
+    out
+}
+
+fn find_one(
+    name: &str,
+    want: Option<Version>,
+    setup_flag: &str,
+) -> Result<(PathBuf, Version), EnvError> {
+    let missing = || {
         EnvError::Asset(format!(
             "{name} not found in $KUBEBUILDER_ASSETS, $PATH or {}: run scripts/setup.sh (Debian), or export KUBEBUILDER_ASSETS from `setup-envtest use -p path`, or use a kind cluster with --kubeconfig",
             cache_root().join("assets").display()
         ))
     };
-    let etcd = find("etcd").ok_or_else(|| missing("etcd"))?;
-    let kube_apiserver = find("kube-apiserver").ok_or_else(|| missing("kube-apiserver"))?;
+    match want {
+        None => {
+            let p = find(name).ok_or_else(missing)?;
+            let v = version_of(&p)?;
+            Ok((p, v))
+        }
+        Some(want) => {
+            let found = available(name);
+            if let Some((v, p)) = found.iter().find(|(v, _)| *v == want) {
+                return Ok((p.clone(), *v));
+            }
+            let have: Vec<String> = found.iter().map(|(v, _)| v.to_string()).collect();
+            Err(EnvError::Asset(format!(
+                "{name} {want} not found (found: {}): run scripts/setup.sh {setup_flag} {want}",
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
+            )))
+        }
+    }
+}
+
+/// Finds etcd and kube-apiserver (of the wanted versions, if named) and reads their versions.
+pub fn discover(want: &Wanted) -> Result<Assets, EnvError> {
+    let (etcd, etcd_version) = find_one("etcd", want.etcd, "--etcd")?;
+    let (kube_apiserver, apiserver_version) =
+        find_one("kube-apiserver", want.kubernetes, "--kubernetes")?;
     Ok(Assets {
-        etcd_version: version_of(&etcd)?,
-        apiserver_version: version_of(&kube_apiserver)?,
+        etcd_version,
+        apiserver_version,
         etcd,
         kube_apiserver,
     })
@@ -175,5 +251,16 @@ mod tests {
         assert_eq!(Version::find_in("no version here"), None);
         assert!(Version::find_in("v1.24.0").unwrap().at_least(1, 24));
         assert!(!Version::find_in("v1.23.9").unwrap().at_least(1, 24));
+        assert_eq!(Version::parse_exact("v1.37.2").map(|v| v.minor), Some(37));
+        for bad in [
+            "1.37.2",
+            "v1.37",
+            "v1.37.2-rc.1",
+            "v1..2",
+            "vx.y.z",
+            "v1.37.2.1",
+        ] {
+            assert_eq!(Version::parse_exact(bad), None, "{bad}");
+        }
     }
 }

@@ -37,6 +37,8 @@ pub struct LocalOptions {
     pub etcd_extra_args: Vec<String>,
     /// Leave the processes running after the tool exits (`env up --detach`).
     pub detach: bool,
+    /// Which kube-apiserver and etcd to run (default: the first found, see [`assets`]).
+    pub versions: assets::Wanted,
 }
 
 /// What a running local environment looks like from outside (`state.json`).
@@ -223,6 +225,11 @@ fn apiserver_command(a: &Assets, dir: &Path, port: u16, etcd: &str, o: &LocalOpt
         .arg("--etcd-count-metric-poll-period=2s");
     if !a.apiserver_version.at_least(1, 24) {
         c.arg("--insecure-port=0");
+    } else {
+        // Current servers refuse a loopback advertise address for the `default/kubernetes`
+        // endpoints ("may not be in the loopback range"); nothing here needs those
+        // endpoints, so the reconciler is off, as in test control planes.
+        c.arg("--endpoint-reconciler-type=none");
     }
     if let Some(n) = o.max_requests_inflight {
         c.arg(format!("--max-requests-inflight={n}"));
@@ -247,7 +254,7 @@ impl LocalEnv {
     /// Starts etcd and kube-apiserver, waits for `/readyz`, creates the load identity and
     /// writes the kubeconfig. On any failure the processes started so far are stopped.
     pub async fn start(opts: &LocalOptions) -> Result<LocalEnv, EnvError> {
-        let a = assets::discover()?;
+        let a = assets::discover(&opts.versions)?;
         let dir = opts.state_dir.clone();
         if dir.join("state.json").exists() {
             if let Ok(old) = LocalInfo::read(&dir) {

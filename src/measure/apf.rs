@@ -1,8 +1,22 @@
 //! What API Priority and Fairness allows one ServiceAccount, read from the live apiserver's
-//! PriorityLevelConfigurations (FACTS §2): the model behind the 429-onset breakpoint.
+//! PriorityLevelConfigurations and, on servers with seat borrowing, the seat limits it reports: the model behind the 429-onset breakpoint.
 
 use crate::target::kube::KubeTarget;
 use serde_json::Value;
+
+/// Seat limits the apiserver itself reports for a priority level (v1.26+ with seat
+/// borrowing: `apiserver_flowcontrol_{nominal,lower,upper}_limit_seats`). A level lends up
+/// to `lendablePercent` of its nominal seats and borrows idle seats of other levels, so its
+/// limit moves between `lower` and `upper`, re-computed every few seconds from demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeatLimits {
+    /// Seats the level has before lending or borrowing.
+    pub nominal: u64,
+    /// Seats left when it has lent all it may.
+    pub lower: u64,
+    /// Seats it can reach by borrowing every seat other levels may lend.
+    pub upper: u64,
+}
 
 /// The `workload-low` priority level (where ServiceAccounts land) and the sum of every
 /// limited level's shares.
@@ -16,6 +30,8 @@ pub struct PriorityLevel {
     pub hand_size: u64,
     /// Requests one queue holds.
     pub queue_length_limit: u64,
+    /// The seat limits the apiserver reports on `/metrics` (servers with seat borrowing).
+    pub reported: Option<SeatLimits>,
 }
 
 impl PriorityLevel {
@@ -32,6 +48,70 @@ impl PriorityLevel {
     pub fn queued_per_flow(&self) -> u64 {
         self.hand_size * self.queue_length_limit
     }
+
+    /// The model of the 429 onset for one ServiceAccount (one flow), in requests in flight,
+    /// and the sentence that explains it. `total_seats` is max-requests-inflight +
+    /// max-mutating-requests-inflight when known (the local environment).
+    ///
+    /// Without seat borrowing (before v1.26) the level's seats are ceil(total x shares /
+    /// all shares). With it, the server reports the limits, and when every other level is
+    /// idle (as in this experiment) workload-low borrows up to its upper limit, so the
+    /// onset is the upper limit plus what the flow may queue.
+    pub fn onset_model(&self, total_seats: Option<u64>) -> (Option<f64>, String) {
+        let q = self.queued_per_flow();
+        let queue = format!(
+            "one ServiceAccount is one flow, which may queue hand size x queue length = {} x {} = {q} more",
+            self.hand_size, self.queue_length_limit
+        );
+        match (self.reported, total_seats) {
+            (Some(r), _) => (
+                Some((r.upper + q) as f64),
+                format!(
+                    "The apiserver reports workload-low's seat limits (seat borrowing): nominal {} (its {} of {} shares), lower {} when it has lent all it may, upper {} when it borrows every seat the other levels may lend. With the other levels idle it borrows up to the upper limit; {queue}: 429s from {} requests in flight (limits read live from /metrics, queues from the PriorityLevelConfigurations). Without borrowing the nominal seats would give {}.",
+                    r.nominal, self.shares, self.total_shares, r.lower, r.upper, r.upper + q, r.nominal + q
+                ),
+            ),
+            (None, Some(total)) => {
+                let seats = self.seats(total);
+                (
+                    Some((seats + q) as f64),
+                    format!(
+                        "APF gives workload-low ceil({total} x {} / {}) = {seats} seats of the apiserver's {total} (max-requests-inflight + max-mutating-requests-inflight); {queue}: 429s from {} requests in flight (read live from the apiserver's PriorityLevelConfigurations). With the default 400 + 200 the same arithmetic gives {}.",
+                        self.shares, self.total_shares, seats + q, self.seats(600) + q
+                    ),
+                )
+            }
+            (None, None) => (
+                None,
+                format!(
+                    "The named apiserver's total seats are not visible from outside; workload-low has {} of {} shares and one flow may queue {q} requests.",
+                    self.shares, self.total_shares
+                ),
+            ),
+        }
+    }
+}
+
+/// workload-low's seat limits from an apiserver `/metrics` text (None before seat
+/// borrowing, when the gauges do not exist).
+pub fn reported_limits(metrics: &str) -> Option<SeatLimits> {
+    let read = |name: &str| -> Option<u64> {
+        let prefix = format!("{name}{{");
+        metrics.lines().find_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (labels, value) = rest.split_once("} ")?;
+            labels
+                .contains("priority_level=\"workload-low\"")
+                .then(|| value.trim().parse::<f64>().ok())
+                .flatten()
+                .map(|v| v as u64)
+        })
+    };
+    Some(SeatLimits {
+        nominal: read("apiserver_flowcontrol_nominal_limit_seats")?,
+        lower: read("apiserver_flowcontrol_lower_limit_seats")?,
+        upper: read("apiserver_flowcontrol_upper_limit_seats")?,
+    })
 }
 
 /// Extracts the model from a PriorityLevelConfigurationList.
@@ -57,6 +137,7 @@ pub fn from_list(list: &Value) -> Option<PriorityLevel> {
         total_shares,
         hand_size: q["handSize"].as_u64()?,
         queue_length_limit: q["queueLengthLimit"].as_u64()?,
+        reported: None,
     })
 }
 
@@ -66,7 +147,13 @@ pub async fn workload_low(admin: &KubeTarget) -> Option<PriorityLevel> {
     for v in ["v1", "v1beta3", "v1beta2", "v1beta1"] {
         let path = format!("/apis/flowcontrol.apiserver.k8s.io/{v}/prioritylevelconfigurations");
         if let Ok((200, list)) = admin.raw("GET", &path, None).await {
-            return from_list(&list);
+            let mut level = from_list(&list)?;
+            if let Ok(req) = http::Request::get("/metrics").body(Vec::new()) {
+                if let Ok(text) = admin.client().request_text(req).await {
+                    level.reported = reported_limits(&text);
+                }
+            }
+            return Some(level);
         }
     }
     None
@@ -96,5 +183,32 @@ mod tests {
         assert_eq!(m.seats(30), 15);
         assert_eq!(m.queued_per_flow(), 300);
         assert_eq!(from_list(&serde_json::json!({"items": []})), None);
+        let (model, note) = m.onset_model(Some(30));
+        assert_eq!(model, Some(315.0));
+        assert!(note.contains("= 15 seats"), "{note}");
+    }
+
+    #[test]
+    fn borrowing_servers_report_their_limits() {
+        // What a v1.37 apiserver with the default 400 + 200 reports for workload-low.
+        let text = "# TYPE apiserver_flowcontrol_nominal_limit_seats gauge
+apiserver_flowcontrol_nominal_limit_seats{priority_level=\"workload-high\"} 98
+apiserver_flowcontrol_nominal_limit_seats{priority_level=\"workload-low\"} 245
+apiserver_flowcontrol_lower_limit_seats{priority_level=\"workload-low\"} 24
+apiserver_flowcontrol_upper_limit_seats{priority_level=\"workload-low\"} 845
+";
+        let r = reported_limits(text).unwrap();
+        assert_eq!((r.nominal, r.lower, r.upper), (245, 24, 845));
+        assert_eq!(reported_limits("go_goroutines 7\n"), None);
+        let m = PriorityLevel {
+            shares: 100,
+            total_shares: 245,
+            hand_size: 6,
+            queue_length_limit: 50,
+            reported: Some(r),
+        };
+        let (model, note) = m.onset_model(Some(600));
+        assert_eq!(model, Some(1145.0));
+        assert!(note.contains("upper 845"), "{note}");
     }
 }

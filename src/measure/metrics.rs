@@ -143,6 +143,16 @@ fn add_buckets(into: &mut Buckets, h: &[prometheus_parse::HistogramCount]) {
     into.sort_by(|a, b| a.0.total_cmp(&b.0));
 }
 
+/// An object-count key as the older metrics name a resource: `<resource>.<group>`, or the
+/// bare resource for the core group.
+fn resource_key(resource: &str, group: &str) -> String {
+    if group.is_empty() || resource.ends_with(&format!(".{group}")) {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
 impl Snapshot {
     /// Adds what an etcd `/metrics` scrape says.
     pub fn add_etcd(&mut self, s: &Scrape) {
@@ -198,9 +208,14 @@ impl Snapshot {
                     *self.watchers.get_or_insert(0.0) += scalar(v).unwrap_or(0.0)
                 }
                 (m, v) if OBJECT_COUNT_METRICS.contains(&m) => {
-                    // Several names may be exported at once; they agree, keep one.
-                    self.objects
-                        .insert(label("resource"), scalar(v).unwrap_or(0.0));
+                    // Several names may be exported at once (v1.34-v1.36 export both
+                    // `apiserver_storage_objects{resource="machines.cluster.x-k8s.io"}` and
+                    // `apiserver_resource_objects{group="cluster.x-k8s.io",resource="machines"}`);
+                    // they agree, so one key per resource keeps one of them.
+                    self.objects.insert(
+                        resource_key(&label("resource"), &label("group")),
+                        scalar(v).unwrap_or(0.0),
+                    );
                 }
                 (m, v) if APISERVER_DB_SIZE_METRICS.contains(&m) && self.etcd_db_size.is_none() => {
                     self.etcd_db_size = scalar(v);
@@ -305,6 +320,30 @@ apiserver_storage_objects{resource=\"secrets\"} 5
         assert_eq!(s.mutating.len(), 1, "GETs are not mutating");
         let p99 = quantile_of_delta(None, &s.mutating["secrets"], 0.99).unwrap();
         assert!(p99 > 0.1 && p99 <= 1.0, "{p99}");
+    }
+
+    #[test]
+    fn object_counts_are_not_double_counted_across_metric_names() {
+        // v1.34-v1.36 export the deprecated and the new family side by side; v1.37 only
+        // the new one, with the group in its own label.
+        let both = "# TYPE apiserver_storage_objects gauge
+apiserver_storage_objects{resource=\"machines.cluster.x-k8s.io\"} 42
+apiserver_storage_objects{resource=\"secrets\"} 5
+# TYPE apiserver_resource_objects gauge
+apiserver_resource_objects{group=\"cluster.x-k8s.io\",resource=\"machines\"} 42
+apiserver_resource_objects{group=\"\",resource=\"secrets\"} 5
+";
+        let only_new = "# TYPE apiserver_resource_objects gauge
+apiserver_resource_objects{group=\"cluster.x-k8s.io\",resource=\"machines\"} 42
+apiserver_resource_objects{group=\"\",resource=\"secrets\"} 5
+";
+        for text in [both, only_new] {
+            let mut s = Snapshot::default();
+            s.add_apiserver(&parse(text).unwrap());
+            assert_eq!(s.objects.len(), 2, "{:?}", s.objects);
+            assert_eq!(s.objects["machines.cluster.x-k8s.io"], 42.0);
+            assert_eq!(s.objects.values().sum::<f64>(), 47.0);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::types::*;
 use super::validate::{positive, TargetPlan};
 use super::ProfileError;
+use crate::env::assets::{Version, Wanted};
 use crate::env::LocalOptions;
 
 type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
@@ -30,7 +31,29 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
             return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
         }
     }
+    let version = |field: &str, flag: &Option<String>, v: &Option<String>| {
+        let (field, text) = match (flag, v) {
+            (Some(f), _) => (format!("--{}", field.replace('_', "-")), f),
+            (None, Some(v)) => (format!("local.{field}"), v),
+            (None, None) => return Ok(None),
+        };
+        Version::parse_exact(text).map(Some).ok_or_else(|| {
+            err(
+                &field,
+                format!("`{}` must be a version like v1.37.2", text.escape_debug()),
+            )
+        })
+    };
+    let versions = Wanted {
+        kubernetes: version(
+            "kubernetes_version",
+            &o.kubernetes_version,
+            &l.kubernetes_version,
+        )?,
+        etcd: version("etcd_version", &o.etcd_version, &l.etcd_version)?,
+    };
     Ok(LocalOptions {
+        versions,
         state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
         max_requests_inflight: inflight(
             "local.apiserver.max_requests_inflight",

@@ -162,6 +162,11 @@ pub struct LocalSection {
     /// etcd flags.
     #[serde(default)]
     pub etcd: EtcdSection,
+    /// kube-apiserver version to start, `vX.Y.Z` (default: the newest built; see
+    /// `scripts/setup.sh --kubernetes`).
+    pub kubernetes_version: Option<String>,
+    /// etcd version to start, `vX.Y.Z` (default: the newest built).
+    pub etcd_version: Option<String>,
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
@@ -433,6 +438,10 @@ pub struct Overrides {
     pub etcd_endpoints: Vec<String>,
     /// `--state-dir` for the local environment.
     pub state_dir: Option<PathBuf>,
+    /// `--kubernetes-version` for the local environment (wins over `local.kubernetes_version`).
+    pub kubernetes_version: Option<String>,
+    /// `--etcd-version` for the local environment (wins over `local.etcd_version`).
+    pub etcd_version: Option<String>,
     /// `--out`: results directory.
     pub out: Option<PathBuf>,
     /// `--metrics-addr` and how long to keep serving after the run.

@@ -286,7 +286,7 @@ pub struct RunArgs {
     /// shards never share an object; a bare `n` takes i from $JOB_COMPLETION_INDEX (a
     /// Kubernetes Indexed Job). Needs --run-id; results go to results/<run-id>/shard-<i>
     /// and `merge` joins them. Open-loop create/delete rates are divided by n.
-    #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::commands::shard::parse)]
+    #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::profile::shard::parse)]
     pub shard: Option<crate::model::Shard>,
     /// Validate the profile, print the plan, then stream it without sending: generate and
     /// serialize every object the create phase would send, one at a time (flat memory at

@@ -22,8 +22,8 @@ pub fn run(args: &ReportArgs) -> Result<(), Error> {
             dir.join("breakpoints.md"),
         )
     } else if sw.exists() {
-        let r: super::sweep::SweepReport = read_json(&sw)?;
-        (super::sweep::markdown(&r), dir.join("sweep.md"))
+        let r: crate::sweep::SweepReport = read_json(&sw)?;
+        (crate::sweep::file::markdown(&r), dir.join("sweep.md"))
     } else {
         let md = crate::report::rerender(dir).map_err(|e| Error::io(dir, e))?;
         print!("{md}");

@@ -5,7 +5,7 @@
 //! every shard below every breakpoint with a margin. Every figure carries its source.
 
 pub mod calibration;
-pub mod report;
+pub mod render;
 
 pub use calibration::{Calibration, Figure};
 
@@ -168,7 +168,7 @@ pub struct SeedCheck {
 
 /// The planner's answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Plan {
+pub struct CapacityPlan {
     /// Inputs.
     pub fleet: FleetInput,
     /// The calibration used.
@@ -363,8 +363,8 @@ fn flags(f: &FleetInput, c: &Calibration, clusters: f64) -> Flags {
 }
 
 /// Computes the plan.
-pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Plan {
-    let model_bytes = crate::commands::fill::model_bytes_per_cluster(&f.spec());
+pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> CapacityPlan {
+    let model_bytes = crate::target::sizing::model_bytes_per_cluster(&f.spec());
     let bytes_per_cluster = model_bytes * c.etcd_bytes_factor.value;
     let n = f.clusters as f64;
     let whole = demand(f, n, bytes_per_cluster);
@@ -421,7 +421,7 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Plan {
         shard_demand: demand(f, per_shard as f64, bytes_per_cluster),
         shard_flags: kept(flags(f, c, per_shard as f64)),
     };
-    Plan {
+    CapacityPlan {
         fleet: f.clone(),
         calibration: c.clone(),
         calibration_from: calibration_from.into(),
@@ -443,7 +443,7 @@ fn seed_checks(f: &FleetInput, c: &Calibration, bytes_per_cluster: f64) -> Vec<S
         let mut hundred = f.clone();
         hundred.machines_per_cluster = 101;
         let b = |x: &FleetInput| {
-            crate::commands::fill::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
+            crate::target::sizing::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
         };
         (b(&hundred) - b(&one)) / 100.0
     };

@@ -8,14 +8,14 @@ fn fleet(clusters: u64) -> FleetInput {
     FleetInput::new(clusters, 10, PRESETS[0])
 }
 
-fn by_id<'a>(p: &'a Plan, id: &str) -> &'a Breakpoint {
+fn by_id<'a>(p: &'a CapacityPlan, id: &str) -> &'a Breakpoint {
     p.progression.iter().find(|b| b.id == id).unwrap()
 }
 
 /// A calibration whose db factor stores exactly `bytes` per cluster of `f`'s shape.
 fn storing(f: &FleetInput, bytes: f64) -> Calibration {
     let mut c = Calibration::default();
-    c.etcd_bytes_factor.value = bytes / crate::commands::fill::model_bytes_per_cluster(&f.spec());
+    c.etcd_bytes_factor.value = bytes / crate::target::sizing::model_bytes_per_cluster(&f.spec());
     c
 }
 

@@ -63,20 +63,7 @@ pub struct SweepSection {
     pub state: Option<SweepState>,
 }
 
-/// What a sweep keeps between its points.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SweepState {
-    /// Each point starts from an empty target: a fresh local environment, or (on a named
-    /// target) its own run id and namespaces.
-    #[default]
-    Reset,
-    /// One target for every point; a `fleet.clusters` sweep creates only the clusters the
-    /// previous point did not, so point n measures a fleet built by points 0..n.
-    Accumulate,
-}
+pub use crate::sweep::SweepState;
 
 /// `observe:`
 #[derive(Debug, Default, Deserialize)]
@@ -438,7 +425,7 @@ pub struct Overrides {
     /// `--metrics-addr` and how long to keep serving after the run.
     pub metrics: Option<(std::net::SocketAddr, std::time::Duration)>,
     /// `--fail-on`: the verdict level that fails the run.
-    pub fail_on: Option<crate::report::health::Level>,
+    pub fail_on: Option<crate::thresholds::Level>,
     /// Kube contexts the safety guard lets through (`--allow-context`).
     pub allow_contexts: Vec<String>,
     /// etcd endpoints the safety guard lets through (`--allow-endpoint`).

@@ -6,6 +6,7 @@ pub mod encode;
 pub mod etcd;
 pub mod guard;
 pub mod kube;
+pub mod sizing;
 pub mod stored_json;
 
 use crate::model::{ApiRef, Object};
@@ -176,7 +177,7 @@ pub enum TargetError {
 impl TargetError {
     /// The exit code for this failure.
     pub fn exit_code(&self) -> i32 {
-        use crate::error::exit;
+        use crate::exit;
         match self {
             TargetError::Unreachable { .. } => exit::UNREACHABLE,
             TargetError::Auth { .. } => exit::AUTH,

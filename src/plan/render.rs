@@ -1,6 +1,6 @@
 //! `plan.md`: the planner's answer for people, every figure with its source.
 
-use super::{Demand, Flags, Plan};
+use super::{CapacityPlan, Demand, Flags};
 use std::fmt::Write;
 
 fn n(x: f64) -> String {
@@ -46,7 +46,7 @@ fn flags_line(f: &Flags) -> String {
 }
 
 /// Renders the plan.
-pub fn markdown(p: &Plan) -> String {
+pub fn markdown(p: &CapacityPlan) -> String {
     let f = &p.fleet;
     let mut o = String::new();
     let _ = writeln!(

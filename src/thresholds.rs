@@ -3,8 +3,8 @@
 //! `observe.thresholds` override them and `--fail-on` pick a level) and `report` (which
 //! judges). The defaults are those practitioners' write-ups on Kubernetes control planes
 //! commonly use; etcd's own documentation asks for a WAL fsync p99 below 10 ms ("Hardware
-//! recommendations", https://etcd.io/docs/v3.6/op-guide/hardware/, and "Frequently Asked
-//! Questions", https://etcd.io/docs/v3.6/faq/). `docs/` explains each.
+//! recommendations", <https://etcd.io/docs/v3.6/op-guide/hardware/>, and "Frequently Asked
+//! Questions", <https://etcd.io/docs/v3.6/faq/>). `docs/` explains each.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,7 @@
 //! What API Priority and Fairness allows one ServiceAccount, read from the live apiserver's
-//! PriorityLevelConfigurations (FACTS §2): the model behind the 429-onset breakpoint.
+//! PriorityLevelConfigurations (Kubernetes docs, "API Priority and Fairness",
+//! <https://kubernetes.io/docs/concepts/cluster-administration/flow-control/>): the model
+//! behind the 429-onset breakpoint.
 
 use crate::target::kube::KubeTarget;
 use serde_json::Value;

@@ -59,7 +59,7 @@ impl Default for Calibration {
         Calibration {
             client_qps_factor: Figure::default(1.0, "the model N* = QPS x period / calls taken as exact"),
             concurrency_factor: Figure::default(1.0, "the model N* = concurrency x period / reconcile duration taken as exact"),
-            etcd_write_ceiling: Figure::default(8950.0, "etcd's own Go benchmark, 1 member on 2 cores (FACTS §3), not through an apiserver"),
+            etcd_write_ceiling: Figure::default(8950.0, "etcd's own Go benchmark tool, 1 member on 2 cores, not through an apiserver"),
             etcd_bytes_factor: Figure::default(1.26, "db bytes / (key + value) bytes measured once on etcd 3.4 (results/reference/breakpoints)"),
             apf_onset_in_flight: Figure::default(315.0, "APF model for the local apiserver's limits: workload-low 15 seats + 6 queues x 50"),
         }

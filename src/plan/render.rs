@@ -106,8 +106,8 @@ pub fn markdown(p: &CapacityPlan) -> String {
         flags_line(&s.shard_flags)
     );
     demand_rows(&mut o, &s.shard_demand, f);
-    let _ = writeln!(o, "\n## Where the seed's numbers do not add up\n");
-    for c in &p.seed_checks {
+    let _ = writeln!(o, "\n## Where commonly quoted numbers do not add up\n");
+    for c in &p.claim_checks {
         let _ = writeln!(o, "- **{}**: {}", c.claim, c.finding);
     }
     let _ = writeln!(

@@ -1,4 +1,4 @@
-//! The planner on hand-computed fleets, and the seed's rows out of the formulas.
+//! The planner on hand-computed fleets, and the documented rows out of the formulas.
 
 use super::*;
 
@@ -20,7 +20,7 @@ fn storing(f: &FleetInput, bytes: f64) -> Calibration {
 }
 
 #[test]
-fn the_seed_600_and_1000_rows_come_out_of_the_formulas() {
+fn the_documented_600_and_1000_rows_come_out_of_the_formulas() {
     // QPS 20, sync period 600 s, 20 calls per reconcile: N* = 20 x 600 / 20.
     let p = plan(&fleet(1000), &Calibration::default(), "defaults");
     assert_eq!(by_id(&p, "client-qps").clusters, 600.0);
@@ -29,14 +29,14 @@ fn the_seed_600_and_1000_rows_come_out_of_the_formulas() {
     assert_eq!(p.first.id, "client-qps");
     assert_eq!(p.progression[1].id, "concurrency");
     assert!(
-        p.seed_checks[0].finding.contains("20 x 600 / 20 = 600"),
+        p.claim_checks[0].finding.contains("20 x 600 / 20 = 600"),
         "{:?}",
-        p.seed_checks[0]
+        p.claim_checks[0]
     );
 }
 
 #[test]
-fn the_seed_5000_row_is_8_gib_over_its_bytes_per_cluster() {
+fn the_documented_5000_row_is_8_gib_over_its_bytes_per_cluster() {
     let f = fleet(5000);
     let c = storing(&f, 8.0 * GIB / 5000.0);
     let p = plan(&f, &c, "test");
@@ -44,11 +44,11 @@ fn the_seed_5000_row_is_8_gib_over_its_bytes_per_cluster() {
     assert!((size - 5000.0).abs() < 1e-6, "{size}");
     assert!((by_id(&p, "etcd-size-2GiB").clusters - 1250.0).abs() < 1e-6);
     assert!(
-        p.seed_checks[3]
+        p.claim_checks[3]
             .finding
             .contains("1717987 bytes per cluster"),
         "{}",
-        p.seed_checks[3].finding
+        p.claim_checks[3].finding
     );
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Parsing uses serde-saphyr with `deny_unknown_fields` everywhere; every error, from the
 //! parser or from validation, names `file:line: field: problem`. All cross-field checks live
-//! in [`validate`]. See `profiles/README.md` for every field, its unit and default.
+//! in `validate`. See `profiles/README.md` for every field, its unit and default.
 
 mod locate;
 pub mod phases;

@@ -85,7 +85,7 @@ pub struct ObserveSection {
 pub struct WatchersSection {
     /// Watches per kind (required).
     pub count: Option<u64>,
-    /// Kinds to watch, by label (default [machine]).
+    /// Kinds to watch, by label (default `[machine]`).
     pub kinds: Option<Vec<String>>,
     /// `cluster` (default): each watch sees every namespace; `namespace`: watches spread
     /// over the fleet's namespaces.
@@ -235,7 +235,9 @@ pub struct PayloadSection {
     pub secret: Option<u64>,
 }
 
-/// Named client settings (FACTS §1).
+/// Named client settings: the QPS / burst of client-go's `rest.Config` defaults, Cluster
+/// API's controller flags per release line and controller-runtime's defaults (see
+/// docs/throttling.md for the sources).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum ClientPreset {
     /// client-go's `rest.Config` defaults: QPS 5, burst 10.

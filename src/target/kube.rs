@@ -493,7 +493,8 @@ impl KubeTarget {
     }
 }
 
-/// kube-apiserver passes etcd's NOSPACE on as HTTP 500 with etcd's message (FACTS §3).
+/// kube-apiserver passes etcd's NOSPACE on as HTTP 500 with etcd's message
+/// ("etcdserver: mvcc: database space exceeded").
 fn nospace(status: u16, body: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"database space exceeded";
     status == 500 && body.windows(NEEDLE.len()).any(|w| w == NEEDLE)

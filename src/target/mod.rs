@@ -12,7 +12,7 @@ pub mod stored_json;
 use crate::model::{ApiRef, Object};
 use std::future::Future;
 
-/// etcd failure classes, recorded separately (FACTS §3).
+/// etcd failure classes, recorded separately (etcd's error texts: `api/v3rpc/rpctypes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EtcdError {
     /// `mvcc: database space exceeded`: the NOSPACE alarm is raised.

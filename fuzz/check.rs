@@ -61,7 +61,7 @@ fn check_profile_file(path: &std::path::Path) -> Result<(), String> {
 
 /// The (field, value) of every point of an accepted profile's sweep section, which
 /// `run --dry-run` loads one by one (at most 1000: validation caps a range).
-fn sweep_points(plan: Option<&capi_loadgen::profile::Plan>) -> Vec<(String, String)> {
+fn sweep_points(plan: Option<&capi_loadgen::profile::RunPlan>) -> Vec<(String, String)> {
     let Some(plan) = plan else {
         return Vec::new();
     };
@@ -75,8 +75,8 @@ fn sweep_points(plan: Option<&capi_loadgen::profile::Plan>) -> Vec<(String, Stri
 /// when the profile was accepted.
 fn check_outcome(
     path: &std::path::Path,
-    outcome: Result<capi_loadgen::profile::Plan, capi_loadgen::profile::ProfileError>,
-) -> Result<Option<capi_loadgen::profile::Plan>, String> {
+    outcome: Result<capi_loadgen::profile::RunPlan, capi_loadgen::profile::ProfileError>,
+) -> Result<Option<capi_loadgen::profile::RunPlan>, String> {
     match outcome {
         Err(e) => {
             let problem = e.message.clone();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the reference clients scripts/bench.sh compares capi-loadgen with (issue #9), once,
+# Build the reference clients scripts/bench.sh compares capi-loadgen with, once,
 # and cache them under ~/.cache/capi-loadgen/bench/bin/:
 #   etcd-benchmark     etcd's Go `benchmark` tool, from Debian's `etcd` source package (3.4.23),
 #                      GOPATH mode against the golang-*-dev packages in /usr/share/gocode
@@ -135,7 +135,7 @@ else
   else
     say "kubernetes source tree present: $K8S_TREE"
   fi
-  # Go >= 1.19 breaks the vendored reflect2 v1.0.1 (FACTS §6): use Debian's v1.0.2, as setup.sh does.
+  # Go >= 1.19 breaks the vendored reflect2 v1.0.1 (modern Go's reflect changes; see reflect2's release notes): use Debian's v1.0.2, as setup.sh does.
   R2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
   R2_DST="$K8S_TREE/vendor/github.com/modern-go/reflect2"
   if ! grep -qs 'capi-loadgen: replaced' "$R2_DST/.capi-loadgen"; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark capi-loadgen against the reference clients on the same local target (issue #9).
+# Benchmark capi-loadgen against the reference clients on the same local target.
 # Not part of CI. Run it niced on a shared machine:  nice -n 19 scripts/bench.sh
 #
 #   1. builds capi-loadgen (cargo build --release --locked) and the baselines

@@ -1,4 +1,8 @@
 //! Command-line definitions (clap derive). No logic here.
+//!
+//! The doc comments here are the `--help` text, written for a terminal: placeholders such
+//! as `<run-id>` stay as they are, so rustdoc must not read them as HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,8 +59,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a profile over values of one field and find each curve's breakpoint.
     Sweep(SweepArgs),
-    /// Run one experiment per bottleneck of the seed's table and report documented vs
-    /// model vs measured breakpoints.
+    /// Run one experiment per documented Cluster API scaling bottleneck and report documented
+    /// vs model vs measured breakpoints (docs/breakpoints.md).
     Breakpoints(BreakpointsArgs),
     /// Merge the results of the shards of one run (`run --shard i/n`) into one results
     /// folder: counts summed, histograms added losslessly, time series aligned.
@@ -293,7 +297,7 @@ pub struct RunArgs {
     /// shards never share an object; a bare `n` takes i from $JOB_COMPLETION_INDEX (a
     /// Kubernetes Indexed Job). Needs --run-id; results go to results/<run-id>/shard-<i>
     /// and `merge` joins them. Open-loop create/delete rates are divided by n.
-    #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::commands::shard::parse)]
+    #[arg(long, env = "CAPI_LOADGEN_SHARD", value_parser = crate::profile::shard::parse)]
     pub shard: Option<crate::model::Shard>,
     /// Validate the profile, print the plan, then stream it without sending: generate and
     /// serialize every object the create phase would send, one at a time (flat memory at

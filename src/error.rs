@@ -5,34 +5,7 @@
 
 use std::path::PathBuf;
 
-/// Exit codes, documented in README.md ("Exit codes").
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// An unexpected internal error (a bug: please report it).
-    pub const INTERNAL: i32 = 1;
-    /// `compare` only: a metric regressed beyond its tolerance (like `diff`: 0 same, 1
-    /// different, 2 trouble). `compare` reports no other failure with 1.
-    pub const REGRESSION: i32 = 1;
-    /// Bad input: command-line flags or the profile (file, line and field are named).
-    pub const USAGE: i32 = 2;
-    /// The local environment or its binaries could not be found or started.
-    pub const ENVIRONMENT: i32 = 3;
-    /// The target could not be reached (connection refused, DNS, TLS handshake, timeout).
-    pub const UNREACHABLE: i32 = 4;
-    /// The target refused our credentials (HTTP 401/403 on set-up calls).
-    pub const AUTH: i32 = 5;
-    /// The target's storage quota is full (etcd NOSPACE alarm).
-    pub const QUOTA: i32 = 6;
-    /// The safety guard refused to write to this target.
-    pub const REFUSED: i32 = 7;
-    /// The run was aborted because the target failed; partial results were written.
-    pub const TARGET_FAILED: i32 = 8;
-    /// A health verdict reached the `--fail-on` level; results were written.
-    pub const UNHEALTHY: i32 = 9;
-    /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
-    pub const INTERRUPTED: i32 = 130;
-}
+use crate::exit;
 
 /// Everything that can end a command, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]

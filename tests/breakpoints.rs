@@ -157,7 +157,7 @@ async fn the_etcd_size_experiment_fills_the_quota_then_recovers() {
     assert!(note.contains("then succeeded"), "{note}");
     let md = std::fs::read_to_string(out.join("breakpoints.md")).unwrap();
     assert!(
-        md.contains("| row | bottleneck | documented (seed) | model prediction | measured here | evidence (plot) |"),
+        md.contains("| row | bottleneck | documented | model prediction | measured here | evidence (plot) |"),
         "{md}"
     );
     assert!(out.join("etcd-size/summary.json").exists());

@@ -8,6 +8,9 @@ use capi_loadgen::model::{self, CapiVersion, FleetSpec, Provider};
 use capi_loadgen::target::kube::KubeTarget;
 use std::time::Duration;
 
+/// Request timeout of the admin client that installs the upstream CRDs.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
     let dir = format!(
         "{}/../shared/capi-crds/prepared/{version}",
@@ -35,13 +38,9 @@ async fn check_version(version: CapiVersion) {
     .await
     .expect("local environment");
     let kc = env.info.kubeconfig.clone();
-    let admin = KubeTarget::from_kubeconfig(
-        Some(&kc),
-        Some("capi-loadgen-admin"),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let admin = KubeTarget::from_kubeconfig(Some(&kc), Some("capi-loadgen-admin"), CLIENT_TIMEOUT)
+        .await
+        .unwrap();
     // The real CAPI CRDs, plus the providers' kinds (which upstream CAPI does not define).
     let mut crds = upstream_crds(v);
     for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {

@@ -9,6 +9,9 @@ use capi_loadgen::target::kube::KubeTarget;
 use capi_loadgen::target::Target;
 use std::time::Duration;
 
+/// Request timeout of the set-up clients the test reads the server with.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 const PROFILE: &str = "fleet: {clusters: 3, clusters_per_namespace: 2, control_plane_replicas: 1, workers_per_machine_deployment: 1}\nclient: {qps: -1}\n";
 
 fn fleet(run_id: &str) -> FleetSpec {
@@ -76,7 +79,7 @@ async fn kube_cleanup_spares_foreign_objects_and_their_namespace() {
     let admin = KubeTarget::from_kubeconfig(
         Some(&env.kubeconfig),
         Some("capi-loadgen-admin"),
-        Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();
@@ -142,7 +145,7 @@ async fn etcd_cleanup_spares_foreign_keys_and_their_namespace() {
     let etcd = EtcdTarget::connect(
         std::slice::from_ref(&env.etcd_endpoint),
         None,
-        Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();

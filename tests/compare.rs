@@ -350,3 +350,14 @@ async fn controllers_compare_by_name() {
     );
     assert!(row(&md, "lag_p99 machine controller").ends_with("| missing |"));
 }
+
+/// `report` on a folder that does not exist is bad input (exit 2), naming the path.
+#[tokio::test]
+async fn report_on_a_missing_folder_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-results");
+    let err = common::cli(&["report", s(&missing)]).await.unwrap_err();
+    assert_eq!(err.exit_code(), capi_loadgen::exit::USAGE);
+    let msg = err.to_string();
+    assert!(msg.contains(s(&missing)) && !msg.contains('\n'), "{msg}");
+}

@@ -7,6 +7,13 @@ use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::report::Summary;
 use std::path::PathBuf;
 
+/// How long into the run etcd is killed (the run is creating objects by then).
+const ETCD_KILL_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a run may take to abort once its etcd is gone.
+const ABORT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Request timeout of the set-up clients the test reads the server with.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn run_profile(name: &str, yaml: &str, kubeconfig: &std::path::Path) -> (Summary, PathBuf) {
     let p = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("out-{name}"));
@@ -229,10 +236,10 @@ async fn a_dead_etcd_stops_the_run_with_partial_results_and_full_accounting() {
             common::cli(&argv[1..]).await
         }
     });
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    tokio::time::sleep(ETCD_KILL_AFTER).await;
     env.kill_etcd();
     let killed = std::time::Instant::now();
-    let err = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+    let err = tokio::time::timeout(ABORT_DEADLINE, run)
         .await
         .expect("the run ends by itself")
         .unwrap()
@@ -367,7 +374,7 @@ async fn churn_replaces_machines_and_delete_removes_the_fleet() {
     let admin = capi_loadgen::target::kube::KubeTarget::from_kubeconfig(
         Some(&env.kubeconfig),
         Some("capi-loadgen-admin"),
-        std::time::Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();

@@ -8,6 +8,11 @@ use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Request timeout of the set-up clients the test reads the server with.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between two looks at a condition.
+const POLL: Duration = Duration::from_millis(100);
+
 async fn run(args: &[&str]) {
     common::cli(args).await.expect("run succeeds");
 }
@@ -125,7 +130,7 @@ async fn etcd_writes_read_back_through_the_apiserver_and_match_kube_sizes() {
             if got == *n {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
         assert_eq!(got, *n, "{kind:?} listed through the apiserver");
     }
@@ -163,7 +168,7 @@ async fn etcd_writes_read_back_through_the_apiserver_and_match_kube_sizes() {
     let etcd = EtcdTarget::connect(
         std::slice::from_ref(&env.etcd_endpoint),
         None,
-        Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();
@@ -197,14 +202,14 @@ async fn get_patch_delete_on_both_targets() {
     let kube = KubeTarget::from_kubeconfig(
         Some(&env.kubeconfig),
         Some("capi-loadgen-admin"),
-        Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();
     let etcd = EtcdTarget::connect(
         std::slice::from_ref(&env.etcd_endpoint),
         None,
-        Duration::from_secs(10),
+        CLIENT_TIMEOUT,
     )
     .await
     .unwrap();

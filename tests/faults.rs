@@ -10,6 +10,15 @@ use capi_loadgen::report::Summary;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
+/// How long into the run kube-apiserver is killed (and then restarted).
+const APISERVER_KILL_AFTER: Duration = Duration::from_secs(5);
+/// How long kube-apiserver stays down, as a restart by a supervisor takes.
+const APISERVER_DOWN_FOR: Duration = Duration::from_secs(2);
+/// How long into the run etcd is killed.
+const ETCD_KILL_AFTER: Duration = Duration::from_secs(4);
+/// Between two looks at whether a killed process is gone.
+const EXIT_POLL: Duration = Duration::from_millis(20);
+
 async fn own_env(name: &str) -> LocalEnv {
     LocalEnv::start(&LocalOptions {
         state_dir: common::state_dir(name),
@@ -56,15 +65,15 @@ phases:
     // fires when the spawning thread exits), then stops it.
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let restarter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(APISERVER_KILL_AFTER);
         let args = cmdline(pid);
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         let killed = Instant::now();
         while common::alive(pid, "kube-apiserver") {
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(EXIT_POLL);
         }
         // Down for 2 s before it comes back, as a restart by a supervisor takes.
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(APISERVER_DOWN_FOR);
         let log =
             std::fs::File::create(info.state_dir.join("kube-apiserver.restarted.log")).unwrap();
         let mut child = unsafe {
@@ -155,7 +164,7 @@ phases:
     let out = common::state_dir("etcd-kill-out");
     let pid = env.info.etcd_pid;
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(4));
+        std::thread::sleep(ETCD_KILL_AFTER);
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         Instant::now()
     });

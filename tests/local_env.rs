@@ -6,6 +6,18 @@ use capi_loadgen::env::{LocalEnv, LocalInfo, LocalOptions};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a local environment may take to become ready: etcd and kube-apiserver start
+/// in seconds on an idle machine but took over 90 s on a loaded fresh 2-core machine.
+const ENV_READY_DEADLINE: Duration = Duration::from_secs(300);
+/// How long the environment's processes may take to exit once the tool stopped or died.
+const GONE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long `env down` of a detached environment may take to stop it.
+const DOWN_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a run may take to create its first objects once its environment is ready.
+const FIRST_OBJECTS_DEADLINE: Duration = Duration::from_secs(60);
+/// Between two looks at a condition.
+const POLL: Duration = Duration::from_millis(100);
+
 #[tokio::test]
 async fn starts_ready_with_two_identities_and_stops_cleanly() {
     let opts = LocalOptions {
@@ -70,18 +82,26 @@ async fn starts_ready_with_two_identities_and_stops_cleanly() {
     );
 }
 
-fn wait_for_state(dir: &std::path::Path, timeout: Duration) -> LocalInfo {
+/// Waits until the environment started by `child` is ready (its state.json is written
+/// once etcd and kube-apiserver answer), failing early if `child` exits first.
+fn wait_for_state(dir: &std::path::Path, child: &mut std::process::Child) -> LocalInfo {
     let t = Instant::now();
     loop {
         if let Ok(i) = LocalInfo::read(dir) {
             return i;
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the tool exited ({status:?}) before its environment in {} was ready",
+                dir.display()
+            );
+        }
         assert!(
-            t.elapsed() < timeout,
-            "no state.json in {} after {timeout:?}",
+            t.elapsed() < ENV_READY_DEADLINE,
+            "no state.json in {} after {ENV_READY_DEADLINE:?}",
             dir.display()
         );
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(POLL);
     }
 }
 
@@ -92,7 +112,7 @@ fn wait_gone(pids: &[(u32, &str)], timeout: Duration) {
             t.elapsed() < timeout,
             "processes still alive after {timeout:?}: {pids:?}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(POLL);
     }
 }
 
@@ -111,7 +131,7 @@ fn sigint_and_sigkill_of_the_tool_leave_no_processes() {
     // SIGINT: orderly shutdown, exit 0.
     let dir = common::state_dir("sigint");
     let mut child = env_up(&dir);
-    let info = wait_for_state(&dir, Duration::from_secs(90));
+    let info = wait_for_state(&dir, &mut child);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(status.success(), "env up exits 0 on SIGINT: {status:?}");
@@ -120,13 +140,13 @@ fn sigint_and_sigkill_of_the_tool_leave_no_processes() {
             (info.etcd_pid, "etcd"),
             (info.apiserver_pid, "kube-apiserver"),
         ],
-        Duration::from_secs(5),
+        GONE_DEADLINE,
     );
 
     // SIGKILL: the kernel kills the children (PR_SET_PDEATHSIG).
     let dir = common::state_dir("sigkill");
     let mut child = env_up(&dir);
-    let info = wait_for_state(&dir, Duration::from_secs(90));
+    let info = wait_for_state(&dir, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     wait_gone(
@@ -134,7 +154,7 @@ fn sigint_and_sigkill_of_the_tool_leave_no_processes() {
             (info.etcd_pid, "etcd"),
             (info.apiserver_pid, "kube-apiserver"),
         ],
-        Duration::from_secs(5),
+        GONE_DEADLINE,
     );
 }
 
@@ -180,7 +200,7 @@ fn detached_env_survives_the_tool_and_env_down_stops_it() {
             (info.etcd_pid, "etcd"),
             (info.apiserver_pid, "kube-apiserver"),
         ],
-        Duration::from_secs(15),
+        DOWN_DEADLINE,
     );
     // Nothing left to stop: a clear error, not a panic.
     let again = Command::new(bin)
@@ -213,9 +233,9 @@ async fn sigint_during_a_run_writes_partial_results_and_leaves_no_processes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let info = tokio::task::spawn_blocking({
+    let (info, mut child) = tokio::task::spawn_blocking({
         let state = state.clone();
-        move || wait_for_state(&state, Duration::from_secs(90))
+        move || (wait_for_state(&state, &mut child), child)
     })
     .await
     .unwrap();
@@ -238,8 +258,8 @@ async fn sigint_during_a_run_writes_partial_results_and_leaves_no_processes() {
         if n >= 2 {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "no objects created");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(t.elapsed() < FIRST_OBJECTS_DEADLINE, "no objects created");
+        tokio::time::sleep(POLL).await;
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
@@ -251,7 +271,7 @@ async fn sigint_during_a_run_writes_partial_results_and_leaves_no_processes() {
             (info.etcd_pid, "etcd"),
             (info.apiserver_pid, "kube-apiserver"),
         ],
-        Duration::from_secs(5),
+        GONE_DEADLINE,
     );
 
     let doc = common::assert_valid_summary(&out.join("summary.json"));

@@ -141,7 +141,7 @@ async fn the_reference_plan_has_a_source_for_every_figure() {
         assert!(b["formula"].as_str().unwrap().starts_with("N* = "), "{b}");
     }
     assert_eq!(p["first"]["id"], "client-qps");
-    assert_eq!(p["seed_checks"].as_array().unwrap().len(), 4);
+    assert_eq!(p["claim_checks"].as_array().unwrap().len(), 4);
     // Bad input: one line, exit 2.
     for args in [
         vec!["plan", "--clusters", "0"],

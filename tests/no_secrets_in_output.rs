@@ -5,6 +5,9 @@
 
 mod common;
 
+/// How long the traced run may take.
+const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -40,7 +43,7 @@ async fn tokens_and_secret_data_never_appear_in_results() {
         .env("RUST_LOG", "trace")
         .kill_on_drop(true)
         .output();
-    let run = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+    let run = tokio::time::timeout(RUN_DEADLINE, run)
         .await
         .expect("the run ends within 120 s")
         .unwrap();

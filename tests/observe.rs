@@ -7,6 +7,9 @@ use capi_loadgen::report::health::Level;
 use capi_loadgen::report::Summary;
 use std::time::Duration;
 
+/// Between two looks at the scrapes written so far.
+const POLL: Duration = Duration::from_millis(250);
+
 const PROFILE: &str = "fleet: {clusters: 6, control_plane_replicas: 1, workers_per_machine_deployment: 2}
 client: {pool_size: 2, qps: -1}
 observe: {interval_seconds: 1}
@@ -77,7 +80,7 @@ async fn a_local_run_observes_etcd_and_the_apiserver_and_serves_its_own_metrics(
             scrapes += 1;
             last = Some(t);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(POLL).await;
     }
     run.await.unwrap().expect("run completes");
     let s = Summary::read(&out).unwrap();

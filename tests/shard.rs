@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long the parallel shard processes may take together.
+const SHARDS_DEADLINE: Duration = Duration::from_secs(120);
+/// Between two looks at whether the shard processes exited.
+const POLL: Duration = Duration::from_millis(100);
+
 /// 10 clusters in 5 namespaces: three shards own 1, 2 and 2 namespaces.
 const FLEET: &str = "fleet: {clusters: 10, clusters_per_namespace: 2, control_plane_replicas: 1, machine_deployments: 1, workers_per_machine_deployment: 2}
 client: {pool_size: 2, qps: -1}
@@ -42,7 +47,7 @@ fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
         children.push(cmd.spawn().expect("the binary starts"));
         dirs.push(out);
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + SHARDS_DEADLINE;
     for (i, mut c) in children.into_iter().enumerate() {
         loop {
             if let Some(status) = c.try_wait().unwrap() {
@@ -56,7 +61,7 @@ fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
                 let _ = c.kill();
                 panic!("shard {i} did not finish within 120 s");
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(POLL);
         }
     }
     dirs

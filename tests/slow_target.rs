@@ -12,6 +12,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// How long the run through the slow proxy may take before it is killed.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+/// The delay the proxy adds to every chunk of bytes.
+const PROXY_DELAY: Duration = Duration::from_millis(50);
+
 /// Forwards 127.0.0.1:<returned port> to `upstream`, delaying client → server chunks.
 async fn delay_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,8 +62,8 @@ fn run_measuring_rss(args: &[&str]) -> u64 {
         .unwrap();
     let pid = child.id() as libc::pid_t;
     let killer = std::thread::spawn(move || {
-        // Bounded: the run is killed if it is still going after 120 s.
-        std::thread::sleep(Duration::from_secs(120));
+        // Bounded: the run is killed if it is still going after RUN_DEADLINE.
+        std::thread::sleep(RUN_DEADLINE);
         unsafe { libc::kill(pid, libc::SIGKILL) };
     });
     let mut status = 0;
@@ -84,7 +89,7 @@ async fn a_slow_target_shows_in_latency_not_in_memory() {
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    let proxy = delay_proxy(api, Duration::from_millis(50)).await;
+    let proxy = delay_proxy(api, PROXY_DELAY).await;
     let kc = std::fs::read_to_string(&env.kubeconfig)
         .unwrap()
         .replace(&env.apiserver_url, &format!("https://{proxy}"));

@@ -45,7 +45,7 @@ pub async fn run(args: EnvArgs) -> Result<(), Error> {
                 ..Default::default()
             };
             let (handle, mut stop) = stop_signal();
-            let signals = super::watch_signals(handle);
+            let signals = crate::runner::watch_signals(handle);
             let mut e = tokio::select! {
                 r = LocalEnv::start(&opts) => r?,
                 _ = stop.stopped() => return Err(Error::Usage("interrupted while starting the local environment".into())),

@@ -1,48 +1,39 @@
-//! One module per subcommand: glue between the CLI, the plan, the engine and the report.
+//! One module per subcommand: glue that turns flags into calls of the library
+//! ([`crate::runner`], [`crate::report`], [`crate::plan`], [`crate::env`]) and prints.
+//! No command imports another.
 
 pub mod breakpoints;
 pub mod cleanup;
 pub mod compare;
-pub mod connect;
-pub mod dry_run;
 pub mod env;
-pub mod fill;
 pub mod merge;
-pub mod multi;
-pub mod phases;
 pub mod plan;
-pub mod recover;
 pub mod report;
 pub mod run;
-pub mod shard;
 pub mod sizes;
 pub mod sweep;
 
-use crate::engine::{StopHandle, StopReason};
+use crate::cli::{Cli, Command};
+use crate::error::Error;
 
-/// Turns SIGINT/SIGTERM into a stop signal for as long as the returned task runs.
-pub(crate) fn watch_signals(handle: StopHandle) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => {},
-            _ = term.recv() => {},
-        }
-        tracing::warn!(
-            "interrupted: stopping; in-flight requests finish, then results are written"
-        );
-        handle.stop(StopReason::Interrupted);
-    })
+/// Runs one command.
+pub async fn dispatch(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Env(args) => env::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Sizes(args) => sizes::run(args).await,
+        Command::Sweep(args) => sweep::run(args).await,
+        Command::Breakpoints(args) => breakpoints::run(args).await,
+        Command::Compare(args) => compare::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Merge(args) => merge::run(args),
+        Command::Plan(args) => plan::run(args),
+    }
 }
 
 /// The profile overrides the shared connection flags make (target and safety guard).
-pub(crate) fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Overrides {
+fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Overrides {
     crate::profile::Overrides {
         kubeconfig: conn.kubeconfig.clone(),
         context: conn.context.clone(),

@@ -85,7 +85,7 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         ),
     };
     let p = plan::plan(&f, &c, &from);
-    let md = plan::report::markdown(&p);
+    let md = plan::render::markdown(&p);
     print!("{md}");
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;

@@ -14,6 +14,12 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
 /// Runs `report`.
 pub fn run(args: &ReportArgs) -> Result<(), Error> {
     let dir = &args.dir;
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "report: {}: not a results folder (no such directory)",
+            dir.display()
+        )));
+    }
     let (bp, sw) = (dir.join("breakpoints.json"), dir.join("sweep.json"));
     let (md, out) = if bp.exists() {
         let r: crate::report::breakpoints::BreakpointsReport = read_json(&bp)?;
@@ -22,8 +28,8 @@ pub fn run(args: &ReportArgs) -> Result<(), Error> {
             dir.join("breakpoints.md"),
         )
     } else if sw.exists() {
-        let r: super::sweep::SweepReport = read_json(&sw)?;
-        (super::sweep::markdown(&r), dir.join("sweep.md"))
+        let r: crate::sweep::SweepReport = read_json(&sw)?;
+        (crate::sweep::file::markdown(&r), dir.join("sweep.md"))
     } else {
         let md = crate::report::rerender(dir).map_err(|e| Error::io(dir, e))?;
         print!("{md}");

@@ -1,43 +1,13 @@
-//! `capi-loadgen run <profile>`: set up the target, create the fleet, write the results.
+//! `capi-loadgen run <profile>`: flags into a plan, then [`crate::runner`] runs it (or
+//! streams it without sending for `--dry-run`).
 
-use super::connect::{connect, Connected, Load};
 use crate::cli::RunArgs;
-use crate::engine::request::Progress;
-use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
 use crate::error::Error;
-use crate::measure::{self, scrape};
-use crate::model::{self, FleetSpec};
-use crate::profile::{self, Overrides, Plan, TargetPlan};
-use crate::report::health;
-use crate::report::summary::{
-    self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, ShardInfo, Summary, TargetInfo, ToolInfo,
-};
-use crate::report::table;
-use crate::target::Target;
-use std::sync::Arc;
-use std::time::Instant;
+use crate::profile::{self, Overrides, RunPlan, TargetPlan};
+use crate::runner;
+use crate::thresholds::Level;
 
-fn fleet_info(f: &FleetSpec) -> FleetInfo {
-    let ns = f.namespace_range();
-    FleetInfo {
-        clusters: f.shard_clusters(),
-        namespaces: ns.end - ns.start,
-        objects_planned: f.shard_objects(),
-        objects_per_cluster: f
-            .objects_per_cluster()
-            .into_iter()
-            .map(|(k, n)| (k.label().to_string(), n))
-            .collect(),
-        provider: f.provider.as_str().into(),
-        api_group: f.api_group.clone(),
-        capi_version: f.capi_version.as_str().into(),
-        control_plane_replicas: f.control_plane_replicas,
-        machine_deployments: f.machine_deployments,
-        workers_per_machine_deployment: f.workers_per_machine_deployment,
-    }
-}
-
-fn print_plan(plan: &Plan) {
+fn print_plan(plan: &RunPlan) {
     let f = &plan.fleet;
     println!(
         "profile {} ({}): run id {}",
@@ -162,14 +132,14 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             )
         }),
         fail_on: args.fail_on.map(|f| match f {
-            crate::cli::FailOn::Warning => health::Level::Warning,
-            crate::cli::FailOn::Degraded => health::Level::Degraded,
-            crate::cli::FailOn::Critical => health::Level::Critical,
+            crate::cli::FailOn::Warning => Level::Warning,
+            crate::cli::FailOn::Degraded => Level::Degraded,
+            crate::cli::FailOn::Critical => Level::Critical,
         }),
     };
     let mut plan = profile::load(&args.profile, &overrides)?;
     if let Some(shard) = args.shard {
-        super::shard::apply(&mut plan, shard, run_id_given, out_given)?;
+        profile::shard::apply(&mut plan, shard, run_id_given, out_given).map_err(Error::Usage)?;
     }
     let plan = plan;
     if args.dry_run {
@@ -188,294 +158,12 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             println!("dry run: plan only, nothing generated or sent");
             return Ok(());
         }
-        let t0 = std::time::Instant::now();
-        let fleet = plan.fleet.clone();
-        let out = args.objects_out.clone();
-        let streamed =
-            tokio::task::spawn_blocking(move || super::dry_run::stream(&fleet, out.as_deref()))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-        print!(
-            "{}",
-            super::dry_run::render(&streamed, t0.elapsed().as_secs_f64())
-        );
+        let streamed = runner::dry_run::run(&plan.fleet, args.objects_out.as_deref()).await?;
+        print!("{streamed}");
         if let Some(p) = &args.objects_out {
             println!("create bodies: {}", p.display());
         }
         return Ok(());
     }
-    if plan.management_clusters > 1 {
-        return super::multi::run(&plan).await;
-    }
-    let recover = args.recover;
-    with_target(
-        &plan,
-        async |c: &Connected, handle: StopHandle, stop: Stop| {
-            let result = execute(&plan, c, handle, stop).await.map(|_| ());
-            if let (true, Err(Error::QuotaFull { .. })) = (recover, &result) {
-                let r = super::recover::recover(c, &plan.run_id, &plan.fleet.api_group).await?;
-                let path = plan.out_dir.join("recovery.json");
-                let json =
-                    serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
-                std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
-                println!(
-                    "etcd recovered in {:.1} s: this run's objects deleted{}, db {:.1} MiB -> {:.1} MiB after compact + defragment, NOSPACE disarmed, a write then {} ({})",
-                    r.seconds,
-                    if r.deleted_ok { "" } else { " (partly)" },
-                    r.db_full as f64 / 1048576.0,
-                    r.db_after as f64 / 1048576.0,
-                    if r.write_ok { "succeeded" } else { "FAILED" },
-                    path.display()
-                );
-            }
-            result
-        },
-    )
-    .await
-}
-
-/// Connects to the plan's target (starting the local environment if needed), runs `body`,
-/// and always stops what was started, also on Ctrl-C and on errors.
-pub(crate) async fn with_target<R>(
-    plan: &Plan,
-    body: impl AsyncFnOnce(&Connected, StopHandle, Stop) -> Result<R, Error>,
-) -> Result<R, Error> {
-    let (handle, mut stop) = stop_signal();
-    let signals = super::watch_signals(handle.clone());
-    let connected = tokio::select! {
-        c = connect(&plan.target, plan.client.pool_size, plan.client.timeout, &plan.run_id) => c,
-        _ = stop.stopped() => Err(Error::Interrupted { dir: plan.out_dir.clone() }),
-    };
-    let mut connected = match connected {
-        Ok(c) => c,
-        Err(e) => {
-            signals.abort();
-            return Err(e);
-        }
-    };
-    let result = body(&connected, handle, stop).await;
-    signals.abort();
-    connected.close().await;
-    result
-}
-
-/// Installs CRDs, runs the phases on whichever kind of target is connected, writes the
-/// results and prints the table.
-pub(crate) async fn execute(
-    plan: &Plan,
-    c: &Connected,
-    handle: StopHandle,
-    stop: Stop,
-) -> Result<Summary, Error> {
-    let started_at = chrono::Utc::now();
-    match &c.load {
-        Load::Kube(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
-        Load::Etcd(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
-    }
-}
-
-async fn load_phases<T: Target>(
-    plan: &Plan,
-    c: &Connected,
-    load: Vec<T>,
-    handle: StopHandle,
-    stop: Stop,
-    started_at: chrono::DateTime<chrono::Utc>,
-) -> Result<Summary, Error> {
-    match (&c.admin, plan.install_crds) {
-        (Some(admin), true) => admin.install_crds(&model::crds(&plan.fleet)).await?,
-        (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
-        _ => {}
-    }
-    let (tx, collector) = measure::channel(4096);
-    let progress = Arc::new(Progress::default());
-    let exposed = match plan.metrics {
-        Some((addr, _)) => {
-            let m = Arc::new(measure::expose::ToolMetrics::new());
-            let server = measure::expose::serve(addr, m.clone(), progress.clone())
-                .await
-                .map_err(|e| Error::Usage(format!("--metrics-addr {addr}: {e}")))?;
-            tracing::info!("serving the tool's metrics on http://{addr}/metrics");
-            Some((m, server))
-        }
-        None => None,
-    };
-    let collector = tokio::spawn(collector.run_exposed(
-        progress.clone(),
-        tokio::time::Instant::now(),
-        exposed.as_ref().map(|e| e.0.clone()),
-    ));
-    let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
-    let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
-    let scraper = plan.observe.interval.map(|interval| {
-        let sources = scrape::Sources {
-            apiserver: c.admin.as_ref().map(|a| a.client().clone()),
-            etcd_metrics_url: c.etcd_metrics_url.clone(),
-            etcd: c.etcd.clone(),
-        };
-        tokio::spawn(scrape::run(
-            sources,
-            interval,
-            tokio::time::Instant::now(),
-            observe_rx,
-        ))
-    });
-    let mut outcome =
-        super::phases::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
-    let outcome_histograms = std::mem::take(&mut outcome.histograms);
-    let _ = observe_done.send(true);
-    let observed = match scraper {
-        Some(s) => Some(
-            s.await
-                .map_err(|e| Error::Internal(format!("scraper: {e}")))?,
-        ),
-        None => None,
-    };
-    let duration = t0.elapsed();
-    drop(handle);
-    let measurements = collector
-        .await
-        .map_err(|e| Error::Internal(format!("collector: {e}")))?;
-
-    if let (Some((_, server)), Some((_, linger))) = (exposed, plan.metrics) {
-        tokio::time::sleep(linger).await;
-        server.abort();
-    }
-    let (operations, totals) = summary::operations(&measurements);
-    let responses_429: u64 = operations.iter().map(|o| o.responses_429).sum();
-    let health = observed
-        .as_ref()
-        .map(|o| {
-            health::verdicts(
-                o,
-                plan.observe.etcd_quota_bytes.or(c.etcd_quota_bytes),
-                totals.sent,
-                responses_429,
-                &plan.observe.thresholds,
-            )
-        })
-        .unwrap_or_default();
-    let reason = stop.reason();
-    let status = match reason {
-        None => RunStatus::Completed,
-        Some(StopReason::Interrupted) => RunStatus::Interrupted,
-        Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
-    };
-    let s = Summary {
-        status,
-        stop_reason: reason.as_ref().map(|r| match r {
-            StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
-            StopReason::TargetFailed(m) => format!("target failed: {m}"),
-            StopReason::QuotaFull(m) => format!("quota full: {m}"),
-        }),
-        finished_at: chrono::Utc::now().to_rfc3339(),
-        started_at: started_at.to_rfc3339(),
-        duration_seconds: duration.as_secs_f64(),
-        load_started_at: Some(load_started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        target: c.info.clone(),
-        phases: outcome.phases,
-        controllers: outcome.controllers,
-        watch: outcome.watch,
-        observed,
-        health,
-        totals,
-        operations,
-        ..empty_summary(plan)
-    };
-    s.write(&plan.out_dir)
-        .map_err(|e| Error::io(&plan.out_dir, e))?;
-    crate::report::files::write_measurements(&plan.out_dir, &measurements, &outcome_histograms)
-        .map_err(|e| Error::io(&plan.out_dir, e))?;
-    std::fs::write(
-        plan.out_dir.join("report.md"),
-        crate::report::markdown::render(&s, &measurements.series),
-    )
-    .map_err(|e| Error::io(plan.out_dir.join("report.md"), e))?;
-    if let Some(o) = &s.observed {
-        let path = plan.out_dir.join("observed.csv");
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
-    }
-    print!("{}", table::render(&s));
-    println!(
-        "results: {} (summary.json, report.md, timeseries.csv, histograms)",
-        plan.out_dir.display()
-    );
-    let worst = health::worst(&s.health);
-    match (reason, plan.fail_on) {
-        (None, Some(limit)) if worst >= limit => Err(Error::Unhealthy {
-            level: format!("{worst:?}").to_lowercase(),
-            dir: plan.out_dir.clone(),
-        }),
-        (reason, _) => finish(reason, s, plan),
-    }
-}
-
-fn finish(reason: Option<StopReason>, s: Summary, plan: &Plan) -> Result<Summary, Error> {
-    match reason {
-        None => Ok(s),
-        Some(StopReason::Interrupted) => Err(Error::Interrupted {
-            dir: plan.out_dir.clone(),
-        }),
-        Some(StopReason::TargetFailed(r)) => Err(Error::TargetFailed {
-            reason: r,
-            dir: plan.out_dir.clone(),
-        }),
-        Some(StopReason::QuotaFull(r)) => Err(Error::QuotaFull {
-            reason: r,
-            dir: plan.out_dir.clone(),
-        }),
-    }
-}
-
-fn empty_summary(plan: &Plan) -> Summary {
-    let now = chrono::Utc::now().to_rfc3339();
-    Summary {
-        schema_version: summary::SCHEMA_VERSION,
-        tool: ToolInfo {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        run_id: plan.run_id.clone(),
-        profile: ProfileInfo {
-            name: plan.name.clone(),
-            path: plan.source.display().to_string(),
-            description: plan.description.clone(),
-        },
-        status: RunStatus::Completed,
-        stop_reason: None,
-        started_at: now.clone(),
-        finished_at: now,
-        duration_seconds: 0.0,
-        load_started_at: None,
-        shard: (!plan.fleet.shard.is_whole()).then(|| ShardInfo {
-            index: plan.fleet.shard.index,
-            count: plan.fleet.shard.count,
-            fleet_clusters: plan.fleet.clusters,
-            first_cluster: plan.fleet.cluster_range().start,
-            first_namespace: plan.fleet.namespace_range().start,
-        }),
-        merged_from: Vec::new(),
-        target: TargetInfo {
-            kind: String::new(),
-            endpoint: String::new(),
-            server_version: String::new(),
-        },
-        fleet: fleet_info(&plan.fleet),
-        client: ClientInfo {
-            pool_size: plan.client.pool_size,
-            qps: plan.client.qps,
-            burst: plan.client.burst,
-            preset: plan.client.preset.clone(),
-            timeout_seconds: plan.client.timeout.as_secs_f64(),
-            max_retries: plan.client.max_retries,
-        },
-        phases: Vec::new(),
-        controllers: Vec::new(),
-        watch: None,
-        observed: None,
-        health: Vec::new(),
-        totals: Default::default(),
-        operations: Vec::new(),
-    }
+    runner::run_plan(&plan, args.recover).await
 }

@@ -4,9 +4,9 @@
 //! as a MachineSet controller knows them) or changed in place (`update`: one PATCH of each
 //! Machine). Rounds walk the workers in order, so successive rounds touch different machines.
 
-use super::create::create_body;
 use super::request::PhaseContext;
 use crate::measure::Verb;
+use crate::model::create_body;
 use crate::model::{self, FleetSpec, Kind, Object};
 use crate::profile::phases::ChurnPlan;
 use crate::profile::ChurnMode;

@@ -9,7 +9,7 @@
 
 pub use super::request::{PhaseContext, Progress};
 use crate::measure::Verb;
-use crate::model::{self, FleetSpec, Kind, Object};
+use crate::model::{self, create_body, take_create_body, FleetSpec, Kind, Object};
 use crate::profile::phases::{CreatePlan, Rate};
 use crate::target::{Created, Target};
 use std::collections::HashMap;
@@ -91,41 +91,6 @@ fn is_owner_kind(k: Kind) -> bool {
             | Kind::Machine
             | Kind::KubeadmConfig
     )
-}
-
-/// The body to send for a create: status stripped (controllers write status later through
-/// the status subresource) and owner UIDs replaced by the server-assigned ones.
-pub fn create_body(obj: &Object, uids: &HashMap<u32, String>) -> serde_json::Value {
-    patch_body(obj.body.clone(), obj, uids)
-}
-
-/// [`create_body`] taking the body out of `obj` (left `null`) instead of copying it.
-pub fn take_create_body(obj: &mut Object, uids: &HashMap<u32, String>) -> serde_json::Value {
-    let body = std::mem::take(&mut obj.body);
-    patch_body(body, obj, uids)
-}
-
-fn patch_body(
-    mut body: serde_json::Value,
-    obj: &Object,
-    uids: &HashMap<u32, String>,
-) -> serde_json::Value {
-    if let Some(m) = body.as_object_mut() {
-        m.remove("status");
-    }
-    // get_mut, not IndexMut: indexing would insert `"ownerReferences": null`.
-    if let Some(refs) = body
-        .get_mut("metadata")
-        .and_then(|m| m.get_mut("ownerReferences"))
-        .and_then(serde_json::Value::as_array_mut)
-    {
-        for (r, owner) in refs.iter_mut().zip(&obj.owners) {
-            if let Some(uid) = uids.get(owner) {
-                r["uid"] = serde_json::Value::String(uid.clone());
-            }
-        }
-    }
-    body
 }
 
 /// Runs the create phase: the shard's namespaces, then its clusters from

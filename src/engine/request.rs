@@ -17,8 +17,6 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
-/// client-go's retry limit (`rest/with_retry.go`).
-pub const CLIENT_GO_MAX_RETRIES: u32 = 10;
 /// Longest Retry-After honoured (APF sends at most 32 s).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(32);
 

@@ -1,5 +1,5 @@
 //! Watchers: W long-lived watches held for the whole run, as controllers' informers hold
-//! them (the seed's watch-count scaling axis). Each measures the event delivery lag: from
+//! them (the watch count is one of the axes a management cluster scales along). Each measures the event delivery lag: from
 //! the moment a write was acknowledged to the moment the watch delivered that object at
 //! that resourceVersion. Watches resume from the last resourceVersion seen after a
 //! disconnect, and restart from the current version when it is too old (410 / compaction).

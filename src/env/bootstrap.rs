@@ -2,7 +2,7 @@
 //!
 //! The load identity is a ServiceAccount (`capi-loadgen-system/capi-loadgen`) bound to
 //! `cluster-admin`. It is *not* in `system:masters`, so API Priority and Fairness classifies
-//! it like a real CAPI controller's service account (`workload-low`, FACTS §2) and it can be
+//! it like a real CAPI controller's service account (`workload-low`, see docs/concurrency.md) and it can be
 //! throttled with 429s. The admin identity (in `system:masters`, exempt) only does set-up.
 
 use super::EnvError;

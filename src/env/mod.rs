@@ -1,5 +1,5 @@
 //! Environments the tool runs against. `local` starts a real etcd and kube-apiserver on
-//! loopback as child processes (FACTS §6) so every test and the quickstart have a real target.
+//! loopback as child processes so every test and the quickstart have a real target.
 
 pub mod assets;
 mod bootstrap;

@@ -1,5 +1,8 @@
 //! What API Priority and Fairness allows one ServiceAccount, read from the live apiserver's
-//! PriorityLevelConfigurations and, on servers with seat borrowing, the seat limits it reports: the model behind the 429-onset breakpoint.
+//! PriorityLevelConfigurations and, on servers with seat borrowing, the seat limits it
+//! reports on `/metrics` (Kubernetes docs, "API Priority and Fairness",
+//! <https://kubernetes.io/docs/concepts/cluster-administration/flow-control/>): the model
+//! behind the 429-onset breakpoint.
 
 use crate::target::kube::KubeTarget;
 use serde_json::Value;

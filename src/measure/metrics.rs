@@ -1,7 +1,7 @@
 //! Reading apiserver and etcd `/metrics` (Prometheus text format, parsed with
 //! `prometheus-parse`) into a [`Snapshot`], and turning two snapshots into the values of one
 //! interval: histogram p99s from bucket deltas (as Prometheus' `histogram_quantile` does),
-//! counter deltas, gauges. Metric names differ across versions (FACTS §4): every known name
+//! counter deltas, gauges. Metric names differ across Kubernetes and etcd versions: every known name
 //! is accepted.
 
 use prometheus_parse::{Scrape, Value};

@@ -151,7 +151,9 @@ impl Kind {
     }
 }
 
-/// Which per-cluster Secrets Cluster API makes (FACTS §5).
+/// Which per-cluster Secrets Cluster API makes (its kubeconfig and the CA, etcd, front-proxy
+/// and service-account key pairs; Cluster API book, "Certificate Management",
+/// <https://cluster-api.sigs.k8s.io/tasks/certs/>).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterSecret {

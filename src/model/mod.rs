@@ -34,6 +34,7 @@ macro_rules! object {
     }};
 }
 
+mod body;
 mod capi;
 mod cloudinit;
 mod crds;
@@ -57,6 +58,7 @@ mod tests;
 #[cfg(test)]
 mod upstream_tests;
 
+pub use body::{create_body, take_create_body};
 pub use crds::{crds, provider_crds};
 pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;

@@ -358,7 +358,7 @@ impl ApiRef {
         }
     }
 
-    /// The etcd key kube-apiserver uses for an object (FACTS §4): custom resources
+    /// The etcd key kube-apiserver uses for an object (its default `/registry` prefix): custom resources
     /// `/registry/<group>/<plural>/<ns>/<name>`, built-ins `/registry/<plural>/<ns>/<name>`.
     pub fn etcd_key(&self, namespace: Option<&str>, name: &str) -> String {
         let mut key = String::from("/registry/");

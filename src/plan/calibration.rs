@@ -1,7 +1,7 @@
 //! What the planner knows about the target: measured in a `breakpoints` run, or built-in
 //! defaults that say they are unmeasured.
 
-use crate::report::breakpoints::BreakpointsReport;
+use crate::report::breakpoints::{Bottleneck, BreakpointsReport};
 use serde::Serialize;
 use std::path::Path;
 
@@ -59,7 +59,7 @@ impl Default for Calibration {
         Calibration {
             client_qps_factor: Figure::default(1.0, "the model N* = QPS x period / calls taken as exact"),
             concurrency_factor: Figure::default(1.0, "the model N* = concurrency x period / reconcile duration taken as exact"),
-            etcd_write_ceiling: Figure::default(8950.0, "etcd's own Go benchmark, 1 member on 2 cores (FACTS §3), not through an apiserver"),
+            etcd_write_ceiling: Figure::default(8950.0, "etcd's own Go benchmark tool, 1 member on 2 cores, not through an apiserver"),
             etcd_bytes_factor: Figure::default(1.26, "db bytes / (key + value) bytes measured once on etcd 3.4 (results/reference/breakpoints)"),
             apf_onset_in_flight: Figure::default(315.0, "APF model for the local apiserver's limits: workload-low 15 seats + 6 queues x 50"),
         }
@@ -103,8 +103,8 @@ impl Calibration {
                 ),
                 measured: true,
             };
-            match row.id.as_str() {
-                "client-qps" => {
+            match row.id {
+                Bottleneck::ClientQps => {
                     c.client_qps_factor = Figure {
                         value: measured / model,
                         ..src(format!(
@@ -112,7 +112,7 @@ impl Calibration {
                         ))
                     }
                 }
-                "concurrency" => {
+                Bottleneck::Concurrency => {
                     c.concurrency_factor = Figure {
                         value: measured / model,
                         ..src(format!(
@@ -120,7 +120,7 @@ impl Calibration {
                         ))
                     }
                 }
-                "etcd-writes" => {
+                Bottleneck::EtcdWrites => {
                     c.etcd_write_ceiling = Figure {
                         value: measured,
                         ..src(format!(
@@ -128,7 +128,7 @@ impl Calibration {
                         ))
                     }
                 }
-                "etcd-size" => {
+                Bottleneck::EtcdSize => {
                     // Both are clusters at the same quota: model / measured = db bytes per
                     // model byte.
                     c.etcd_bytes_factor = Figure {
@@ -136,13 +136,12 @@ impl Calibration {
                         ..src(format!("{model:.0} clusters modelled / {measured:.0} measured at the same quota"))
                     }
                 }
-                "apf" => {
+                Bottleneck::Apf => {
                     c.apf_onset_in_flight = Figure {
                         value: measured,
                         ..src(format!("429s from {measured:.0} concurrent requests"))
                     }
                 }
-                _ => {}
             }
         }
         Ok(c)

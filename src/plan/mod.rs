@@ -5,14 +5,15 @@
 //! every shard below every breakpoint with a margin. Every figure carries its source.
 
 pub mod calibration;
-pub mod report;
+pub mod render;
 
 pub use calibration::{Calibration, Figure};
 
 use crate::model::{FleetSpec, Provider};
 use serde::Serialize;
 
-/// Controller defaults of a Cluster API release line (FACTS §1).
+/// Controller defaults of a Cluster API release line (its `main.go` flags; see
+/// docs/throttling.md).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Preset {
     /// Name, e.g. `v1.5`.
@@ -157,10 +158,10 @@ pub struct Sizing {
     pub shard_flags: Flags,
 }
 
-/// Where the seed's own numbers do not add up.
+/// A commonly quoted scaling figure that does not add up, checked against the formulas.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SeedCheck {
-    /// The seed's claim.
+pub struct ClaimCheck {
+    /// The figure as commonly quoted.
     pub claim: String,
     /// What the formulas say.
     pub finding: String,
@@ -168,7 +169,7 @@ pub struct SeedCheck {
 
 /// The planner's answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Plan {
+pub struct CapacityPlan {
     /// Inputs.
     pub fleet: FleetInput,
     /// The calibration used.
@@ -185,15 +186,15 @@ pub struct Plan {
     pub flags: Flags,
     /// Management clusters and sharding.
     pub sizing: Sizing,
-    /// The seed's numbers checked against the formulas.
-    pub seed_checks: Vec<SeedCheck>,
+    /// Commonly quoted figures checked against the formulas.
+    pub claim_checks: Vec<ClaimCheck>,
 }
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 impl FleetInput {
     /// A fleet of `clusters` x `machines_per_cluster` with the defaults the breakpoints
-    /// suite uses: 20 calls per reconcile (N* = 600 at QPS 20 / 600 s, FACTS §1), 8 of them
+    /// suite uses: 20 calls per reconcile (N* = 600 at QPS 20 / 600 s, as the Metal3 "Scaling to 1000 clusters" posts observed), 8 of them
     /// status writes, 6 s per reconcile (N* = 1,000 at concurrency 10), 20 ms per request.
     pub fn new(clusters: u64, machines_per_cluster: u64, preset: Preset) -> FleetInput {
         FleetInput {
@@ -363,8 +364,8 @@ fn flags(f: &FleetInput, c: &Calibration, clusters: f64) -> Flags {
 }
 
 /// Computes the plan.
-pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Plan {
-    let model_bytes = crate::commands::fill::model_bytes_per_cluster(&f.spec());
+pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> CapacityPlan {
+    let model_bytes = crate::target::sizing::model_bytes_per_cluster(&f.spec());
     let bytes_per_cluster = model_bytes * c.etcd_bytes_factor.value;
     let n = f.clusters as f64;
     let whole = demand(f, n, bytes_per_cluster);
@@ -421,7 +422,7 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Plan {
         shard_demand: demand(f, per_shard as f64, bytes_per_cluster),
         shard_flags: kept(flags(f, c, per_shard as f64)),
     };
-    Plan {
+    CapacityPlan {
         fleet: f.clone(),
         calibration: c.clone(),
         calibration_from: calibration_from.into(),
@@ -430,12 +431,12 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Plan {
         flags: flags(f, c, n),
         progression,
         sizing,
-        seed_checks: seed_checks(f, c, bytes_per_cluster),
+        claim_checks: claim_checks(f, c, bytes_per_cluster),
     }
 }
 
-/// The seed's rows and arguments, recomputed.
-fn seed_checks(f: &FleetInput, c: &Calibration, bytes_per_cluster: f64) -> Vec<SeedCheck> {
+/// Commonly quoted rows and arguments, recomputed.
+fn claim_checks(f: &FleetInput, c: &Calibration, bytes_per_cluster: f64) -> Vec<ClaimCheck> {
     let implied_bytes = 8.0 * GIB / 5000.0;
     let per_machine = {
         let mut one = f.clone();
@@ -443,33 +444,33 @@ fn seed_checks(f: &FleetInput, c: &Calibration, bytes_per_cluster: f64) -> Vec<S
         let mut hundred = f.clone();
         hundred.machines_per_cluster = 101;
         let b = |x: &FleetInput| {
-            crate::commands::fill::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
+            crate::target::sizing::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
         };
         (b(&hundred) - b(&one)) / 100.0
     };
     vec![
-        SeedCheck {
+        ClaimCheck {
             claim: "600 clusters: controller QPS limits (\"600 clusters / 600 s = 1 API call per second\")".into(),
             finding: format!(
-                "1 call/s is 5% of QPS 20 and throttles nothing. N* = QPS x period / calls gives 600 only with 20 calls per reconcile: 20 x 600 / 20 = {:.0} (FACTS §1).",
+                "1 call/s is 5% of QPS 20 and throttles nothing. N* = QPS x period / calls gives 600 only with 20 calls per reconcile: 20 x 600 / 20 = {:.0} (docs/throttling.md).",
                 20.0 * 600.0 / 20.0
             ),
         },
-        SeedCheck {
+        ClaimCheck {
             claim: "client-go 10 QPS".into(),
-            finding: "client-go's REST default is QPS 5 / burst 10; 10 is the workqueue's retry bucket (FACTS §1).".into(),
+            finding: "client-go's REST default is QPS 5 / burst 10; 10 is the workqueue's retry bucket, rate.NewLimiter(10, 100) in client-go's util/workqueue/default_rate_limiters.go.".into(),
         },
-        SeedCheck {
+        ClaimCheck {
             claim: "2,500 clusters: etcd write throughput, with ~100-500 etcd writes/s at 1,000 clusters".into(),
             finding: format!(
-                "At the seed's 0.1-0.5 writes/s per cluster, 2,500 clusters write 250-1,250/s, below the {:.0} writes/s ceiling used here ({}); the ceiling is reached at {:.0}-{:.0} clusters.",
+                "At the commonly quoted 0.1-0.5 writes/s per cluster, 2,500 clusters write 250-1,250/s, below the {:.0} writes/s ceiling used here ({}); the ceiling is reached at {:.0}-{:.0} clusters.",
                 c.etcd_write_ceiling.value,
                 c.etcd_write_ceiling.source,
                 c.etcd_write_ceiling.value / 0.5,
                 c.etcd_write_ceiling.value / 0.1
             ),
         },
-        SeedCheck {
+        ClaimCheck {
             claim: "5,000 clusters: etcd database size".into(),
             finding: format!(
                 "8 GiB / 5,000 = {:.0} bytes per cluster: about {:.0} machines per cluster at {per_machine:.0} stored bytes per machine. This fleet stores {bytes_per_cluster:.0} bytes per cluster, so 8 GiB holds {:.0} clusters.",

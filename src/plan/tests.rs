@@ -1,4 +1,4 @@
-//! The planner on hand-computed fleets, and the seed's rows out of the formulas.
+//! The planner on hand-computed fleets, and the documented rows out of the formulas.
 
 use super::*;
 
@@ -8,19 +8,19 @@ fn fleet(clusters: u64) -> FleetInput {
     FleetInput::new(clusters, 10, PRESETS[0])
 }
 
-fn by_id<'a>(p: &'a Plan, id: &str) -> &'a Breakpoint {
+fn by_id<'a>(p: &'a CapacityPlan, id: &str) -> &'a Breakpoint {
     p.progression.iter().find(|b| b.id == id).unwrap()
 }
 
 /// A calibration whose db factor stores exactly `bytes` per cluster of `f`'s shape.
 fn storing(f: &FleetInput, bytes: f64) -> Calibration {
     let mut c = Calibration::default();
-    c.etcd_bytes_factor.value = bytes / crate::commands::fill::model_bytes_per_cluster(&f.spec());
+    c.etcd_bytes_factor.value = bytes / crate::target::sizing::model_bytes_per_cluster(&f.spec());
     c
 }
 
 #[test]
-fn the_seed_600_and_1000_rows_come_out_of_the_formulas() {
+fn the_documented_600_and_1000_rows_come_out_of_the_formulas() {
     // QPS 20, sync period 600 s, 20 calls per reconcile: N* = 20 x 600 / 20.
     let p = plan(&fleet(1000), &Calibration::default(), "defaults");
     assert_eq!(by_id(&p, "client-qps").clusters, 600.0);
@@ -29,14 +29,14 @@ fn the_seed_600_and_1000_rows_come_out_of_the_formulas() {
     assert_eq!(p.first.id, "client-qps");
     assert_eq!(p.progression[1].id, "concurrency");
     assert!(
-        p.seed_checks[0].finding.contains("20 x 600 / 20 = 600"),
+        p.claim_checks[0].finding.contains("20 x 600 / 20 = 600"),
         "{:?}",
-        p.seed_checks[0]
+        p.claim_checks[0]
     );
 }
 
 #[test]
-fn the_seed_5000_row_is_8_gib_over_its_bytes_per_cluster() {
+fn the_documented_5000_row_is_8_gib_over_its_bytes_per_cluster() {
     let f = fleet(5000);
     let c = storing(&f, 8.0 * GIB / 5000.0);
     let p = plan(&f, &c, "test");
@@ -44,11 +44,11 @@ fn the_seed_5000_row_is_8_gib_over_its_bytes_per_cluster() {
     assert!((size - 5000.0).abs() < 1e-6, "{size}");
     assert!((by_id(&p, "etcd-size-2GiB").clusters - 1250.0).abs() < 1e-6);
     assert!(
-        p.seed_checks[3]
+        p.claim_checks[3]
             .finding
             .contains("1717987 bytes per cluster"),
         "{}",
-        p.seed_checks[3].finding
+        p.claim_checks[3].finding
     );
 }
 

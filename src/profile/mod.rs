@@ -1,21 +1,22 @@
-//! Profiles: the YAML a user writes, parsed strictly and validated into a [`Plan`].
+//! Profiles: the YAML a user writes, parsed strictly and validated into a [`RunPlan`].
 //!
 //! Parsing uses serde-saphyr with `deny_unknown_fields` everywhere; every error, from the
 //! parser or from validation, names `file:line: field: problem`. All cross-field checks live
-//! in [`validate`]. See `profiles/README.md` for every field, its unit and default.
+//! in `validate`. See `profiles/README.md` for every field, its unit and default.
 
 mod locate;
 pub mod phases;
-mod sweep;
+pub mod shard;
+mod sweep_section;
 mod target;
 #[cfg(test)]
 mod tests;
 mod types;
 mod validate;
 
-pub use sweep::SweepPlan;
+pub use sweep_section::SweepPlan;
 pub use types::*;
-pub use validate::{new_run_id, ClientPlan, Plan, TargetPlan};
+pub use validate::{new_run_id, ClientPlan, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +66,7 @@ impl std::error::Error for ProfileError {}
 pub const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
 
 /// Reads, parses and validates a profile file into a plan.
-pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ProfileError> {
+pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ProfileError> {
     let file_err = |message: String| ProfileError {
         file: path.to_path_buf(),
         line: 0,
@@ -97,7 +98,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ProfileError> {
 
 /// Parses and validates profile text; `path` is only used in messages and to resolve
 /// relative paths.
-pub fn parse_str(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, ProfileError> {
+pub fn parse_str(path: &Path, text: &str, overrides: &Overrides) -> Result<RunPlan, ProfileError> {
     // A byte-order mark (editors on Windows) is not part of the first key.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text
@@ -136,7 +137,7 @@ pub fn load_with(
     field: &str,
     value: &str,
     overrides: &Overrides,
-) -> Result<Plan, ProfileError> {
+) -> Result<RunPlan, ProfileError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_with(path, &text, field, value, overrides),
         Err(e) => Err(ProfileError {
@@ -155,7 +156,7 @@ pub fn parse_with(
     field: &str,
     value: &str,
     overrides: &Overrides,
-) -> Result<Plan, ProfileError> {
+) -> Result<RunPlan, ProfileError> {
     let err = |line: u64, message: String| ProfileError {
         file: path.to_path_buf(),
         line,

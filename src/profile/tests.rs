@@ -7,7 +7,7 @@ fn err(yaml: &str) -> ProfileError {
     parse_str(Path::new("p.yaml"), yaml, &Overrides::default()).expect_err(yaml)
 }
 
-fn ok(yaml: &str) -> Plan {
+fn ok(yaml: &str) -> RunPlan {
     parse_str(Path::new("p.yaml"), yaml, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 

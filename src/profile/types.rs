@@ -63,20 +63,7 @@ pub struct SweepSection {
     pub state: Option<SweepState>,
 }
 
-/// What a sweep keeps between its points.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SweepState {
-    /// Each point starts from an empty target: a fresh local environment, or (on a named
-    /// target) its own run id and namespaces.
-    #[default]
-    Reset,
-    /// One target for every point; a `fleet.clusters` sweep creates only the clusters the
-    /// previous point did not, so point n measures a fleet built by points 0..n.
-    Accumulate,
-}
+pub use crate::sweep::SweepState;
 
 /// `observe:`
 #[derive(Debug, Default, Deserialize)]
@@ -98,7 +85,7 @@ pub struct ObserveSection {
 pub struct WatchersSection {
     /// Watches per kind (required).
     pub count: Option<u64>,
-    /// Kinds to watch, by label (default [machine]).
+    /// Kinds to watch, by label (default `[machine]`).
     pub kinds: Option<Vec<String>>,
     /// `cluster` (default): each watch sees every namespace; `namespace`: watches spread
     /// over the fleet's namespaces.
@@ -253,7 +240,9 @@ pub struct PayloadSection {
     pub secret: Option<u64>,
 }
 
-/// Named client settings (FACTS §1).
+/// Named client settings: the QPS / burst of client-go's `rest.Config` defaults, Cluster
+/// API's controller flags per release line and controller-runtime's defaults (see
+/// docs/throttling.md for the sources).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum ClientPreset {
     /// client-go's `rest.Config` defaults: QPS 5, burst 10.
@@ -447,7 +436,7 @@ pub struct Overrides {
     /// `--metrics-addr` and how long to keep serving after the run.
     pub metrics: Option<(std::net::SocketAddr, std::time::Duration)>,
     /// `--fail-on`: the verdict level that fails the run.
-    pub fail_on: Option<crate::report::health::Level>,
+    pub fail_on: Option<crate::thresholds::Level>,
     /// Kube contexts the safety guard lets through (`--allow-context`).
     pub allow_contexts: Vec<String>,
     /// etcd endpoints the safety guard lets through (`--allow-endpoint`).

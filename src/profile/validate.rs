@@ -1,4 +1,4 @@
-//! Every cross-field check, in one place: a parsed [`Profile`] becomes a [`Plan`] or an error
+//! Every cross-field check, in one place: a parsed [`Profile`] becomes a [`RunPlan`] or an error
 //! naming the field.
 
 use super::types::*;
@@ -40,6 +40,10 @@ pub enum TargetPlan {
     },
 }
 
+/// client-go's retry limit for 429 and 5xx answers with Retry-After (`maxRetries` in
+/// client-go's `rest/with_retry.go`): the default of `client.max_retries`.
+pub const CLIENT_GO_MAX_RETRIES: u32 = 10;
+
 /// The client pool, resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientPlan {
@@ -65,7 +69,7 @@ pub struct ObservePlan {
     /// etcd quota for the db-size verdict (overrides the local environment's).
     pub etcd_quota_bytes: Option<u64>,
     /// Threshold overrides.
-    pub thresholds: std::collections::BTreeMap<String, crate::report::health::Thresholds>,
+    pub thresholds: std::collections::BTreeMap<String, crate::thresholds::Thresholds>,
 }
 
 /// Watches held for the whole run.
@@ -81,7 +85,7 @@ pub struct WatchPlan {
 
 /// A validated run: everything the engine needs, nothing left to check.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct RunPlan {
     /// The profile file.
     pub source: PathBuf,
     /// Profile name.
@@ -107,11 +111,11 @@ pub struct Plan {
     /// Where to serve the tool's metrics, and how long after the run.
     pub metrics: Option<(std::net::SocketAddr, Duration)>,
     /// A verdict at least this bad fails the run (`--fail-on`).
-    pub fail_on: Option<crate::report::health::Level>,
+    pub fail_on: Option<crate::thresholds::Level>,
     /// Results directory.
     pub out_dir: PathBuf,
     /// How `sweep` varies this profile.
-    pub sweep: super::sweep::SweepPlan,
+    pub sweep: super::sweep_section::SweepPlan,
     /// What the run does when the target fails.
     pub on_target_failure: super::OnTargetFailure,
     /// Local environments to split the fleet over (`local.management_clusters`).
@@ -221,7 +225,7 @@ fn client_plan(c: &ClientSection, err: Err) -> Result<(ClientPlan, u64), Profile
                     ))
                 }
                 Some(n) => n,
-                None => crate::engine::request::CLIENT_GO_MAX_RETRIES,
+                None => CLIENT_GO_MAX_RETRIES,
             },
         },
         conc,
@@ -278,7 +282,7 @@ pub fn validate(
     o: &Overrides,
     err: Err,
     source: &Path,
-) -> Result<Plan, ProfileError> {
+) -> Result<RunPlan, ProfileError> {
     let f = &p.fleet;
     let clusters = o.clusters.or(Some(f.clusters));
     let clusters = positive(err, "fleet.clusters", clusters, 1, 10_000_000)?;
@@ -403,7 +407,7 @@ pub fn validate(
 
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
-    let sweep = super::sweep::sweep_plan(p.sweep.take(), err)?;
+    let sweep = super::sweep_section::sweep_plan(p.sweep.take(), err)?;
     let observe = {
         let o = &p.observe;
         let interval = o.interval_seconds.unwrap_or(5.0);
@@ -416,11 +420,11 @@ pub fn validate(
         let mut thresholds = std::collections::BTreeMap::new();
         for (check, t) in o.thresholds.clone().unwrap_or_default() {
             let field = format!("observe.thresholds.{check}");
-            if !crate::report::health::DEFAULTS
+            if !crate::thresholds::DEFAULTS
                 .iter()
                 .any(|(c, _, _)| *c == check)
             {
-                let all: Vec<&str> = crate::report::health::DEFAULTS
+                let all: Vec<&str> = crate::thresholds::DEFAULTS
                     .iter()
                     .map(|(c, _, _)| *c)
                     .collect();
@@ -534,7 +538,7 @@ pub fn validate(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    Ok(Plan {
+    Ok(RunPlan {
         source: source.to_path_buf(),
         name,
         description: p.description,

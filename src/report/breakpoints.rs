@@ -1,6 +1,7 @@
-//! `breakpoints.json` and `breakpoints.md`: one row per bottleneck of the seed's "Bottlenecks
-//! That Emerge" table, with the documented value, the model's prediction, what was measured
-//! here and the plots that show it.
+//! `breakpoints.json` and `breakpoints.md`: one row per documented Cluster API scaling
+//! bottleneck ([`Bottleneck`]), with the documented value, the model's prediction, what was
+//! measured here and the plots that show it. `docs/breakpoints.md` explains the table and
+//! its public sources.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -22,17 +23,155 @@ pub enum RowStatus {
     Failed,
 }
 
+/// The documented bottlenecks of a Cluster API management cluster, in the order a growing
+/// fleet usually meets them (see `docs/breakpoints.md` for the sources).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bottleneck {
+    /// The controllers' client-side rate limit (QPS / burst).
+    ClientQps,
+    /// The controllers' reconcile workers (`--cluster-concurrency`).
+    Concurrency,
+    /// etcd's write throughput.
+    EtcdWrites,
+    /// etcd's database size against its quota.
+    EtcdSize,
+    /// kube-apiserver's in-flight limits as API Priority and Fairness divides them.
+    Apf,
+}
+
+/// What the public write-ups document for one bottleneck.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Documented {
+    /// The bottleneck's name.
+    pub bottleneck: &'static str,
+    /// The documented value, in words.
+    pub value: &'static str,
+    /// The documented value in clusters.
+    pub clusters: f64,
+    /// The unit the experiment measures in.
+    pub unit: &'static str,
+}
+
+impl Bottleneck {
+    /// Every row, in the table's order.
+    pub const ALL: [Bottleneck; 5] = [
+        Bottleneck::ClientQps,
+        Bottleneck::Concurrency,
+        Bottleneck::EtcdWrites,
+        Bottleneck::EtcdSize,
+        Bottleneck::Apf,
+    ];
+
+    /// The row's id in `breakpoints.json` and `--only`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Bottleneck::ClientQps => "client-qps",
+            Bottleneck::Concurrency => "concurrency",
+            Bottleneck::EtcdWrites => "etcd-writes",
+            Bottleneck::EtcdSize => "etcd-size",
+            Bottleneck::Apf => "apf",
+        }
+    }
+
+    /// The row with this id.
+    pub fn parse(id: &str) -> Option<Bottleneck> {
+        Bottleneck::ALL.into_iter().find(|b| b.id() == id)
+    }
+
+    /// The row's short name in run ids (which are at most 24 characters).
+    pub fn short(self) -> &'static str {
+        match self {
+            Bottleneck::ClientQps => "qps",
+            Bottleneck::Concurrency => "conc",
+            Bottleneck::EtcdWrites => "wr",
+            Bottleneck::EtcdSize => "size",
+            Bottleneck::Apf => "apf",
+        }
+    }
+
+    /// What is documented for it.
+    pub fn documented(self) -> Documented {
+        let (bottleneck, value, clusters, unit) = match self {
+            Bottleneck::ClientQps => (
+                "Controller QPS limits",
+                "500 clusters (table); ~600 with QPS 20 / burst 30 and a 10-minute sync (Metal3)",
+                600.0,
+                "clusters",
+            ),
+            Bottleneck::Concurrency => (
+                "Controller concurrency",
+                "1,000 clusters with concurrency 10",
+                1000.0,
+                "clusters",
+            ),
+            Bottleneck::EtcdWrites => (
+                "etcd write throughput",
+                "2,500 clusters",
+                2500.0,
+                "writes/s",
+            ),
+            Bottleneck::EtcdSize => (
+                "etcd database size",
+                "5,000 clusters",
+                5000.0,
+                "clusters at 8 GiB",
+            ),
+            Bottleneck::Apf => (
+                "API server in-flight requests (APF)",
+                "5,000 clusters (secondary)",
+                5000.0,
+                "requests in flight",
+            ),
+        };
+        Documented {
+            bottleneck,
+            value,
+            clusters,
+            unit,
+        }
+    }
+
+    /// The row with its documented facts and nothing measured yet.
+    pub fn row(self) -> Row {
+        let d = self.documented();
+        Row {
+            id: self,
+            bottleneck: d.bottleneck.into(),
+            documented: d.value.into(),
+            documented_clusters: d.clusters,
+            model: None,
+            model_note: String::new(),
+            measured: None,
+            unit: d.unit.into(),
+            measured_clusters: None,
+            measured_note: String::new(),
+            status: RowStatus::Skipped,
+            scaling: String::new(),
+            evidence: Vec::new(),
+            results: None,
+            seconds: 0.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Bottleneck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 /// One bottleneck.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Row {
-    /// Short id (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`).
-    pub id: String,
-    /// The bottleneck, as the seed names it.
+    /// Which bottleneck (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`).
+    pub id: Bottleneck,
+    /// The bottleneck's name.
     pub bottleneck: String,
-    /// What the seed documents.
+    /// What the public write-ups document.
     pub documented: String,
-    /// The seed's value in clusters.
+    /// The documented value in clusters.
     pub documented_clusters: f64,
     /// The model's prediction in this row's unit, when there is a model.
     pub model: Option<f64>,
@@ -75,7 +214,7 @@ pub struct BreakpointsReport {
     pub duration_seconds: f64,
     /// Where the experiments ran (`local`, or the named kubeconfig / etcd endpoint).
     pub target: String,
-    /// One row per bottleneck, in the seed's order.
+    /// One row per bottleneck, in [`Bottleneck::ALL`]'s order.
     pub rows: Vec<Row>,
     /// Whether every selected experiment ran to its end.
     pub complete: bool,
@@ -121,7 +260,7 @@ pub fn markdown(r: &BreakpointsReport) -> String {
             " (**incomplete**: see the rows marked failed)"
         }
     );
-    o += "| row | bottleneck | documented (seed) | model prediction | measured here | evidence (plot) |\n|---|---|---|---|---|---|\n";
+    o += "| row | bottleneck | documented | model prediction | measured here | evidence (plot) |\n|---|---|---|---|---|---|\n";
     for (i, row) in r.rows.iter().enumerate() {
         let measured = match row.status {
             RowStatus::Measured => {
@@ -184,5 +323,17 @@ mod tests {
         assert_eq!(group(45213.0), "45,213");
         assert_eq!(group(1234567.0), "1,234,567");
         assert_eq!(group(-2500.0), "-2,500");
+    }
+
+    #[test]
+    fn row_ids_round_trip_as_in_breakpoints_json() {
+        for b in Bottleneck::ALL {
+            assert_eq!(Bottleneck::parse(b.id()), Some(b));
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(json, format!("\"{}\"", b.id()));
+            assert_eq!(b.row().id, b);
+        }
+        assert_eq!(Bottleneck::parse("nope"), None);
+        assert!(serde_json::from_str::<Bottleneck>("\"nope\"").is_err());
     }
 }

@@ -1,41 +1,13 @@
-//! Health verdicts from what was observed, with the seed's thresholds ("Metrics to Track"):
-//! WAL fsync p99 < 10 ms healthy, 10–25 warning, 25–50 degraded, > 50 critical; more than
-//! 3 leader changes in 10 minutes; mutating p99 over 1 s; db size against the quota; 429s.
-//! Every threshold can be overridden in the profile (`observe.thresholds`).
+//! Health verdicts from what was observed, judged by the thresholds in
+//! [`crate::thresholds`] (WAL fsync p99 below 10 ms healthy, 10–25 warning, 25–50
+//! degraded, above 50 critical; more than 3 leader changes in 10 minutes; mutating p99 over
+//! 1 s; db size against the quota; 429s). Every threshold can be overridden in the profile
+//! (`observe.thresholds`).
 
 use crate::measure::scrape::Observed;
+pub use crate::thresholds::{Level, Thresholds, DEFAULTS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// How bad.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// Within the healthy range.
-    Healthy,
-    /// Worth a look.
-    Warning,
-    /// Degraded service.
-    Degraded,
-    /// Page someone.
-    Critical,
-    /// Could not be judged (the metric was not observed).
-    NotObserved,
-}
-
-/// Values at which a check turns warning, degraded, critical (value >= threshold).
-pub type Thresholds = [f64; 3];
-
-/// The checks and their default thresholds.
-pub const DEFAULTS: [(&str, &str, Thresholds); 7] = [
-    ("etcd_wal_fsync_p99", "ms", [10.0, 25.0, 50.0]),
-    ("etcd_backend_commit_p99", "ms", [25.0, 50.0, 100.0]),
-    ("etcd_leader_changes_per_10min", "changes", [1.0, 4.0, 10.0]),
-    ("etcd_proposals_failed", "proposals", [1.0, 10.0, 100.0]),
-    ("etcd_db_size_of_quota", "%", [50.0, 75.0, 90.0]),
-    ("apiserver_mutating_p99", "ms", [500.0, 1000.0, 5000.0]),
-    ("rejected_429_rate", "% of requests", [0.001, 1.0, 10.0]),
-];
 
 /// One verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod files;
 pub mod health;
 pub mod markdown;
+pub mod merge;
 pub mod plot;
 pub mod shards;
 pub mod summary;

@@ -266,7 +266,7 @@ pub struct ControllerSummary {
     /// Calls per model second the client pool allows (null = unlimited).
     pub capacity_calls_per_second: Option<f64>,
     /// N* = QPS x period / calls per cluster (all controllers sharing the client): clusters
-    /// at which the client limit saturates (FACTS §1).
+    /// at which the client limit saturates (docs/throttling.md).
     pub predicted_breakpoint_clusters: Option<f64>,
     /// N* = concurrency x period / mean reconcile duration (measured): clusters at which
     /// the workers are busy all the time, when reconciles completed.

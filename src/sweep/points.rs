@@ -1,7 +1,6 @@
 //! One sweep point's metrics, taken from its run's summary, and the curves they form.
 
 use super::knee::{knee, plateau, threshold_crossing, Breakpoint};
-use crate::report::Summary;
 use serde::{Deserialize, Serialize};
 
 /// What one point of a sweep measured.
@@ -47,58 +46,6 @@ pub struct SweepPoint {
     pub offered_writes_per_second: Option<f64>,
     /// The controller's sync period on the wall clock (ms), when a steady phase ran.
     pub wall_period_ms: Option<f64>,
-}
-
-/// Takes a point's metrics from its summary.
-pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
-    let ctrl = s.controllers.first();
-    let sent = s.totals.sent.max(1) as f64;
-    SweepPoint {
-        x,
-        run_id: s.run_id.clone(),
-        status: format!("{:?}", s.status).to_lowercase(),
-        throttle_wait_p99_ms: s
-            .operations
-            .iter()
-            .map(|o| o.throttle_wait_ms.p99)
-            .fold(0.0, f64::max),
-        queue_wait_p99_ms: ctrl.map(|c| c.queue_wait_ms.p99),
-        missed_periods: ctrl.map(|c| c.missed_periods),
-        write_p99_ms: s
-            .operations
-            .iter()
-            .filter(|o| o.phase == "create")
-            .map(|o| o.latency_ms.p99)
-            .reduce(f64::max),
-        rate_429_percent: s.operations.iter().map(|o| o.responses_429).sum::<u64>() as f64 / sent
-            * 100.0,
-        db_size_bytes: s.observed.as_ref().and_then(|o| o.etcd_db_size_end),
-        achieved_rps: if s.duration_seconds > 0.0 {
-            s.totals.sent as f64 / s.duration_seconds
-        } else {
-            0.0
-        },
-        predicted_breakpoint: ctrl.and_then(|c| c.predicted_breakpoint_clusters),
-        predicted_concurrency_breakpoint: ctrl
-            .and_then(|c| c.predicted_concurrency_breakpoint_clusters),
-        queue_backlog: ctrl.map(|c| c.unserved_reconciles),
-        lag_p99_ms: ctrl.map(|c| c.lag_ms.p99),
-        writes_per_second: s.phases.iter().find(|p| p.name == "create").and_then(|p| {
-            let ok: u64 = s
-                .operations
-                .iter()
-                .filter(|o| o.phase == "create")
-                .map(|o| o.counts.ok)
-                .sum();
-            (p.duration_seconds > 0.0).then(|| ok as f64 / p.duration_seconds)
-        }),
-        offered_writes_per_second: s
-            .phases
-            .iter()
-            .find(|p| p.name == "create" && p.rate_unit.as_deref() == Some("objects/s"))
-            .and_then(|p| p.target_rate),
-        wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
-    }
 }
 
 /// One metric over the swept values, with its breakpoints.

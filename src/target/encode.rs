@@ -9,7 +9,8 @@
 //! - [`encode_json`]: custom resources are stored as Go `encoding/json` output (sorted
 //!   keys, HTML-safe escapes, trailing newline);
 //! - [`encode_builtin`] / [`decode_builtin`]: built-ins (v1 Secret and Namespace) are
-//!   stored as `k8s\0` + a protobuf `runtime.Unknown` envelope (FACTS §4).
+//!   stored as `k8s\0` + a protobuf `runtime.Unknown` envelope (apimachinery's
+//!   `runtime/serializer/protobuf`).
 //!
 //! Differences of newer apiservers (not modelled): from 1.22 fields reset by the strategy
 //! (`status` of a CR with a status subresource) are no longer recorded in managedFields and

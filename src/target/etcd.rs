@@ -1,5 +1,5 @@
 //! The `etcd` target: writes keys into a bare etcd exactly as kube-apiserver would
-//! (FACTS §4): `/registry/<group>/<plural>/<ns>/<name>` with JSON for custom resources,
+//! under its default `/registry` prefix: `/registry/<group>/<plural>/<ns>/<name>` with JSON for custom resources,
 //! `/registry/secrets/<ns>/<name>` and `/registry/namespaces/<name>` as `k8s\0` protobuf for
 //! built-ins, in the stored form the apiserver produces (uid, creationTimestamp,
 //! generation, managedFields; see [`super::encode`]). Creates are create-only transactions
@@ -50,7 +50,8 @@ pub struct EtcdStatus {
     pub revision: i64,
 }
 
-/// Classifies an etcd client error (FACTS §3 error texts).
+/// Classifies an etcd client error by its gRPC code and etcd's error texts
+/// (`api/v3rpc/rpctypes` in the etcd repository).
 pub fn classify(e: &etcd_client::Error) -> RequestError {
     use tonic::Code;
     let text = e.to_string();

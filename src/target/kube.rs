@@ -4,7 +4,7 @@
 
 use super::{Created, RequestError, Target, TargetError};
 use crate::model::{ApiRef, Object};
-use http::{Request, StatusCode};
+use http::Request;
 use kube::client::Body;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -457,12 +457,32 @@ impl KubeTarget {
             Some(b) => serde_json::to_vec(b).map_err(|_| RequestError::Transport)?,
             None => Vec::new(),
         };
+        let (status, _, body) = self.send(method, path, bytes, content_type).await?;
+        Ok((
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// The one way a request reaches the apiserver (as kube-rs funnels every request
+    /// through `Client::send`): sends, reads the body, and turns what the engine handles
+    /// alike into errors within the target's timeout: etcd's NOSPACE passed on by the
+    /// apiserver, 429s and 5xx answers with `Retry-After` (so they can be retried, honouring
+    /// the header), transport failures by class and the timeout. Other statuses come back
+    /// with their `Retry-After` and body for the caller to judge.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(u16, Option<u32>, bytes::Bytes), RequestError> {
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header(http::header::CONTENT_TYPE, content_type)
             .header(http::header::ACCEPT, "application/json")
-            .body(Body::from(bytes))
+            .body(Body::from(body))
             .map_err(|_| RequestError::Transport)?;
         let fut = async {
             let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
@@ -482,10 +502,7 @@ impl KubeTarget {
                     retry_after: retry,
                 });
             }
-            Ok((
-                status,
-                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-            ))
+            Ok((status, retry, body))
         };
         tokio::time::timeout(self.timeout, fut)
             .await
@@ -493,7 +510,8 @@ impl KubeTarget {
     }
 }
 
-/// kube-apiserver passes etcd's NOSPACE on as HTTP 500 with etcd's message (FACTS §3).
+/// kube-apiserver passes etcd's NOSPACE on as HTTP 500 with etcd's message
+/// ("etcdserver: mvcc: database space exceeded").
 fn nospace(status: u16, body: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"database space exceeded";
     status == 500 && body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
@@ -516,51 +534,31 @@ impl Target for KubeTarget {
         let bytes = serde_json::to_vec(body).map_err(|_| RequestError::Transport)?;
         let request_bytes = bytes.len();
         let path = obj.api.collection_path(obj.namespace.as_deref());
-        let req = Request::post(path)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(Body::from(bytes))
-            .map_err(|_| RequestError::Transport)?;
-        let fut = async {
-            let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
-            let status = resp.status();
-            let retry = retry_after(resp.headers());
-            let body = resp
-                .into_body()
-                .collect_bytes()
-                .await
-                .map_err(|_| RequestError::Transport)?;
-            if nospace(status.as_u16(), &body) {
-                return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
-            }
-            if status != StatusCode::CREATED && !status.is_success() {
-                return Err(RequestError::Http {
-                    code: status.as_u16(),
-                    retry_after: retry,
-                });
-            }
-            #[derive(serde::Deserialize)]
-            struct Meta {
-                uid: Option<String>,
-                #[serde(rename = "resourceVersion")]
-                resource_version: Option<String>,
-            }
-            #[derive(serde::Deserialize)]
-            struct Obj {
-                metadata: Meta,
-            }
-            let meta = serde_json::from_slice::<Obj>(&body)
-                .ok()
-                .map(|o| o.metadata);
-            Ok(Created {
-                uid: meta.as_ref().and_then(|m| m.uid.clone()),
-                request_bytes,
-                resource_version: meta.and_then(|m| m.resource_version),
-            })
-        };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| RequestError::Timeout)?
+        let (status, retry, body) = self.send("POST", &path, bytes, "application/json").await?;
+        if !(200..300).contains(&status) {
+            return Err(RequestError::Http {
+                code: status,
+                retry_after: retry,
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            uid: Option<String>,
+            #[serde(rename = "resourceVersion")]
+            resource_version: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Obj {
+            metadata: Meta,
+        }
+        let meta = serde_json::from_slice::<Obj>(&body)
+            .ok()
+            .map(|o| o.metadata);
+        Ok(Created {
+            uid: meta.as_ref().and_then(|m| m.uid.clone()),
+            request_bytes,
+            resource_version: meta.and_then(|m| m.resource_version),
+        })
     }
 
     async fn current_version(

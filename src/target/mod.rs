@@ -6,12 +6,13 @@ pub mod encode;
 pub mod etcd;
 pub mod guard;
 pub mod kube;
+pub mod sizing;
 pub mod stored_json;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;
 
-/// etcd failure classes, recorded separately (FACTS §3).
+/// etcd failure classes, recorded separately (etcd's error texts: `api/v3rpc/rpctypes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EtcdError {
     /// `mvcc: database space exceeded`: the NOSPACE alarm is raised.
@@ -176,7 +177,7 @@ pub enum TargetError {
 impl TargetError {
     /// The exit code for this failure.
     pub fn exit_code(&self) -> i32 {
-        use crate::error::exit;
+        use crate::exit;
         match self {
             TargetError::Unreachable { .. } => exit::UNREACHABLE,
             TargetError::Auth { .. } => exit::AUTH,

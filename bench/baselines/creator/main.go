@@ -1,4 +1,4 @@
-// Command creator is the client-go baseline of scripts/bench.sh (issue #9): it creates objects
+// Command creator is the client-go baseline of scripts/bench.sh: it creates objects
 // through the dynamic client with `--workers` goroutines and no client-side rate limit
 // (rest.Config QPS -1), then prints one JSON line with the achieved creates/s and its own
 // user+sys CPU (getrusage), so CPU per create can be compared with capi-loadgen's.

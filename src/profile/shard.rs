@@ -2,9 +2,8 @@
 //! by namespace ([`crate::model::FleetSpec::namespace_range`]), so no two shards create
 //! the same namespace or object name, and together they create exactly the fleet.
 
-use crate::error::Error;
+use super::RunPlan;
 use crate::model::Shard;
-use crate::profile::Plan;
 
 /// The environment variable Kubernetes sets in every pod of an Indexed Job.
 pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
@@ -46,37 +45,38 @@ fn parse_with(s: &str, job_index: Option<&str>) -> Result<Shard, String> {
 /// Restricts `plan` to `shard`: the fleet's slice, open-loop rates divided by the shard
 /// count (so the shards together offer the profile's rate) and, unless `--out` was given,
 /// results in `results/<run-id>/shard-<i>`. Client limits, workers and the steady phase
-/// stay per process: each shard is one more controller with its own client.
+/// stay per process: each shard is one more controller with its own client. The error is
+/// one line for the user (a usage error).
 pub fn apply(
-    plan: &mut Plan,
+    plan: &mut RunPlan,
     shard: Shard,
     run_id_given: bool,
     out_given: bool,
-) -> Result<(), Error> {
+) -> Result<(), String> {
     if shard.is_whole() {
         return Ok(());
     }
     let flag = format!("--shard {}/{}", shard.index, shard.count);
     if !run_id_given {
-        return Err(Error::Usage(format!(
+        return Err(format!(
             "{flag} needs --run-id: every shard must label its objects with the same run id"
-        )));
+        ));
     }
     let namespaces = plan.fleet.namespace_count();
     if shard.count > namespaces {
-        return Err(Error::Usage(format!(
+        return Err(format!(
             "{flag}: the fleet has {namespaces} namespace(s) and shards split it by namespace; use at most {namespaces} shards or fewer clusters per namespace"
-        )));
+        ));
     }
     plan.fleet.shard = shard;
     let n = shard.count as f64;
     if let Some(c) = plan.phases.create.as_mut() {
         c.rate = c.rate.map(|r| match r {
-            crate::profile::phases::Rate::ObjectsPerSecond(x) => {
-                crate::profile::phases::Rate::ObjectsPerSecond(x / n)
+            super::phases::Rate::ObjectsPerSecond(x) => {
+                super::phases::Rate::ObjectsPerSecond(x / n)
             }
-            crate::profile::phases::Rate::ClustersPerSecond(x) => {
-                crate::profile::phases::Rate::ClustersPerSecond(x / n)
+            super::phases::Rate::ClustersPerSecond(x) => {
+                super::phases::Rate::ClustersPerSecond(x / n)
             }
         });
     }

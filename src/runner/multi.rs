@@ -4,25 +4,26 @@
 //! per-management-cluster table: the experiment that validates a `plan` of M management
 //! clusters.
 
-use super::run::{execute, with_target};
+use super::execute::{execute, with_target};
 use crate::error::Error;
 use crate::model::Shard;
-use crate::profile::{Plan, TargetPlan};
+use crate::profile::{RunPlan, TargetPlan};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs `plan` over its management clusters; the merged summary is in `plan.out_dir`.
-pub async fn run(plan: &Plan) -> Result<(), Error> {
+pub async fn run(plan: &RunPlan) -> Result<(), Error> {
     let m = plan.management_clusters;
     let TargetPlan::Local(opts) = &plan.target else {
         return Err(Error::Usage(
             "local.management_clusters applies to the local environment only".into(),
         ));
     };
-    let plans: Vec<Plan> = (0..m)
+    let plans: Vec<RunPlan> = (0..m)
         .map(|i| {
             let mut p = plan.clone();
-            super::shard::apply(&mut p, Shard { index: i, count: m }, true, true)?;
+            crate::profile::shard::apply(&mut p, Shard { index: i, count: m }, true, true)
+                .map_err(Error::Usage)?;
             p.out_dir = plan.out_dir.join(format!("mc-{i}"));
             let mut o = opts.clone();
             if !o.state_dir.as_os_str().is_empty() {
@@ -71,7 +72,7 @@ pub async fn run(plan: &Plan) -> Result<(), Error> {
         .filter(|d| d.join("summary.json").exists())
         .collect();
     if !dirs.is_empty() {
-        let (s, out) = super::merge::merge_dirs(&dirs, Some(&plan.out_dir), true, true)?;
+        let (s, out) = crate::report::merge::merge_dirs(&dirs, Some(&plan.out_dir), true, true)?;
         println!(
             "all {m} management clusters: {} clusters, {} sent, {} ok, {} failed, {} throttled; merged results: {} (per management cluster: report.md, mc-<i>/)",
             s.fleet.clusters, s.totals.sent, s.totals.ok, s.totals.failed, s.totals.throttled, out.display()

@@ -1,6 +1,6 @@
 //! `plan.md`: the planner's answer for people, every figure with its source.
 
-use super::{Demand, Flags, Plan};
+use super::{CapacityPlan, Demand, Flags};
 use std::fmt::Write;
 
 fn n(x: f64) -> String {
@@ -46,7 +46,7 @@ fn flags_line(f: &Flags) -> String {
 }
 
 /// Renders the plan.
-pub fn markdown(p: &Plan) -> String {
+pub fn markdown(p: &CapacityPlan) -> String {
     let f = &p.fleet;
     let mut o = String::new();
     let _ = writeln!(
@@ -106,8 +106,8 @@ pub fn markdown(p: &Plan) -> String {
         flags_line(&s.shard_flags)
     );
     demand_rows(&mut o, &s.shard_demand, f);
-    let _ = writeln!(o, "\n## Where the seed's numbers do not add up\n");
-    for c in &p.seed_checks {
+    let _ = writeln!(o, "\n## Where commonly quoted numbers do not add up\n");
+    for c in &p.claim_checks {
         let _ = writeln!(o, "- **{}**: {}", c.claim, c.finding);
     }
     let _ = writeln!(

@@ -1,11 +1,12 @@
 //! Recovering an etcd that ran out of quota (NOSPACE), as an operator would: used by the
 //! breakpoints suite's fill experiment and by `run --recover`.
 
-use super::cleanup;
+use super::cleanup::{cleanup, CleanupRequest};
 use super::connect::Connected;
-use crate::cli::{CleanupArgs, ConnectionArgs};
+use crate::engine::cleanup::Selection;
 use crate::error::Error;
 use crate::model;
+use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 use std::path::PathBuf;
 
 /// What the recovery did (`recovery.json` after `run --recover`).
@@ -47,21 +48,30 @@ pub async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Rec
     let armed = etcd.nospace_armed().await.map_err(failed)?;
     // Deletes are accepted under the alarm: free the run's objects (by its label) first,
     // through etcd itself, as an operator would with the apiserver refusing writes.
-    let deleted = cleanup::run(CleanupArgs {
-        conn: ConnectionArgs {
-            etcd_endpoint: vec![crate::target::Target::endpoint(&etcd)],
-            ..Default::default()
+    let deleted = cleanup(&CleanupRequest {
+        target: TargetPlan::Etcd {
+            endpoints: vec![crate::target::Target::endpoint(&etcd)],
+            tls: None,
+            local: Default::default(),
+            allow: Vec::new(),
         },
-        run_id: Some(run_id.to_string()),
-        all_runs: false,
+        selection: Selection::Run(run_id.to_string()),
         api_group: api_group.to_string(),
-        qps: 0.0,
-        burst: 100,
-        pool_size: 4,
+        client: ClientPlan {
+            pool_size: 4,
+            qps: None,
+            burst: 100,
+            timeout: std::time::Duration::from_secs(30),
+            preset: None,
+            max_retries: CLIENT_GO_MAX_RETRIES,
+        },
         concurrency: 64,
-        timeout_seconds: 30.0,
     })
-    .await;
+    .await
+    .and_then(|r| {
+        print!("{}", r.render());
+        r.into_result()
+    });
     let after = etcd.recover_space().await.map_err(failed)?;
     // Usable again: a write through the apiserver, then its removal.
     let write_ok = match &c.admin {

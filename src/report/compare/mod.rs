@@ -1,6 +1,8 @@
 //! Comparing two results folders metric by metric: the families a metric belongs to (its
 //! direction, tolerance and noise floor), the verdict for one metric and the Markdown table
-//! `capi-loadgen compare` prints. Works on values only; `commands::compare` reads the files.
+//! `capi-loadgen compare` prints. Works on values; [`inputs`] reads the files.
+
+pub mod inputs;
 
 use super::breakpoints::group;
 use std::collections::BTreeMap;

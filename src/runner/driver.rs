@@ -1,4 +1,4 @@
-//! Runs a plan's phases in order (create, steady, churn, delete) on one kind of target,
+//! The phase driver: runs a plan's phases in order (create, steady, churn, delete) on one kind of target,
 //! each with its own pool (token buckets start full) and progress bar, all feeding one
 //! collector.
 
@@ -10,7 +10,7 @@ use crate::engine::{churn, create, delete, steady, Stop, StopHandle};
 use crate::measure::Sample;
 use crate::model::{self, Kind};
 use crate::profile::phases::Rate;
-use crate::profile::{ClientPlan, Plan};
+use crate::profile::{ClientPlan, RunPlan};
 use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary, WatchSummary};
 use crate::target::Target;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -117,7 +117,7 @@ fn ctx<T: Clone>(
 
 /// Runs every phase of `plan` in order; stops early when `stop` fires.
 pub async fn run<T: Target>(
-    plan: &Plan,
+    plan: &RunPlan,
     load: Vec<T>,
     samples: Sender<Sample>,
     stop: Stop,
@@ -356,7 +356,7 @@ struct Watchers {
     per_namespace: bool,
 }
 
-fn start_watchers<T: Target>(plan: &Plan, load: &[T], stop: &Stop) -> Option<Watchers> {
+fn start_watchers<T: Target>(plan: &RunPlan, load: &[T], stop: &Stop) -> Option<Watchers> {
     let w = plan.watchers.as_ref()?;
     let book = Arc::new(AckBook::new(w.kinds.clone()));
     let counters = Arc::new(WatchCounters::default());

@@ -4,8 +4,8 @@
 //! stays flat at any fleet size. `--objects-out FILE` also writes the bodies as JSON lines
 //! (what a baseline client replays in `scripts/bench.sh`).
 
-use crate::engine::create::take_create_body;
 use crate::error::Error;
+use crate::model::take_create_body;
 use crate::model::{self, FleetSpec, Kind, Object};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -175,6 +175,17 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
     Ok(streamed)
 }
 
+/// Streams `fleet` on a blocking thread (see [`stream`]) and returns the table [`render`]
+/// makes of it.
+pub async fn run(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<String, Error> {
+    let t0 = Instant::now();
+    let (fleet, out) = (fleet.clone(), objects_out.map(Path::to_path_buf));
+    let streamed = tokio::task::spawn_blocking(move || stream(&fleet, out.as_deref()))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(render(&streamed, t0.elapsed().as_secs_f64()))
+}
+
 /// The dry run's table: objects and create-body bytes per kind.
 pub fn render(s: &Streamed, seconds: f64) -> String {
     let mut o = String::from("kind                       objects   mean body B    total MiB\n");
@@ -199,7 +210,7 @@ pub fn render(s: &Streamed, seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::create::create_body;
+    use crate::model::create_body;
 
     fn fleet(yaml: &str) -> FleetSpec {
         let o = crate::profile::Overrides {

@@ -1,50 +1,31 @@
-//! Breakpoint row 4, etcd database size: fill a small etcd quota through the apiserver
+//! The etcd database size experiment of the breakpoints suite: fill a small etcd quota through the apiserver
 //! until etcd answers NOSPACE, measure bytes per cluster, project to 2 GiB and 8 GiB, then
 //! make the etcd usable again (delete the run's objects, compact, defragment, disarm) and
 //! prove it with a write through the apiserver.
 
 use super::connect::Connected;
-use super::run::{execute, with_target};
-use crate::engine::create::create_body;
+use super::execute::{execute, with_target};
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
-use crate::model::{self, FleetSpec, Kind};
+use crate::model::{self, Kind};
 use crate::profile::{self, Overrides};
-use crate::report::breakpoints::{group, Row, RowStatus};
+use crate::report::breakpoints::{group, Bottleneck, Row, RowStatus};
 use crate::report::Summary;
-use std::collections::HashMap;
+use crate::target::sizing::model_bytes_per_cluster;
 use std::path::{Path, PathBuf};
 
-/// Bytes kube-apiserver stores for one cluster of `fleet` (keys + values, no bbolt
-/// overhead): the model the measurement is compared with.
-pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
-    let objects: u64 = model::cluster_objects(fleet, 0)
-        .map(|o| {
-            let body = create_body(&o, &HashMap::new());
-            let value = crate::target::etcd::stored_value(&o, &body)
-                .map(|(_, v)| v.len())
-                .unwrap_or(0);
-            (o.etcd_key().len() + value) as u64
-        })
-        .sum();
-    let ns = model::namespace_object(fleet, 0);
-    let ns_bytes = crate::target::etcd::stored_value(&ns, &create_body(&ns, &HashMap::new()))
-        .map(|(_, v)| v.len() + ns.etcd_key().len())
-        .unwrap_or(0) as f64;
-    objects as f64 + ns_bytes / fleet.effective_clusters_per_namespace() as f64
-}
-
-/// Runs row 4 (only on the local environment: it fills etcd on purpose).
+/// Runs the etcd-size row (only on the local environment: it fills etcd on purpose).
 pub async fn etcd_size_row(
     run_id: &str,
     dir: &Path,
     local: bool,
     text: &str,
 ) -> Result<Row, Error> {
-    let id = "etcd-size";
+    let b = Bottleneck::EtcdSize;
+    let id = b.id();
     let mut row = Row {
         scaling: "A 64 MiB quota instead of 2 GiB or 8 GiB: bytes per cluster do not depend on the quota, so filling 64 MiB measures them in seconds and the clusters at 2 GiB and 8 GiB follow by proportion (a lower bound: a real cluster also stores Events, Leases and the revisions compaction has not yet removed).".into(),
-        ..super::breakpoints::row(id)
+        ..b.row()
     };
     if !local {
         row.measured_note =
@@ -168,23 +149,4 @@ pub async fn etcd_size_row(
         row.status = RowStatus::Failed;
     }
     Ok(row)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_bytes_grow_with_the_fleet_shape() {
-        let mut small = FleetSpec::example("r1");
-        small.control_plane_replicas = 1;
-        small.machine_deployments = 0;
-        let big = FleetSpec::example("r1");
-        let (s, b) = (
-            model_bytes_per_cluster(&small),
-            model_bytes_per_cluster(&big),
-        );
-        assert!(s > 1000.0, "{s}");
-        assert!(b > s * 1.5, "{b} vs {s}");
-    }
 }

@@ -1,0 +1,54 @@
+//! What a run is, as a library: connect to a target (starting the local environment when
+//! the plan asks for it), drive the phases, write the results folder, and the experiments
+//! built from runs: multi-management-cluster runs, etcd recovery after NOSPACE, sweeps, the
+//! breakpoints suite, etcd sizing and cleanup. The subcommands in `commands` only turn
+//! flags into calls of this module and print.
+
+pub mod breakpoint_suite;
+pub mod cleanup;
+pub mod connect;
+pub mod driver;
+pub mod dry_run;
+pub mod etcd_fill;
+pub mod execute;
+pub mod multi;
+pub mod recover;
+pub mod sizes;
+pub mod sweep_run;
+
+pub use connect::{connect, Connected, Load};
+pub use execute::{execute, watch_signals, with_target};
+
+use crate::engine::{Stop, StopHandle};
+use crate::error::Error;
+use crate::profile::RunPlan;
+
+/// Runs a validated plan end to end: over its management clusters when it has several,
+/// else on one target; with `recover`, an etcd that filled its quota (NOSPACE) is made
+/// usable again afterwards and `recovery.json` says how.
+pub async fn run_plan(plan: &RunPlan, recover: bool) -> Result<(), Error> {
+    if plan.management_clusters > 1 {
+        return multi::run(plan).await;
+    }
+    with_target(plan, async |c: &Connected, handle: StopHandle, stop: Stop| {
+        let result = execute(plan, c, handle, stop).await.map(|_| ());
+        if let (true, Err(Error::QuotaFull { .. })) = (recover, &result) {
+            let r = recover::recover(c, &plan.run_id, &plan.fleet.api_group).await?;
+            let path = plan.out_dir.join("recovery.json");
+            let json =
+                serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
+            std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
+            println!(
+                "etcd recovered in {:.1} s: this run's objects deleted{}, db {:.1} MiB -> {:.1} MiB after compact + defragment, NOSPACE disarmed, a write then {} ({})",
+                r.seconds,
+                if r.deleted_ok { "" } else { " (partly)" },
+                r.db_full as f64 / 1048576.0,
+                r.db_after as f64 / 1048576.0,
+                if r.write_ok { "succeeded" } else { "FAILED" },
+                path.display()
+            );
+        }
+        result
+    })
+    .await
+}

@@ -1,0 +1,253 @@
+//! Running a sweep: one run per value of one profile field, then each metric's curve with
+//! its threshold crossing, its knee and (where the profile's model gives one) the analytic
+//! prediction; `sweep.json`, `sweep.md` and one SVG per curve in the sweep's folder, written
+//! after every point.
+
+use super::connect::Connected;
+use super::execute::{execute, with_target};
+use crate::engine::{Stop, StopHandle};
+use crate::error::Error;
+use crate::profile::{self, Overrides, RunPlan};
+use crate::report::Summary;
+use crate::sweep::file::markdown;
+use crate::sweep::points::{curves, SweepPoint};
+use crate::sweep::{SweepReport, SweepState};
+use std::path::{Path, PathBuf};
+
+fn write_all(dir: &Path, r: &SweepReport) -> Result<(), Error> {
+    let io = |p: &Path, e: std::io::Error| Error::io(p, e);
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let json = serde_json::to_string_pretty(r).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(dir.join("sweep.json"), json + "\n").map_err(|e| io(dir, e))?;
+    std::fs::write(dir.join("sweep.md"), markdown(r)).map_err(|e| io(dir, e))?;
+    for c in &r.curves {
+        let x_label = if c.metric == "write_throughput" {
+            "offered writes/s"
+        } else {
+            r.field.as_str()
+        };
+        let svg = crate::report::plot::svg(c, x_label, c.prediction).map_err(Error::Internal)?;
+        let p = dir.join(format!("{}.svg", c.metric));
+        std::fs::write(&p, svg).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// One sweep to run: a profile (a file or a built-in text), a field and its values.
+pub struct SweepSpec {
+    /// The profile's path (named in errors and reports).
+    pub source: PathBuf,
+    /// The profile's text.
+    pub text: String,
+    /// Dotted field.
+    pub field: String,
+    /// Values as YAML scalars.
+    pub values: Vec<String>,
+    /// Reset or accumulate.
+    pub state: SweepState,
+    /// Sweep id.
+    pub sweep_id: String,
+    /// Results folder.
+    pub dir: PathBuf,
+    /// Connection overrides (kubeconfig, context, etcd endpoints).
+    pub overrides: Overrides,
+}
+
+impl SweepSpec {
+    fn plan(&self, i: usize, prev: Option<&str>) -> Result<RunPlan, Error> {
+        let v = &self.values[i];
+        let accumulate = self.state == SweepState::Accumulate;
+        let overrides = Overrides {
+            // Accumulating points share the run id: the objects the first point created
+            // are the fleet of the next one (same names, same label).
+            run_id: Some(if accumulate {
+                self.sweep_id.clone()
+            } else {
+                format!("{}-p{i}", self.sweep_id)
+            }),
+            out: Some(self.dir.join(format!("p{i:02}-{v}"))),
+            ..self.overrides.clone()
+        };
+        let mut plan = profile::parse_with(&self.source, &self.text, &self.field, v, &overrides)?;
+        if accumulate {
+            if let (Some(c), Some(p)) = (plan.phases.create.as_mut(), prev) {
+                c.first_cluster = p.parse().unwrap_or(0);
+            }
+            if i + 1 < self.values.len() {
+                plan.phases.delete = None;
+            }
+        }
+        Ok(plan)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.state == SweepState::Accumulate {
+            if self.field != "fleet.clusters" {
+                return Err(Error::Usage(format!(
+                    "sweep: state accumulate only applies to fleet.clusters, not {}",
+                    self.field
+                )));
+            }
+            crate::sweep::values::ascending(&self.values)
+                .map_err(|m| Error::Usage(format!("sweep: {m}")))?;
+        }
+        for v in &self.values {
+            v.parse::<f64>()
+                .map_err(|_| Error::Usage(format!("sweep value `{v}` is not a number")))?;
+        }
+        Ok(())
+    }
+}
+
+/// What became of one point.
+enum Point {
+    /// Measured; go on.
+    Next(Summary),
+    /// Measured, but the target broke (its summary is a data point): stop accumulating.
+    Broken(Summary),
+}
+
+async fn point(plan: &RunPlan, c: &Connected, h: StopHandle, s: Stop) -> Result<Point, Error> {
+    match execute(plan, c, h, s).await {
+        Ok(s) => Ok(Point::Next(s)),
+        // A point whose target failed still wrote its results: they are a data point.
+        Err(Error::TargetFailed { .. } | Error::QuotaFull { .. } | Error::Unhealthy { .. }) => {
+            let s = Summary::read(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
+            Ok(match s.status {
+                crate::report::summary::RunStatus::Completed => Point::Next(s),
+                _ => Point::Broken(s),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a sweep, writing `sweep.json`, `sweep.md` and the plots after every point.
+pub async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
+    spec.check()?;
+    let mut report = SweepReport {
+        sweep_id: spec.sweep_id.clone(),
+        profile: spec.source.display().to_string(),
+        field: spec.field.clone(),
+        state: spec.state,
+        points: Vec::new(),
+        curves: Vec::new(),
+        complete: false,
+    };
+    let n = spec.values.len();
+    let record = |report: &mut SweepReport, i: usize, s: &Summary| -> Result<(), Error> {
+        let x: f64 = spec.values[i].parse().unwrap_or(f64::NAN);
+        report.points.push(point_from(x, s));
+        report.curves = curves(&report.points);
+        write_all(&spec.dir, report)
+    };
+    let announce = |i: usize| {
+        println!(
+            "sweep {}: {} = {} ({}/{n})",
+            spec.sweep_id,
+            spec.field,
+            spec.values[i],
+            i + 1
+        )
+    };
+    let interrupted = |report: &SweepReport| -> Error {
+        let _ = write_all(&spec.dir, report);
+        Error::Interrupted {
+            dir: spec.dir.clone(),
+        }
+    };
+    if spec.state == SweepState::Accumulate {
+        let plans = (0..n)
+            .map(|i| spec.plan(i, i.checked_sub(1).map(|p| spec.values[p].as_str())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = with_target(&plans[0], async |c: &Connected, h: StopHandle, s: Stop| {
+            for (i, plan) in plans.iter().enumerate() {
+                announce(i);
+                match point(plan, c, h.clone(), s.clone()).await {
+                    Ok(Point::Next(sum)) => record(&mut report, i, &sum)?,
+                    Ok(Point::Broken(sum)) => {
+                        record(&mut report, i, &sum)?;
+                        return Ok(false);
+                    }
+                    Err(Error::Interrupted { .. }) => return Err(interrupted(&report)),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(true)
+        })
+        .await?;
+        report.complete = done;
+    } else {
+        // Every point's plan first: a bad value late in the list fails before any point runs.
+        let plans = (0..n)
+            .map(|i| spec.plan(i, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, plan) in plans.into_iter().enumerate() {
+            announce(i);
+            let r = with_target(&plan, async |c: &Connected, h: StopHandle, s: Stop| {
+                point(&plan, c, h, s).await
+            })
+            .await;
+            match r {
+                Ok(Point::Next(sum) | Point::Broken(sum)) => record(&mut report, i, &sum)?,
+                Err(Error::Interrupted { .. }) => return Err(interrupted(&report)),
+                Err(e) => return Err(e),
+            }
+        }
+        report.complete = true;
+    }
+    write_all(&spec.dir, &report)?;
+    Ok(report)
+}
+
+/// Takes a point's metrics from its summary.
+pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
+    let ctrl = s.controllers.first();
+    let sent = s.totals.sent.max(1) as f64;
+    SweepPoint {
+        x,
+        run_id: s.run_id.clone(),
+        status: format!("{:?}", s.status).to_lowercase(),
+        throttle_wait_p99_ms: s
+            .operations
+            .iter()
+            .map(|o| o.throttle_wait_ms.p99)
+            .fold(0.0, f64::max),
+        queue_wait_p99_ms: ctrl.map(|c| c.queue_wait_ms.p99),
+        missed_periods: ctrl.map(|c| c.missed_periods),
+        write_p99_ms: s
+            .operations
+            .iter()
+            .filter(|o| o.phase == "create")
+            .map(|o| o.latency_ms.p99)
+            .reduce(f64::max),
+        rate_429_percent: s.operations.iter().map(|o| o.responses_429).sum::<u64>() as f64 / sent
+            * 100.0,
+        db_size_bytes: s.observed.as_ref().and_then(|o| o.etcd_db_size_end),
+        achieved_rps: if s.duration_seconds > 0.0 {
+            s.totals.sent as f64 / s.duration_seconds
+        } else {
+            0.0
+        },
+        predicted_breakpoint: ctrl.and_then(|c| c.predicted_breakpoint_clusters),
+        predicted_concurrency_breakpoint: ctrl
+            .and_then(|c| c.predicted_concurrency_breakpoint_clusters),
+        queue_backlog: ctrl.map(|c| c.unserved_reconciles),
+        lag_p99_ms: ctrl.map(|c| c.lag_ms.p99),
+        writes_per_second: s.phases.iter().find(|p| p.name == "create").and_then(|p| {
+            let ok: u64 = s
+                .operations
+                .iter()
+                .filter(|o| o.phase == "create")
+                .map(|o| o.counts.ok)
+                .sum();
+            (p.duration_seconds > 0.0).then(|| ok as f64 / p.duration_seconds)
+        }),
+        offered_writes_per_second: s
+            .phases
+            .iter()
+            .find(|p| p.name == "create" && p.rate_unit.as_deref() == Some("objects/s"))
+            .and_then(|p| p.target_rate),
+        wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
+    }
+}

@@ -1,0 +1,101 @@
+//! A sweep's files: `sweep.json` ([`SweepReport`], written after every point and read back
+//! by `report` and `compare`) and `sweep.md` ([`markdown`]).
+
+use super::points::{Curve, SweepPoint};
+use super::SweepState;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// `sweep.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// The sweep's id (each point's run id is `<id>-p<n>`).
+    pub sweep_id: String,
+    /// The profile.
+    pub profile: String,
+    /// The swept field.
+    pub field: String,
+    /// What the points kept between them.
+    #[serde(default)]
+    pub state: SweepState,
+    /// One entry per value, in order.
+    pub points: Vec<SweepPoint>,
+    /// The curves with their breakpoints.
+    pub curves: Vec<Curve>,
+    /// Whether the sweep ran to its last value (true when the field is missing).
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+}
+
+fn complete_by_default() -> bool {
+    true
+}
+
+/// Renders `sweep.md`.
+pub fn markdown(r: &SweepReport) -> String {
+    let mut o = format!(
+        "# Sweep {} of `{}` over `{}`\n\n",
+        r.sweep_id, r.field, r.profile
+    );
+    if !r.complete {
+        o += "**Incomplete**: the sweep stopped before its last value.\n\n";
+    }
+    if r.state == SweepState::Accumulate {
+        o += "State accumulates: one target for every point, each point adding the clusters the previous one did not create.\n\n";
+    }
+    o += "| x | status | throttle wait p99 ms | queue wait p99 ms | queue backlog | missed periods | write p99 ms | writes/s | 429 % | etcd db MiB | req/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
+    for p in &r.points {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {} | {:.0} |",
+            p.x,
+            p.status,
+            p.throttle_wait_p99_ms,
+            f(p.queue_wait_p99_ms, 1),
+            f(p.queue_backlog, 1),
+            p.missed_periods
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into()),
+            f(p.write_p99_ms, 1),
+            f(p.writes_per_second, 0),
+            p.rate_429_percent,
+            f(p.db_size_bytes.map(|b| b / 1048576.0), 1),
+            p.achieved_rps
+        );
+    }
+    o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | model prediction |\n|---|---:|---:|---:|---:|\n";
+    for c in &r.curves {
+        let x = |b: &super::knee::Breakpoint| {
+            b.x()
+                .map(|x| format!("{x:.0}"))
+                .unwrap_or_else(|| "not reached in range".into())
+        };
+        let model = match (c.prediction, &c.prediction_formula) {
+            (Some(x), Some(f)) => format!("{x:.0} ({f})"),
+            _ => "-".into(),
+        };
+        let t = if c.threshold.is_finite() {
+            format!("{:.0} {}", c.threshold, c.unit)
+        } else {
+            "-".into()
+        };
+        let knee = match c.ceiling {
+            Some(ceiling) if c.knee.x().is_some() => {
+                format!("{} (flattens at {ceiling:.0} {})", x(&c.knee), c.unit)
+            }
+            _ => x(&c.knee),
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {t} | {} | {knee} | {model} |",
+            c.metric,
+            x(&c.crossing),
+        );
+    }
+    o += "\n";
+    for c in &r.curves {
+        let _ = writeln!(o, "![{}]({}.svg)\n", c.metric, c.metric);
+    }
+    o
+}

@@ -1,0 +1,44 @@
+//! Sizing from the model: the bytes kube-apiserver would store in etcd for one cluster of a
+//! fleet, encoded exactly as it encodes them (what etcd size measurements are compared with
+//! and what `plan` projects).
+
+use crate::model::FleetSpec;
+use std::collections::HashMap;
+
+/// Bytes kube-apiserver stores for one cluster of `fleet` (keys + values, no bbolt
+/// overhead): the model the measurement is compared with.
+pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
+    let objects: u64 = crate::model::cluster_objects(fleet, 0)
+        .map(|o| {
+            let body = crate::model::create_body(&o, &HashMap::new());
+            let value = super::etcd::stored_value(&o, &body)
+                .map(|(_, v)| v.len())
+                .unwrap_or(0);
+            (o.etcd_key().len() + value) as u64
+        })
+        .sum();
+    let ns = crate::model::namespace_object(fleet, 0);
+    let ns_bytes = super::etcd::stored_value(&ns, &crate::model::create_body(&ns, &HashMap::new()))
+        .map(|(_, v)| v.len() + ns.etcd_key().len())
+        .unwrap_or(0) as f64;
+    objects as f64 + ns_bytes / fleet.effective_clusters_per_namespace() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_bytes_grow_with_the_fleet_shape() {
+        let mut small = FleetSpec::example("r1");
+        small.control_plane_replicas = 1;
+        small.machine_deployments = 0;
+        let big = FleetSpec::example("r1");
+        let (s, b) = (
+            model_bytes_per_cluster(&small),
+            model_bytes_per_cluster(&big),
+        );
+        assert!(s > 1000.0, "{s}");
+        assert!(b > s * 1.5, "{b} vs {s}");
+    }
+}

@@ -106,6 +106,11 @@ pub struct BreakpointsArgs {
     /// Results directory (default results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run the suite on each of these kube-apiserver versions in turn (comma-separated,
+    /// e.g. v1.20.2,v1.37.2), one local environment per experiment and version, and write
+    /// a side-by-side versions.md / versions.json with one plot per curve and version.
+    #[arg(long, value_name = "vX.Y.Z,...")]
+    pub versions: Option<String>,
 }
 
 /// `plan`
@@ -210,6 +215,12 @@ pub struct SweepArgs {
     /// Results directory (default results/sweep-<id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run the sweep on each of these kube-apiserver versions in turn (comma-separated,
+    /// e.g. v1.20.2,v1.37.2; each built by scripts/setup.sh --kubernetes), one local
+    /// environment per version, and write versions.md / versions.json with one plot per
+    /// curve and one line per version.
+    #[arg(long, value_name = "vX.Y.Z,...")]
+    pub versions: Option<String>,
 }
 
 /// `report`

@@ -4,7 +4,7 @@
 mod common;
 
 use capi_loadgen::measure::expose::ToolMetrics;
-use capi_loadgen::measure::metrics::OBJECT_COUNT_METRICS;
+use capi_loadgen::measure::metrics::{OBJECT_COUNT_METRICS, WATCHER_METRICS};
 use capi_loadgen::measure::{Sample, Verb};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -130,6 +130,8 @@ async fn every_dashboard_query_names_an_exported_metric() {
                 || lazy.contains(&n.as_str())
                 || OBJECT_COUNT_METRICS.contains(&n.as_str())
                     && OBJECT_COUNT_METRICS.iter().any(|m| names.contains(*m))
+                || WATCHER_METRICS.contains(&n.as_str())
+                    && WATCHER_METRICS.iter().any(|m| names.contains(*m))
         };
         let missing: Vec<&String> = used.iter().filter(|n| !ok(n)).collect();
         assert!(

@@ -38,15 +38,27 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    let report = run_suite(SuiteOptions {
+    let options = SuiteOptions {
         run_id,
         dir: dir.clone(),
         overrides: super::connection_overrides(&args.conn),
         kube: args.conn.kubeconfig.is_some() || args.conn.context.is_some(),
         etcd: !args.conn.etcd_endpoint.is_empty(),
         only,
-    })
-    .await?;
+    };
+    if let Some(list) = &args.versions {
+        let versions = crate::runner::versions::parse_versions(list)?;
+        let started = std::time::Instant::now();
+        let r = crate::runner::versions::suite_versions(options, &versions).await?;
+        print!("{}", crate::report::versions::markdown(&r));
+        println!(
+            "breakpoints results: {} ({:.0} s)",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let report = run_suite(options).await?;
     print!("{}", markdown(&report).split("\n## ").next().unwrap_or(""));
     println!(
         "breakpoints results: {} ({:.0} s)",

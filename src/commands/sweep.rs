@@ -54,6 +54,13 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         dir,
         overrides,
     };
+    if let Some(list) = &args.versions {
+        let versions = crate::runner::versions::parse_versions(list)?;
+        let r = crate::runner::versions::sweep_versions(&spec, &versions).await?;
+        print!("{}", crate::report::versions::markdown(&r));
+        println!("sweep results: {}", spec.dir.display());
+        return Ok(());
+    }
     let report = sweep(&spec).await?;
     print!("{}", markdown(&report));
     println!("sweep results: {}", spec.dir.display());

@@ -16,6 +16,15 @@ pub const OBJECT_COUNT_METRICS: [&str; 3] = [
     "apiserver_storage_objects",
     "apiserver_resource_objects",
 ];
+/// Watch-count metric names across versions: `apiserver_registered_watchers` (watchers the
+/// watch cache holds; gone by v1.35), then the WATCH requests being served
+/// (`apiserver_longrunning_requests{verb="WATCH"}`, `apiserver_longrunning_gauge` before
+/// v1.23). The first one exported wins.
+pub const WATCHER_METRICS: [&str; 3] = [
+    "apiserver_registered_watchers",
+    "apiserver_longrunning_requests",
+    "apiserver_longrunning_gauge",
+];
 /// Apiserver-side db size metric names across versions.
 pub const APISERVER_DB_SIZE_METRICS: [&str; 3] = [
     "etcd_db_total_size_in_bytes",
@@ -48,8 +57,12 @@ pub struct Snapshot {
     pub rejected: BTreeMap<String, f64>,
     /// `apiserver_current_inflight_requests` by request kind.
     pub inflight: BTreeMap<String, f64>,
-    /// `apiserver_registered_watchers`, all kinds together.
+    /// Watches, all kinds together: `apiserver_registered_watchers` where the server has
+    /// it, else the WATCH requests in flight (see [`WATCHER_METRICS`]).
     pub watchers: Option<f64>,
+    /// WATCH requests in flight (`apiserver_longrunning_*{verb="WATCH"}`), merged into
+    /// `watchers` when the server has no `apiserver_registered_watchers`.
+    watch_requests: Option<f64>,
     /// Object counts by resource (any of [`OBJECT_COUNT_METRICS`]).
     pub objects: BTreeMap<String, f64>,
     /// The apiserver's metrics were read.
@@ -59,7 +72,7 @@ pub struct Snapshot {
 /// Every metric family [`Snapshot`] reads; `parse` skips the others (an apiserver's
 /// `/metrics` is ~10,000 lines, and prometheus-parse's regex per line was a sixth of the
 /// tool's CPU during a create run).
-const READ: [&str; 12] = [
+const READ: [&str; 11] = [
     "etcd_mvcc_db_total_size_in_bytes",
     "etcd_mvcc_db_total_size_in_use_in_bytes",
     "etcd_disk_wal_fsync_duration_seconds",
@@ -71,11 +84,11 @@ const READ: [&str; 12] = [
     "apiserver_request_total",
     "apiserver_flowcontrol_rejected_requests_total",
     "apiserver_current_inflight_requests",
-    "apiserver_registered_watchers",
 ];
 
 fn is_read(family: &str) -> bool {
     READ.contains(&family)
+        || WATCHER_METRICS.contains(&family)
         || OBJECT_COUNT_METRICS.contains(&family)
         || APISERVER_DB_SIZE_METRICS.contains(&family)
 }
@@ -108,6 +121,9 @@ fn wanted(line: &str) -> bool {
             .and_then(|(_, rest)| rest.split('"').next())
             .is_some_and(|verb| MUTATING_VERBS.contains(&verb)),
         "apiserver_request_total" => line.contains("code=\"429\""),
+        "apiserver_longrunning_requests" | "apiserver_longrunning_gauge" => {
+            line.contains("verb=\"WATCH\"")
+        }
         _ => true,
     }
 }
@@ -207,6 +223,11 @@ impl Snapshot {
                 ("apiserver_registered_watchers", v) => {
                     *self.watchers.get_or_insert(0.0) += scalar(v).unwrap_or(0.0)
                 }
+                ("apiserver_longrunning_requests" | "apiserver_longrunning_gauge", v)
+                    if label("verb") == "WATCH" =>
+                {
+                    *self.watch_requests.get_or_insert(0.0) += scalar(v).unwrap_or(0.0)
+                }
                 (m, v) if OBJECT_COUNT_METRICS.contains(&m) => {
                     // Several names may be exported at once (v1.34-v1.36 export both
                     // `apiserver_storage_objects{resource="machines.cluster.x-k8s.io"}` and
@@ -222,6 +243,9 @@ impl Snapshot {
                 }
                 _ => {}
             }
+        }
+        if self.watchers.is_none() {
+            self.watchers = self.watch_requests;
         }
     }
 }
@@ -343,6 +367,25 @@ apiserver_resource_objects{group=\"\",resource=\"secrets\"} 5
             assert_eq!(s.objects.len(), 2, "{:?}", s.objects);
             assert_eq!(s.objects["machines.cluster.x-k8s.io"], 42.0);
             assert_eq!(s.objects.values().sum::<f64>(), 47.0);
+        }
+    }
+
+    #[test]
+    fn watches_are_counted_on_servers_without_registered_watchers() {
+        let old = "# TYPE apiserver_registered_watchers gauge
+apiserver_registered_watchers{group=\"\",kind=\"Secret\",version=\"v1\"} 3
+# TYPE apiserver_longrunning_gauge gauge
+apiserver_longrunning_gauge{resource=\"secrets\",verb=\"WATCH\"} 9
+";
+        let new = "# TYPE apiserver_longrunning_requests gauge
+apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"secrets\",verb=\"WATCH\"} 2
+apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"pods\",verb=\"WATCH\"} 3
+apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"pods\",verb=\"CONNECT\"} 7
+";
+        for (text, want) in [(old, 3.0), (new, 5.0)] {
+            let mut s = Snapshot::default();
+            s.add_apiserver(&parse(text).unwrap());
+            assert_eq!(s.watchers, Some(want), "{text}");
         }
     }
 

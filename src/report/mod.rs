@@ -11,6 +11,7 @@ pub mod plot;
 pub mod shards;
 pub mod summary;
 pub mod table;
+pub mod versions;
 
 pub use summary::Summary;
 

@@ -99,6 +99,67 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
     Ok(out)
 }
 
+/// One metric of the same sweep on several versions: one line per (label, points).
+pub fn svg_versions(
+    metric: &str,
+    unit: &str,
+    x_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<String, String> {
+    const PALETTE: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let all = || series.iter().flat_map(|(_, p)| p.iter());
+    let (x0, x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    if !x0.is_finite() {
+        return Err(format!("{metric}: no points on any version"));
+    }
+    let pad = ((x1 - x0) * 0.05).max(1.0);
+    let ymax = all().map(|p| p.1).fold(0.0, f64::max);
+    let ymax = if ymax > 0.0 { ymax * 1.05 } else { 1.0 };
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{metric} ({unit}) by version"), ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(unit)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, (label, points)) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().cloned(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            chart
+                .draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +192,21 @@ mod tests {
             "{}",
             &s[..400.min(s.len())]
         );
+    }
+
+    #[test]
+    fn draws_one_line_per_version() {
+        let s = svg_versions(
+            "queue_backlog",
+            "reconciles",
+            "clusters",
+            &[
+                ("v1.20.2".into(), vec![(100.0, 0.0), (200.0, 5.0)]),
+                ("v1.37.2".into(), vec![(100.0, 0.0), (200.0, 9.0)]),
+            ],
+        )
+        .unwrap();
+        assert!(s.contains("v1.20.2") && s.contains("v1.37.2"));
+        assert!(svg_versions("m", "u", "x", &[]).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod multi;
 pub mod recover;
 pub mod sizes;
 pub mod sweep_run;
+pub mod versions;
 
 pub use connect::{connect, Connected, Load};
 pub use execute::{execute, watch_signals, with_target};

@@ -6,6 +6,7 @@
 #   scripts/setup.sh --kubernetes v1.34.4           # another kube-apiserver, beside the others
 #   scripts/setup.sh --kubernetes v1.37.2,v1.20.2   # several at once
 #   scripts/setup.sh --etcd v3.4.23                 # Debian's older etcd, beside the default
+#   scripts/setup.sh --all                          # every supported version (the test matrix)
 #   scripts/setup.sh --list                         # what is built, then exit
 #
 # Idempotent and safe to rerun: each step checks first and says what it did and how long it
@@ -51,13 +52,22 @@ while [ $# -gt 0 ]; do
     --kubernetes=*) K8S_VERSIONS="${1#*=}"; shift ;;
     --etcd) [ $# -ge 2 ] || die "--etcd needs a version (e.g. v3.6.16)"; ETCD_VERSIONS="$2"; shift 2 ;;
     --etcd=*) ETCD_VERSIONS="${1#*=}"; shift ;;
+    --all) K8S_VERSIONS=ALL; shift ;;
     --list) LIST=1; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
   esac
 done
 { [ -n "$(default_k8s)" ] && [ -n "$(default_etcd)" ]; } || die "servers/kube-apiserver/go.mod or servers/etcd/go.mod names no version"
 [ -n "$K8S_VERSIONS" ] || K8S_VERSIONS=$(default_k8s)
+if [ "$K8S_VERSIONS" = ALL ]; then
+  # The default, every version with a committed modfile, and the Debian-built v1.20.2.
+  K8S_VERSIONS=$(default_k8s)
+  for f in "$SERVERS"/kube-apiserver/versions/v*.mod; do
+    [ -f "$f" ] && K8S_VERSIONS="$K8S_VERSIONS,$(basename "$f" .mod)"
+  done
+  K8S_VERSIONS="$K8S_VERSIONS,v1.20.2"
+fi
 [ -n "$ETCD_VERSIONS" ] || ETCD_VERSIONS=$(default_etcd)
 
 if [ "$LIST" -eq 1 ]; then

@@ -138,6 +138,8 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("sweep-unknown-field.yaml", Some(2), "fleet.clustrs", "unknown field `clustrs`"),
     ("sweep-invalid-value.yaml", Some(4), "fleet.control_plane_replicas", "2 is even"),
     ("bad-extra-args.yaml", Some(6), "local.apiserver.extra_args", "--flag=value"),
+    ("bad-local-kubernetes-version.yaml", Some(5), "local.kubernetes_version", "must be a version like v1.37.2"),
+    ("bad-local-etcd-version.yaml", Some(5), "local.etcd_version", "must be a version like v3.6.16"),
     // repeated entries and values that cannot mean anything
     ("duplicate-cluster-secret.yaml", Some(4), "fleet.cluster_secrets", "`ca` is listed twice"),
     ("duplicate-watch-kind.yaml", Some(6), "watchers.kinds", "`machine` is listed twice"),

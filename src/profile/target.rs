@@ -31,7 +31,7 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
             return Err(err("local.etcd.quota_backend_bytes", format!("{q} must be between 16 MiB (16777216) and 8 GiB (8589934592), etcd's suggested maximum")));
         }
     }
-    let version = |field: &str, flag: &Option<String>, v: &Option<String>| {
+    let version = |field: &str, example: &str, flag: &Option<String>, v: &Option<String>| {
         let (field, text) = match (flag, v) {
             (Some(f), _) => (format!("--{}", field.replace('_', "-")), f),
             (None, Some(v)) => (format!("local.{field}"), v),
@@ -40,17 +40,18 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         Version::parse_exact(text).map(Some).ok_or_else(|| {
             err(
                 &field,
-                format!("`{}` must be a version like v1.37.2", text.escape_debug()),
+                format!("`{}` must be a version like {example}", text.escape_debug()),
             )
         })
     };
     let versions = Wanted {
         kubernetes: version(
             "kubernetes_version",
+            "v1.37.2",
             &o.kubernetes_version,
             &l.kubernetes_version,
         )?,
-        etcd: version("etcd_version", &o.etcd_version, &l.etcd_version)?,
+        etcd: version("etcd_version", "v3.6.16", &o.etcd_version, &l.etcd_version)?,
     };
     Ok(LocalOptions {
         versions,

@@ -22,8 +22,15 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
     );
     let _ = writeln!(
         o,
-        "- target: {} `{}` ({})",
-        s.target.kind, s.target.endpoint, s.target.server_version
+        "- target: {} `{}` ({}{})",
+        s.target.kind,
+        s.target.endpoint,
+        s.target.server_version,
+        s.target
+            .etcd_version
+            .as_ref()
+            .map(|e| format!(", etcd {e}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         o,

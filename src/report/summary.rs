@@ -126,8 +126,11 @@ pub struct TargetInfo {
     pub kind: String,
     /// Server URL.
     pub endpoint: String,
-    /// Server version (`v1.20.2`).
+    /// Server version (`v1.37.2`).
     pub server_version: String,
+    /// etcd's version, when the tool started it (the local environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_version: Option<String>,
 }
 
 /// Fleet shape.

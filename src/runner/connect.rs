@@ -102,6 +102,7 @@ pub async fn connect(
                 kind: "local".into(),
                 endpoint: env.info.apiserver_url.clone(),
                 server_version: env.info.apiserver_version.to_string(),
+                etcd_version: Some(env.info.etcd_version.to_string()),
             };
             Ok(Connected {
                 load: Load::Kube(load),
@@ -147,6 +148,7 @@ pub async fn connect(
                 kind: "etcd".into(),
                 endpoint: etcd.endpoint(),
                 server_version: version,
+                etcd_version: None,
             };
             let etcd_metrics_url = match &env {
                 Some(e) => Some(e.info.etcd_metrics_url.clone()),
@@ -187,6 +189,7 @@ pub async fn connect(
                 kind: "kube".into(),
                 endpoint: admin.endpoint(),
                 server_version,
+                etcd_version: None,
             };
             Ok(Connected {
                 load: Load::Kube(load),

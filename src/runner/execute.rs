@@ -263,6 +263,7 @@ fn empty_summary(plan: &RunPlan) -> Summary {
             kind: String::new(),
             endpoint: String::new(),
             server_version: String::new(),
+            etcd_version: None,
         },
         fleet: fleet_info(&plan.fleet),
         client: ClientInfo {

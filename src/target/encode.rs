@@ -1,7 +1,7 @@
 //! The bytes kube-apiserver writes to etcd on CREATE, reproduced without an apiserver.
 //!
-//! Pure functions, no I/O. Verified byte-for-byte against kube-apiserver v1.20.2 (the
-//! tests hold captured values):
+//! Pure functions, no I/O. Two stored formats ([`StoredFormat`]), each verified
+//! byte-for-byte against the apiserver it names (the tests hold captured values):
 //!
 //! - [`stored_form`]: the object as the apiserver persists it (uid, creationTimestamp,
 //!   managedFields, generation, defaults, dropped fields);
@@ -12,10 +12,13 @@
 //!   stored as `k8s\0` + a protobuf `runtime.Unknown` envelope (apimachinery's
 //!   `runtime/serializer/protobuf`).
 //!
-//! Differences of newer apiservers (not modelled): from 1.22 fields reset by the strategy
-//! (`status` of a CR with a status subresource) are no longer recorded in managedFields and
-//! `ManagedFieldsEntry.subresource` is always written (2 more bytes); from 1.25
-//! `ObjectMeta.clusterName` (field 15, 2 bytes) is gone.
+//! What changed between the two: from v1.21 a Namespace gets the label
+//! `kubernetes.io/metadata.name` (tracked in managedFields); from v1.22 fields reset by the
+//! strategy (a Namespace's `status`, the `status` of a custom resource with a status
+//! subresource) are no longer recorded in managedFields and
+//! `ManagedFieldsEntry.subresource` is always written in protobuf (2 more bytes); from
+//! v1.25 `ObjectMeta.clusterName` (field 15, 2 bytes) is gone. Servers v1.21–v1.24 are
+//! between the two and not modelled exactly.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,27 @@ use serde_json::{json, Map, Value};
 
 /// The 4-byte prefix of protobuf values in etcd.
 pub const MAGIC: &[u8; 4] = b"k8s\0";
+
+/// Which apiserver's stored form to reproduce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoredFormat {
+    /// kube-apiserver v1.20 (checked against v1.20.2).
+    V1_20,
+    /// kube-apiserver v1.25 and later (checked against v1.35.4 and v1.37.2).
+    #[default]
+    Current,
+}
+
+impl StoredFormat {
+    /// The format a kube-apiserver of this version writes.
+    pub fn of(v: crate::env::assets::Version) -> StoredFormat {
+        if v.at_least(1, 22) {
+            StoredFormat::Current
+        } else {
+            StoredFormat::V1_20
+        }
+    }
+}
 
 /// What kube-apiserver adds to an object before it stores it.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +68,8 @@ pub struct StoreMeta<'a> {
     pub is_custom_resource: bool,
     /// Drop `status`: set it for custom resources whose CRD has the status subresource.
     pub strip_status: bool,
+    /// Which apiserver's stored form.
+    pub format: StoredFormat,
 }
 
 /// Why an object could not be encoded or decoded.
@@ -83,7 +109,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> EncodeError {
     }
 }
 
-/// Returns the object as kube-apiserver v1.20 persists it on CREATE:
+/// Returns the object as kube-apiserver persists it on CREATE (v1.20 unless `meta.format`
+/// says current; the differences are in the module's documentation):
 ///
 /// - metadata: `uid` and `creationTimestamp` set; `resourceVersion`, `selfLink`,
 ///   `generation`, `managedFields`, deletion fields and empty labels/annotations/
@@ -116,18 +143,34 @@ pub fn stored_form(body: &Value, meta: &StoreMeta) -> Value {
             root.insert("type".into(), json!("Opaque"));
         }
     }
+    let current = meta.format == StoredFormat::Current;
     if !custom && kind == "Namespace" {
         root.insert("status".into(), json!({"phase": "Active"}));
-    }
-    let fields = fields_for(&obj, custom);
-    if !custom && kind == "Namespace" && obj.get("spec").is_none_or(|s| s.is_object()) {
-        let fins = &mut obj["spec"]["finalizers"];
-        match fins.as_array_mut() {
-            Some(list) if list.iter().any(|f| f == "kubernetes") => {}
-            Some(list) => list.push(json!("kubernetes")),
-            None => *fins = json!(["kubernetes"]),
+        if current {
+            let name = root
+                .get("metadata")
+                .map(|m| text(m, "name").to_string())
+                .unwrap_or_default();
+            if let Some(md) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+                let labels = md.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
+                }
+            }
         }
     }
+    // v1.20 tracks fields before the `kubernetes` finalizer is defaulted; current servers
+    // after it (and after the status reset, which they no longer track).
+    if current {
+        add_namespace_finalizer(&mut obj, custom, &kind);
+    }
+    let mut fields = fields_for(&obj, custom, meta.format);
+    if current && (meta.strip_status || (!custom && kind == "Namespace")) {
+        if let Some(f) = fields.as_object_mut() {
+            f.remove("f:status");
+        }
+    }
+    add_namespace_finalizer(&mut obj, custom, &kind);
     let Some(root) = obj.as_object_mut() else {
         return obj;
     };
@@ -149,6 +192,18 @@ pub fn stored_form(body: &Value, meta: &StoreMeta) -> Value {
         }
     }
     obj
+}
+
+/// Appends the `kubernetes` finalizer to a Namespace's `spec.finalizers` (defaulting).
+fn add_namespace_finalizer(obj: &mut Value, custom: bool, kind: &str) {
+    if !custom && kind == "Namespace" && obj.get("spec").is_none_or(|s| s.is_object()) {
+        let fins = &mut obj["spec"]["finalizers"];
+        match fins.as_array_mut() {
+            Some(list) if list.iter().any(|f| f == "kubernetes") => {}
+            Some(list) => list.push(json!("kubernetes")),
+            None => *fins = json!(["kubernetes"]),
+        }
+    }
 }
 
 /// Metadata the apiserver sets itself (client values are replaced or dropped on create).
@@ -188,7 +243,7 @@ fn merge_string_data(root: &mut Map<String, Value>) {
 }
 
 /// The FieldsV1 set kube-apiserver v1.20 (structured-merge-diff v4) records for the
-/// create of `obj` (give it the defaulted object, see [`stored_form`]). Keys are sorted
+/// create of `obj` (current servers differ in owner references, see [`stored_form`]) (give it the defaulted object, see [`stored_form`]). Keys are sorted
 /// as SMD emits them: `"."` (the node itself is owned), then `f:` fields, `k:` list keys,
 /// `v:` set values.
 ///
@@ -207,15 +262,15 @@ pub fn fields_v1(obj: &Value) -> Value {
         .get("apiVersion")
         .and_then(Value::as_str)
         .is_some_and(|a| a.contains('/'));
-    fields_for(obj, custom)
+    fields_for(obj, custom, StoredFormat::V1_20)
 }
 
-fn fields_for(obj: &Value, custom: bool) -> Value {
+fn fields_for(obj: &Value, custom: bool, format: StoredFormat) -> Value {
     let mut top = BTreeMap::new();
     for (k, v) in obj.as_object().into_iter().flatten() {
         let node = match k.as_str() {
             "apiVersion" | "kind" => None,
-            "metadata" => Some(meta_fields(v)).filter(|m| !is_empty(m)),
+            "metadata" => Some(meta_fields(v, format)).filter(|m| !is_empty(m)),
             _ if custom => Some(deduced(v)),
             "data" | "stringData" => typed_map(v),
             _ => typed(v),
@@ -275,7 +330,7 @@ fn typed_map(v: &Value) -> Option<Value> {
     ))
 }
 
-fn meta_fields(md: &Value) -> Value {
+fn meta_fields(md: &Value, format: StoredFormat) -> Value {
     let mut out = BTreeMap::new();
     for (k, v) in md.as_object().into_iter().flatten() {
         if is_empty(v) {
@@ -296,6 +351,10 @@ fn meta_fields(md: &Value) -> Value {
                 let refs = v.as_array().into_iter().flatten().map(|r| {
                     let uid = r.get("uid").cloned().unwrap_or(json!(""));
                     let key = format!("k:{{\"uid\":{}}}", go_json(&uid));
+                    if format == StoredFormat::Current {
+                        // Current servers own each owner reference as a whole.
+                        return (key, leaf());
+                    }
                     let mut f: BTreeMap<String, Value> = ["apiVersion", "kind", "name", "uid"]
                         .iter()
                         .map(|k| (format!("f:{k}"), leaf()))
@@ -499,7 +558,7 @@ fn string_map(v: &Value, key: &str) -> Result<BTreeMap<String, Vec<u8>>, EncodeE
     Ok(out)
 }
 
-fn write_meta(md: &Value) -> Result<Pb, EncodeError> {
+fn write_meta(md: &Value, format: StoredFormat) -> Result<Pb, EncodeError> {
     let mut pb = Pb::default();
     for (field, key) in [(1, "name"), (2, "generateName"), (3, "namespace")] {
         pb.str(field, text(md, key));
@@ -535,7 +594,9 @@ fn write_meta(md: &Value) -> Result<Pb, EncodeError> {
     for f in items(md, "finalizers") {
         pb.str(14, f.as_str().unwrap_or_default());
     }
-    pb.str(15, ""); // clusterName: always written by v1.20, gone from 1.25
+    if format == StoredFormat::V1_20 {
+        pb.str(15, ""); // clusterName: always written by v1.20, gone from 1.25
+    }
     for e in items(md, "managedFields") {
         let mut m = Pb::default();
         for (field, key) in [(1, "manager"), (2, "operation"), (3, "apiVersion")] {
@@ -550,7 +611,7 @@ fn write_meta(md: &Value) -> Result<Pb, EncodeError> {
             raw.str(1, &go_json(f));
             m.msg(7, raw);
         }
-        if !text(e, "subresource").is_empty() {
+        if format == StoredFormat::Current || !text(e, "subresource").is_empty() {
             m.str(8, text(e, "subresource"));
         }
         pb.msg(17, m);
@@ -559,16 +620,19 @@ fn write_meta(md: &Value) -> Result<Pb, EncodeError> {
 }
 
 /// Encodes a stored-form (see [`stored_form`]) v1 Secret or Namespace the way
-/// kube-apiserver v1.20 writes it to etcd: [`MAGIC`] + `runtime.Unknown{typeMeta, raw,
+/// kube-apiserver writes it to etcd (in `format`): [`MAGIC`] + `runtime.Unknown{typeMeta, raw,
 /// contentEncoding: "", contentType: ""}`, `raw` being the object's own protobuf with Go's
 /// field rules (fields in tag order; non-pointer strings, ints and structs always written;
 /// map entries sorted by key, value written even when empty). Secret `data` values are
 /// written base64-decoded; any `stringData` is merged in. Fields of the wrong JSON type
 /// are written as empty, except labels, annotations, data and timestamps (errors).
-pub fn encode_builtin(obj: &Value) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_builtin(obj: &Value, format: StoredFormat) -> Result<Vec<u8>, EncodeError> {
     let (api_version, kind) = (text(obj, "apiVersion"), text(obj, "kind"));
     let mut raw = Pb::default();
-    raw.msg(1, write_meta(obj.get("metadata").unwrap_or(&Value::Null))?);
+    raw.msg(
+        1,
+        write_meta(obj.get("metadata").unwrap_or(&Value::Null), format)?,
+    );
     match (api_version, kind) {
         ("v1", "Secret") => {
             let mut data = BTreeMap::new();

@@ -10,6 +10,7 @@ fn meta<'a>(uid: &'a str, ts: &'a str, manager: &'a str, custom: bool) -> StoreM
         manager,
         is_custom_resource: custom,
         strip_status: false,
+        format: StoredFormat::V1_20,
     }
 }
 
@@ -69,7 +70,7 @@ l,\"s\":\"tab\\tnl\\nbs\\u0008ff\\u000cuni\\u2028\xc3\xa9\"},\"status\":{\"phase
 fn secret_is_byte_equal_to_kube_apiserver() {
     let m = meta(SECRET_UID, "2026-11-28T13:45:01Z", "curl", false);
     let stored = stored_form(&parse(SECRET_BODY), &m);
-    let bytes = encode_builtin(&stored).expect("encode");
+    let bytes = encode_builtin(&stored, StoredFormat::V1_20).expect("encode");
     assert_eq!(bytes, SECRET_ETCD);
     assert_eq!(decode_builtin(SECRET_ETCD).expect("decode"), stored);
     assert!(stored["metadata"].get("generation").is_none());
@@ -84,7 +85,10 @@ fn namespace_is_byte_equal_to_kube_apiserver() {
     let fields = &stored["metadata"]["managedFields"][0]["fieldsV1"];
     assert_eq!(fields["f:status"], json!({"f:phase": {}}));
     assert!(fields.get("f:spec").is_none());
-    assert_eq!(encode_builtin(&stored).expect("encode"), NAMESPACE_ETCD);
+    assert_eq!(
+        encode_builtin(&stored, StoredFormat::V1_20).expect("encode"),
+        NAMESPACE_ETCD
+    );
     assert_eq!(decode_builtin(NAMESPACE_ETCD).expect("decode"), stored);
 }
 
@@ -150,7 +154,7 @@ fn round_trip_with_magic_prefix() {
     assert_eq!(stored["data"]["c"], json!("cGxhaW4="));
     assert_eq!(stored["type"], json!("Opaque"));
     assert!(stored["metadata"].get("resourceVersion").is_none());
-    let bytes = encode_builtin(&stored).expect("encode");
+    let bytes = encode_builtin(&stored, StoredFormat::V1_20).expect("encode");
     assert_eq!(&bytes[..4], MAGIC);
     assert_eq!(decode_builtin(&bytes).expect("decode"), stored);
     let unknown = Unknown::decode(&bytes[4..]).expect("envelope");
@@ -169,12 +173,12 @@ fn round_trip_with_magic_prefix() {
 fn errors_and_json_values() {
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
     assert!(matches!(
-        encode_builtin(&cm),
+        encode_builtin(&cm, StoredFormat::V1_20),
         Err(EncodeError::Unsupported { .. })
     ));
     let bad = json!({"apiVersion": "v1", "kind": "Secret", "data": {"k": "not base64!"}});
     assert!(matches!(
-        encode_builtin(&bad),
+        encode_builtin(&bad, StoredFormat::V1_20),
         Err(EncodeError::Invalid { .. })
     ));
     assert!(matches!(
@@ -189,5 +193,43 @@ fn errors_and_json_values() {
     assert_eq!(
         stored_form(&json!([1]), &meta("u", "t", "m", true)),
         json!([1])
+    );
+}
+
+/// A Namespace created by capi-loadgen through kube-apiserver v1.37.2, as stored.
+const NAMESPACE_BODY_CURRENT: &str = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"clg-nsk-00000","labels":{"app.kubernetes.io/managed-by":"capi-loadgen","capi-loadgen.io/run-id":"nsk"}}}"#;
+const NAMESPACE_ETCD_CURRENT: &[u8] = b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\xbf\x03\x0a\xa4\x03\x0a\x0dclg-nsk-00000\x12\x00\x1a\x00\x22\x00*$e465ef54-ad0f-468e-a449-362c4896741a2\x008\x00B\x08\x08\xe9\xae\xb2\xd8\x06\x10\x00Z,\x0a\x1capp.kubernetes.io/managed-by\x12\x0ccapi-loadgenZ\x1d\x0a\x16capi-loadgen.io/run-id\x12\x03nskZ,\x0a\x1bkubernetes.io/metadata.name\x12\x0dclg-nsk-00000\x8a\x01\xdc\x01\x0a\x0ccapi-loadgen\x12\x06Update\x1a\x02v1\x22\x08\x08\xe9\xae\xb2\xd8\x06\x10\x002\x08FieldsV1:\xa9\x01\x0a\xa6\x01{\x22f:metadata\x22:{\x22f:labels\x22:{\x22.\x22:{},\x22f:app.kubernetes.io/managed-by\x22:{},\x22f:capi-loadgen.io/run-id\x22:{},\x22f:kubernetes.io/metadata.name\x22:{}}},\x22f:spec\x22:{\x22f:finalizers\x22:{}}}B\x00\x12\x0c\x0a\x0akubernetes\x1a\x08\x0a\x06Active\x1a\x00\x22\x00";
+
+#[test]
+fn namespace_is_byte_equal_to_a_current_kube_apiserver() {
+    let m = StoreMeta {
+        format: StoredFormat::Current,
+        ..meta(
+            "e465ef54-ad0f-468e-a449-362c4896741a",
+            "2026-11-29T21:21:45Z",
+            "capi-loadgen",
+            false,
+        )
+    };
+    let stored = stored_form(&parse(NAMESPACE_BODY_CURRENT), &m);
+    assert_eq!(
+        stored["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        json!("clg-nsk-00000")
+    );
+    let fields = &stored["metadata"]["managedFields"][0]["fieldsV1"];
+    assert!(fields.get("f:status").is_none(), "{fields}");
+    assert_eq!(fields["f:spec"], json!({"f:finalizers": {}}));
+    let bytes = encode_builtin(&stored, StoredFormat::Current).expect("encode");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(NAMESPACE_ETCD_CURRENT)
+    );
+    assert_eq!(
+        StoredFormat::of(crate::env::assets::Version::find_in("v1.20.2").unwrap()),
+        StoredFormat::V1_20
+    );
+    assert_eq!(
+        StoredFormat::of(crate::env::assets::Version::find_in("v1.37.2").unwrap()),
+        StoredFormat::Current
     );
 }

@@ -5,7 +5,7 @@
 //! generation, managedFields; see [`super::encode`]). Creates are create-only transactions
 //! (create revision = 0), updates are guarded by the mod revision.
 
-use super::encode::{self, StoreMeta};
+use super::encode::{self, StoreMeta, StoredFormat};
 use super::{Created, EtcdError, RequestError, Target, TargetError};
 use crate::model::{self, ApiRef, Object};
 use etcd_client::{
@@ -35,6 +35,7 @@ pub struct EtcdTarget {
     client: Client,
     endpoint: String,
     timeout: Duration,
+    format: StoredFormat,
 }
 
 /// etcd's `Status` answer, the parts the tool reports.
@@ -187,11 +188,20 @@ impl EtcdTarget {
                 message: "status: no answer within 10 s".into(),
             })?
             .map_err(unreachable)?;
+        let format = detect_format(&mut client).await;
         Ok(EtcdTarget {
             client,
             endpoint,
             timeout,
+            format,
         })
+    }
+
+    /// The stored form this target writes: the one the apiserver that created
+    /// `/registry/namespaces/default` in this etcd wrote, or the current one when no
+    /// apiserver ever ran on it.
+    pub fn format(&self) -> StoredFormat {
+        self.format
     }
 
     /// etcd's `Status` (db size, in use, raft index, revision).
@@ -334,9 +344,13 @@ impl EtcdTarget {
         Ok((obj, item.mod_revision()))
     }
 
-    fn encode(api: &ApiRef, obj: &serde_json::Value) -> Result<Vec<u8>, RequestError> {
+    fn encode(
+        api: &ApiRef,
+        obj: &serde_json::Value,
+        format: StoredFormat,
+    ) -> Result<Vec<u8>, RequestError> {
         if api.group.is_empty() {
-            encode::encode_builtin(obj).map_err(|_| RequestError::Etcd(EtcdError::Other))
+            encode::encode_builtin(obj, format).map_err(|_| RequestError::Etcd(EtcdError::Other))
         } else {
             Ok(encode::encode_json(obj))
         }
@@ -359,11 +373,39 @@ fn creation_timestamp() -> String {
     })
 }
 
+/// Which apiserver wrote this etcd: every server since v1.21 labels namespaces with
+/// `kubernetes.io/metadata.name`, so `default`'s labels tell v1.20 from current ones.
+async fn detect_format(client: &mut Client) -> StoredFormat {
+    let Ok(Ok(resp)) = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.kv_client().get("/registry/namespaces/default", None),
+    )
+    .await
+    else {
+        return StoredFormat::default();
+    };
+    let Some(kv) = resp.kvs().first() else {
+        return StoredFormat::default();
+    };
+    match encode::decode_builtin(kv.value()) {
+        Ok(ns)
+            if ns["metadata"]["labels"]
+                .get("kubernetes.io/metadata.name")
+                .is_none() =>
+        {
+            StoredFormat::V1_20
+        }
+        _ => StoredFormat::Current,
+    }
+}
+
 /// The UID and the value bytes kube-apiserver would store for a create of `obj` with
-/// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences).
+/// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences),
+/// in the stored form `format`.
 pub fn stored_value(
     obj: &Object,
     body: &serde_json::Value,
+    format: StoredFormat,
 ) -> Result<(String, Vec<u8>), RequestError> {
     let uid = if obj.uid.is_empty() {
         let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
@@ -381,12 +423,13 @@ pub fn stored_value(
         manager: MANAGER,
         is_custom_resource: custom,
         strip_status: custom,
+        format,
     };
     if let Some(value) = super::stored_json::custom_resource(body, &meta) {
         return Ok((uid, value));
     }
     let stored = encode::stored_form(body, &meta);
-    let value = EtcdTarget::encode(&obj.api, &stored)?;
+    let value = EtcdTarget::encode(&obj.api, &stored, format)?;
     Ok((uid, value))
 }
 
@@ -401,7 +444,7 @@ impl Target for EtcdTarget {
         body: &serde_json::Value,
     ) -> Result<Created, RequestError> {
         let key = obj.etcd_key();
-        let (uid, value) = stored_value(obj, body)?;
+        let (uid, value) = stored_value(obj, body, self.format)?;
         let request_bytes = value.len();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
@@ -552,7 +595,7 @@ impl Target for EtcdTarget {
                     obj["metadata"]["generation"] = serde_json::json!(g + 1);
                 }
             }
-            let value = Self::encode(api, &obj)?;
+            let value = Self::encode(api, &obj, self.format)?;
             let txn = Txn::new()
                 .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
                 .and_then([TxnOp::put(key.clone(), value, None)]);

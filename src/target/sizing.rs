@@ -5,22 +5,26 @@
 use crate::model::FleetSpec;
 use std::collections::HashMap;
 
-/// Bytes kube-apiserver stores for one cluster of `fleet` (keys + values, no bbolt
+/// Bytes a current kube-apiserver stores for one cluster of `fleet` (keys + values, no bbolt
 /// overhead): the model the measurement is compared with.
 pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
     let objects: u64 = crate::model::cluster_objects(fleet, 0)
         .map(|o| {
             let body = crate::model::create_body(&o, &HashMap::new());
-            let value = super::etcd::stored_value(&o, &body)
+            let value = super::etcd::stored_value(&o, &body, Default::default())
                 .map(|(_, v)| v.len())
                 .unwrap_or(0);
             (o.etcd_key().len() + value) as u64
         })
         .sum();
     let ns = crate::model::namespace_object(fleet, 0);
-    let ns_bytes = super::etcd::stored_value(&ns, &crate::model::create_body(&ns, &HashMap::new()))
-        .map(|(_, v)| v.len() + ns.etcd_key().len())
-        .unwrap_or(0) as f64;
+    let ns_bytes = super::etcd::stored_value(
+        &ns,
+        &crate::model::create_body(&ns, &HashMap::new()),
+        Default::default(),
+    )
+    .map(|(_, v)| v.len() + ns.etcd_key().len())
+    .unwrap_or(0) as f64;
     objects as f64 + ns_bytes / fleet.effective_clusters_per_namespace() as f64
 }
 

@@ -153,9 +153,11 @@ phases:
             worst >= 0.7 * behind * 1000.0,
             "max latency {worst:.0} ms hides a {behind:.1} s backlog"
         );
+        // The p99 from the schedule carries the backlog on top of the server's time (on a
+        // loaded machine the server's own p99 grows too, so compare the difference).
         assert!(
-            latency_p99 > 5.0 * server_p99,
-            "p99 {latency_p99} vs server {server_p99}"
+            latency_p99 - server_p99 > 0.5 * behind * 1000.0,
+            "p99 {latency_p99} ms vs server {server_p99} ms: a {behind:.1} s backlog is hidden"
         );
     }
     let (small, large) = (results[0].1, results[1].1);

@@ -1,6 +1,6 @@
 //! The `apiserver-memory` row's numbers: kube-apiserver's settled memory at each point of
 //! an accumulating fleet sweep, the least-squares lines of resident set and live heap
-//! against clusters (and of the resident set against the apiserver's object count), the
+//! against clusters (and of the resident set against the fleet's stored objects), the
 //! clusters that fit each memory limit, and how the bytes compare with what etcd stores.
 //! Every value in bytes unless its name says otherwise.
 
@@ -19,7 +19,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub struct MemoryPoint {
     /// Clusters in the fleet.
     pub clusters: f64,
-    /// Objects the apiserver reported stored (all resources), when exported.
+    /// Objects of the fleet stored (its clusters' objects and namespaces).
     pub objects: Option<f64>,
     /// Resident set (bytes).
     pub resident_bytes: f64,
@@ -68,7 +68,7 @@ pub struct MemoryFit {
     /// Live heap (allocated heap after a forced collection) against clusters, when every
     /// point had one.
     pub heap_per_cluster: Option<Fit>,
-    /// Resident set against the apiserver's own object count: bytes per stored object.
+    /// Resident set against the fleet's stored objects: bytes per stored object.
     pub resident_per_object: Option<Fit>,
     /// What etcd stores per cluster of the same fleet (keys + values, the fleet model).
     pub etcd_bytes_per_cluster: f64,
@@ -180,7 +180,7 @@ pub fn markdown(m: &MemoryFit) -> String {
     let r = &m.resident_per_cluster;
     let _ = writeln!(
         o,
-        "| clusters | objects stored | resident MiB ({}) | live heap MiB | heap in use MiB |\n|---:|---:|---:|---:|---:|",
+        "| clusters | fleet objects stored | resident MiB ({}) | live heap MiB | heap in use MiB |\n|---:|---:|---:|---:|---:|",
         m.resident_source
     );
     let mib = |x: Option<f64>| x.map(|b| format!("{:.1}", b / MIB)).unwrap_or("-".into());

@@ -35,7 +35,9 @@ fn points(spec: &SweepSpec, n: usize) -> (Vec<MemoryPoint>, Option<&'static str>
         });
         out.push(MemoryPoint {
             clusters: s.fleet.clusters as f64,
-            objects: m.end.objects,
+            // The fleet's objects, exactly: the apiserver's own count is refreshed
+            // periodically and lags a short point.
+            objects: Some(s.fleet.objects_planned as f64),
             resident_bytes: resident,
             heap_alloc_bytes: m.end.heap_alloc_bytes.filter(|_| m.forced_gc),
             heap_inuse_bytes: m.end.heap_inuse_bytes,
@@ -137,7 +139,7 @@ pub async fn apiserver_memory_row(spec: SweepSpec) -> Result<Row, Error> {
         res.r_squared,
         size(res.base_bytes),
         m.heap_per_cluster
-            .map(|h| format!("; its live heap after a forced collection grows {} bytes per cluster (R² = {:.3})", group(h.bytes_per_unit), h.r_squared))
+            .map(|h| format!("; its live heap after a forced collection grows {} bytes per cluster (R² = {:.3}), {:.1}x less: Go's collector lets the heap grow to 1 + GOGC/100 times the live heap before collecting (GOGC 100 by default)", group(h.bytes_per_unit), h.r_squared, res.bytes_per_unit / h.bytes_per_unit))
             .unwrap_or_default(),
         m.resident_per_object
             .map(|o| format!("; {} resident bytes per stored object (R² = {:.3})", group(o.bytes_per_unit), o.r_squared))

@@ -4,8 +4,9 @@
 
 mod common;
 
+use capi_loadgen::plan::{self, Calibration, FleetInput, PRESETS};
 use capi_loadgen::profile::Overrides;
-use capi_loadgen::report::breakpoints::RowStatus;
+use capi_loadgen::report::breakpoints::{Bottleneck, BreakpointsReport, RowStatus, SCHEMA_VERSION};
 use capi_loadgen::report::Summary;
 use capi_loadgen::runner::apiserver_memory::apiserver_memory_row;
 use capi_loadgen::runner::sweep_run::SweepSpec;
@@ -56,18 +57,31 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
         // The apiserver's object count is refreshed periodically: it may lag, not stay put.
         assert!(m.growth.objects.unwrap() > 0.0, "{m:?}");
         assert!(
-            o.points.iter().filter(|p| p.apiserver_rss_bytes.is_some()).count() >= 3
-                && o.points.iter().all(|p| p.apiserver_heap_inuse_bytes.is_some()),
+            o.points
+                .iter()
+                .filter(|p| p.apiserver_rss_bytes.is_some())
+                .count()
+                >= 3
+                && o.points
+                    .iter()
+                    .all(|p| p.apiserver_heap_inuse_bytes.is_some()),
             "{:?}",
             o.points
         );
-        assert!(o.controller_cache_memory.unwrap().note.contains("not measured"));
+        assert!(o
+            .controller_cache_memory
+            .unwrap()
+            .note
+            .contains("not measured"));
         let csv = std::fs::read_to_string(p.join("observed.csv")).unwrap();
         assert!(csv.lines().next().unwrap().ends_with(
             "apiserver_rss_bytes,apiserver_resident_bytes,apiserver_heap_inuse_bytes,apiserver_heap_alloc_bytes"
         ));
         let report = std::fs::read_to_string(p.join("report.md")).unwrap();
-        assert!(report.contains("kube-apiserver resident set (VmRSS)"), "{report}");
+        assert!(
+            report.contains("kube-apiserver resident set (VmRSS)"),
+            "{report}"
+        );
         ends.push(m.end);
     }
     // The live heap rises with the fleet, point after point.
@@ -76,7 +90,7 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
     }
 
     assert_eq!(row.status, RowStatus::Measured, "{}", row.measured_note);
-    let m = row.memory.expect("the fit");
+    let m = row.memory.clone().expect("the fit");
     let heap = m.heap_per_cluster.expect("a heap fit");
     assert!(
         heap.bytes_per_unit > 0.0 && heap.r_squared >= MIN_HEAP_R_SQUARED,
@@ -94,4 +108,37 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
     assert!(row.unit == "clusters at 8.0 GiB", "{}", row.unit);
     assert!(m.etcd_bytes_per_cluster > 50_000.0);
     assert!(dir.join("apiserver_resident.svg").exists());
+
+    // The row in a breakpoints.json: valid, and the planner's calibration reads it.
+    let mut rows: Vec<_> = Bottleneck::ALL.iter().map(|b| b.row()).collect();
+    *rows.last_mut().unwrap() = row;
+    let report = BreakpointsReport {
+        schema_version: SCHEMA_VERSION,
+        run_id: "memtest".into(),
+        tool_version: "test".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        duration_seconds: 1.0,
+        target: "the local environment".into(),
+        rows,
+        complete: true,
+    };
+    let bp = common::state_dir("memory-bp");
+    std::fs::create_dir_all(&bp).unwrap();
+    std::fs::write(
+        bp.join("breakpoints.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    common::assert_valid(&bp.join("breakpoints.json"), "breakpoints.schema.json");
+    let c = Calibration::from_dir(&bp).unwrap();
+    let cal = c.apiserver_memory.clone().expect("memory calibration");
+    assert!(cal.bytes_per_stored_byte.measured && cal.bytes_per_stored_byte.value > 0.0);
+    let p = plan::plan(&FleetInput::new(1000, 6, PRESETS[0]), &c, "test");
+    assert!(p
+        .progression
+        .iter()
+        .any(|b| b.id == "apiserver-memory-8GiB"));
+    assert!(
+        p.sizing.apiserver_memory_request_bytes_per_shard.unwrap() >= 2.0 * 1024.0 * 1024.0 * 512.0
+    );
 }

@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn vm_rss_is_read_in_bytes() {
-        let status = "Name:\tkube-apiserver\nVmPeak:\t 2000000 kB\nVmRSS:\t  524288 kB\nThreads:\t12\n";
+        let status =
+            "Name:\tkube-apiserver\nVmPeak:\t 2000000 kB\nVmRSS:\t  524288 kB\nThreads:\t12\n";
         assert_eq!(parse_vm_rss(status), Some(512.0 * 1024.0 * 1024.0));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None, "only kB is known");

@@ -432,7 +432,9 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Capacity
     // flags kept, the client's QPS and the workers do too.
     let hard = progression
         .iter()
-        .filter(|b| !b.tunable || (f.keep_flags && ["client-qps", "concurrency"].contains(&b.id.as_str())))
+        .filter(|b| {
+            !b.tunable || (f.keep_flags && ["client-qps", "concurrency"].contains(&b.id.as_str()))
+        })
         .min_by(|a, b| a.clusters.total_cmp(&b.clusters))
         .cloned()
         .unwrap_or_else(|| first.clone());

@@ -39,7 +39,9 @@ fn demand_rows(o: &mut String, d: &Demand, f: &super::FleetInput) {
     let _ = writeln!(
         o,
         "| kube-apiserver memory | {} | {} |",
-        d.apiserver_memory_bytes.map(gib).unwrap_or("not measured".into()),
+        d.apiserver_memory_bytes
+            .map(gib)
+            .unwrap_or("not measured".into()),
         if d.apiserver_memory_bytes.is_some() {
             "base + clusters x resident bytes per cluster (the calibration's apiserver-memory row, scaled by stored bytes)"
         } else {

@@ -125,9 +125,8 @@ pub fn fit(
     if resident.bytes_per_unit <= 0.0 {
         return Err(FitError::NoGrowth(resident.bytes_per_unit));
     }
-    let all = |f: fn(&MemoryPoint) -> Option<f64>| -> Option<Vec<f64>> {
-        points.iter().map(f).collect()
-    };
+    let all =
+        |f: fn(&MemoryPoint) -> Option<f64>| -> Option<Vec<f64>> { points.iter().map(f).collect() };
     let heap = all(|p| p.heap_alloc_bytes)
         .and_then(|h| to_fit(points.iter().map(|p| p.clusters).zip(h).collect()));
     let per_object = all(|p| p.objects).and_then(|o| {
@@ -195,7 +194,10 @@ pub fn markdown(m: &MemoryFit) -> String {
             mib(p.heap_inuse_bytes)
         );
     }
-    let _ = writeln!(o, "\n| fit | bytes per unit | base | R² |\n|---|---:|---:|---:|");
+    let _ = writeln!(
+        o,
+        "\n| fit | bytes per unit | base | R² |\n|---|---:|---:|---:|"
+    );
     let row = |o: &mut String, what: &str, f: &Fit| {
         let _ = writeln!(
             o,
@@ -286,7 +288,11 @@ mod tests {
         assert!((r.base_bytes - 300.0 * MIB).abs() < 1.0);
         assert!((r.r_squared - 1.0).abs() < 1e-9);
         // (8 GiB - 300 MiB) / 1 MiB = 7,892 clusters; the model without the base 8,192.
-        assert!((m.limits[0].clusters - 7892.0).abs() < 1e-6, "{:?}", m.limits);
+        assert!(
+            (m.limits[0].clusters - 7892.0).abs() < 1e-6,
+            "{:?}",
+            m.limits
+        );
         assert!((m.limits[0].model_clusters - 8192.0).abs() < 1e-6);
         assert!((m.limits[1].clusters - 16084.0).abs() < 1e-6);
         assert!((m.heap_per_cluster.unwrap().bytes_per_unit - MIB / 2.0).abs() < 1e-3);
@@ -295,7 +301,10 @@ mod tests {
         assert!((m.by_kind_bytes_per_cluster["machine"] - MIB * 0.75).abs() < 1e-6);
         let md = markdown(&m);
         assert!(md.contains("| 8.0 GiB | 7,892 | 8,192 |"), "{md}");
-        assert!(md.contains("Controller cache memory: not measured: test."), "{md}");
+        assert!(
+            md.contains("Controller cache memory: not measured: test."),
+            "{md}"
+        );
     }
 
     #[test]

@@ -6,13 +6,13 @@ use super::execute::{execute, with_target};
 use crate::error::Error;
 use crate::measure::memory::{settled, MemorySample};
 use crate::measure::scrape::Sources;
-use std::collections::BTreeSet;
 use crate::model::{self, Kind};
 use crate::profile::{RunPlan, TargetPlan};
 use crate::target::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
 use crate::target::Target;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Fleet sizes the report projects to.
 pub const PROJECT_TO: [u64; 3] = [1_000, 5_000, 15_000];
@@ -90,7 +90,12 @@ pub struct MemoryPerCluster {
 
 impl MemoryPerCluster {
     /// From settled samples before and after `clusters` clusters were created.
-    pub fn of(before: MemorySample, after: MemorySample, clusters: u64, db_per_cluster: f64) -> Self {
+    pub fn of(
+        before: MemorySample,
+        after: MemorySample,
+        clusters: u64,
+        db_per_cluster: f64,
+    ) -> Self {
         let c = clusters.max(1) as f64;
         let g = after.minus(&before);
         let resident = g.rss_bytes.or(g.resident_bytes).map(|b| b / c);
@@ -304,13 +309,7 @@ pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
         let summary = execute(plan, c, handle, stop).await?;
         let after = status(&etcd).await?;
         let by_kind = bytes_by_kind(&etcd, &plan.fleet).await?;
-        let mut r = report(
-            &plan.run_id,
-            plan.fleet.clusters,
-            &by_kind,
-            before,
-            after,
-        );
+        let mut r = report(&plan.run_id, plan.fleet.clusters, &by_kind, before, after);
         let memory_after = summary
             .observed
             .and_then(|o| o.apiserver_memory)

@@ -83,7 +83,12 @@ pub struct Line {
 /// The least-squares line through at least 3 points with distinct x; None otherwise.
 pub fn line(points: &[(f64, f64)]) -> Option<Line> {
     let xs: std::collections::BTreeSet<u64> = points.iter().map(|p| p.0.to_bits()).collect();
-    if points.len() < 3 || xs.len() < 2 || points.iter().any(|(x, y)| !(x.is_finite() && y.is_finite())) {
+    if points.len() < 3
+        || xs.len() < 2
+        || points
+            .iter()
+            .any(|(x, y)| !(x.is_finite() && y.is_finite()))
+    {
         return None;
     }
     let (slope, intercept, sse) = fit(points);
@@ -208,14 +213,19 @@ mod tests {
 
     #[test]
     fn a_line_and_its_fit_quality() {
-        let exact: Vec<(f64, f64)> = (0..5).map(|i| (i as f64 * 100.0, 3e8 + 2e5 * i as f64 * 100.0)).collect();
+        let exact: Vec<(f64, f64)> = (0..5)
+            .map(|i| (i as f64 * 100.0, 3e8 + 2e5 * i as f64 * 100.0))
+            .collect();
         let l = line(&exact).unwrap();
         assert!((l.slope - 2e5).abs() < 1e-6 && (l.intercept - 3e8).abs() < 1e-3);
         assert!((l.r_squared - 1.0).abs() < 1e-12);
         let noisy = [(1.0, 1.0), (2.0, 3.0), (3.0, 2.0), (4.0, 4.0)];
         let l = line(&noisy).unwrap();
         // slope 0.8, SSE 1.8 over SST 5: R² = 0.64.
-        assert!((l.slope - 0.8).abs() < 1e-12 && (l.r_squared - 0.64).abs() < 1e-12, "{l:?}");
+        assert!(
+            (l.slope - 0.8).abs() < 1e-12 && (l.r_squared - 0.64).abs() < 1e-12,
+            "{l:?}"
+        );
         assert_eq!(line(&noisy[..2]), None, "two points always fit");
         assert_eq!(line(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
     }

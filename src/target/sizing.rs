@@ -51,7 +51,10 @@ mod tests {
         assert!(s > 1000.0, "{s}");
         assert!(b > s * 1.5, "{b} vs {s}");
         let by_kind = model_bytes_per_cluster_by_kind(&big);
-        assert!(by_kind["machine"] > 0.0 && by_kind["namespace"] > 0.0, "{by_kind:?}");
+        assert!(
+            by_kind["machine"] > 0.0 && by_kind["namespace"] > 0.0,
+            "{by_kind:?}"
+        );
         assert!((by_kind.values().sum::<f64>() - b).abs() < 1e-6);
     }
 }

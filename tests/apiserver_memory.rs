@@ -6,7 +6,9 @@ mod common;
 
 use capi_loadgen::plan::{self, Calibration, FleetInput, PRESETS};
 use capi_loadgen::profile::Overrides;
-use capi_loadgen::report::breakpoints::{Bottleneck, BreakpointsReport, RowStatus, SCHEMA_VERSION};
+use capi_loadgen::report::breakpoints::{
+    Bottleneck, BreakpointsReport, Row, RowStatus, SCHEMA_VERSION,
+};
 use capi_loadgen::report::Summary;
 use capi_loadgen::runner::apiserver_memory::apiserver_memory_row;
 use capi_loadgen::runner::sweep_run::SweepSpec;
@@ -110,7 +112,13 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
     assert!(dir.join("apiserver_resident.svg").exists());
 
     // The row in a breakpoints.json: valid, and the planner's calibration reads it.
-    let mut rows: Vec<_> = Bottleneck::ALL.iter().map(|b| b.row()).collect();
+    let mut rows: Vec<_> = Bottleneck::ALL
+        .iter()
+        .map(|b| Row {
+            measured_note: "Skipped: not selected (--only).".into(),
+            ..b.row()
+        })
+        .collect();
     *rows.last_mut().unwrap() = row;
     let report = BreakpointsReport {
         schema_version: SCHEMA_VERSION,

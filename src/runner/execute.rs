@@ -71,9 +71,11 @@ pub async fn execute(
     stop: Stop,
 ) -> Result<Summary, Error> {
     let started_at = chrono::Utc::now();
+    // On the heap: the phases' state machine is large, and callers (a test's block_on, a
+    // sweep's loop) hold this future on their own stack.
     match &c.load {
-        Load::Kube(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
-        Load::Etcd(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
+        Load::Kube(t) => Box::pin(load_phases(plan, c, t.clone(), handle, stop, started_at)).await,
+        Load::Etcd(t) => Box::pin(load_phases(plan, c, t.clone(), handle, stop, started_at)).await,
     }
 }
 

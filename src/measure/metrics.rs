@@ -67,12 +67,22 @@ pub struct Snapshot {
     pub objects: BTreeMap<String, f64>,
     /// The apiserver's metrics were read.
     pub apiserver_seen: bool,
+    /// kube-apiserver's `process_resident_memory_bytes` (bytes).
+    pub apiserver_resident: Option<f64>,
+    /// kube-apiserver's `go_memstats_heap_inuse_bytes` (bytes in in-use heap spans).
+    pub apiserver_heap_inuse: Option<f64>,
+    /// kube-apiserver's `go_memstats_alloc_bytes` (bytes of allocated heap objects; after a
+    /// garbage collection, the live heap).
+    pub apiserver_heap_alloc: Option<f64>,
+    /// kube-apiserver's resident set from `/proc/<pid>/status` `VmRSS` (bytes; only where
+    /// the tool runs the apiserver itself).
+    pub apiserver_rss: Option<f64>,
 }
 
 /// Every metric family [`Snapshot`] reads; `parse` skips the others (an apiserver's
 /// `/metrics` is ~10,000 lines, and prometheus-parse's regex per line was a sixth of the
 /// tool's CPU during a create run).
-const READ: [&str; 11] = [
+const READ: [&str; 14] = [
     "etcd_mvcc_db_total_size_in_bytes",
     "etcd_mvcc_db_total_size_in_use_in_bytes",
     "etcd_disk_wal_fsync_duration_seconds",
@@ -84,6 +94,9 @@ const READ: [&str; 11] = [
     "apiserver_request_total",
     "apiserver_flowcontrol_rejected_requests_total",
     "apiserver_current_inflight_requests",
+    "process_resident_memory_bytes",
+    "go_memstats_heap_inuse_bytes",
+    "go_memstats_alloc_bytes",
 ];
 
 fn is_read(family: &str) -> bool {
@@ -228,6 +241,9 @@ impl Snapshot {
                 {
                     *self.watch_requests.get_or_insert(0.0) += scalar(v).unwrap_or(0.0)
                 }
+                ("process_resident_memory_bytes", v) => self.apiserver_resident = scalar(v),
+                ("go_memstats_heap_inuse_bytes", v) => self.apiserver_heap_inuse = scalar(v),
+                ("go_memstats_alloc_bytes", v) => self.apiserver_heap_alloc = scalar(v),
                 (m, v) if OBJECT_COUNT_METRICS.contains(&m) => {
                     // Several names may be exported at once (v1.34-v1.36 export both
                     // `apiserver_storage_objects{resource="machines.cluster.x-k8s.io"}` and
@@ -316,6 +332,14 @@ apiserver_flowcontrol_rejected_requests_total{flow_schema=\"service-accounts\",p
 etcd_object_counts{resource=\"machines.cluster.x-k8s.io\"} 42
 # TYPE apiserver_storage_objects gauge
 apiserver_storage_objects{resource=\"secrets\"} 5
+# TYPE go_memstats_alloc_bytes gauge
+go_memstats_alloc_bytes 1.5e+08
+# TYPE go_memstats_alloc_bytes_total counter
+go_memstats_alloc_bytes_total 9.9e+10
+# TYPE go_memstats_heap_inuse_bytes gauge
+go_memstats_heap_inuse_bytes 1.75e+08
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 3.2e+08
 ";
 
     #[test]
@@ -342,6 +366,14 @@ apiserver_storage_objects{resource=\"secrets\"} 5
         assert_eq!(s.objects["machines.cluster.x-k8s.io"], 42.0);
         assert_eq!(s.objects["secrets"], 5.0);
         assert_eq!(s.mutating.len(), 1, "GETs are not mutating");
+        // Memory, in bytes: the allocated heap is the gauge, not the cumulative counter.
+        assert_eq!(s.apiserver_heap_alloc, Some(1.5e8));
+        assert_eq!(s.apiserver_heap_inuse, Some(1.75e8));
+        assert_eq!(s.apiserver_resident, Some(3.2e8));
+        // etcd exports the same Go runtime families: they are not the apiserver's.
+        let mut e = Snapshot::default();
+        e.add_etcd(&parse(APISERVER).unwrap());
+        assert_eq!((e.apiserver_resident, e.apiserver_heap_alloc), (None, None));
         let p99 = quantile_of_delta(None, &s.mutating["secrets"], 0.99).unwrap();
         assert!(p99 > 0.1 && p99 <= 1.0, "{p99}");
     }

@@ -20,6 +20,9 @@ pub struct Sources {
     pub etcd_metrics_url: Option<String>,
     /// etcd itself (its `Status`).
     pub etcd: Option<EtcdTarget>,
+    /// The kube-apiserver process, when it runs on this machine (the local environment):
+    /// its resident set is read from `/proc/<pid>/status`.
+    pub apiserver_pid: Option<u32>,
 }
 
 /// One scrape interval.
@@ -51,6 +54,19 @@ pub struct ObservedPoint {
     pub apiserver_watchers: Option<f64>,
     /// Objects stored, all resources.
     pub objects_total: Option<f64>,
+    /// kube-apiserver resident set from `/proc/<pid>/status` VmRSS (bytes; local
+    /// environment only).
+    #[serde(default)]
+    pub apiserver_rss_bytes: Option<f64>,
+    /// kube-apiserver `process_resident_memory_bytes` (bytes).
+    #[serde(default)]
+    pub apiserver_resident_bytes: Option<f64>,
+    /// kube-apiserver `go_memstats_heap_inuse_bytes` (bytes).
+    #[serde(default)]
+    pub apiserver_heap_inuse_bytes: Option<f64>,
+    /// kube-apiserver `go_memstats_alloc_bytes` (bytes of allocated heap objects).
+    #[serde(default)]
+    pub apiserver_heap_alloc_bytes: Option<f64>,
 }
 
 /// Everything observed in a run.
@@ -72,6 +88,14 @@ pub struct Observed {
     pub etcd_db_size_start: Option<f64>,
     /// etcd db size at the end (bytes).
     pub etcd_db_size_end: Option<f64>,
+    /// kube-apiserver memory before the load and, after a settle, at its end (absent in
+    /// results written before it was measured).
+    #[serde(default)]
+    pub apiserver_memory: Option<super::memory::ApiserverMemory>,
+    /// A controller's informer-cache memory: filled by a run with a reference controller,
+    /// else "not measured" with the reason (absent in results written before).
+    #[serde(default)]
+    pub controller_cache_memory: Option<super::memory::ControllerCacheMemory>,
 }
 
 async fn http_get(url: &str) -> Result<String, String> {
@@ -134,6 +158,12 @@ impl Sources {
             }
             None => problems.push("kube-apiserver /metrics: no apiserver for this target".into()),
         }
+        if let Some(pid) = self.apiserver_pid {
+            match super::memory::vm_rss_bytes(pid) {
+                Ok(b) => s.apiserver_rss = Some(b),
+                Err(e) => problems.push(format!("kube-apiserver VmRSS: {e}")),
+            }
+        }
         (s, problems)
     }
 }
@@ -179,15 +209,33 @@ pub fn point(second: f64, prev: &Snapshot, cur: &Snapshot) -> ObservedPoint {
         apiserver_inflight: (!cur.inflight.is_empty()).then(|| cur.inflight.values().sum()),
         apiserver_watchers: cur.watchers,
         objects_total: (!cur.objects.is_empty()).then(|| cur.objects.values().sum()),
+        apiserver_rss_bytes: cur.apiserver_rss,
+        apiserver_resident_bytes: cur.apiserver_resident,
+        apiserver_heap_inuse_bytes: cur.apiserver_heap_inuse,
+        apiserver_heap_alloc_bytes: cur.apiserver_heap_alloc,
     }
 }
 
-/// Scrapes every `interval` until `done` flips; returns what was observed.
+/// How the load ended, as the scraper is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The load is still running.
+    Running,
+    /// The load ended normally: settle, then take the end memory samples.
+    Settle,
+    /// The load was stopped (interrupted, target failed): one last scrape, no settle.
+    Now,
+}
+
+/// Scrapes every `interval` until `done` leaves [`Finish::Running`]; on
+/// [`Finish::Settle`] the apiserver's end memory is taken after `settle` (see
+/// [`super::memory::settled`]). Returns what was observed.
 pub async fn run(
     sources: Sources,
     interval: Duration,
+    settle: Duration,
     start: Instant,
-    mut done: tokio::sync::watch::Receiver<bool>,
+    mut done: tokio::sync::watch::Receiver<Finish>,
 ) -> Observed {
     let (first, mut problems) = sources.snapshot().await;
     let mut not_observed: BTreeSet<String> = problems.drain(..).collect();
@@ -196,16 +244,29 @@ pub async fn run(
     loop {
         let finished = tokio::select! {
             _ = tokio::time::sleep(interval) => false,
-            _ = done.changed() => true,
+            r = done.changed() => r.is_err() || *done.borrow() != Finish::Running,
         };
         let (cur, problems) = sources.snapshot().await;
         not_observed.extend(problems);
         points.push(point(start.elapsed().as_secs_f64(), &prev, &cur));
         prev = cur;
-        if finished || *done.borrow() {
+        if finished || *done.borrow() != Finish::Running {
             break;
         }
     }
+    let finish = *done.borrow();
+    let end = match finish {
+        Finish::Settle => {
+            let (end, samples) =
+                super::memory::settled(&sources, settle, start, &mut not_observed).await;
+            for (second, cur) in samples {
+                points.push(point(second, &prev, &cur));
+                prev = cur;
+            }
+            Some(end)
+        }
+        _ => None,
+    };
     for (what, missing) in [
         ("etcd_disk_wal_fsync_duration_seconds", first.wal_fsync.is_none() && sources.etcd_metrics_url.is_some()),
         ("apiserver_request_duration_seconds (mutating)", prev.mutating.is_empty() && sources.apiserver.is_some()),
@@ -243,17 +304,21 @@ pub async fn run(
         objects_by_resource: prev.objects.clone(),
         etcd_db_size_start: first.etcd_db_size,
         etcd_db_size_end: prev.etcd_db_size,
+        apiserver_memory: super::memory::ApiserverMemory::from_scrapes(&first, &prev, end),
+        controller_cache_memory: Some(super::memory::ControllerCacheMemory::not_measured(
+            super::memory::NO_REFERENCE_CONTROLLER,
+        )),
     }
 }
 
 /// Writes `observed.csv` (empty cells for values not observed).
 pub fn write_csv(points: &[ObservedPoint], w: &mut impl std::io::Write) -> std::io::Result<()> {
-    writeln!(w, "second,etcd_db_size,etcd_db_in_use,wal_fsync_p99_ms,backend_commit_p99_ms,leader_changes,proposals_failed,apiserver_mutating_p99_ms,apiserver_429,flowcontrol_rejected,apiserver_inflight,apiserver_watchers,objects_total")?;
+    writeln!(w, "second,etcd_db_size,etcd_db_in_use,wal_fsync_p99_ms,backend_commit_p99_ms,leader_changes,proposals_failed,apiserver_mutating_p99_ms,apiserver_429,flowcontrol_rejected,apiserver_inflight,apiserver_watchers,objects_total,apiserver_rss_bytes,apiserver_resident_bytes,apiserver_heap_inuse_bytes,apiserver_heap_alloc_bytes")?;
     let f = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for p in points {
         writeln!(
             w,
-            "{:.1},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.second,
             f(p.etcd_db_size),
             f(p.etcd_db_in_use),
@@ -266,7 +331,11 @@ pub fn write_csv(points: &[ObservedPoint], w: &mut impl std::io::Write) -> std::
             f(p.flowcontrol_rejected),
             f(p.apiserver_inflight),
             f(p.apiserver_watchers),
-            f(p.objects_total)
+            f(p.objects_total),
+            f(p.apiserver_rss_bytes),
+            f(p.apiserver_resident_bytes),
+            f(p.apiserver_heap_inuse_bytes),
+            f(p.apiserver_heap_alloc_bytes)
         )?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! What the planner knows about the target: measured in a `breakpoints` run, or built-in
 //! defaults that say they are unmeasured.
 
-use crate::report::breakpoints::{Bottleneck, BreakpointsReport};
+use crate::report::breakpoints::{Bottleneck, BreakpointsReport, RowStatus};
 use serde::Serialize;
 use std::path::Path;
 
@@ -39,6 +39,21 @@ pub struct Calibration {
     pub etcd_bytes_factor: Figure,
     /// Requests in flight at which the apiserver starts answering 429 to one identity.
     pub apf_onset_in_flight: Figure,
+    /// kube-apiserver memory, when a suite measured it (no default: without a measurement
+    /// the plan says so and recommends no memory request).
+    pub apiserver_memory: Option<ApiserverMemoryCalibration>,
+}
+
+/// kube-apiserver memory as the `apiserver-memory` row measured it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiserverMemoryCalibration {
+    /// Resident bytes per byte etcd stores (keys + values), from the row's fleet: what
+    /// scales the measurement to another fleet shape.
+    pub bytes_per_stored_byte: Figure,
+    /// The apiserver's resident set without the fleet (bytes; the fit's intercept).
+    pub base_bytes: Figure,
+    /// The memory limits the row sized against (bytes, ascending).
+    pub limits_bytes: Vec<f64>,
 }
 
 /// Why a calibration directory cannot be used.
@@ -62,6 +77,7 @@ impl Default for Calibration {
             etcd_write_ceiling: Figure::default(8950.0, "etcd's own Go benchmark tool, 1 member on 2 cores, not through an apiserver"),
             etcd_bytes_factor: Figure::default(1.26, "db bytes / (key + value) bytes measured once on etcd 3.4 (results/reference/breakpoints)"),
             apf_onset_in_flight: Figure::default(315.0, "APF model for the local apiserver's limits: workload-low 15 seats + 6 queues x 50"),
+            apiserver_memory: None,
         }
     }
 }
@@ -87,6 +103,35 @@ impl Calibration {
             .map_err(|e| read_err(format!("not a breakpoints.json: {e}")))?;
         let mut c = Calibration::default();
         for row in &r.rows {
+            if let (Some(m), RowStatus::Measured) = (&row.memory, row.status) {
+                let fit = &m.resident_per_cluster;
+                let src = format!(
+                    "measured in run {} ({}, row {}): {:.0} resident bytes per cluster (R² {:.3}) / {:.0} stored bytes per cluster",
+                    r.run_id,
+                    path.display(),
+                    row.id,
+                    fit.bytes_per_unit,
+                    fit.r_squared,
+                    m.etcd_bytes_per_cluster
+                );
+                c.apiserver_memory = Some(ApiserverMemoryCalibration {
+                    bytes_per_stored_byte: Figure {
+                        value: m.resident_to_etcd_ratio,
+                        source: src,
+                        measured: true,
+                    },
+                    base_bytes: Figure {
+                        value: fit.base_bytes.max(0.0),
+                        source: format!(
+                            "measured in run {} (row {}): the fit's intercept",
+                            r.run_id, row.id
+                        ),
+                        measured: true,
+                    },
+                    limits_bytes: m.limits.iter().map(|l| l.limit_bytes).collect(),
+                });
+                continue;
+            }
             let (Some(measured), Some(model)) = (row.measured, row.model) else {
                 continue;
             };
@@ -142,6 +187,8 @@ impl Calibration {
                         ..src(format!("429s from {measured:.0} concurrent requests"))
                     }
                 }
+                // Read from its fit above; a row without one has nothing to scale.
+                Bottleneck::ApiserverMemory => {}
             }
         }
         Ok(c)

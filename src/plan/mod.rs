@@ -116,6 +116,9 @@ pub struct Demand {
     pub in_flight: f64,
     /// Objects stored.
     pub objects: u64,
+    /// kube-apiserver resident memory (bytes): its base + clusters x bytes per cluster, when
+    /// the calibration measured it; null otherwise.
+    pub apiserver_memory_bytes: Option<f64>,
 }
 
 /// Controller flags for a management cluster holding `clusters`, with the margin.
@@ -156,6 +159,12 @@ pub struct Sizing {
     pub shard_demand: Demand,
     /// Controller flags per shard.
     pub shard_flags: Flags,
+    /// Recommended kube-apiserver memory request per shard (bytes): the shard's apiserver
+    /// memory x (1 + margin), rounded up to 0.5 GiB; null when apiserver memory was not
+    /// measured.
+    pub apiserver_memory_request_bytes_per_shard: Option<f64>,
+    /// How the request follows, or why there is none.
+    pub apiserver_memory_note: String,
 }
 
 /// A commonly quoted scaling figure that does not add up, checked against the formulas.
@@ -242,8 +251,30 @@ impl FleetInput {
     }
 }
 
+/// kube-apiserver memory for this fleet's shape: (resident bytes per cluster, base bytes,
+/// the formula), when the calibration measured it. The measurement's bytes per stored byte
+/// scale it from the suite's fleet to this one.
+fn apiserver_memory(f: &FleetInput, c: &Calibration) -> Option<(f64, f64, String)> {
+    let m = c.apiserver_memory.as_ref()?;
+    let stored = crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    let per_cluster = m.bytes_per_stored_byte.value * stored;
+    Some((
+        per_cluster,
+        m.base_bytes.value,
+        format!(
+            "{:.2} resident bytes per stored byte x {stored:.0} stored bytes per cluster = {per_cluster:.0} bytes per cluster",
+            m.bytes_per_stored_byte.value
+        ),
+    ))
+}
+
 /// Load of `clusters` clusters of the fleet's shape.
-fn demand(f: &FleetInput, clusters: f64, bytes_per_cluster: f64) -> Demand {
+fn demand(
+    f: &FleetInput,
+    clusters: f64,
+    bytes_per_cluster: f64,
+    memory: Option<(f64, f64)>,
+) -> Demand {
     let t = f.preset.sync_period_seconds;
     let api_qps = clusters * f.calls_per_reconcile / t;
     let churn_writes = clusters * f.churn_machines_per_hour / 3600.0 * f.writes_per_churned_machine;
@@ -259,6 +290,7 @@ fn demand(f: &FleetInput, clusters: f64, bytes_per_cluster: f64) -> Demand {
         watches: 9,
         in_flight: api_qps * f.request_seconds,
         objects: (clusters * per_cluster as f64).round() as u64,
+        apiserver_memory_bytes: memory.map(|(per, base)| base + clusters * per),
     }
 }
 
@@ -337,6 +369,23 @@ fn breakpoints(
         source: c.apf_onset_in_flight.source.clone(),
         tunable: false,
     });
+    if let (Some((per, base, how)), Some(m)) = (apiserver_memory(f, c), &c.apiserver_memory) {
+        let largest = m.limits_bytes.iter().cloned().fold(0.0, f64::max);
+        for &limit in &m.limits_bytes {
+            v.push(Breakpoint {
+                id: format!("apiserver-memory-{}GiB", limit / GIB),
+                bottleneck: format!("apiserver memory at a {:.1} GiB limit", limit / GIB),
+                clusters: ((limit - base) / per).max(0.0),
+                formula: format!(
+                    "N* = (limit - base) / bytes per cluster = ({limit:.0} - {base:.0}) / {per:.0}; {how}"
+                ),
+                source: m.bytes_per_stored_byte.source.clone(),
+                // A bigger control-plane node moves every limit but the largest the
+                // calibration sized against.
+                tunable: limit < largest,
+            });
+        }
+    }
     v.sort_by(|a, b| a.clusters.total_cmp(&b.clusters));
     v
 }
@@ -368,7 +417,9 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Capacity
     let model_bytes = crate::target::sizing::model_bytes_per_cluster(&f.spec());
     let bytes_per_cluster = model_bytes * c.etcd_bytes_factor.value;
     let n = f.clusters as f64;
-    let whole = demand(f, n, bytes_per_cluster);
+    let memory = apiserver_memory(f, c);
+    let mem = memory.as_ref().map(|(per, base, _)| (*per, *base));
+    let whole = demand(f, n, bytes_per_cluster, mem);
     let progression = breakpoints(
         f,
         c,
@@ -381,7 +432,9 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Capacity
     // flags kept, the client's QPS and the workers do too.
     let hard = progression
         .iter()
-        .filter(|b| !b.tunable || (f.keep_flags && b.id != "etcd-size-2GiB"))
+        .filter(|b| {
+            !b.tunable || (f.keep_flags && ["client-qps", "concurrency"].contains(&b.id.as_str()))
+        })
         .min_by(|a, b| a.clusters.total_cmp(&b.clusters))
         .cloned()
         .unwrap_or_else(|| first.clone());
@@ -419,8 +472,19 @@ pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> Capacity
         sharding: f.sharding.clone(),
         sharding_note,
         etcd_quota_bytes_per_shard: quota,
-        shard_demand: demand(f, per_shard as f64, bytes_per_cluster),
+        shard_demand: demand(f, per_shard as f64, bytes_per_cluster, mem),
         shard_flags: kept(flags(f, c, per_shard as f64)),
+        apiserver_memory_request_bytes_per_shard: mem.map(|(per, base)| {
+            let need = (base + per_shard as f64 * per) * (1.0 + f.margin);
+            (need / (GIB / 2.0)).ceil() * GIB / 2.0
+        }),
+        apiserver_memory_note: match &memory {
+            Some((per, base, how)) => format!(
+                "(base {base:.0} + {per_shard} clusters x {per:.0} bytes) x (1 + margin), rounded up to 0.5 GiB; {how}; {}",
+                c.apiserver_memory.as_ref().map(|m| m.bytes_per_stored_byte.source.as_str()).unwrap_or_default()
+            ),
+            None => "apiserver memory not measured: give --calibration a breakpoints folder with an apiserver-memory row".into(),
+        },
     };
     CapacityPlan {
         fleet: f.clone(),

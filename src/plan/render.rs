@@ -36,6 +36,18 @@ fn demand_rows(o: &mut String, d: &Demand, f: &super::FleetInput) {
         "| requests in flight | {:.2} | Little's law: requests/s x {} s server time |",
         d.in_flight, f.request_seconds
     );
+    let _ = writeln!(
+        o,
+        "| kube-apiserver memory | {} | {} |",
+        d.apiserver_memory_bytes
+            .map(gib)
+            .unwrap_or("not measured".into()),
+        if d.apiserver_memory_bytes.is_some() {
+            "base + clusters x resident bytes per cluster (the calibration's apiserver-memory row, scaled by stored bytes)"
+        } else {
+            "no apiserver-memory row in the calibration"
+        }
+    );
 }
 
 fn flags_line(f: &Flags) -> String {
@@ -105,6 +117,14 @@ pub fn markdown(p: &CapacityPlan) -> String {
         gib(s.etcd_quota_bytes_per_shard),
         flags_line(&s.shard_flags)
     );
+    let _ = writeln!(
+        o,
+        "kube-apiserver memory request per shard: {} ({}).\n",
+        s.apiserver_memory_request_bytes_per_shard
+            .map(|b| format!("**{}**", gib(b)))
+            .unwrap_or("not measured".into()),
+        s.apiserver_memory_note
+    );
     demand_rows(&mut o, &s.shard_demand, f);
     let _ = writeln!(o, "\n## Where commonly quoted numbers do not add up\n");
     for c in &p.claim_checks {
@@ -130,6 +150,26 @@ pub fn markdown(p: &CapacityPlan) -> String {
     ] {
         let _ = writeln!(o, "| {name} | {:.3} | {} |", fig.value, fig.source);
     }
+    match &c.apiserver_memory {
+        Some(m) => {
+            let _ = writeln!(
+                o,
+                "| apiserver resident bytes per stored byte | {:.3} | {} |\n| apiserver base memory (bytes) | {:.0} | {} |",
+                m.bytes_per_stored_byte.value,
+                m.bytes_per_stored_byte.source,
+                m.base_bytes.value,
+                m.base_bytes.source
+            );
+        }
+        None => {
+            let _ = writeln!(o, "| apiserver memory | - | not measured: no apiserver-memory row in the calibration (no default) |");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "| controller cache memory | - | {} |",
+        crate::measure::memory::NO_REFERENCE_CONTROLLER
+    );
     let _ = writeln!(
         o,
         "\nAssumptions (flags of `plan`): {} calls and {} writes per reconcile, {} s per reconcile, {} s per request, {} writes per churned machine.",

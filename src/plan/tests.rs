@@ -154,3 +154,51 @@ fn kept_flags_size_by_the_client_limit() {
         1
     );
 }
+
+#[test]
+fn apiserver_memory_rows_and_the_request_per_shard() {
+    use super::calibration::ApiserverMemoryCalibration;
+    let f = fleet(10_000);
+    let stored = crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    let mut c = storing(&f, 8.0 * GIB / 50_000.0);
+    // 1 MiB of resident memory per cluster of this shape, 256 MiB without the fleet.
+    let fig = |value: f64| Figure {
+        value,
+        source: "test".into(),
+        measured: true,
+    };
+    c.apiserver_memory = Some(ApiserverMemoryCalibration {
+        bytes_per_stored_byte: fig(1048576.0 / stored),
+        base_bytes: fig(256.0 * 1048576.0),
+        limits_bytes: vec![8.0 * GIB, 16.0 * GIB],
+    });
+    let p = plan(&f, &c, "test");
+    // (8 GiB - 256 MiB) / 1 MiB = 7,936 clusters; (16 GiB - 256 MiB) / 1 MiB = 16,128.
+    let at8 = by_id(&p, "apiserver-memory-8GiB");
+    assert!((at8.clusters - 7936.0).abs() < 1e-6, "{at8:?}");
+    assert!(at8.tunable, "a bigger node moves the smaller limit");
+    let at16 = by_id(&p, "apiserver-memory-16GiB");
+    assert!((at16.clusters - 16_128.0).abs() < 1e-6 && !at16.tunable);
+    // 10,000 clusters: 16,128 / 1.2 = 13,440 per management cluster, so one, whose
+    // apiserver needs (256 MiB + 10,000 MiB) x 1.2 = 12,307 MiB -> a 12.5 GiB request.
+    let s = &p.sizing;
+    assert_eq!(
+        (s.management_clusters, s.limited_by.as_str()),
+        (1, "apiserver-memory-16GiB")
+    );
+    assert_eq!(s.apiserver_memory_request_bytes_per_shard, Some(12.5 * GIB));
+    let whole = p.demand.apiserver_memory_bytes.unwrap();
+    assert!(
+        (whole - (256.0 + 10_000.0) * 1048576.0).abs() < 1.0,
+        "{whole}"
+    );
+    // Without the row: no memory figures, and the plan says why.
+    let p = plan(&f, &Calibration::default(), "defaults");
+    assert!(p
+        .progression
+        .iter()
+        .all(|b| !b.id.starts_with("apiserver-memory")));
+    assert_eq!(p.sizing.apiserver_memory_request_bytes_per_shard, None);
+    assert!(p.sizing.apiserver_memory_note.contains("not measured"));
+    assert!(render::markdown(&p).contains("| controller cache memory | - | not measured"));
+}

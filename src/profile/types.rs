@@ -77,6 +77,11 @@ pub struct ObserveSection {
     pub etcd_quota_bytes: Option<u64>,
     /// Verdict thresholds to override: check name → [warning, degraded, critical].
     pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+    /// Idle seconds after the load before kube-apiserver's end memory is sampled (default 2).
+    pub memory_settle_seconds: Option<f64>,
+    /// kube-apiserver memory limits (bytes) the fleet is sized against (default 8 GiB and
+    /// 16 GiB).
+    pub apiserver_memory_limits_bytes: Option<Vec<u64>>,
 }
 
 /// `watchers:`

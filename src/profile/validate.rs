@@ -70,7 +70,17 @@ pub struct ObservePlan {
     pub etcd_quota_bytes: Option<u64>,
     /// Threshold overrides.
     pub thresholds: std::collections::BTreeMap<String, crate::thresholds::Thresholds>,
+    /// Idle time after the load before kube-apiserver's end memory is sampled.
+    pub memory_settle: Duration,
+    /// kube-apiserver memory limits to size against, bytes, ascending.
+    pub apiserver_memory_limits_bytes: Vec<u64>,
 }
+
+/// Default `observe.memory_settle_seconds`.
+pub const DEFAULT_MEMORY_SETTLE_SECONDS: f64 = 2.0;
+/// Default `observe.apiserver_memory_limits_bytes`: 8 GiB and 16 GiB, common control-plane
+/// node sizes.
+pub const DEFAULT_APISERVER_MEMORY_LIMITS: [u64; 2] = [8 << 30, 16 << 30];
 
 /// Watches held for the whole run.
 #[derive(Clone, Debug, PartialEq)]
@@ -445,7 +455,32 @@ pub fn validate(
                 }
             }
         }
+        let settle = o
+            .memory_settle_seconds
+            .unwrap_or(DEFAULT_MEMORY_SETTLE_SECONDS);
+        if !(settle.is_finite() && (0.0..=600.0).contains(&settle)) {
+            return Err(err(
+                "observe.memory_settle_seconds",
+                format!("{settle} must be between 0 and 600"),
+            ));
+        }
+        let limits = o
+            .apiserver_memory_limits_bytes
+            .clone()
+            .unwrap_or(DEFAULT_APISERVER_MEMORY_LIMITS.to_vec());
+        if limits.is_empty()
+            || limits.len() > 8
+            || limits.iter().any(|l| *l < 1 << 20)
+            || limits.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(err(
+                "observe.apiserver_memory_limits_bytes",
+                "must be 1 to 8 ascending sizes in bytes, each at least 1048576 (1 MiB), e.g. [8589934592, 17179869184]".into(),
+            ));
+        }
         ObservePlan {
+            memory_settle: Duration::from_secs_f64(settle),
+            apiserver_memory_limits_bytes: limits,
             interval: o
                 .enabled
                 .unwrap_or(true)

@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
-/// Version of `breakpoints.json` (see `results/breakpoints.schema.json`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of `breakpoints.json` (see `results/breakpoints.schema.json`). 2 added the
+/// `apiserver-memory` row, its `memory` fit, and a null `documented_clusters` where the
+/// write-ups give no cluster count.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How an experiment ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub enum Bottleneck {
     EtcdSize,
     /// kube-apiserver's in-flight limits as API Priority and Fairness divides them.
     Apf,
+    /// kube-apiserver's memory (its watch cache holds every stored object) against a
+    /// memory limit.
+    ApiserverMemory,
 }
 
 /// What the public write-ups document for one bottleneck.
@@ -47,20 +52,21 @@ pub struct Documented {
     pub bottleneck: &'static str,
     /// The documented value, in words.
     pub value: &'static str,
-    /// The documented value in clusters.
-    pub clusters: f64,
+    /// The documented value in clusters, when the write-ups give one.
+    pub clusters: Option<f64>,
     /// The unit the experiment measures in.
     pub unit: &'static str,
 }
 
 impl Bottleneck {
     /// Every row, in the table's order.
-    pub const ALL: [Bottleneck; 5] = [
+    pub const ALL: [Bottleneck; 6] = [
         Bottleneck::ClientQps,
         Bottleneck::Concurrency,
         Bottleneck::EtcdWrites,
         Bottleneck::EtcdSize,
         Bottleneck::Apf,
+        Bottleneck::ApiserverMemory,
     ];
 
     /// The row's id in `breakpoints.json` and `--only`.
@@ -71,6 +77,7 @@ impl Bottleneck {
             Bottleneck::EtcdWrites => "etcd-writes",
             Bottleneck::EtcdSize => "etcd-size",
             Bottleneck::Apf => "apf",
+            Bottleneck::ApiserverMemory => "apiserver-memory",
         }
     }
 
@@ -87,6 +94,7 @@ impl Bottleneck {
             Bottleneck::EtcdWrites => "wr",
             Bottleneck::EtcdSize => "size",
             Bottleneck::Apf => "apf",
+            Bottleneck::ApiserverMemory => "mem",
         }
     }
 
@@ -96,32 +104,38 @@ impl Bottleneck {
             Bottleneck::ClientQps => (
                 "Controller QPS limits",
                 "500 clusters (table); ~600 with QPS 20 / burst 30 and a 10-minute sync (Metal3)",
-                600.0,
+                Some(600.0),
                 "clusters",
             ),
             Bottleneck::Concurrency => (
                 "Controller concurrency",
                 "1,000 clusters with concurrency 10",
-                1000.0,
+                Some(1000.0),
                 "clusters",
             ),
             Bottleneck::EtcdWrites => (
                 "etcd write throughput",
                 "2,500 clusters",
-                2500.0,
+                Some(2500.0),
                 "writes/s",
             ),
             Bottleneck::EtcdSize => (
                 "etcd database size",
                 "5,000 clusters",
-                5000.0,
+                Some(5000.0),
                 "clusters at 8 GiB",
             ),
             Bottleneck::Apf => (
                 "API server in-flight requests (APF)",
                 "5,000 clusters (secondary)",
-                5000.0,
+                Some(5000.0),
                 "requests in flight",
+            ),
+            Bottleneck::ApiserverMemory => (
+                "API server memory (watch cache)",
+                "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
+                None,
+                "clusters at 8 GiB",
             ),
         };
         Documented {
@@ -151,6 +165,7 @@ impl Bottleneck {
             evidence: Vec::new(),
             results: None,
             seconds: 0.0,
+            memory: None,
         }
     }
 }
@@ -165,14 +180,15 @@ impl std::fmt::Display for Bottleneck {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Row {
-    /// Which bottleneck (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`).
+    /// Which bottleneck (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`,
+    /// `apiserver-memory`).
     pub id: Bottleneck,
     /// The bottleneck's name.
     pub bottleneck: String,
     /// What the public write-ups document.
     pub documented: String,
-    /// The documented value in clusters.
-    pub documented_clusters: f64,
+    /// The documented value in clusters; null where the write-ups give none.
+    pub documented_clusters: Option<f64>,
     /// The model's prediction in this row's unit, when there is a model.
     pub model: Option<f64>,
     /// How the prediction is computed, with its inputs.
@@ -196,6 +212,9 @@ pub struct Row {
     pub results: Option<String>,
     /// Wall seconds the experiment took.
     pub seconds: f64,
+    /// The `apiserver-memory` row's fit and what it implies (absent on other rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<super::apiserver_memory::MemoryFit>,
 }
 
 /// `breakpoints.json`.
@@ -304,6 +323,9 @@ pub fn markdown(r: &BreakpointsReport) -> String {
         let _ = writeln!(o, "**Scaling.** {}\n", row.scaling);
         if let Some(d) = &row.results {
             let _ = writeln!(o, "Results: [`{d}`]({d}); {:.0} s.\n", row.seconds);
+        }
+        if let Some(m) = &row.memory {
+            o += &super::apiserver_memory::markdown(m);
         }
         for p in &row.evidence {
             let _ = writeln!(o, "![{}]({p})\n", row.id);

@@ -221,6 +221,9 @@ fn observed(o: &mut String, s: &Summary) {
             b / 1048576.0
         );
     }
+    if let Some(m) = &obs.apiserver_memory {
+        apiserver_memory(o, m);
+    }
     if !obs.rejected_by_priority_level.is_empty() {
         let r: Vec<String> = obs
             .rejected_by_priority_level
@@ -262,12 +265,12 @@ fn observed(o: &mut String, s: &Summary) {
         let _ = writeln!(o, "- not observed: {n}");
     }
     if !obs.points.is_empty() {
-        let _ = writeln!(o, "\n| second | db MiB | db in use MiB | WAL fsync p99 ms | commit p99 ms | leader changes | mutating p99 ms | 429 | APF rejected | in flight | watchers | objects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(o, "\n| second | db MiB | db in use MiB | WAL fsync p99 ms | commit p99 ms | leader changes | mutating p99 ms | 429 | APF rejected | in flight | watchers | objects | apiserver resident MiB | apiserver heap in use MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let step = obs.points.len().div_ceil(20).max(1);
         for p in obs.points.iter().step_by(step) {
             let _ = writeln!(
                 o,
-                "| {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.second,
                 cell(p.etcd_db_size.map(|b| b / 1048576.0), 1),
                 cell(p.etcd_db_in_use.map(|b| b / 1048576.0), 1),
@@ -279,9 +282,67 @@ fn observed(o: &mut String, s: &Summary) {
                 cell(p.flowcontrol_rejected, 0),
                 cell(p.apiserver_inflight, 0),
                 cell(p.apiserver_watchers, 0),
-                cell(p.objects_total, 0)
+                cell(p.objects_total, 0),
+                cell(
+                    p.apiserver_rss_bytes
+                        .or(p.apiserver_resident_bytes)
+                        .map(|b| b / 1048576.0),
+                    1
+                ),
+                cell(p.apiserver_heap_inuse_bytes.map(|b| b / 1048576.0), 1)
             );
         }
     }
     let _ = writeln!(o);
+}
+
+/// The apiserver's memory before and after the load, in MiB, with how the end was taken.
+fn apiserver_memory(o: &mut String, m: &crate::measure::memory::ApiserverMemory) {
+    let mib = |x: Option<f64>| cell(x.map(|b| b / 1048576.0), 1);
+    let how = if !m.settled {
+        "last scrape, not settled: the run stopped early".to_string()
+    } else {
+        format!(
+            "after {}a {:.0} s idle settle, median of {} samples",
+            if m.forced_gc {
+                "a forced garbage collection and "
+            } else {
+                ""
+            },
+            m.settle_seconds,
+            m.settle_samples
+        )
+    };
+    for (what, f) in [
+        (
+            if m.end.rss_bytes.is_some() {
+                "resident set (VmRSS)"
+            } else {
+                "resident set (process_resident_memory_bytes)"
+            },
+            (|s| s.resident()) as fn(&crate::measure::memory::MemorySample) -> Option<f64>,
+        ),
+        ("Go heap in use (go_memstats_heap_inuse_bytes)", |s| {
+            s.heap_inuse_bytes
+        }),
+        ("Go heap allocated (go_memstats_alloc_bytes)", |s| {
+            s.heap_alloc_bytes
+        }),
+    ] {
+        if f(&m.start).is_some() || f(&m.end).is_some() {
+            let _ = writeln!(
+                o,
+                "- kube-apiserver {what}: {} MiB → {} MiB ({} MiB; end {how})",
+                mib(f(&m.start)),
+                mib(f(&m.end)),
+                match (f(&m.start), f(&m.end)) {
+                    (Some(a), Some(b)) => format!("{:+.1}", (b - a) / 1048576.0),
+                    _ => "-".into(),
+                }
+            );
+        }
+    }
+    if let (Some(a), Some(b)) = (m.start.objects, m.end.objects) {
+        let _ = writeln!(o, "- objects stored: {a:.0} → {b:.0} ({:+.0})", b - a);
+    }
 }

@@ -358,12 +358,21 @@ fn observed(shards: &[ShardResult], t0: i64) -> Option<Observed> {
     let off = offset(longest, t0) as f64;
     o.points.iter_mut().for_each(|p| p.second += off);
     let end_us = |s: &ShardResult| s.load_start_us + (s.summary.duration_seconds * 1e6) as i64;
+    let memory = |s: &ShardResult| {
+        s.summary
+            .observed
+            .as_ref()
+            .and_then(|x| x.apiserver_memory.clone())
+    };
     if let Some(first) = with.iter().min_by_key(|s| s.load_start_us) {
         o.etcd_db_size_start = first
             .summary
             .observed
             .as_ref()
             .and_then(|x| x.etcd_db_size_start);
+        if let (Some(m), Some(f)) = (o.apiserver_memory.as_mut(), memory(first)) {
+            m.start = f.start;
+        }
     }
     if let Some(last) = with.iter().max_by_key(|s| end_us(s)) {
         o.etcd_db_size_end = last
@@ -371,6 +380,14 @@ fn observed(shards: &[ShardResult], t0: i64) -> Option<Observed> {
             .observed
             .as_ref()
             .and_then(|x| x.etcd_db_size_end);
+        // The server's memory after the last shard finished (and settled).
+        if let (Some(m), Some(l)) = (o.apiserver_memory.as_mut(), memory(last)) {
+            (m.end, m.settled, m.forced_gc) = (l.end, l.settled, l.forced_gc);
+            (m.settle_seconds, m.settle_samples) = (l.settle_seconds, l.settle_samples);
+        }
+    }
+    if let Some(m) = o.apiserver_memory.as_mut() {
+        m.growth = m.end.minus(&m.start);
     }
     Some(o)
 }

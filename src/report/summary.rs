@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Version of the summary format. 2 added `load_started_at`, `shard` and `merged_from`
-/// (all optional, so version-1 files still read).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version of the summary format. 2 added `load_started_at`, `shard` and `merged_from`;
+/// 3 added `observed.apiserver_memory` and the apiserver memory series of the observed
+/// points (all optional, so older files still read).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,6 +40,10 @@ pub fn profile_of(b: Bottleneck) -> (&'static str, &'static str) {
             "profiles/breakpoints/apf.yaml",
             include_str!("../../profiles/breakpoints/apf.yaml"),
         ),
+        Bottleneck::ApiserverMemory => (
+            "profiles/breakpoints/apiserver-memory.yaml",
+            include_str!("../../profiles/breakpoints/apiserver-memory.yaml"),
+        ),
     }
 }
 
@@ -410,6 +414,14 @@ pub async fn run_suite(o: SuiteOptions) -> Result<BreakpointsReport, Error> {
                 .await
             }
             Bottleneck::Apf => apf_row(&suite).await,
+            Bottleneck::ApiserverMemory if suite.etcd && !suite.kube => Ok(skipped(
+                b,
+                "needs an apiserver (the named target is a bare etcd)",
+            )),
+            Bottleneck::ApiserverMemory => match suite.spec(b, None) {
+                Ok(spec) => super::apiserver_memory::apiserver_memory_row(spec).await,
+                Err(e) => Err(e),
+            },
         };
         let mut r = match result {
             Ok(r) => r,

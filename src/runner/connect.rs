@@ -206,6 +206,14 @@ pub async fn connect(
 }
 
 impl Connected {
+    /// The kube-apiserver's pid, when this run started it (the local environment).
+    pub fn apiserver_pid(&self) -> Option<u32> {
+        self.env
+            .as_ref()
+            .map(|e| e.info.apiserver_pid)
+            .filter(|p| *p > 0)
+    }
+
     /// Stops the local environment, if this run started one (kube-apiserver first, then etcd).
     pub async fn close(&mut self) {
         if let Some(env) = self.env.as_mut() {

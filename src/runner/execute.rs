@@ -71,9 +71,11 @@ pub async fn execute(
     stop: Stop,
 ) -> Result<Summary, Error> {
     let started_at = chrono::Utc::now();
+    // On the heap: the phases' state machine is large, and callers (a test's block_on, a
+    // sweep's loop) hold this future on their own stack.
     match &c.load {
-        Load::Kube(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
-        Load::Etcd(t) => load_phases(plan, c, t.clone(), handle, stop, started_at).await,
+        Load::Kube(t) => Box::pin(load_phases(plan, c, t.clone(), handle, stop, started_at)).await,
+        Load::Etcd(t) => Box::pin(load_phases(plan, c, t.clone(), handle, stop, started_at)).await,
     }
 }
 
@@ -109,16 +111,18 @@ async fn load_phases<T: Target>(
         exposed.as_ref().map(|e| e.0.clone()),
     ));
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
-    let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
+    let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
     let scraper = plan.observe.interval.map(|interval| {
         let sources = scrape::Sources {
             apiserver: c.admin.as_ref().map(|a| a.client().clone()),
             etcd_metrics_url: c.etcd_metrics_url.clone(),
             etcd: c.etcd.clone(),
+            apiserver_pid: c.apiserver_pid(),
         };
         tokio::spawn(scrape::run(
             sources,
             interval,
+            plan.observe.memory_settle,
             tokio::time::Instant::now(),
             observe_rx,
         ))
@@ -126,7 +130,11 @@ async fn load_phases<T: Target>(
     let mut outcome =
         super::driver::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
     let outcome_histograms = std::mem::take(&mut outcome.histograms);
-    let _ = observe_done.send(true);
+    // A load that ended normally settles before the apiserver's end memory is taken.
+    let _ = observe_done.send(match stop.reason() {
+        None => scrape::Finish::Settle,
+        Some(_) => scrape::Finish::Now,
+    });
     let observed = match scraper {
         Some(s) => Some(
             s.await

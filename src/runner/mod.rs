@@ -4,6 +4,7 @@
 //! breakpoints suite, etcd sizing and cleanup. The subcommands in `commands` only turn
 //! flags into calls of this module and print.
 
+pub mod apiserver_memory;
 pub mod breakpoint_suite;
 pub mod cleanup;
 pub mod connect;

@@ -4,12 +4,15 @@
 
 use super::execute::{execute, with_target};
 use crate::error::Error;
+use crate::measure::memory::{settled, MemorySample};
+use crate::measure::scrape::Sources;
 use crate::model::{self, Kind};
 use crate::profile::{RunPlan, TargetPlan};
 use crate::target::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
 use crate::target::Target;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Fleet sizes the report projects to.
 pub const PROJECT_TO: [u64; 3] = [1_000, 5_000, 15_000];
@@ -63,6 +66,47 @@ pub struct SizesReport {
     pub projections: Vec<Projection>,
     /// Clusters that fit each quota (by db growth).
     pub clusters_at_quota: BTreeMap<String, u64>,
+    /// kube-apiserver memory per cluster, when the run had an apiserver and kept its fleet.
+    pub apiserver_memory: Option<MemoryPerCluster>,
+    /// Why `apiserver_memory` is null, when it is.
+    pub apiserver_memory_not_measured: Option<String>,
+}
+
+/// kube-apiserver memory per cluster, from a settled sample before the run and the run's
+/// settled end (a forced garbage collection, an idle period, the median of 3 samples).
+#[derive(Debug, Serialize)]
+pub struct MemoryPerCluster {
+    /// Growth of the resident set per cluster (bytes).
+    pub resident_bytes_per_cluster: Option<f64>,
+    /// Growth of the live heap per cluster (allocated heap after forced collections; bytes).
+    pub live_heap_bytes_per_cluster: Option<f64>,
+    /// Resident bytes per cluster / etcd db bytes per cluster.
+    pub resident_per_db_byte: Option<f64>,
+    /// Before the run.
+    pub before: MemorySample,
+    /// After the run.
+    pub after: MemorySample,
+}
+
+impl MemoryPerCluster {
+    /// From settled samples before and after `clusters` clusters were created.
+    pub fn of(
+        before: MemorySample,
+        after: MemorySample,
+        clusters: u64,
+        db_per_cluster: f64,
+    ) -> Self {
+        let c = clusters.max(1) as f64;
+        let g = after.minus(&before);
+        let resident = g.rss_bytes.or(g.resident_bytes).map(|b| b / c);
+        MemoryPerCluster {
+            resident_bytes_per_cluster: resident,
+            live_heap_bytes_per_cluster: g.heap_alloc_bytes.map(|b| b / c),
+            resident_per_db_byte: resident.map(|r| r / db_per_cluster.max(1.0)),
+            before,
+            after,
+        }
+    }
 }
 
 async fn bytes_by_kind(
@@ -158,6 +202,8 @@ pub fn report(
             .iter()
             .map(|(q, b)| (q.to_string(), (*b as f64 / per_cluster_db.max(1.0)) as u64))
             .collect(),
+        apiserver_memory: None,
+        apiserver_memory_not_measured: Some("no apiserver".into()),
     }
 }
 
@@ -185,6 +231,27 @@ pub fn render(r: &SizesReport) -> String {
         "per cluster: {:.0} bytes of keys and values; etcd db in use grew {:.0} bytes per cluster\n",
         r.logical_bytes_per_cluster, r.db_bytes_per_cluster
     );
+    let b = |x: Option<f64>| x.map(|v| format!("{v:.0}")).unwrap_or("n/o".into());
+    match &r.apiserver_memory {
+        Some(m) => {
+            s += &format!(
+                "per cluster: kube-apiserver resident set grew {} bytes ({} the etcd db bytes), live heap {} bytes (one run, settled samples before and after; `breakpoints --only apiserver-memory` fits a line over a growing fleet)\n",
+                b(m.resident_bytes_per_cluster),
+                m.resident_per_db_byte
+                    .map(|x| format!("{x:.1}x"))
+                    .unwrap_or("n/o".into()),
+                b(m.live_heap_bytes_per_cluster)
+            )
+        }
+        None => {
+            s += &format!(
+                "per cluster: kube-apiserver memory not measured ({})\n",
+                r.apiserver_memory_not_measured
+                    .as_deref()
+                    .unwrap_or("no apiserver")
+            )
+        }
+    }
     s += &format!(
         "{:>9} {:>14} {:>14} {:>10} {:>10}\n",
         "clusters", "keys+values", "etcd db", "% of 2 GiB", "% of 8 GiB"
@@ -220,16 +287,56 @@ pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
             .clone()
             .ok_or_else(|| Error::Internal("no etcd handle".into()))?;
         let before = status(&etcd).await?;
-        execute(plan, c, handle, stop).await?;
+        let sources = Sources {
+            apiserver: c.admin.as_ref().map(|a| a.client().clone()),
+            apiserver_pid: c.apiserver_pid(),
+            ..Default::default()
+        };
+        let memory_before = match &sources.apiserver {
+            Some(_) => {
+                let mut problems = BTreeSet::new();
+                let (s, _) = settled(
+                    &sources,
+                    plan.observe.memory_settle,
+                    tokio::time::Instant::now(),
+                    &mut problems,
+                )
+                .await;
+                Some(s.sample)
+            }
+            None => None,
+        };
+        let summary = execute(plan, c, handle, stop).await?;
         let after = status(&etcd).await?;
         let by_kind = bytes_by_kind(&etcd, &plan.fleet).await?;
-        Ok(report(
-            &plan.run_id,
-            plan.fleet.clusters,
-            &by_kind,
-            before,
-            after,
-        ))
+        let mut r = report(&plan.run_id, plan.fleet.clusters, &by_kind, before, after);
+        let memory_after = summary
+            .observed
+            .and_then(|o| o.apiserver_memory)
+            .filter(|m| m.settled)
+            .map(|m| m.end);
+        match (memory_before, memory_after) {
+            _ if plan.phases.delete.is_some() => {
+                r.apiserver_memory_not_measured = Some(
+                    "the profile's delete phase removes the fleet before the end sample".into(),
+                )
+            }
+            (Some(b), Some(a)) => {
+                r.apiserver_memory = Some(MemoryPerCluster::of(
+                    b,
+                    a,
+                    plan.fleet.clusters,
+                    r.db_bytes_per_cluster,
+                ));
+                r.apiserver_memory_not_measured = None;
+            }
+            (None, _) => {}
+            (Some(_), None) => {
+                r.apiserver_memory_not_measured =
+                    Some("the run stopped early or scraping was off (observe)".into())
+            }
+        }
+        Ok(r)
     })
     .await
 }
@@ -264,6 +371,24 @@ mod tests {
                 < 1e-9
         );
         assert!(render(&r).contains("fits: 7158 clusters at 2 GiB"));
+        assert!(render(&r).contains("kube-apiserver memory not measured (no apiserver)"));
+        let m = MemoryPerCluster::of(
+            MemorySample {
+                rss_bytes: Some(300e6),
+                heap_alloc_bytes: Some(100e6),
+                ..Default::default()
+            },
+            MemorySample {
+                rss_bytes: Some(310e6),
+                heap_alloc_bytes: Some(105e6),
+                ..Default::default()
+            },
+            10,
+            r.db_bytes_per_cluster,
+        );
+        assert_eq!(m.resident_bytes_per_cluster, Some(1e6));
+        assert_eq!(m.live_heap_bytes_per_cluster, Some(5e5));
+        assert_eq!(m.resident_per_db_byte, Some(1e6 / 300_000.0));
         // A db that did not grow (free pages reused) falls back to logical bytes.
         let r = report("r", 10, &by, before, before);
         assert_eq!(r.db_bytes_per_cluster, 20_000.0);

@@ -54,6 +54,11 @@ pub struct SweepSpec {
 }
 
 impl SweepSpec {
+    /// The results folder of point `i` (`p00-<value>`, …).
+    pub fn point_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("p{i:02}-{}", self.values[i]))
+    }
+
     fn plan(&self, i: usize, prev: Option<&str>) -> Result<RunPlan, Error> {
         let v = &self.values[i];
         let accumulate = self.state == SweepState::Accumulate;
@@ -65,7 +70,7 @@ impl SweepSpec {
             } else {
                 format!("{}-p{i}", self.sweep_id)
             }),
-            out: Some(self.dir.join(format!("p{i:02}-{v}"))),
+            out: Some(self.point_dir(i)),
             ..self.overrides.clone()
         };
         let mut plan = profile::parse_with(&self.source, &self.text, &self.field, v, &overrides)?;

@@ -68,6 +68,39 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
     (slope, intercept, sse)
 }
 
+/// A least-squares line and how well it fits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Line {
+    /// dy / dx.
+    pub slope: f64,
+    /// y at x = 0.
+    pub intercept: f64,
+    /// Coefficient of determination: 1 - SSE / total sum of squares (1 = every point on
+    /// the line).
+    pub r_squared: f64,
+}
+
+/// The least-squares line through at least 3 points with distinct x; None otherwise.
+pub fn line(points: &[(f64, f64)]) -> Option<Line> {
+    let xs: std::collections::BTreeSet<u64> = points.iter().map(|p| p.0.to_bits()).collect();
+    if points.len() < 3
+        || xs.len() < 2
+        || points
+            .iter()
+            .any(|(x, y)| !(x.is_finite() && y.is_finite()))
+    {
+        return None;
+    }
+    let (slope, intercept, sse) = fit(points);
+    let my = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+    let sst: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    Some(Line {
+        slope,
+        intercept,
+        r_squared: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
+    })
+}
+
 /// The knee of a curve that is flat-ish and then rises: the meeting point of the best
 /// two-segment fit. Needs at least 2 points per segment; the right slope must exceed
 /// `min_ratio` times the left slope and the rise over the right segment must be at least
@@ -176,6 +209,25 @@ mod tests {
                 (x, y + wobble)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_line_and_its_fit_quality() {
+        let exact: Vec<(f64, f64)> = (0..5)
+            .map(|i| (i as f64 * 100.0, 3e8 + 2e5 * i as f64 * 100.0))
+            .collect();
+        let l = line(&exact).unwrap();
+        assert!((l.slope - 2e5).abs() < 1e-6 && (l.intercept - 3e8).abs() < 1e-3);
+        assert!((l.r_squared - 1.0).abs() < 1e-12);
+        let noisy = [(1.0, 1.0), (2.0, 3.0), (3.0, 2.0), (4.0, 4.0)];
+        let l = line(&noisy).unwrap();
+        // slope 0.8, SSE 1.8 over SST 5: R² = 0.64.
+        assert!(
+            (l.slope - 0.8).abs() < 1e-12 && (l.r_squared - 0.64).abs() < 1e-12,
+            "{l:?}"
+        );
+        assert_eq!(line(&noisy[..2]), None, "two points always fit");
+        assert_eq!(line(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
     }
 
     #[test]

@@ -3,20 +3,26 @@
 //! and what `plan` projects).
 
 use crate::model::FleetSpec;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Bytes a current kube-apiserver stores for one cluster of `fleet` (keys + values, no bbolt
 /// overhead): the model the measurement is compared with.
 pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
-    let objects: u64 = crate::model::cluster_objects(fleet, 0)
-        .map(|o| {
-            let body = crate::model::create_body(&o, &HashMap::new());
-            let value = super::etcd::stored_value(&o, &body, Default::default())
-                .map(|(_, v)| v.len())
-                .unwrap_or(0);
-            (o.etcd_key().len() + value) as u64
-        })
-        .sum();
+    model_bytes_per_cluster_by_kind(fleet).values().sum()
+}
+
+/// [`model_bytes_per_cluster`] by kind label; the namespace's bytes are shared by the
+/// clusters of a namespace.
+pub fn model_bytes_per_cluster_by_kind(fleet: &FleetSpec) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for o in crate::model::cluster_objects(fleet, 0) {
+        let body = crate::model::create_body(&o, &HashMap::new());
+        let value = super::etcd::stored_value(&o, &body, Default::default())
+            .map(|(_, v)| v.len())
+            .unwrap_or(0);
+        *out.entry(o.kind.label().to_string()).or_insert(0.0) +=
+            (o.etcd_key().len() + value) as f64;
+    }
     let ns = crate::model::namespace_object(fleet, 0);
     let ns_bytes = super::etcd::stored_value(
         &ns,
@@ -25,7 +31,11 @@ pub fn model_bytes_per_cluster(fleet: &FleetSpec) -> f64 {
     )
     .map(|(_, v)| v.len() + ns.etcd_key().len())
     .unwrap_or(0) as f64;
-    objects as f64 + ns_bytes / fleet.effective_clusters_per_namespace() as f64
+    out.insert(
+        ns.kind.label().to_string(),
+        ns_bytes / fleet.effective_clusters_per_namespace() as f64,
+    );
+    out
 }
 
 #[cfg(test)]
@@ -44,5 +54,11 @@ mod tests {
         );
         assert!(s > 1000.0, "{s}");
         assert!(b > s * 1.5, "{b} vs {s}");
+        let by_kind = model_bytes_per_cluster_by_kind(&big);
+        assert!(
+            by_kind["machine"] > 0.0 && by_kind["namespace"] > 0.0,
+            "{by_kind:?}"
+        );
+        assert!((by_kind.values().sum::<f64>() - b).abs() < 1e-6);
     }
 }

@@ -53,7 +53,11 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         sweep_id,
         dir,
         overrides,
+        controller: None,
     };
+    if let Some(c) = args.controller {
+        return crate::runner::controller_sweeps::run(spec, c).await;
+    }
     let report = sweep(&spec).await?;
     print!("{}", markdown(&report));
     println!("sweep results: {}", spec.dir.display());

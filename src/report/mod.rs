@@ -3,6 +3,7 @@
 
 pub mod breakpoints;
 pub mod compare;
+pub mod controllers;
 pub mod files;
 pub mod health;
 pub mod markdown;

@@ -109,6 +109,7 @@ impl Suite {
             sweep_id: format!("{}-{}", self.run_id, b.short()),
             dir: self.dir.join(b.id()),
             overrides: self.overrides.clone(),
+            controller: None,
         })
     }
 }

@@ -90,6 +90,7 @@ async fn load_phases<T: Target>(
         (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
         _ => {}
     }
+    let reference = super::reference::conn_for(plan, c)?;
     let (tx, collector) = measure::channel(4096);
     let progress = Arc::new(Progress::default());
     let exposed = match plan.metrics {
@@ -123,9 +124,21 @@ async fn load_phases<T: Target>(
             observe_rx,
         ))
     });
-    let mut outcome =
-        super::driver::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
+    let mut outcome = super::driver::run(
+        plan,
+        load,
+        tx,
+        stop.clone(),
+        handle.clone(),
+        progress,
+        reference,
+    )
+    .await;
     let outcome_histograms = std::mem::take(&mut outcome.histograms);
+    if let Some(e) = outcome.reference_error.take() {
+        let _ = observe_done.send(true);
+        return Err(Error::Env(crate::env::EnvError::Start(e.to_string())));
+    }
     let _ = observe_done.send(true);
     let observed = match scraper {
         Some(s) => Some(

@@ -7,12 +7,14 @@
 pub mod breakpoint_suite;
 pub mod cleanup;
 pub mod connect;
+pub mod controller_sweeps;
 pub mod driver;
 pub mod dry_run;
 pub mod etcd_fill;
 pub mod execute;
 pub mod multi;
 pub mod recover;
+pub mod reference;
 pub mod sizes;
 pub mod sweep_run;
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +22,9 @@ type enqueue struct {
 	pending    *pendingSet
 	meters     *meters
 	inner      handler.EventHandler
+	firstEvent sync.Once
+	firstAt    time.Time
+	resynced   sync.Once
 }
 
 func (e *enqueue) handler() handler.EventHandler {
@@ -38,8 +42,11 @@ func (e *enqueue) note(key types.NamespacedName, reason string) {
 		// A periodic enqueue that found the item still waiting from the previous one.
 		e.meters.missed.WithLabelValues(e.controller).Inc()
 	}
+	e.firstEvent.Do(func() { e.firstAt = time.Now() })
 	if reason == "resync" {
-		e.meters.lastResync.WithLabelValues(e.controller).Set(float64(time.Now().UnixNano()) / 1e9)
+		e.resynced.Do(func() {
+			e.meters.resyncAt.WithLabelValues(e.controller).Set(time.Since(e.firstAt).Seconds())
+		})
 	}
 }
 

@@ -22,7 +22,8 @@ type meters struct {
 	reconciles *prometheus.CounterVec
 	queueWait  *prometheus.HistogramVec
 	lag        *prometheus.HistogramVec
-	lastResync *prometheus.GaugeVec
+	took       *prometheus.HistogramVec
+	resyncAt   *prometheus.GaugeVec
 }
 
 func newMeters() *meters {
@@ -60,11 +61,13 @@ func newMeters() *meters {
 			"First enqueue to reconcile start, per reconcile (fine buckets; workqueue_queue_duration_seconds is the same wait with decade buckets)."),
 		lag: hist("capi_loadgen_reference_lag_seconds",
 			"First enqueue to the end of a finished reconcile."),
-		lastResync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "capi_loadgen_reference_last_resync_timestamp_seconds",
-			Help: "Unix time of the latest resync event.",
+		took: hist("capi_loadgen_reference_reconcile_seconds",
+			"Duration of finished reconciles (controller_runtime_reconcile_time_seconds also counts the ones cut short when calls close)."),
+		resyncAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capi_loadgen_reference_first_resync_after_seconds",
+			Help: "Seconds from the informer's first event (its initial list) to its first resync event.",
 		}, []string{"controller"}),
 	}
-	metrics.Registry.MustRegister(m.calls, m.inFlight, m.busy, m.enqueues, m.missed, m.reconciles, m.queueWait, m.lag, m.lastResync)
+	metrics.Registry.MustRegister(m.calls, m.inFlight, m.busy, m.enqueues, m.missed, m.reconciles, m.queueWait, m.lag, m.took, m.resyncAt)
 	return m
 }

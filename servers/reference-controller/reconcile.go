@@ -66,6 +66,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrlreconcile.Request) (
 		return ctrlreconcile.Result{}, nil
 	}
 	r.meters.reconciles.WithLabelValues(r.name).Inc()
+	r.meters.took.WithLabelValues(r.name).Observe(time.Since(started).Seconds())
 	if queued {
 		r.meters.lag.WithLabelValues(r.name).Observe(time.Since(queuedAt.(time.Time)).Seconds())
 	}

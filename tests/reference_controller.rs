@@ -50,9 +50,10 @@ async fn reference_controller_counts_match_the_apiservers() {
     assert!(m.reconciles >= 24, "{m:?}");
     assert_eq!(c.reconcile_ms.count, c.reconciles);
     assert_eq!(c.periodic_enqueues, rc.workqueue_adds + c.missed_periods);
+    // The first resync: 4 s x controller-runtime's 0.9-1.1 jitter, one or two periods in.
     assert!(
         rc.first_resync_after_seconds
-            .is_some_and(|t| (3.5..=4.5).contains(&t)),
+            .is_some_and(|t| (3.5..=9.0).contains(&t)),
         "{rc:?}"
     );
     // The queue was seen and waited on; the client throttled (96 calls per 4 s at 20/s).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make etcd, etcdctl, kube-apiserver and protoc available for capi-loadgen (and shellcheck,
+# Make etcd, etcdctl, kube-apiserver, the reference controller and protoc available for capi-loadgen (and shellcheck,
 # which scripts/test.sh runs on every script).
 #
 #   scripts/setup.sh                                # the default versions (newest supported)
@@ -24,6 +24,9 @@
 #     Go 1.19 (about 5 minutes on 2 cores), for comparisons with older clusters.
 #   - etcd v3.4.23: Debian's etcd-server/etcd-client packages, unpacked into the cache (not
 #     installed, so no system etcd service starts and nothing shadows the default on PATH).
+#   - capi-loadgen-reference-controller: servers/reference-controller (a controller-runtime
+#     manager that `phases.steady.controller: reference` runs), cached in
+#     assets/reference-controller/ and rebuilt when its sources change.
 #
 # The tool looks for binaries in $KUBEBUILDER_ASSETS (the envtest convention), then $PATH, then
 # this cache (newest version first unless a profile or flag names one).
@@ -289,6 +292,35 @@ for v in "${K8S[@]}"; do
     build_apiserver_go "$v"
   fi
 done
+
+# --- the reference controller (controller-runtime, servers/reference-controller) ---------
+# Cached in $ASSETS_ROOT/reference-controller/ with a stamp of its sources: rebuilt when
+# main.go, the other .go files, go.mod or go.sum change.
+build_reference_controller() {
+  local dir="$SERVERS/reference-controller" dest="$ASSETS_ROOT/reference-controller" t0 log stamp
+  local bin="$dest/capi-loadgen-reference-controller"
+  t0=$(now)
+  stamp=$(cat "$dir"/*.go "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
+  if [ -x "$bin" ] && [ "$(cat "$dest/stamp" 2>/dev/null)" = "$stamp" ]; then
+    say "reference controller: $bin (present, sources $stamp)"
+    return
+  fi
+  need_go
+  mkdir -p "$dest" "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/reference-controller.log"
+  say "reference controller: building sigs.k8s.io/controller-runtime@$(required "$dir/go.mod" sigs.k8s.io/controller-runtime) with $(go env GOVERSION)"
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp" .) > "$log" 2>&1 || {
+    m=$(refused_module "$log")
+    [ -n "$m" ] && die "the Go module proxy refused $m while building the reference controller (log: $log)"
+    tail -n 20 "$log" >&2
+    die "reference controller: go build failed (log: $log)"
+  }
+  mv "$bin.tmp" "$bin"
+  "$bin" --version >/dev/null 2>&1 || die "built $bin does not run"
+  echo "$stamp" > "$dest/stamp"
+  say "reference controller: built -> $bin ($(took "$t0"))"
+}
+build_reference_controller
 
 # Debian's etcd-server package (if someone installed it) starts a system etcd on
 # 127.0.0.1:2379; capi-loadgen uses its own free ports, but stop it so it does not eat memory.

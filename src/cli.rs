@@ -221,6 +221,12 @@ pub struct SweepArgs {
     /// curve and one line per version.
     #[arg(long, value_name = "vX.Y.Z,...")]
     pub versions: Option<String>,
+    /// The steady phase's controller at every point: `simulated`, `reference`, or `both`
+    /// (the sweep once with each into <out>/simulated and <out>/reference, then
+    /// <out>/comparison.md and one SVG per metric with both curves). Default: the profile's
+    /// phases.steady.controller.
+    #[arg(long, value_enum)]
+    pub controller: Option<crate::runner::controller_sweeps::SweepController>,
 }
 
 /// `report`

@@ -41,6 +41,7 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
         sweep_id: "memtest".into(),
         dir: dir.clone(),
         overrides: Overrides::default(),
+        controller: None,
     };
     let row = apiserver_memory_row(spec).await.expect("the row runs");
 

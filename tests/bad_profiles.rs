@@ -80,6 +80,8 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("unknown-preset.yaml", Some(5), "client.preset", "unknown variant `capi-2.0`"),
     ("unknown-watch-kind.yaml", Some(6), "watchers.kinds", "unknown kind `pod`"),
     ("bad-enqueue-mode.yaml", Some(8), "phases.steady.enqueue", "unknown variant `random`"),
+    ("bad-steady-controller.yaml", Some(8), "phases.steady.controller", "unknown variant `real`"),
+    ("per-kind-rate-limiter-simulated.yaml", Some(8), "phases.steady.rate_limiter", "per-kind needs controller: reference"),
     ("bad-churn-mode.yaml", Some(8), "phases.churn.mode", "unknown variant `shuffle`"),
     ("unknown-target-type.yaml", Some(5), "target.type", "unknown variant `kind`"),
     ("unknown-capi-version.yaml", Some(4), "fleet.capi_version", "unknown variant `v1alpha4`"),

@@ -53,6 +53,7 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         sweep_id,
         dir,
         overrides,
+        controller: None,
     };
     if let Some(list) = &args.versions {
         let versions = crate::runner::versions::parse_versions(list)?;
@@ -60,6 +61,9 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         print!("{}", crate::report::versions::markdown(&r));
         println!("sweep results: {}", spec.dir.display());
         return Ok(());
+    }
+    if let Some(c) = args.controller {
+        return crate::runner::controller_sweeps::run(spec, c).await;
     }
     let report = sweep(&spec).await?;
     print!("{}", markdown(&report));

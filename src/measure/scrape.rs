@@ -98,7 +98,8 @@ pub struct Observed {
     pub controller_cache_memory: Option<super::memory::ControllerCacheMemory>,
 }
 
-async fn http_get(url: &str) -> Result<String, String> {
+/// GET of a plain-HTTP URL with a 5 s deadline (etcd's and the reference controller's `/metrics`).
+pub(crate) async fn http_get(url: &str) -> Result<String, String> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;

@@ -75,6 +75,10 @@ pub struct SteadyPlan {
     pub client_burst: u32,
     /// The Machine controller, if any.
     pub machine: Option<MachineControllerPlan>,
+    /// The simulation or the reference controller.
+    pub controller: ControllerKind,
+    /// Scope of the controller's token buckets (per-kind: reference controller only).
+    pub rate_limiter: RateLimiterScope,
 }
 
 /// The Machine controller of the steady phase.
@@ -403,6 +407,8 @@ pub fn validate(
                     )?),
                 },
                 machine,
+                controller: s.controller.unwrap_or_default(),
+                rate_limiter: s.rate_limiter.unwrap_or_default(),
                 client_burst: match s.client_burst {
                     None => client.burst.max(1),
                     Some(b) => {
@@ -410,6 +416,15 @@ pub fn validate(
                     }
                 },
             };
+            if plan.rate_limiter == RateLimiterScope::PerKind
+                && plan.controller == ControllerKind::Simulated
+            {
+                return Err(err(
+                    "phases.steady.rate_limiter",
+                    "per-kind needs controller: reference (the simulation has one bucket per client)"
+                        .into(),
+                ));
+            }
             if plan.wall_period() < Duration::from_millis(100) {
                 return Err(err(
                     "phases.steady.time_scale",

@@ -356,6 +356,36 @@ pub struct SteadySection {
     /// A Machine controller beside the Cluster controller, sharing its client (one manager,
     /// one rest.Config, like capi-controller-manager): every Machine once per period.
     pub machine_controller: Option<MachineControllerSection>,
+    /// `simulated` (default): the tool's own model of the controllers; `reference`: the
+    /// controller-runtime manager built from servers/reference-controller, run against the
+    /// same target with flags derived from this section.
+    pub controller: Option<ControllerKind>,
+    /// Token buckets of the controller's clients: `shared` (default; one bucket per pool
+    /// client, the simulation's model) or `per-kind` (controller-runtime's own behaviour:
+    /// every GroupVersionKind's REST client has its own bucket; `reference` only).
+    pub rate_limiter: Option<RateLimiterScope>,
+}
+
+/// Which controller runs in the steady phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControllerKind {
+    /// The tool's controller simulation.
+    #[default]
+    Simulated,
+    /// The controller-runtime reference controller.
+    Reference,
+}
+
+/// Scope of the controller's client-side token buckets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimiterScope {
+    /// One bucket per pool client, whatever it calls.
+    #[default]
+    Shared,
+    /// One bucket per GroupVersionKind (controller-runtime's REST clients).
+    PerKind,
 }
 
 /// `phases.steady.machine_controller:`

@@ -4,6 +4,7 @@
 pub mod apiserver_memory;
 pub mod breakpoints;
 pub mod compare;
+pub mod controllers;
 pub mod files;
 pub mod health;
 pub mod markdown;

@@ -298,6 +298,52 @@ pub struct ControllerSummary {
     pub unserved_reconciles: f64,
     /// Deepest queue.
     pub max_queue_depth: u64,
+    /// What only the reference controller measures (absent for the simulation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceMeasures>,
+}
+
+/// The reference controller's own accounting, read from its `/metrics` (controller-runtime's
+/// series and its `capi_loadgen_reference_*` ones) and from the apiserver's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceMeasures {
+    /// `shared` or `per-kind` token buckets.
+    pub rate_limiter: String,
+    /// Flags the controller ran with.
+    pub flags: Vec<String>,
+    /// GETs, LISTs and status PATCHes its reconciles made (`capi_loadgen_reference_calls_total`).
+    pub calls: VerbCounts,
+    /// Calls answered with an error.
+    pub call_errors: u64,
+    /// The apiserver's own count of the same requests (`apiserver_request_total` deltas over
+    /// the phase: GETs of the reconciled objects' kinds, LISTs of Machines, PATCHes of the
+    /// reconciled kind's status), when the apiserver's metrics were readable.
+    pub apiserver_requests: Option<VerbCounts>,
+    /// Client-side rate limiter wait of every request the manager made
+    /// (`rest_client_rate_limiter_duration_seconds`, wall ms).
+    pub client_wait_ms: Distribution,
+    /// `workqueue_adds_total` of this controller's queue.
+    pub workqueue_adds: u64,
+    /// `controller_runtime_reconcile_total` (finished or not).
+    pub reconcile_total: u64,
+    /// `rest_client_requests_total` of the whole manager (informers and discovery included).
+    pub rest_client_requests: u64,
+    /// Seconds from the informer's initial list to its first resync, when one happened (the
+    /// sync period with controller-runtime's 0.9–1.1 jitter, drawn once per informer).
+    pub first_resync_after_seconds: Option<f64>,
+}
+
+/// Request counts by verb.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerbCounts {
+    /// GETs.
+    pub get: u64,
+    /// LISTs.
+    pub list: u64,
+    /// PATCHes.
+    pub patch: u64,
 }
 
 /// Request accounting: `sent = ok + failed + throttled`.

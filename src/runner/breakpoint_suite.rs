@@ -113,6 +113,7 @@ impl Suite {
             sweep_id: format!("{}-{}", self.run_id, b.short()),
             dir: self.dir.join(b.id()),
             overrides: self.overrides.clone(),
+            controller: None,
         })
     }
 }

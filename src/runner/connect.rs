@@ -214,6 +214,11 @@ impl Connected {
             .filter(|p| *p > 0)
     }
 
+    /// The kubeconfig of the local environment this run started, if any.
+    pub fn local_kubeconfig(&self) -> Option<&std::path::Path> {
+        self.env.as_ref().map(|e| e.info.kubeconfig.as_path())
+    }
+
     /// Stops the local environment, if this run started one (kube-apiserver first, then etcd).
     pub async fn close(&mut self) {
         if let Some(env) = self.env.as_mut() {

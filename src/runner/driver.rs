@@ -10,7 +10,7 @@ use crate::engine::{churn, create, delete, steady, Stop, StopHandle};
 use crate::measure::Sample;
 use crate::model::{self, Kind};
 use crate::profile::phases::Rate;
-use crate::profile::{ClientPlan, RunPlan};
+use crate::profile::{ClientPlan, ControllerKind, RunPlan};
 use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary, WatchSummary};
 use crate::target::Target;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -88,6 +88,8 @@ pub struct PhasesOutcome {
     pub phases: Vec<PhaseSummary>,
     /// The controllers of the steady phase, if it ran.
     pub controllers: Vec<ControllerSummary>,
+    /// Why the reference controller could not run, if it was asked for and failed.
+    pub reference_error: Option<super::reference::ReferenceError>,
     /// Their histograms and the watch lag's (µs), tagged `controller/<name>/<metric>` and
     /// `watch/lag`, for `histograms.hlog` (what `merge` adds up).
     pub histograms: Vec<(String, hdrhistogram::Histogram<u64>)>,
@@ -115,7 +117,8 @@ fn ctx<T: Clone>(
     }
 }
 
-/// Runs every phase of `plan` in order; stops early when `stop` fires.
+/// Runs every phase of `plan` in order; stops early when `stop` fires. `reference` is where
+/// the reference controller connects (`phases.steady.controller: reference`).
 pub async fn run<T: Target>(
     plan: &RunPlan,
     load: Vec<T>,
@@ -123,12 +126,14 @@ pub async fn run<T: Target>(
     stop: Stop,
     stopper: StopHandle,
     progress: Arc<Progress>,
+    reference: Option<super::reference::ReferenceConn>,
 ) -> PhasesOutcome {
     let fleet = Arc::new(plan.fleet.clone());
     let mut out = PhasesOutcome {
         watch: None,
         phases: Vec::new(),
         controllers: Vec::new(),
+        reference_error: None,
         histograms: Vec::new(),
     };
     let watchers = start_watchers(plan, &load, &stop);
@@ -198,7 +203,34 @@ pub async fn run<T: Target>(
             progress.clone(),
             true,
         );
-        let r = steady::run(&fleet, &make(&scaled), s).await;
+        let r: Vec<_> = match s.controller {
+            ControllerKind::Simulated => steady::run(&fleet, &make(&scaled), s)
+                .await
+                .into_iter()
+                .map(|(w, r)| (w, r, None))
+                .collect(),
+            ControllerKind::Reference => {
+                let conn = reference
+                    .as_ref()
+                    .ok_or(super::reference::ReferenceError::NoApiserver);
+                let dir = plan.out_dir.clone();
+                let ran = match conn {
+                    Ok(conn) => {
+                        let pool = plan.client.pool_size;
+                        super::reference::run(&fleet, s, pool, &fleet.run_id, conn, &stop, &dir)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match ran {
+                    Ok(v) => v.into_iter().map(|(w, r, m)| (w, r, Some(m))).collect(),
+                    Err(e) => {
+                        out.reference_error = Some(e);
+                        Vec::new()
+                    }
+                }
+            }
+        };
         bar.finish();
         out.phases.push(summary(
             "steady",
@@ -217,7 +249,7 @@ pub async fn run<T: Target>(
             + s.machine
                 .map(|m| f64::from(m.mix.total()) * fleet.machines_per_cluster() as f64)
                 .unwrap_or(0.0);
-        for (which, r) in r {
+        for (which, r, measures) in r {
             let (concurrency, mix, items) = match which {
                 steady::Controller::Cluster => (s.concurrency, s.mix, fleet.shard_clusters()),
                 steady::Controller::Machine => {
@@ -278,6 +310,7 @@ pub async fn run<T: Target>(
                 final_in_progress: r.final_in_progress,
                 unserved_reconciles: r.unserved,
                 max_queue_depth: r.max_queue_depth,
+                reference: measures,
             });
             for (metric, h) in [
                 ("queue_wait", &r.queue_wait),

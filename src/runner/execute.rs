@@ -92,6 +92,7 @@ async fn load_phases<T: Target>(
         (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
         _ => {}
     }
+    let reference = super::reference::conn_for(plan, c)?;
     let (tx, collector) = measure::channel(4096);
     let progress = Arc::new(Progress::default());
     let exposed = match plan.metrics {
@@ -127,9 +128,21 @@ async fn load_phases<T: Target>(
             observe_rx,
         ))
     });
-    let mut outcome =
-        super::driver::run(plan, load, tx, stop.clone(), handle.clone(), progress).await;
+    let mut outcome = super::driver::run(
+        plan,
+        load,
+        tx,
+        stop.clone(),
+        handle.clone(),
+        progress,
+        reference,
+    )
+    .await;
     let outcome_histograms = std::mem::take(&mut outcome.histograms);
+    if let Some(e) = outcome.reference_error.take() {
+        let _ = observe_done.send(scrape::Finish::Now);
+        return Err(Error::Env(crate::env::EnvError::Start(e.to_string())));
+    }
     // A load that ended normally settles before the apiserver's end memory is taken.
     let _ = observe_done.send(match stop.reason() {
         None => scrape::Finish::Settle,

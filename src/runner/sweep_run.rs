@@ -51,6 +51,8 @@ pub struct SweepSpec {
     pub dir: PathBuf,
     /// Connection overrides (kubeconfig, context, etcd endpoints).
     pub overrides: Overrides,
+    /// The steady phase's controller at every point (None: the profile's).
+    pub controller: Option<crate::profile::ControllerKind>,
 }
 
 impl SweepSpec {
@@ -74,6 +76,9 @@ impl SweepSpec {
             ..self.overrides.clone()
         };
         let mut plan = profile::parse_with(&self.source, &self.text, &self.field, v, &overrides)?;
+        if let (Some(c), Some(s)) = (self.controller, plan.phases.steady.as_mut()) {
+            s.controller = c;
+        }
         if accumulate {
             if let (Some(c), Some(p)) = (plan.phases.create.as_mut(), prev) {
                 c.first_cluster = p.parse().unwrap_or(0);
@@ -217,6 +222,11 @@ pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
             .operations
             .iter()
             .map(|o| o.throttle_wait_ms.p99)
+            // The reference controller's requests are not the tool's: its rate limiter's wait.
+            .chain(
+                ctrl.and_then(|c| c.reference.as_ref())
+                    .map(|r| r.client_wait_ms.p99),
+            )
             .fold(0.0, f64::max),
         queue_wait_p99_ms: ctrl.map(|c| c.queue_wait_ms.p99),
         missed_periods: ctrl.map(|c| c.missed_periods),

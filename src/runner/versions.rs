@@ -146,6 +146,7 @@ pub async fn sweep_versions(
             sweep_id: spec.sweep_id.clone(),
             dir: spec.dir.join(v.to_string()),
             overrides: spec.overrides.clone(),
+            controller: spec.controller,
         };
         one.overrides.kubernetes_version = Some(v.to_string());
         reports.push(sweep(&one).await?);

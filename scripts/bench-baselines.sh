@@ -32,7 +32,7 @@ refused_module() {
 # The key of a module's sources: sha256 of go.mod, go.sum and its *.go files (name order),
 # concatenated. bench/bench.py computes the same key to refuse a stale binary.
 src_key() { # module dir
-  local files=("$1/go.mod" "$1/go.sum") f
+  local files=("$1/go.mod" "$1/go.sum") f LC_ALL=C  # byte order, as bench.py sorts
   for f in "$1"/*.go; do [ -f "$f" ] && files+=("$f"); done
   cat "${files[@]}" | sha256sum | cut -d' ' -f1
 }

@@ -76,12 +76,31 @@ def niced():
     os.nice(19)
 
 
+# The measured child running now (stopped with the servers if the benchmark is interrupted).
+RUNNING = []
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, preexec_fn=niced, **kw)
+    RUNNING[:] = [p]
+    return p
+
+
+def stop_running():
+    for p in RUNNING:
+        if p.returncode is None and p.poll() is None:
+            p.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=30)
+    RUNNING.clear()
+
+
 def measured(argv, out):
     """Runs argv niced, stdout+stderr to `out`; returns wall s, user s, sys s, peak RSS KiB
     (wait4(2): the process and the children it waited for, as GNU time reports them)."""
     t0 = time.monotonic()
     with open(out, "wb") as f:
-        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, preexec_fn=niced)
+        p = spawn(argv, stdout=f, stderr=subprocess.STDOUT)
         _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - t0
@@ -94,7 +113,7 @@ def measured(argv, out):
 def run_quiet(argv, out, what):
     """Runs argv niced with output to `out`, raising BenchError (and its tail) on failure."""
     with open(out, "wb") as f:
-        rc = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, preexec_fn=niced)
+        rc = spawn(argv, stdout=f, stderr=subprocess.STDOUT).wait()
     if rc != 0:
         tail(out)
         raise BenchError(f"{what} failed (log: {out})")
@@ -269,6 +288,7 @@ class Bench:
         return p
 
     def close(self, failed):
+        stop_running()
         self.stop_etcd()
         self.env_down()
         if self.args.keep or failed:
@@ -397,8 +417,7 @@ def apiserver_create_path(b):
         out = b.work / f"creator-{pair}"
         s0 = server_ticks()
         with open(f"{out}.json", "wb") as so, open(f"{out}.err", "wb") as se:
-            rc = subprocess.call([b.creator, *kube, "--workers", str(a.workers), "--objects", objs],
-                                 stdout=so, stderr=se, preexec_fn=niced)
+            rc = spawn([b.creator, *kube, "--workers", str(a.workers), "--objects", objs], stdout=so, stderr=se).wait()
         s1 = server_ticks()
         r = json.loads(Path(f"{out}.json").read_text() or "{}")
         if rc != 0 or r.get("ok") != nobj:

@@ -1,167 +1,93 @@
 #!/usr/bin/env bash
-# Build the reference clients scripts/bench.sh compares capi-loadgen with, once,
-# and cache them under ~/.cache/capi-loadgen/bench/bin/:
-#   etcd-benchmark     etcd's Go `benchmark` tool, from Debian's `etcd` source package (3.4.23),
-#                      GOPATH mode against the golang-*-dev packages in /usr/share/gocode
-#   client-go-creator  bench/baselines/creator/main.go, built GOPATH-style inside Debian's
-#                      `kubernetes` 1.20.2 source tree against its vendored client-go; rebuilt
-#                      whenever main.go's content changes (sha256 kept in client-go-creator.src-sha256)
-# Idempotent: each step checks first and says what it did. Go builds run under nice -n 19.
-# Prints the two binaries' paths on its last two lines as NAME=PATH.
+# Build the reference clients bench/bench.py compares capi-loadgen with, from Go modules
+# (scripts/setup.sh --bench runs this), into ~/.cache/capi-loadgen/bench/bin/:
+#   etcd-benchmark     etcd's own Go `benchmark` tool (tools/benchmark of go.etcd.io/etcd/v3),
+#                      from bench/baselines/etcd-benchmark/go.mod (a `tool` directive), with
+#                      etcd's client modules at the version servers/etcd/go.mod pins
+#   client-go-creator  bench/baselines/creator/ (its own module), against the k8s.io/client-go
+#                      release of the kube-apiserver servers/kube-apiserver/go.mod pins
+# Idempotent: a binary is rebuilt only when its module's files (go.mod, go.sum, *.go) changed;
+# the sha256 of their contents is kept beside it in <binary>.src-sha256 (bench/bench.py checks
+# it) and what was built in <binary>.built. Go builds run under nice -n 19.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE_ROOT="${CAPI_LOADGEN_CACHE:-$HOME/.cache/capi-loadgen}"
 BENCH_ROOT="$CACHE_ROOT/bench"
 BIN="$BENCH_ROOT/bin"
-SRC="$BENCH_ROOT/src"
-say() { printf 'bench-baselines: %s\n' "$*" >&2; }
+BASELINES="$REPO/bench/baselines"
+say() { printf 'bench-baselines: %s\n' "$*"; }
 die() { printf 'bench-baselines: error: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+took() { echo "$(( $(now) - $1 )) s"; }
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
-  SUDO="sudo"
-fi
-grep -qiE '^(ID|ID_LIKE)=.*debian' /etc/os-release 2>/dev/null \
-  || die "the baselines are built from Debian source packages; this is not a Debian system"
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-APT_UPDATED=0
-apt_update_once() {
-  if [ "$APT_UPDATED" -eq 0 ]; then
-    say "apt-get update"
-    $SUDO apt-get update -qq >/dev/null
-    APT_UPDATED=1
-  fi
+# The version a go.mod requires of a module (the same helper as setup.sh's).
+required() { awk -v m="$2" '$1=="require" && $2==m {print $3; exit} $1==m && $2 ~ /^v/ {print $2; exit}' "$1"; }
+# "module@version" of the first module the Go command could not fetch (as setup.sh reads it;
+# nothing when there is none).
+refused_module() {
+  grep -oE '(go: )?[A-Za-z0-9._~/-]+@v[0-9][A-Za-z0-9.+-]*: (reading|verifying|unrecognized|invalid|module .* not found|.*(404|410|not found))' "$1" \
+    | head -n 1 | sed -E 's/^go: //; s/: .*//' || true
 }
-apt_install_missing() { # packages -> installs those not installed
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -eq 0 ]; then
-    say "packages present: $*"
+# The key of a module's sources: sha256 of go.mod, go.sum and its *.go files (name order),
+# concatenated. bench/bench.py computes the same key to refuse a stale binary.
+src_key() { # module dir
+  local files=("$1/go.mod" "$1/go.sum") f LC_ALL=C  # byte order, as bench.py sorts
+  for f in "$1"/*.go; do [ -f "$f" ] && files+=("$f"); done
+  cat "${files[@]}" | sha256sum | cut -d' ' -f1
+}
+
+command -v go >/dev/null 2>&1 || die "go not found: the baselines are built with Go >= 1.26 from the Go module proxy"
+GOV=$(go env GOVERSION | sed 's/^go//')
+case "$GOV" in
+  1.2[6-9]*|1.[3-9]*) ;;
+  *) die "go $GOV is too old for bench/baselines (needs >= 1.26; the Go in PATH was $(command -v go))" ;;
+esac
+mkdir -p "$BIN"
+
+# build NAME MODULE_DIR PACKAGE DESCRIPTION: builds PACKAGE inside MODULE_DIR into $BIN/NAME
+# unless the cached binary was built from the same sources.
+build() {
+  local name="$1" dir="$2" pkg="$3" what="$4" out="$BIN/$1" key t0 log m
+  key=$(src_key "$dir")
+  if [ -x "$out" ] && [ "$(cat "$out.src-sha256" 2>/dev/null)" = "$key" ]; then
+    say "$name: $out (present, built from these sources, sha256 ${key:0:12}; $(cat "$out.built" 2>/dev/null || echo 'build time unknown'))"
     return 0
   fi
-  apt_update_once
-  say "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -x "$out" ]; then say "$name: ${dir#"$REPO"/} changed since the cached build: rebuilding"; fi
+  t0=$(now)
+  log="$BENCH_ROOT/$name.build.log"
+  say "$name: building $what with $(go env GOVERSION)"
+  (cd "$dir" && CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg") > "$log" 2>&1 || {
+    m=$(refused_module "$log")
+    [ -n "$m" ] && die "the Go module proxy refused $m while building $name (log: $log)"
+    grep -q 'missing go.sum entry' "$log" && die "${dir#"$REPO"/}/go.sum is not complete for its go.mod (run go mod tidy there; log: $log)"
+    tail -n 20 "$log" >&2
+    die "$name: go build failed (log: $log)"
+  }
+  mv "$out.tmp" "$out"
+  echo "$key" > "$out.src-sha256"
+  echo "$what, $(go env GOVERSION), built in $(took "$t0") on $(date -u +%FT%TZ)" > "$out.built"
+  say "$name: built -> $out ($(took "$t0"))"
 }
 
-mkdir -p "$BIN" "$SRC"
+# --- a. etcd's Go benchmark tool -------------------------------------------------------------
+EB="$BASELINES/etcd-benchmark"
+ETCD_PIN=$(required "$REPO/servers/etcd/go.mod" go.etcd.io/etcd/server/v3)
+ETCD_CLIENT=$(required "$EB/go.mod" go.etcd.io/etcd/client/v3)
+ETCD_TOOL=$(required "$EB/go.mod" go.etcd.io/etcd/v3)
+[ -n "$ETCD_PIN" ] || die "servers/etcd/go.mod names no go.etcd.io/etcd/server/v3 version"
+[ "$ETCD_CLIENT" = "$ETCD_PIN" ] \
+  || die "bench/baselines/etcd-benchmark/go.mod has go.etcd.io/etcd/client/v3 ${ETCD_CLIENT:-none} but servers/etcd/go.mod pins etcd $ETCD_PIN (cd bench/baselines/etcd-benchmark && go get go.etcd.io/etcd/client/v3@$ETCD_PIN go.etcd.io/etcd/api/v3@$ETCD_PIN go.etcd.io/etcd/server/v3@$ETCD_PIN && go mod tidy)"
+build etcd-benchmark "$EB" go.etcd.io/etcd/v3/tools/benchmark \
+  "etcd benchmark (go.etcd.io/etcd/v3/tools/benchmark $ETCD_TOOL, etcd client modules $ETCD_CLIENT)"
 
-# --- deb-src (scripts/setup.sh adds the same entry for the kube-apiserver build) ----------
-SRC_LIST=/etc/apt/sources.list.d/capi-loadgen-src.sources
-if grep -rqs '^[[:space:]]*\(Types:.*deb-src\|deb-src\)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  say "deb-src entry present"
-else
-  say "adding a deb-src entry for bookworm ($SRC_LIST)"
-  $SUDO tee "$SRC_LIST" >/dev/null <<'SRCLIST'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRCLIST
-  APT_UPDATED=0
-  apt_update_once
-fi
-apt_install_missing golang-go dpkg-dev golang-github-modern-go-reflect2-dev
-say "go: $(go version)"
-
-# --- a. etcd's Go benchmark tool ---------------------------------------------------------
-ETCD_BENCH="$BIN/etcd-benchmark"
-if [ -x "$ETCD_BENCH" ]; then
-  say "etcd-benchmark: $ETCD_BENCH (present; $(cat "$ETCD_BENCH.built" 2>/dev/null || echo 'build time unknown'))"
-else
-  t0=$(now)
-  ETCD_SRC="$SRC/etcd"
-  mkdir -p "$ETCD_SRC"
-  if ! compgen -G "$ETCD_SRC/etcd-*/tools/benchmark" >/dev/null; then
-    say "apt-get source etcd (into $ETCD_SRC)"
-    (cd "$ETCD_SRC" && nice -n 19 apt-get source -qq etcd >/dev/null 2>&1) \
-      || (cd "$ETCD_SRC" && nice -n 19 apt-get source etcd) || die "apt-get source etcd failed"
-  else
-    say "etcd source tree present under $ETCD_SRC"
-  fi
-  ETCD_TREES=("$ETCD_SRC"/etcd-*/)
-  ETCD_TREE=${ETCD_TREES[0]%/}
-  if [ "$($SUDO apt-get -s build-dep etcd 2>/dev/null | grep -c '^Inst ' || true)" -gt 0 ]; then
-    say "apt-get build-dep etcd (the golang-*-dev packages the GOPATH build needs)"
-    DEBIAN_FRONTEND=noninteractive nice -n 19 $SUDO apt-get build-dep -y -qq etcd >/dev/null
-  else
-    say "build dependencies of etcd present"
-  fi
-  GP="$ETCD_SRC/gopath"
-  mkdir -p "$GP/src/go.etcd.io"
-  ln -sfn "$ETCD_TREE" "$GP/src/go.etcd.io/etcd"
-  say "building etcd-benchmark from $ETCD_TREE (GOPATH mode with /usr/share/gocode)"
-  (
-    cd "$GP/src/go.etcd.io/etcd"
-    GOPATH="$GP:/usr/share/gocode" GO111MODULE=off CGO_ENABLED=0 \
-      nice -n 19 go build -o "$ETCD_BENCH.tmp" ./tools/benchmark
-  ) > "$BENCH_ROOT/etcd-benchmark.build.log" 2>&1 \
-    || { tail -n 20 "$BENCH_ROOT/etcd-benchmark.build.log" >&2; die "etcd benchmark build failed (log: $BENCH_ROOT/etcd-benchmark.build.log)"; }
-  mv "$ETCD_BENCH.tmp" "$ETCD_BENCH"
-  echo "built in $(elapsed "$t0") s from $(basename "$ETCD_TREE") on $(date -u +%FT%TZ)" > "$ETCD_BENCH.built"
-  say "etcd-benchmark: $(cat "$ETCD_BENCH.built") -> $ETCD_BENCH"
-fi
-
-# --- b. the client-go creator --------------------------------------------------------------
-CREATOR_SRC="$ROOT/bench/baselines/creator/main.go"
-CREATOR="$BIN/client-go-creator"
-[ -f "$CREATOR_SRC" ] || die "missing $CREATOR_SRC"
-# Keyed by the source's content, not by mtimes: the cache is shared by every checkout.
-CREATOR_SUM=$(sha256sum "$CREATOR_SRC" | cut -d' ' -f1)
-if [ -x "$CREATOR" ] && [ "$(cat "$CREATOR.src-sha256" 2>/dev/null)" = "$CREATOR_SUM" ]; then
-  say "client-go-creator: $CREATOR (present, built from this main.go, sha256 ${CREATOR_SUM:0:12}; $(cat "$CREATOR.built" 2>/dev/null || echo 'build time unknown'))"
-else
-  if [ -x "$CREATOR" ]; then say "client-go-creator: main.go changed since the cached build (sha256 now ${CREATOR_SUM:0:12}): rebuilding"; fi
-  t0=$(now)
-  # The kubernetes tree: setup.sh's (if it was kept), else ours, else fetch it again.
-  K8S_TREE=""
-  for d in "$CACHE_ROOT"/build/kubernetes-*/ "$SRC"/k8s/kubernetes-*/; do
-    if [ -d "$d/staging/src/k8s.io/client-go" ]; then K8S_TREE=${d%/}; break; fi
-  done
-  if [ -z "$K8S_TREE" ]; then
-    mkdir -p "$SRC/k8s"
-    say "no kubernetes source tree in $CACHE_ROOT (setup.sh deletes it after building kube-apiserver): apt-get source kubernetes (into $SRC/k8s)"
-    (cd "$SRC/k8s" && nice -n 19 apt-get source -qq kubernetes >/dev/null 2>&1) \
-      || (cd "$SRC/k8s" && nice -n 19 apt-get source kubernetes) || die "apt-get source kubernetes failed"
-    K8S_TREES=("$SRC"/k8s/kubernetes-*/)
-    K8S_TREE=${K8S_TREES[0]%/}
-  else
-    say "kubernetes source tree present: $K8S_TREE"
-  fi
-  # Go >= 1.19 breaks the vendored reflect2 v1.0.1 (modern Go's reflect changes; see reflect2's release notes): use Debian's v1.0.2, as setup.sh does.
-  R2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
-  R2_DST="$K8S_TREE/vendor/github.com/modern-go/reflect2"
-  if ! grep -qs 'capi-loadgen: replaced' "$R2_DST/.capi-loadgen"; then
-    rm -rf "$R2_DST"
-    cp -r "$R2_SRC" "$R2_DST"
-    rm -f "$R2_DST/go.mod" "$R2_DST/go.sum"
-    echo "capi-loadgen: replaced with $R2_SRC" > "$R2_DST/.capi-loadgen"
-    say "replaced the tree's vendored reflect2 with Debian's golang-github-modern-go-reflect2-dev"
-  fi
-  mkdir -p "$K8S_TREE/.go/src/k8s.io" "$K8S_TREE/cmd/capi-loadgen-bench-creator"
-  ln -sfn "$K8S_TREE" "$K8S_TREE/.go/src/k8s.io/kubernetes"
-  cp "$CREATOR_SRC" "$K8S_TREE/cmd/capi-loadgen-bench-creator/main.go"
-  # The key of what is compiled (main.go may change again while this builds).
-  CREATOR_SUM=$(sha256sum "$K8S_TREE/cmd/capi-loadgen-bench-creator/main.go" | cut -d' ' -f1)
-  say "building client-go-creator inside $K8S_TREE (GOPATH mode, vendored client-go)"
-  (
-    cd "$K8S_TREE/.go/src/k8s.io/kubernetes"
-    GOPATH="$K8S_TREE/.go" GO111MODULE=off CGO_ENABLED=0 \
-      nice -n 19 go build -o "$CREATOR.tmp" ./cmd/capi-loadgen-bench-creator
-  ) > "$BENCH_ROOT/client-go-creator.build.log" 2>&1 \
-    || { tail -n 20 "$BENCH_ROOT/client-go-creator.build.log" >&2; die "client-go creator build failed (log: $BENCH_ROOT/client-go-creator.build.log)"; }
-  mv "$CREATOR.tmp" "$CREATOR"
-  echo "$CREATOR_SUM" > "$CREATOR.src-sha256"
-  echo "built in $(elapsed "$t0") s against $(basename "$K8S_TREE") from main.go sha256 ${CREATOR_SUM:0:12} on $(date -u +%FT%TZ)" > "$CREATOR.built"
-  say "client-go-creator: $(cat "$CREATOR.built") -> $CREATOR"
-fi
-
-echo "ETCD_BENCHMARK=$ETCD_BENCH"
-echo "CLIENT_GO_CREATOR=$CREATOR"
+# --- b. the client-go creator ----------------------------------------------------------------
+CR="$BASELINES/creator"
+K8S_PIN=$(required "$REPO/servers/kube-apiserver/go.mod" k8s.io/kubernetes)
+CLIENT_GO=$(required "$CR/go.mod" k8s.io/client-go)
+[ -n "$K8S_PIN" ] || die "servers/kube-apiserver/go.mod names no k8s.io/kubernetes version"
+# Kubernetes vX.Y.Z ships client-go v0.Y.Z.
+[ "${CLIENT_GO#v0.}" = "${K8S_PIN#v1.}" ] \
+  || die "bench/baselines/creator/go.mod has k8s.io/client-go ${CLIENT_GO:-none} but servers/kube-apiserver/go.mod pins kube-apiserver $K8S_PIN (cd bench/baselines/creator && go get k8s.io/client-go@v0.${K8S_PIN#v1.} k8s.io/apimachinery@v0.${K8S_PIN#v1.} && go mod tidy)"
+build client-go-creator "$CR" . "client-go creator (k8s.io/client-go $CLIENT_GO, for kube-apiserver $K8S_PIN)"

@@ -7,6 +7,7 @@
 #   scripts/setup.sh --kubernetes v1.37.2,v1.20.2   # several at once
 #   scripts/setup.sh --etcd v3.4.23                 # Debian's older etcd, beside the default
 #   scripts/setup.sh --all                          # every supported version (the test matrix)
+#   scripts/setup.sh --bench                        # also the benchmark's baselines (bench/bench.py)
 #   scripts/setup.sh --list                         # what is built, then exit
 #
 # Idempotent and safe to rerun: each step checks first and says what it did and how long it
@@ -30,6 +31,10 @@
 #
 # The tool looks for binaries in $KUBEBUILDER_ASSETS (the envtest convention), then $PATH, then
 # this cache (newest version first unless a profile or flag names one).
+#
+# --bench also builds the reference clients bench/bench.py measures against (etcd's benchmark
+# tool and a client-go creator, from the Go modules under bench/baselines/, by
+# scripts/bench-baselines.sh into ~/.cache/capi-loadgen/bench/bin/) and checks python3.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +54,7 @@ default_etcd() { required "$SERVERS/etcd/go.mod" go.etcd.io/etcd/server/v3; }
 K8S_VERSIONS=""
 ETCD_VERSIONS=""
 LIST=0
+BENCH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kubernetes) [ $# -ge 2 ] || die "--kubernetes needs a version (e.g. v1.34.4)"; K8S_VERSIONS="$2"; shift 2 ;;
@@ -57,7 +63,8 @@ while [ $# -gt 0 ]; do
     --etcd=*) ETCD_VERSIONS="${1#*=}"; shift ;;
     --all) K8S_VERSIONS=ALL; shift ;;
     --list) LIST=1; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --bench) BENCH=1; shift ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
   esac
 done
@@ -78,6 +85,9 @@ if [ "$LIST" -eq 1 ]; then
     [ -d "$d" ] || continue
     printf '%s: %s\n' "$(basename "$d")" "$(find "$d" -maxdepth 1 -type f -printf '%f ')"
   done
+  if [ -d "$CACHE_ROOT/bench/bin" ]; then
+    printf 'bench: %s\n' "$(find "$CACHE_ROOT/bench/bin" -maxdepth 1 -type f -perm -u+x -printf '%f ')"
+  fi
   exit 0
 fi
 
@@ -134,7 +144,7 @@ need_go() {
 # Prints "module@version" of the first module the Go command could not fetch, from a build log.
 refused_module() {
   grep -oE '(go: )?[A-Za-z0-9._~/-]+@v[0-9][A-Za-z0-9.+-]*: (reading|verifying|unrecognized|invalid|module .* not found|.*(404|410|not found))' "$1" \
-    | head -n 1 | sed -E 's/^go: //; s/: .*//'
+    | head -n 1 | sed -E 's/^go: //; s/: .*//' || true
 }
 
 version_ok() { # binary version-prefix -> 0 if `binary --version` names that version
@@ -328,4 +338,20 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
   $SUDO systemctl stop etcd >/dev/null 2>&1 || true
   say "stopped the system etcd service (capi-loadgen starts its own)"
 fi
+# --- the benchmark's baselines (bench/bench.py) -----------------------------------------
+if [ "$BENCH" -eq 1 ]; then
+  t0=$(now)
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+    say "python3: $(command -v python3) ($(python3 --version 2>&1 | cut -d' ' -f2), present)"
+  elif is_debian; then
+    apt_install python3
+    say "python3: installed $(python3 --version 2>&1)"
+  else
+    die "python3 >= 3.9 not found: bench/bench.py needs it (standard library only)"
+  fi
+  need_go
+  bash "$REPO/scripts/bench-baselines.sh" | sed 's/^bench-baselines: /setup: bench: /'
+  say "bench: baselines ready under $CACHE_ROOT/bench/bin ($(took "$t0"))"
+fi
+
 say "done"

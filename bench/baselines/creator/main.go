@@ -1,14 +1,15 @@
-// Command creator is the client-go baseline of scripts/bench.sh: it creates objects
+// Command creator is the client-go baseline of bench/bench.py: it creates objects
 // through the dynamic client with `--workers` goroutines and no client-side rate limit
 // (rest.Config QPS -1), then prints one JSON line with the achieved creates/s and its own
 // user+sys CPU (getrusage), so CPU per create can be compared with capi-loadgen's.
 //
-// It is built GOPATH-style inside Debian's kubernetes 1.20.2 source tree (vendored
-// client-go) by scripts/bench-baselines.sh; it is not part of the Rust build.
+// It is its own Go module (go.mod here requires the k8s.io/client-go release that matches
+// the kube-apiserver the local environment runs) and is built by `scripts/setup.sh --bench`
+// into ~/.cache/capi-loadgen/bench/bin/; it is not part of the Rust build.
 //
 // Two modes:
 //
-//   - --objects FILE (what scripts/bench.sh uses): creates exactly the objects in FILE, one
+//   - --objects FILE (what bench/bench.py uses): creates exactly the objects in FILE, one
 //     complete create body per line as written by `capi-loadgen run PROFILE --dry-run
 //     --objects-out FILE` (the tool's own objects and payloads, in its creation order).
 //     Each distinct apiVersion+kind is mapped to its resource once, before the timed window,
@@ -38,6 +39,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -91,6 +93,18 @@ func rusage() (user, sys float64, maxRSS int64) {
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	return tv(ru.Utime), tv(ru.Stime), ru.Maxrss
+}
+
+// clientGoVersion is the k8s.io/client-go version this binary was built with.
+func clientGoVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "k8s.io/client-go" {
+				return m.Version
+			}
+		}
+	}
+	return "version unknown"
 }
 
 func die(format string, args ...interface{}) {
@@ -310,7 +324,7 @@ func runObjects(ctx context.Context, cfg *rest.Config, dc dynamic.Interface, pat
 // finish fills in the CPU figures, prints r as one JSON line and exits 2 on failed creates.
 func finish(r result) {
 	user, sys, rss := rusage()
-	r.Tool = "client-go dynamic creator (k8s.io/client-go vendored in kubernetes 1.20.2)"
+	r.Tool = "client-go dynamic creator (k8s.io/client-go " + clientGoVersion() + ")"
 	r.Go = runtime.Version()
 	r.CPUUserS, r.CPUSysS, r.MaxRSSKiB = user, sys, rss
 	if r.OK > 0 {

@@ -13,7 +13,8 @@
 
 use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
-use crate::measure::{micros, new_histogram, Verb};
+use super::tally::{Tallied, Tally};
+use crate::measure::Verb;
 use crate::model::{self, FleetSpec, Kind};
 use crate::profile::phases::{CallMix, SteadyPlan};
 use crate::profile::EnqueueMode;
@@ -306,19 +307,19 @@ async fn run_controller<T: Target>(
 
     let busy = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let workers: Vec<_> = (0..workers)
         .map(|_| {
-            let (queue, ctx, fleet, note_depth, busy, calls) = (
+            let (queue, ctx, fleet, note_depth, busy, calls, tally) = (
                 queue.clone(),
                 ctx.clone(),
                 fleet.clone(),
                 note_depth.clone(),
                 busy.clone(),
                 calls.clone(),
+                tally.clone(),
             );
             tokio::spawn(async move {
-                let (mut wait, mut took, mut lag, mut done) =
-                    (new_histogram(), new_histogram(), new_histogram(), 0u64);
                 while let Some((c, queued_at)) = queue.get().await {
                     note_depth();
                     let start = Instant::now();
@@ -326,25 +327,24 @@ async fn run_controller<T: Target>(
                         queue.done(c);
                         break;
                     }
-                    let _ = wait.record(micros(start - queued_at));
+                    tally.started(start - queued_at);
                     busy.fetch_add(1, Ordering::Relaxed);
                     if !think.is_zero() {
                         // Time spent off the management apiserver (workload cluster,
                         // infrastructure API): it holds the worker, not the client.
                         tokio::time::sleep_until((start + think).min(end)).await;
                     }
+                    // Boxed: the reconcile's state lives only while it runs, so an idle
+                    // worker (most of them, under time compression) is a small task.
                     let finished = start + think <= end
-                        && reconcile(&fleet, &ctx, which, mix, c, end, &calls).await;
+                        && Box::pin(reconcile(&fleet, &ctx, which, mix, c, end, &calls)).await;
                     busy.fetch_sub(1, Ordering::Relaxed);
                     // A reconcile the phase's end cut short is not a duration sample.
                     if finished {
-                        let _ = took.record(micros(start.elapsed()));
-                        let _ = lag.record(micros(queued_at.elapsed()));
-                        done += 1;
+                        tally.finished(start.elapsed(), queued_at.elapsed());
                     }
                     queue.done(c);
                 }
-                (wait, took, lag, done)
             })
         })
         .collect();
@@ -361,14 +361,23 @@ async fn run_controller<T: Target>(
     let final_in_progress = busy.load(Ordering::Relaxed);
     let calls_by_end = calls.load(Ordering::Relaxed) as f64;
     queue.shut_down();
-    let mut r = SteadyResult {
-        reconciles: 0,
+    for w in workers {
+        let _ = w.await;
+    }
+    let Tallied {
+        queue_wait,
+        reconcile,
+        lag,
+        reconciles,
+    } = tally.take();
+    let r = SteadyResult {
+        reconciles,
         periodic_enqueues,
         event_enqueues,
         missed_periods,
-        queue_wait: new_histogram(),
-        reconcile: new_histogram(),
-        lag: new_histogram(),
+        queue_wait,
+        reconcile,
+        lag,
         final_queue_depth,
         final_in_progress,
         unserved: ((periodic_enqueues + event_enqueues).saturating_sub(missed_periods) as f64
@@ -376,13 +385,5 @@ async fn run_controller<T: Target>(
         .max(0.0),
         max_queue_depth: max_depth.load(Ordering::Relaxed),
     };
-    for w in workers {
-        if let Ok((wait, took, lag, done)) = w.await {
-            let _ = r.queue_wait.add(&wait);
-            let _ = r.reconcile.add(&took);
-            let _ = r.lag.add(&lag);
-            r.reconciles += done;
-        }
-    }
     (which, r)
 }

@@ -281,14 +281,16 @@ def soak(args, work):
         f" | {rss_slope:+.2f} ± {rss_ci:.2f} | {kept[0][2]} / {kept[-1][2]}"
         f" | {fd_slope:+.2f} ± {fd_ci:.2f} | {mib(r['peak_kib']):.1f} | {r['cpu_s']:.0f} |"
     )
-    # Flat: the interval contains zero, or the fitted change over the soak is under 1%
-    # of the RSS (allocator steps make the interval narrow around a tiny slope).
+    # Growing: the whole 95% interval is above zero and the fitted growth over the soak is
+    # at least 1% of the RSS (allocator steps make the interval narrow around a tiny
+    # slope) or one descriptor. A falling count (a connection closed) is not growth.
     span_h = (kept[-1][0] - kept[0][0]) / 3600.0
-    rss_flat = abs(rss_slope) <= rss_ci or abs(rss_slope * span_h) < 0.01 * statistics.median(rss)
-    fd_flat = abs(fd_slope) <= fd_ci or abs(fd_slope * span_h) < 1.0
+    rss_flat = not (rss_slope - rss_ci > 0 and rss_slope * span_h >= 0.01 * statistics.median(rss))
+    fd_flat = not (fd_slope - fd_ci > 0 and fd_slope * span_h >= 1.0)
     print(
-        f"\nRSS {'flat' if rss_flat else 'GROWING'}, descriptors {'flat' if fd_flat else 'GROWING'}"
-        f" (samples from {args.soak_warmup_seconds} s on, every 5 s)."
+        f"\nRSS {'not growing' if rss_flat else 'GROWING'}, descriptors"
+        f" {'not growing' if fd_flat else 'GROWING'} (samples from {args.soak_warmup_seconds} s"
+        f" to the steady phase's end, every 5 s)."
     )
     return rss_flat and fd_flat
 

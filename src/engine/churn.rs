@@ -16,8 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
-
 /// A worker machine's objects: Machine first, then its KubeadmConfig, provider machine and
 /// bootstrap Secret, and the MachineSet that owns the Machine.
 struct WorkerMachine {
@@ -25,39 +23,24 @@ struct WorkerMachine {
     objects: Vec<Object>,
 }
 
-/// The worker machines of one cluster, in model order.
-fn workers_of(fleet: &FleetSpec, cluster: u64) -> Vec<WorkerMachine> {
-    let objs: Vec<Object> = model::cluster_objects(fleet, cluster).collect();
-    let by_index: HashMap<u32, &Object> = objs.iter().map(|o| (o.index, o)).collect();
-    objs.iter()
-        .filter(|o| {
-            o.kind == Kind::Machine
-                && o.body["metadata"]["labels"]
-                    .get(CONTROL_PLANE_LABEL)
-                    .is_none()
-        })
-        .filter_map(|m| {
-            let ms = m.owners.first().and_then(|i| by_index.get(i))?;
-            let mut group = vec![m.clone()];
-            // Dependents of the Machine, and the bootstrap Secret owned by its KubeadmConfig.
-            for o in &objs {
-                let owned_by_machine = o.owners.contains(&m.index);
-                let owned_by_config = o.kind == Kind::Secret
-                    && o.owners.iter().any(|i| {
-                        by_index.get(i).is_some_and(|x| {
-                            x.kind == Kind::KubeadmConfig && x.owners.contains(&m.index)
-                        })
-                    });
-                if owned_by_machine || owned_by_config {
-                    group.push(o.clone());
-                }
-            }
-            Some(WorkerMachine {
-                machine_set: (*ms).clone(),
-                objects: group,
-            })
-        })
-        .collect()
+/// Worker machine `w` (0-based, in model order: the machines after the control plane) of
+/// `cluster`, built from the sequence's layout: the Machine and the three objects that
+/// follow it (KubeadmConfig, provider machine, bootstrap Secret) and its MachineSet, five
+/// objects whatever the cluster's size. None past the last worker.
+fn worker_machine(fleet: &FleetSpec, cluster: u64, w: u64) -> Option<WorkerMachine> {
+    let objs = model::cluster_objects(fleet, cluster);
+    let i = objs.machine_index(u64::from(fleet.control_plane_replicas) + w)?;
+    let objects: Vec<Object> = (i..i + 4).filter_map(|j| objs.get(j)).collect();
+    let machine_set = objects
+        .first()
+        .filter(|m| m.kind == Kind::Machine)
+        .and_then(|m| m.owners.first())
+        .and_then(|o| objs.get(*o))
+        .filter(|ms| ms.kind == Kind::MachineSet)?;
+    Some(WorkerMachine {
+        machine_set,
+        objects,
+    })
 }
 
 async fn recreate<T: Target>(ctx: &PhaseContext<T>, w: &WorkerMachine) {
@@ -122,40 +105,28 @@ pub async fn run<T: Target>(
     let end = t0 + plan.duration;
     let (mut cursor, mut churned, mut round) = (0u64, 0u64, 0u64);
     while Instant::now() < end && !ctx.stop.is_stopped() {
-        // This round's machines: `per_round` workers from the cursor on, grouped by cluster.
-        let mut picks: Vec<(u64, Vec<u64>)> = Vec::new();
-        for k in 0..per_round {
-            let w = (cursor + k) % total;
-            let (c, i) = (base + w / per_cluster, w % per_cluster);
-            match picks.last_mut() {
-                Some((lc, v)) if *lc == c => v.push(i),
-                _ => picks.push((c, vec![i])),
-            }
-        }
-        cursor = (cursor + per_round) % total;
-        let jobs: Vec<WorkerMachine> = picks
-            .into_iter()
-            .flat_map(|(c, idx)| {
-                // `idx` is ascending: keep the cluster's workers at those positions.
-                workers_of(fleet, c)
-                    .into_iter()
-                    .enumerate()
-                    .filter(move |(i, _)| idx.contains(&(*i as u64)))
-                    .map(|(_, w)| w)
-            })
-            .collect();
-        let n = jobs.len() as u64;
-        futures::stream::iter(jobs)
-            .for_each_concurrent(plan.concurrency, |w| async move {
+        // This round's machines: `per_round` workers from the cursor on, each built when a
+        // slot is free, so a round holds `concurrency` machines' objects at a time.
+        let first = cursor;
+        let n = futures::stream::iter(0..per_round)
+            .map(|k| async move {
+                let w = (first + k) % total;
                 if ctx.stop.is_stopped() {
-                    return;
+                    return 0;
                 }
+                let Some(m) = worker_machine(fleet, base + w / per_cluster, w % per_cluster) else {
+                    return 0;
+                };
                 match plan.mode {
-                    ChurnMode::Recreate => recreate(ctx, &w).await,
-                    ChurnMode::Update => update(ctx, &w, round).await,
+                    ChurnMode::Recreate => recreate(ctx, &m).await,
+                    ChurnMode::Update => update(ctx, &m, round).await,
                 }
+                1u64
             })
+            .buffer_unordered(plan.concurrency.max(1))
+            .fold(0u64, |n, one| async move { n + one })
             .await;
+        cursor = (cursor + per_round) % total;
         churned += n;
         round += 1;
         let next = t0 + plan.interval.mul_f64(round as f64);
@@ -175,24 +146,82 @@ pub async fn run<T: Target>(
 mod tests {
     use super::*;
 
+    /// The worker machines found the long way, from the whole cluster held at once: every
+    /// Machine without the control-plane label, the objects it owns and the bootstrap
+    /// Secret its KubeadmConfig owns.
+    fn workers_by_ownership(fleet: &FleetSpec, cluster: u64) -> Vec<WorkerMachine> {
+        let objs: Vec<Object> = model::cluster_objects(fleet, cluster).collect();
+        let by_index: HashMap<u32, &Object> = objs.iter().map(|o| (o.index, o)).collect();
+        objs.iter()
+            .filter(|o| {
+                o.kind == Kind::Machine
+                    && o.body["metadata"]["labels"]
+                        .get("cluster.x-k8s.io/control-plane")
+                        .is_none()
+            })
+            .filter_map(|m| {
+                let ms = m.owners.first().and_then(|i| by_index.get(i))?;
+                let objects = objs
+                    .iter()
+                    .filter(|o| {
+                        o.owners.contains(&m.index)
+                            || (o.kind == Kind::Secret
+                                && o.owners.iter().any(|i| {
+                                    by_index.get(i).is_some_and(|x| {
+                                        x.kind == Kind::KubeadmConfig && x.owners.contains(&m.index)
+                                    })
+                                }))
+                    })
+                    .cloned();
+                Some(WorkerMachine {
+                    machine_set: (*ms).clone(),
+                    objects: std::iter::once(m.clone()).chain(objects).collect(),
+                })
+            })
+            .collect()
+    }
+
+    fn same(a: &Object, b: &Object) -> bool {
+        (a.index, a.kind, &a.name, &a.uid, &a.owners, &a.body)
+            == (b.index, b.kind, &b.name, &b.uid, &b.owners, &b.body)
+    }
+
     #[test]
     fn finds_each_worker_with_its_dependents() {
-        let mut spec = FleetSpec::example("churn");
-        spec.machine_deployments = 2;
-        spec.workers_per_machine_deployment = 3;
-        let w = workers_of(&spec, 0);
-        assert_eq!(w.len(), 6);
-        for m in &w {
-            let kinds: Vec<Kind> = m.objects.iter().map(|o| o.kind).collect();
-            assert_eq!(kinds[0], Kind::Machine);
-            assert!(
-                kinds.contains(&Kind::KubeadmConfig)
-                    && kinds.contains(&Kind::InfraMachine)
-                    && kinds.contains(&Kind::Secret),
-                "{kinds:?}"
-            );
-            assert_eq!(m.objects.len(), 4);
-            assert_eq!(m.machine_set.kind, Kind::MachineSet);
+        for (cp, mds, per_md, secrets) in [(1, 2, 3, true), (3, 1, 3, false), (0, 3, 1, true)] {
+            let mut spec = FleetSpec::example("churn");
+            spec.control_plane_replicas = cp;
+            spec.machine_deployments = mds;
+            spec.workers_per_machine_deployment = per_md;
+            if !secrets {
+                spec.cluster_secrets.clear();
+            }
+            for cluster in [0, 5] {
+                let want = workers_by_ownership(&spec, cluster);
+                assert_eq!(want.len() as u32, mds * per_md);
+                for (w, want) in want.iter().enumerate() {
+                    let got = worker_machine(&spec, cluster, w as u64).expect("a worker");
+                    let kinds: Vec<Kind> = got.objects.iter().map(|o| o.kind).collect();
+                    assert_eq!(
+                        kinds,
+                        [
+                            Kind::Machine,
+                            Kind::KubeadmConfig,
+                            Kind::InfraMachine,
+                            Kind::Secret
+                        ]
+                    );
+                    assert_eq!(got.machine_set.kind, Kind::MachineSet);
+                    assert!(same(&got.machine_set, &want.machine_set));
+                    assert_eq!(got.objects.len(), want.objects.len());
+                    assert!(got
+                        .objects
+                        .iter()
+                        .zip(&want.objects)
+                        .all(|(a, b)| same(a, b)));
+                }
+                assert!(worker_machine(&spec, cluster, want.len() as u64).is_none());
+            }
         }
     }
 }

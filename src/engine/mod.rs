@@ -9,6 +9,7 @@ pub mod pool;
 pub mod queue;
 pub mod request;
 pub mod steady;
+pub mod tally;
 pub mod watch;
 
 use tokio::sync::watch as signal;

@@ -187,7 +187,9 @@ impl<T: Clone> PhaseContext<T> {
                 let mut stop = self.stop.clone();
                 let drain = self.drain;
                 tokio::select! {
-                    r = op(target.clone()) => r,
+                    // Boxed: the request's state exists only while it is sent, so a caller
+                    // waiting for a token (or a reconcile holding several calls) stays small.
+                    r = Box::pin(op(target.clone())) => r,
                     _ = async move { stop.stopped().await; tokio::time::sleep(drain).await } => Err(RequestError::Aborted),
                 }
             };

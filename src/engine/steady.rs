@@ -13,8 +13,9 @@
 
 use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
-use crate::measure::{micros, new_histogram, Verb};
-use crate::model::{self, FleetSpec, Kind};
+use super::tally::{Tallied, Tally};
+use crate::measure::Verb;
+use crate::model::{self, ApiRef, FleetSpec, Kind};
 use crate::profile::phases::{CallMix, SteadyPlan};
 use crate::profile::EnqueueMode;
 use crate::target::Target;
@@ -86,10 +87,69 @@ fn condition_patch() -> serde_json::Value {
     ]}})
 }
 
+/// Where each kind is served, resolved once per controller (not per call).
+struct Apis(Vec<ApiRef>);
+
+impl Apis {
+    fn new(fleet: &FleetSpec) -> Apis {
+        Apis(Kind::ALL.iter().map(|k| fleet.api_ref(*k)).collect())
+    }
+
+    fn of(&self, kind: Kind) -> &ApiRef {
+        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        &self.0[i]
+    }
+}
+
+/// What one reconcile reads and writes, resolved before its first call: names only, so a
+/// reconcile waiting for the client holds neither the cluster's model context nor object
+/// bodies (thousands of workers may wait at once when the client is the bottleneck).
+struct Work {
+    ns: String,
+    /// Label selector of the cluster's Machines (the LISTs).
+    selector: String,
+    /// The GETs' objects, read in turn: the cluster's first objects (up to 16), or the
+    /// Machine, its bootstrap config and provider machine.
+    gets: Vec<(Kind, String)>,
+    /// What the status PATCHes write: the Machine, or the Cluster.
+    patched: (Kind, String),
+}
+
+impl Work {
+    fn new(fleet: &FleetSpec, cluster: u64, machine: Option<u64>, mix: CallMix) -> Work {
+        let objs = model::cluster_objects(fleet, cluster);
+        let name = objs.cluster_name().to_string();
+        let machine_index = machine.and_then(|m| objs.machine_index(m));
+        let gettable: Vec<u32> = match machine_index {
+            Some(i) => vec![i, i + 1, i + 2],
+            None => (0..objs.total().min(16) as u32).collect(),
+        };
+        // Only the objects the GETs reach (each built once, its body dropped here).
+        let gets = gettable
+            .iter()
+            .take(mix.get as usize)
+            .filter_map(|j| objs.get(*j))
+            .map(|o| (o.kind, o.name))
+            .collect();
+        let patched = match machine_index.and_then(|i| objs.get(i)) {
+            Some(m) => (Kind::Machine, m.name),
+            None => (Kind::Cluster, name.clone()),
+        };
+        Work {
+            ns: objs.namespace().to_string(),
+            selector: format!("{}={name}", model::CLUSTER_NAME_LABEL),
+            gets,
+            patched,
+        }
+    }
+}
+
 /// Reconciles one item: the mix of calls on its objects. Calls stop when the phase ends
 /// (`end`), so a throttled reconcile does not overrun it; returns whether it finished.
+#[allow(clippy::too_many_arguments)]
 async fn reconcile<T: Target>(
     fleet: &FleetSpec,
+    apis: &Apis,
     ctx: &PhaseContext<T>,
     which: Controller,
     mix: CallMix,
@@ -104,60 +164,44 @@ async fn reconcile<T: Target>(
         Controller::Cluster => (base + item, None),
         Controller::Machine => (base + item / per_cluster, Some(item % per_cluster)),
     };
-    let objs = model::cluster_objects(fleet, cluster);
-    let ns = objs.namespace().to_string();
-    let name = objs.cluster_name().to_string();
-    // What a GET reads: the cluster's first objects, or the machine and its bootstrap
-    // config and provider machine.
-    let gettable: Vec<u32> = match machine.and_then(|m| objs.machine_index(m)) {
-        Some(i) => vec![i, i + 1, i + 2],
-        None => (0..objs.total().min(16) as u32).collect(),
-    };
+    let Work {
+        ns,
+        selector,
+        gets,
+        patched: (kind, patched),
+    } = Work::new(fleet, cluster, machine, mix);
     let live = || !ctx.stop.is_stopped() && Instant::now() < end;
     for i in 0..mix.get {
         if !live() {
             return false;
         }
-        let Some(o) = gettable
-            .get(i as usize % gettable.len().max(1))
-            .and_then(|j| objs.get(*j))
-        else {
+        let Some((kind, on)) = gets.get(i as usize % gets.len().max(1)) else {
             continue;
         };
-        let (api, on, ns) = (&o.api, o.name.as_str(), o.namespace.as_deref());
-        ctx.call("steady", Verb::Get, o.kind, |t: T| async move {
+        let (api, ns, on) = (apis.of(*kind), Some(ns.as_str()), on.as_str());
+        ctx.call("steady", Verb::Get, *kind, |t: T| async move {
             t.get(api, ns, on).await.map(|_| ())
         })
         .await;
         calls.fetch_add(1, Ordering::Relaxed);
     }
-    let machines = fleet.api_ref(Kind::Machine);
-    let selector = format!("{}={name}", model::CLUSTER_NAME_LABEL);
     for _ in 0..mix.list {
         if !live() {
             return false;
         }
-        let (api, ns, sel) = (&machines, ns.as_str(), selector.as_str());
+        let (api, ns, sel) = (apis.of(Kind::Machine), ns.as_str(), selector.as_str());
         ctx.call("steady", Verb::List, Kind::Machine, |t: T| async move {
             t.list_names(api, Some(ns), sel).await.map(|_| ())
         })
         .await;
         calls.fetch_add(1, Ordering::Relaxed);
     }
-    let (kind, patched) = match machine
-        .and_then(|m| objs.machine_index(m))
-        .and_then(|i| objs.get(i))
-    {
-        Some(m) => (Kind::Machine, m.name),
-        None => (Kind::Cluster, name.clone()),
-    };
-    let api = fleet.api_ref(kind);
     for _ in 0..mix.patch_status {
         if !live() {
             return false;
         }
         let patch = condition_patch();
-        let (api, ns, n, p) = (&api, ns.as_str(), patched.as_str(), &patch);
+        let (api, ns, n, p) = (apis.of(kind), ns.as_str(), patched.as_str(), &patch);
         ctx.call("steady", Verb::Patch, kind, |t: T| async move {
             t.patch(api, Some(ns), n, p, true).await
         })
@@ -306,19 +350,21 @@ async fn run_controller<T: Target>(
 
     let busy = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
+    let apis = Arc::new(Apis::new(fleet));
     let workers: Vec<_> = (0..workers)
         .map(|_| {
-            let (queue, ctx, fleet, note_depth, busy, calls) = (
+            let (queue, ctx, fleet, note_depth, busy, calls, tally, apis) = (
                 queue.clone(),
                 ctx.clone(),
                 fleet.clone(),
                 note_depth.clone(),
                 busy.clone(),
                 calls.clone(),
+                tally.clone(),
+                apis.clone(),
             );
             tokio::spawn(async move {
-                let (mut wait, mut took, mut lag, mut done) =
-                    (new_histogram(), new_histogram(), new_histogram(), 0u64);
                 while let Some((c, queued_at)) = queue.get().await {
                     note_depth();
                     let start = Instant::now();
@@ -326,25 +372,25 @@ async fn run_controller<T: Target>(
                         queue.done(c);
                         break;
                     }
-                    let _ = wait.record(micros(start - queued_at));
+                    tally.started(start - queued_at);
                     busy.fetch_add(1, Ordering::Relaxed);
                     if !think.is_zero() {
                         // Time spent off the management apiserver (workload cluster,
                         // infrastructure API): it holds the worker, not the client.
                         tokio::time::sleep_until((start + think).min(end)).await;
                     }
+                    // Boxed: the reconcile's state lives only while it runs, so an idle
+                    // worker (most of them, under time compression) is a small task.
                     let finished = start + think <= end
-                        && reconcile(&fleet, &ctx, which, mix, c, end, &calls).await;
+                        && Box::pin(reconcile(&fleet, &apis, &ctx, which, mix, c, end, &calls))
+                            .await;
                     busy.fetch_sub(1, Ordering::Relaxed);
                     // A reconcile the phase's end cut short is not a duration sample.
                     if finished {
-                        let _ = took.record(micros(start.elapsed()));
-                        let _ = lag.record(micros(queued_at.elapsed()));
-                        done += 1;
+                        tally.finished(start.elapsed(), queued_at.elapsed());
                     }
                     queue.done(c);
                 }
-                (wait, took, lag, done)
             })
         })
         .collect();
@@ -361,14 +407,23 @@ async fn run_controller<T: Target>(
     let final_in_progress = busy.load(Ordering::Relaxed);
     let calls_by_end = calls.load(Ordering::Relaxed) as f64;
     queue.shut_down();
-    let mut r = SteadyResult {
-        reconciles: 0,
+    for w in workers {
+        let _ = w.await;
+    }
+    let Tallied {
+        queue_wait,
+        reconcile,
+        lag,
+        reconciles,
+    } = tally.take();
+    let r = SteadyResult {
+        reconciles,
         periodic_enqueues,
         event_enqueues,
         missed_periods,
-        queue_wait: new_histogram(),
-        reconcile: new_histogram(),
-        lag: new_histogram(),
+        queue_wait,
+        reconcile,
+        lag,
         final_queue_depth,
         final_in_progress,
         unserved: ((periodic_enqueues + event_enqueues).saturating_sub(missed_periods) as f64
@@ -376,13 +431,5 @@ async fn run_controller<T: Target>(
         .max(0.0),
         max_queue_depth: max_depth.load(Ordering::Relaxed),
     };
-    for w in workers {
-        if let Ok((wait, took, lag, done)) = w.await {
-            let _ = r.queue_wait.add(&wait);
-            let _ = r.reconcile.add(&took);
-            let _ = r.lag.add(&lag);
-            r.reconciles += done;
-        }
-    }
     (which, r)
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: a real local etcd + kube-apiserver per test binary.
 #![allow(dead_code)]
 
+pub mod own_memory;
+
 use capi_loadgen::env::{LocalEnv, LocalInfo, LocalOptions};
 use std::path::PathBuf;
 use std::sync::OnceLock;

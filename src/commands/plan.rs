@@ -80,8 +80,11 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
             format!("measured, from {}", dir.display()),
         ),
         None => (
-            Calibration::default(),
-            "built-in defaults, UNMEASURED (give --calibration <breakpoints results>)".into(),
+            Calibration::reference(),
+            format!(
+                "measured, the reference shipped with capi-loadgen ({}; give --calibration <breakpoints results> for your own)",
+                crate::plan::calibration::REFERENCE_PATH
+            ),
         ),
     };
     let p = plan::plan(&f, &c, &from);

@@ -69,6 +69,10 @@ pub enum CalibrationError {
     },
 }
 
+/// Where the embedded reference comes from, relative to the repository.
+pub const REFERENCE_PATH: &str = "results/reference/breakpoints/breakpoints.json";
+const REFERENCE: &str = include_str!("../../results/reference/breakpoints/breakpoints.json");
+
 impl Default for Calibration {
     fn default() -> Self {
         Calibration {
@@ -99,7 +103,24 @@ impl Calibration {
             message,
         };
         let text = std::fs::read_to_string(&path).map_err(|e| read_err(e.to_string()))?;
-        let r: BreakpointsReport = serde_json::from_str(&text)
+        Self::from_text(&text, &path)
+    }
+
+    /// The reference measurement shipped with the tool (`results/reference/breakpoints`,
+    /// measured on the local environment's default kube-apiserver and etcd on a 2-core
+    /// machine): what `plan` uses when no `--calibration` is given.
+    pub fn reference() -> Calibration {
+        Self::from_text(REFERENCE, Path::new(REFERENCE_PATH))
+            .expect("the embedded reference breakpoints.json parses (checked by a unit test)")
+    }
+
+    /// Reads a `breakpoints.json` text; `path` names it in the figures' sources.
+    pub fn from_text(text: &str, path: &Path) -> Result<Calibration, CalibrationError> {
+        let read_err = |message: String| CalibrationError::Read {
+            path: path.display().to_string(),
+            message,
+        };
+        let r: BreakpointsReport = serde_json::from_str(text)
             .map_err(|e| read_err(format!("not a breakpoints.json: {e}")))?;
         let mut c = Calibration::default();
         for row in &r.rows {

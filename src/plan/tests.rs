@@ -116,14 +116,29 @@ fn churn_adds_writes() {
 fn calibration_from_the_reference_suite() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/reference");
     let c = Calibration::from_dir(&dir).unwrap();
-    assert!((c.client_qps_factor.value - 613.0405854956754 / 600.0).abs() < 1e-9);
-    assert!((c.etcd_write_ceiling.value - 2920.9264566240618).abs() < 1e-9);
-    assert!((c.etcd_bytes_factor.value - 60210.955785756145 / 47736.3084276295).abs() < 1e-9);
-    assert!(
-        c.etcd_write_ceiling.measured && c.etcd_write_ceiling.source.contains("bp-171534-1549")
-    );
+    // The figures are the reference rows' own numbers.
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("breakpoints/breakpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let row = |id: &str| {
+        let row = r["rows"].as_array().unwrap().iter().find(|x| x["id"] == id).unwrap();
+        (row["measured"].as_f64().unwrap(), row["model"].as_f64().unwrap())
+    };
+    let (m, model) = row("client-qps");
+    assert!((c.client_qps_factor.value - m / model).abs() < 1e-9);
+    assert!((c.etcd_write_ceiling.value - row("etcd-writes").0).abs() < 1e-9);
+    let (m, model) = row("etcd-size");
+    assert!((c.etcd_bytes_factor.value - model / m).abs() < 1e-9);
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(c.etcd_write_ceiling.measured && c.etcd_write_ceiling.source.contains(run_id));
     assert!(!Calibration::default().etcd_write_ceiling.measured);
     assert!(Calibration::from_dir(std::path::Path::new("/nonexistent")).is_err());
+    // What `plan` uses without --calibration is this same reference, embedded.
+    let embedded = Calibration::reference();
+    assert_eq!(embedded.client_qps_factor.value, c.client_qps_factor.value);
+    assert_eq!(embedded.etcd_write_ceiling.value, c.etcd_write_ceiling.value);
+    assert!(embedded.etcd_write_ceiling.measured);
 }
 
 #[test]

@@ -29,6 +29,16 @@ pub async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Report(args) => report::run(&args),
         Command::Merge(args) => merge::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "capi-loadgen",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 
@@ -42,6 +52,13 @@ fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Ov
         allow_endpoints: conn.allow_endpoint.clone(),
         kubernetes_version: conn.kubernetes_version.clone(),
         etcd_version: conn.etcd_version.clone(),
+        etcd_metrics_url: conn.etcd_metrics_url.clone(),
         ..Default::default()
     }
+}
+
+/// `$KUBECONFIG` as the target after `--kubeconfig` (kubectl's convention), for commands
+/// that run a profile (`run`, `sweep`).
+fn kubeconfig_env() -> Option<String> {
+    crate::target::kubeconfig::env_value().map(|v| v.to_string_lossy().into_owned())
 }

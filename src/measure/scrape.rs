@@ -20,6 +20,9 @@ pub struct Sources {
     pub etcd_metrics_url: Option<String>,
     /// etcd itself (its `Status`).
     pub etcd: Option<EtcdTarget>,
+    /// Sources named by the user that could not be reached before the run, with why
+    /// (listed as not observed).
+    pub unreachable: Vec<String>,
 }
 
 /// One scrape interval.
@@ -107,7 +110,9 @@ impl Sources {
                 Ok(scrape) => s.add_etcd(&scrape),
                 Err(e) => problems.push(format!("etcd /metrics: {e}")),
             },
-            None => problems.push("etcd /metrics: no etcd metrics URL for this target".into()),
+            None => problems.push(
+                "etcd /metrics: no etcd metrics URL for this target (set observe.etcd_metrics_url or --etcd-metrics-url)".into(),
+            ),
         }
         if let Some(etcd) = &self.etcd {
             match etcd.status().await {
@@ -117,6 +122,12 @@ impl Sources {
                 }
                 Err(e) => problems.push(format!("etcd Status: {}", e.label())),
             }
+        } else if self.etcd_metrics_url.is_some() {
+            // db size comes from /metrics too (etcd_mvcc_db_total_size_in_bytes); Status
+            // adds nothing essential, so its absence is not worth a line.
+        } else {
+            problems
+                .push("etcd Status: no etcd endpoint for this target (set observe.etcd)".into());
         }
         match &self.apiserver {
             Some(c) => {
@@ -191,6 +202,7 @@ pub async fn run(
 ) -> Observed {
     let (first, mut problems) = sources.snapshot().await;
     let mut not_observed: BTreeSet<String> = problems.drain(..).collect();
+    not_observed.extend(sources.unreachable.iter().cloned());
     let mut prev = first.clone();
     let mut points = Vec::new();
     loop {

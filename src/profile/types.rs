@@ -49,6 +49,21 @@ pub enum OnTargetFailure {
     Continue,
 }
 
+/// What a run prints on stdout at the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// The Markdown table of operations and the results folder (default).
+    #[default]
+    Markdown,
+    /// `summary.json` itself, and nothing else on stdout (logs go to stderr).
+    Json,
+    /// Nothing (a part of a larger run that prints for all of them).
+    Nothing,
+}
+
+/// Seconds between progress log lines when stderr is not a terminal (CI logs, `kubectl logs`).
+pub const DEFAULT_LOG_PROGRESS_SECONDS: f64 = 5.0;
+
 /// `sweep:`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,8 +90,27 @@ pub struct ObserveSection {
     pub interval_seconds: Option<f64>,
     /// etcd's quota in bytes, for the db-size verdict when the tool did not start etcd.
     pub etcd_quota_bytes: Option<u64>,
+    /// etcd's plain-HTTP `/metrics` URL for a kube target (kind-configs/tuned.yaml publishes
+    /// `http://127.0.0.1:2381/metrics`); `--etcd-metrics-url` wins.
+    pub etcd_metrics_url: Option<String>,
+    /// etcd's client endpoints, for its `Status` (db size and in-use size) on a kube target.
+    pub etcd: Option<ObserveEtcdSection>,
     /// Verdict thresholds to override: check name → [warning, degraded, critical].
     pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+}
+
+/// `observe.etcd:` etcd's client endpoints, read only for `Status`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveEtcdSection {
+    /// Client URLs, e.g. `https://172.18.0.2:2379` (required).
+    pub endpoints: Option<Vec<String>>,
+    /// CA bundle of etcd's server certificate (kubeadm: `/etc/kubernetes/pki/etcd/ca.crt`).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (kubeadm: `healthcheck-client.crt`).
+    pub cert_file: Option<PathBuf>,
+    /// Client key (kubeadm: `healthcheck-client.key`).
+    pub key_file: Option<PathBuf>,
 }
 
 /// `watchers:`
@@ -441,4 +475,16 @@ pub struct Overrides {
     pub allow_contexts: Vec<String>,
     /// etcd endpoints the safety guard lets through (`--allow-endpoint`).
     pub allow_endpoints: Vec<String>,
+    /// `--etcd-metrics-url` (wins over `observe.etcd_metrics_url`).
+    pub etcd_metrics_url: Option<String>,
+    /// `--output`: what `run` prints on stdout.
+    pub output: Output,
+    /// `--junit FILE`: the verdicts as JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// `--log-progress-seconds`: seconds between progress log lines when stderr is not a
+    /// terminal (default [`DEFAULT_LOG_PROGRESS_SECONDS`]).
+    pub log_progress: Option<std::time::Duration>,
+    /// `$KUBECONFIG`, when it names an existing file: kubectl's convention makes it the
+    /// target after `--kubeconfig` and before the profile's target (`local` or `kube`).
+    pub kubeconfig_env: Option<String>,
 }

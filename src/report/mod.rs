@@ -5,6 +5,7 @@ pub mod breakpoints;
 pub mod compare;
 pub mod files;
 pub mod health;
+pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod plot;

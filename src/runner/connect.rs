@@ -169,12 +169,18 @@ pub async fn connect(
             kubeconfig,
             context,
             allow,
+            chosen,
         } => {
             let admin =
                 KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout)
                     .await?;
             // Before anything is written, or even asked.
-            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(Error::Refused)?;
+            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(|m| {
+                Error::Refused(match chosen {
+                    Some(_) => format!("{m} (the context came from $KUBECONFIG; unset it to use the profile's target)"),
+                    None => m,
+                })
+            })?;
             let server_version = admin.check().await?;
             let load = kube_clients(
                 kubeconfig.as_deref(),

@@ -94,7 +94,11 @@ async fn load_phases<T: Target>(
     let progress = Arc::new(Progress::default());
     let exposed = match plan.metrics {
         Some((addr, _)) => {
-            let m = Arc::new(measure::expose::ToolMetrics::new());
+            let shard = &plan.fleet.shard;
+            let m = Arc::new(measure::expose::ToolMetrics::for_run(
+                &plan.run_id,
+                &format!("{}/{}", shard.index, shard.count),
+            ));
             let server = measure::expose::serve(addr, m.clone(), progress.clone())
                 .await
                 .map_err(|e| Error::Usage(format!("--metrics-addr {addr}: {e}")))?;
@@ -110,12 +114,11 @@ async fn load_phases<T: Target>(
     ));
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
-    let scraper = plan.observe.interval.map(|interval| {
-        let sources = scrape::Sources {
-            apiserver: c.admin.as_ref().map(|a| a.client().clone()),
-            etcd_metrics_url: c.etcd_metrics_url.clone(),
-            etcd: c.etcd.clone(),
-        };
+    let scraper = match plan.observe.interval {
+        None => None,
+        Some(interval) => Some((interval, observed_sources(plan, c).await)),
+    };
+    let scraper = scraper.map(|(interval, sources)| {
         tokio::spawn(scrape::run(
             sources,
             interval,
@@ -199,11 +202,26 @@ async fn load_phases<T: Target>(
         let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
     }
-    print!("{}", table::render(&s));
-    println!(
-        "results: {} (summary.json, report.md, timeseries.csv, histograms)",
-        plan.out_dir.display()
-    );
+    if let Some(path) = &plan.junit {
+        let xml = crate::report::junit::render(&s, plan.fail_on);
+        std::fs::write(path, xml).map_err(|e| Error::io(path, e))?;
+    }
+    match plan.output {
+        crate::profile::Output::Markdown => {
+            print!("{}", table::render(&s));
+            println!(
+                "results: {} (summary.json, report.md, timeseries.csv, histograms)",
+                plan.out_dir.display()
+            );
+        }
+        crate::profile::Output::Json => {
+            let json =
+                serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+            println!("{json}");
+            tracing::info!("results: {}", plan.out_dir.display());
+        }
+        crate::profile::Output::Nothing => {}
+    }
     let worst = health::worst(&s.health);
     match (reason, plan.fail_on) {
         (None, Some(limit)) if worst >= limit => Err(Error::Unhealthy {
@@ -212,6 +230,37 @@ async fn load_phases<T: Target>(
         }),
         (reason, _) => finish(reason, s, plan),
     }
+}
+
+/// Where the run is observed from: the target's apiserver, and etcd where the target knows
+/// it (local environment, etcd target) or the user named it (`observe.etcd_metrics_url`,
+/// `observe.etcd`). An etcd that cannot be reached is listed as not observed.
+async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
+    let mut sources = scrape::Sources {
+        apiserver: c.admin.as_ref().map(|a| a.client().clone()),
+        etcd_metrics_url: plan
+            .observe
+            .etcd_metrics_url
+            .clone()
+            .or_else(|| c.etcd_metrics_url.clone()),
+        etcd: c.etcd.clone(),
+        unreachable: Vec::new(),
+    };
+    if let (None, Some(o)) = (&sources.etcd, &plan.observe.etcd) {
+        match crate::target::etcd::EtcdTarget::connect(
+            &o.endpoints,
+            o.tls.as_ref(),
+            plan.client.timeout,
+        )
+        .await
+        {
+            Ok(e) => sources.etcd = Some(e),
+            Err(e) => sources
+                .unreachable
+                .push(format!("etcd Status ({}): {e}", o.endpoints.join(","))),
+        }
+    }
+    sources
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

@@ -61,6 +61,19 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 /// The context name of the in-cluster connection (a pod's ServiceAccount).
 pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
 
+/// What kubectl reads without `--kubeconfig`: the files of `$KUBECONFIG` merged, else
+/// `~/.kube/config`.
+fn read_default() -> Result<kube::config::Kubeconfig, String> {
+    if let Some(v) = std::env::var_os("KUBECONFIG") {
+        if let Some(kc) = super::kubeconfig::read_env_list(&v)? {
+            return Ok(kc);
+        }
+    }
+    let home = std::env::var_os("HOME").ok_or("no $HOME for ~/.kube/config")?;
+    let p = std::path::Path::new(&home).join(".kube").join("config");
+    kube::config::Kubeconfig::read_from(&p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 impl KubeTarget {
     /// Builds a target from a kubeconfig (None: $KUBECONFIG, then ~/.kube/config) and context.
     pub async fn from_kubeconfig(
@@ -71,7 +84,7 @@ impl KubeTarget {
         let kc = match kubeconfig {
             Some(p) => kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| TargetError::Config(format!("{}: {e}", p.display())))?,
-            None => match kube::config::Kubeconfig::read() {
+            None => match read_default() {
                 Ok(kc) => kc,
                 // In a pod (e.g. an Indexed Job's shard) with no kubeconfig: the pod's
                 // ServiceAccount, under the context name `in-cluster`.

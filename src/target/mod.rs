@@ -6,6 +6,7 @@ pub mod encode;
 pub mod etcd;
 pub mod guard;
 pub mod kube;
+pub mod kubeconfig;
 pub mod sizing;
 pub mod stored_json;
 

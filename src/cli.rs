@@ -97,6 +97,10 @@ pub enum Command {
     /// Exit codes: 0 nothing regressed, 1 something regressed, 2 bad input (a missing or
     /// invalid results file, folders of different kinds, a bad flag).
     Compare(CompareArgs),
+    /// Print the CustomResourceDefinitions a profile's fleet needs, as a JSON List for
+    /// `kubectl apply -f -` (an admin installs them once; deploy/rbac.yaml's identity then
+    /// needs no right to create CRDs).
+    Crds(CrdsArgs),
     /// Print a shell completion script, e.g. `capi-loadgen completions bash >
     /// /etc/bash_completion.d/capi-loadgen` (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
@@ -380,6 +384,13 @@ pub enum OutputFormat {
     Markdown,
     /// summary.json.
     Json,
+}
+
+/// `crds`
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// The profile whose fleet (API group, provider, CAPI version) decides the CRDs.
+    pub profile: PathBuf,
 }
 
 /// `completions`

@@ -5,6 +5,7 @@
 pub mod breakpoints;
 pub mod cleanup;
 pub mod compare;
+pub mod crds;
 pub mod env;
 pub mod merge;
 pub mod plan;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Report(args) => report::run(&args),
         Command::Merge(args) => merge::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Crds(args) => crds::run(&args),
         Command::Completions(args) => {
             use clap::CommandFactory;
             clap_complete::generate(

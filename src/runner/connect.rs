@@ -182,13 +182,32 @@ pub async fn connect(
                 })
             })?;
             let server_version = admin.check().await?;
-            let load = kube_clients(
+            let mut admin = admin;
+            let mut load = kube_clients(
                 kubeconfig.as_deref(),
                 context.as_deref(),
                 pool_size,
                 timeout,
             )
             .await?;
+            // Least privilege (deploy/rbac.yaml): no Secrets cluster-wide, so each namespace
+            // the run creates gets a RoleBinding that opens it to this identity.
+            if !crate::target::access::can(&admin, "list", "secrets")
+                .await
+                .unwrap_or(true)
+            {
+                let subject = crate::target::access::subject(&admin).await.map_err(|e| {
+                    Error::Usage(format!(
+                        "{}: who am I (SelfSubjectReview): {}",
+                        admin.endpoint(),
+                        e.label()
+                    ))
+                })?;
+                tracing::info!(%subject, "no Secrets cluster-wide: binding {} in each namespace created", crate::target::access::NAMESPACE_ROLE);
+                for t in load.iter_mut().chain(std::iter::once(&mut admin)) {
+                    t.bind_created_namespaces(subject.clone());
+                }
+            }
             let info = TargetInfo {
                 kind: "kube".into(),
                 endpoint: admin.endpoint(),

@@ -20,6 +20,9 @@ pub struct KubeTarget {
     timeout: Duration,
     /// The kubeconfig context it came from, when it came from one.
     context: Option<String>,
+    /// Whom to bind [`super::access::NAMESPACE_ROLE`] to in every namespace it creates
+    /// (None: the identity needs no binding).
+    namespace_subject: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 fn classify(e: &kube::Error) -> RequestError {
@@ -135,6 +138,36 @@ impl KubeTarget {
         Ok(t)
     }
 
+    /// Binds [`super::access::NAMESPACE_ROLE`] to `subject` in every namespace this target
+    /// creates from now on (least privilege: see [`super::access`]).
+    pub fn bind_created_namespaces(&mut self, subject: serde_json::Value) {
+        self.namespace_subject = Some(std::sync::Arc::new(subject));
+    }
+
+    /// True when this target binds its namespaces (it may not list Secrets cluster-wide).
+    pub fn binds_namespaces(&self) -> bool {
+        self.namespace_subject.is_some()
+    }
+
+    async fn bind_namespace(
+        &self,
+        namespace: &serde_json::Value,
+        subject: &serde_json::Value,
+    ) -> Result<(), RequestError> {
+        let rb = super::access::binding(namespace, subject);
+        let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
+        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
+        let bytes = serde_json::to_vec(&rb).map_err(|_| RequestError::Transport)?;
+        let (status, retry, _) = self.send("POST", &path, bytes, "application/json").await?;
+        match status {
+            200..=299 | 409 => Ok(()),
+            code => Err(RequestError::Http {
+                code,
+                retry_after: retry,
+            }),
+        }
+    }
+
     /// The kubeconfig context this target came from, if any.
     pub fn context(&self) -> Option<&str> {
         self.context.as_deref()
@@ -161,6 +194,7 @@ impl KubeTarget {
             endpoint,
             timeout,
             context: None,
+            namespace_subject: None,
         })
     }
 
@@ -171,6 +205,7 @@ impl KubeTarget {
             endpoint,
             timeout,
             context: None,
+            namespace_subject: None,
         }
     }
 
@@ -233,15 +268,20 @@ impl KubeTarget {
                 .raw("POST", path, Some(crd))
                 .await
                 .map_err(|e| setup(format!("{e:?}")))?;
-            if code == 409 {
+            let exists = code == 403
+                && matches!(
+                    self.raw("GET", &format!("{path}/{name}"), None).await,
+                    Ok((200, _))
+                );
+            if code == 409 || exists {
+                // deploy/rbac.yaml: no create, but update of the tool's CRDs by name.
                 self.update_crd(path, &name, crd).await.map_err(setup)?;
             } else if code == 401 || code == 403 {
                 return Err(TargetError::Auth {
                     endpoint: self.endpoint.clone(),
                     code,
-                    hint:
-                        " (installing CRDs needs cluster-admin; or set fleet.install_crds: false)"
-                            .into(),
+                    hint: " (creating CRDs needs deploy/rbac-crds.yaml or an admin: `capi-loadgen crds <profile> | kubectl apply -f -`; or set fleet.install_crds: false)"
+                        .into(),
                 });
             } else if code >= 300 {
                 return Err(setup(format!(
@@ -539,6 +579,10 @@ impl Target for KubeTarget {
         self.endpoint.clone()
     }
 
+    fn lists_secrets_cluster_wide(&self) -> bool {
+        !self.binds_namespaces()
+    }
+
     async fn create(
         &self,
         obj: &Object,
@@ -547,13 +591,18 @@ impl Target for KubeTarget {
         let bytes = serde_json::to_vec(body).map_err(|_| RequestError::Transport)?;
         let request_bytes = bytes.len();
         let path = obj.api.collection_path(obj.namespace.as_deref());
-        let (status, retry, body) = self.send("POST", &path, bytes, "application/json").await?;
+        let (status, retry, resp) = self.send("POST", &path, bytes, "application/json").await?;
         if !(200..300).contains(&status) {
             return Err(RequestError::Http {
                 code: status,
                 retry_after: retry,
             });
         }
+        if let (crate::model::Kind::Namespace, Some(subject)) = (obj.kind, &self.namespace_subject)
+        {
+            self.bind_namespace(body, subject).await?;
+        }
+        let body = resp;
         #[derive(serde::Deserialize)]
         struct Meta {
             uid: Option<String>,

@@ -83,3 +83,24 @@ pub(super) fn etcd(
         });
     Ok(Some(ObserveEtcd { endpoints, tls }))
 }
+
+/// `observe.apiserver_urls`: https URLs of kube-apiserver instances.
+pub(super) fn apiserver_urls(
+    urls: Option<&[String]>,
+    err: Err,
+) -> Result<Vec<String>, ProfileError> {
+    let urls = urls.unwrap_or_default();
+    for u in urls {
+        let host = u.strip_prefix("https://").unwrap_or("");
+        if host.is_empty() || u.parse::<http::Uri>().is_err() {
+            return Err(err(
+                "observe.apiserver_urls",
+                format!(
+                    "`{}` must be a URL like https://10.0.0.11:6443",
+                    u.escape_debug()
+                ),
+            ));
+        }
+    }
+    Ok(urls.to_vec())
+}

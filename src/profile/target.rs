@@ -67,6 +67,16 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         quota_backend_bytes: quota,
         etcd_extra_args: l.etcd.extra_args,
         detach: false,
+        apiservers: match l.apiservers {
+            None => 1,
+            Some(n @ 1..=5) => n as u32,
+            Some(n) => {
+                return Err(err(
+                    "local.apiservers",
+                    format!("{n} must be between 1 and 5"),
+                ))
+            }
+        },
     })
 }
 

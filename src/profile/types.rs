@@ -95,6 +95,13 @@ pub struct ObserveSection {
     pub etcd_metrics_url: Option<String>,
     /// etcd's client endpoints, for its `Status` (db size and in-use size) on a kube target.
     pub etcd: Option<ObserveEtcdSection>,
+    /// Scrape each kube-apiserver instance listed in the `default/kubernetes`
+    /// EndpointSlices directly (default true); false: `/metrics` through the kubeconfig's
+    /// server only.
+    pub apiserver_instances: Option<bool>,
+    /// The kube-apiserver instances to scrape, e.g. `[https://10.0.0.11:6443, …]`, when
+    /// `default/kubernetes` does not list them or they are reached at other addresses.
+    pub apiserver_urls: Option<Vec<String>>,
     /// Verdict thresholds to override: check name → [warning, degraded, critical].
     pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
 }
@@ -188,6 +195,9 @@ pub struct LocalSection {
     pub kubernetes_version: Option<String>,
     /// etcd version to start, `vX.Y.Z` (default: the newest built).
     pub etcd_version: Option<String>,
+    /// kube-apiservers on the one etcd (1-5, default 1), as highly available control
+    /// planes run them; the kubeconfig names the first.
+    pub apiservers: Option<u64>,
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,

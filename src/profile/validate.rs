@@ -77,6 +77,10 @@ pub struct ObservePlan {
     pub etcd_metrics_url: Option<String>,
     /// etcd's client endpoints given by the user, for `Status`.
     pub etcd: Option<ObserveEtcd>,
+    /// Scrape every kube-apiserver instance directly when they can be discovered.
+    pub apiserver_instances: bool,
+    /// The instances named in the profile (instead of discovering them).
+    pub apiserver_urls: Vec<String>,
 }
 
 /// etcd endpoints to observe (not to write to).
@@ -489,6 +493,8 @@ pub fn validate(
                 err,
             )?,
             etcd: super::observe::etcd(o.etcd.as_ref(), err)?,
+            apiserver_instances: o.apiserver_instances.unwrap_or(true),
+            apiserver_urls: super::observe::apiserver_urls(o.apiserver_urls.as_deref(), err)?,
         }
     };
     let watchers = match &p.watchers {

@@ -34,6 +34,9 @@ pub struct Connected {
     pub etcd_metrics_url: Option<String>,
     /// etcd's quota in bytes, when known (the local environment's).
     pub etcd_quota_bytes: Option<u64>,
+    /// The kube-apiserver instances known to serve the target (the local environment's;
+    /// empty: unknown).
+    pub apiserver_urls: Vec<String>,
     env: Option<LocalEnv>,
     ephemeral_state: bool,
 }
@@ -110,6 +113,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url: Some(env.info.etcd_metrics_url.clone()),
                 etcd_quota_bytes: Some(env.info.quota_backend_bytes),
+                apiserver_urls: env.info.apiserver_urls.clone(),
                 env: Some(env),
                 ephemeral_state,
             })
@@ -161,6 +165,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url,
                 etcd_quota_bytes: env.as_ref().map(|e| e.info.quota_backend_bytes),
+                apiserver_urls: Vec::new(),
                 env,
                 ephemeral_state,
             })
@@ -220,6 +225,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url: None,
                 etcd_quota_bytes: None,
+                apiserver_urls: Vec::new(),
                 env: None,
                 ephemeral_state: false,
             })

@@ -245,7 +245,38 @@ async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
             .or_else(|| c.etcd_metrics_url.clone()),
         etcd: c.etcd.clone(),
         unreachable: Vec::new(),
+        apiserver_instances: Vec::new(),
     };
+    if let Some(admin) = &c.admin {
+        let single_local = c.info.kind == "local" && c.apiserver_urls.len() <= 1;
+        let named = if plan.observe.apiserver_urls.is_empty() {
+            c.apiserver_urls.clone()
+        } else {
+            plan.observe.apiserver_urls.clone()
+        };
+        let through = |why: String| {
+            format!(
+                "per-instance kube-apiserver series: {why}; /metrics read through {}, where behind a load balancer consecutive scrapes may come from different instances and their deltas mix",
+                admin.endpoint()
+            )
+        };
+        if !plan.observe.apiserver_instances {
+            sources
+                .unreachable
+                .push(through("off (observe.apiserver_instances: false)".into()));
+        } else if !single_local {
+            match scrape_instances(admin, &named).await {
+                Ok(list) => {
+                    tracing::info!(
+                        instances = list.len(),
+                        "scraping every kube-apiserver instance directly"
+                    );
+                    sources.apiserver_instances = list;
+                }
+                Err(why) => sources.unreachable.push(through(why)),
+            }
+        }
+    }
     if let (None, Some(o)) = (&sources.etcd, &plan.observe.etcd) {
         match crate::target::etcd::EtcdTarget::connect(
             &o.endpoints,
@@ -261,6 +292,29 @@ async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
         }
     }
     sources
+}
+
+/// The instances named (the profile's, or the local environment's), else those listed in
+/// `default/kubernetes`, each reachable; else why not.
+async fn scrape_instances(
+    admin: &crate::target::kube::KubeTarget,
+    named: &[String],
+) -> Result<Vec<(String, kube::Client)>, String> {
+    use crate::measure::instances;
+    let urls = if named.len() > 1 {
+        named.to_vec()
+    } else {
+        instances::discover(admin).await?
+    };
+    if urls.is_empty() {
+        return Err("the default/kubernetes EndpointSlices list no instance (name them in observe.apiserver_urls)".into());
+    }
+    instances::connect(admin, &urls).await.map_err(|e| {
+        format!(
+            "{} instance(s) listed, not all reachable from here ({e})",
+            urls.len()
+        )
+    })
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

@@ -23,6 +23,8 @@ pub struct KubeTarget {
     /// Whom to bind [`super::access::NAMESPACE_ROLE`] to in every namespace it creates
     /// (None: the identity needs no binding).
     namespace_subject: Option<std::sync::Arc<serde_json::Value>>,
+    /// The configuration it was built from, to reach another instance of the same server.
+    config: Option<Box<kube::Config>>,
 }
 
 fn classify(e: &kube::Error) -> RequestError {
@@ -187,6 +189,7 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
+        let config = Some(Box::new(cfg.clone()));
         let client = kube::Client::try_from(cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
         Ok(KubeTarget {
@@ -195,7 +198,24 @@ impl KubeTarget {
             timeout,
             context: None,
             namespace_subject: None,
+            config,
         })
+    }
+
+    /// The same credentials and CA at another URL: one instance of a highly available
+    /// apiserver.
+    pub fn at(&self, url: &str) -> Result<KubeTarget, TargetError> {
+        let mut cfg = *self
+            .config
+            .clone()
+            .ok_or_else(|| TargetError::Config("no configuration to copy".into()))?;
+        cfg.cluster_url = url
+            .parse()
+            .map_err(|e| TargetError::Config(format!("{url}: {e}")))?;
+        cfg.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+        let mut t = Self::from_config(cfg, self.timeout)?;
+        t.context = self.context.clone();
+        Ok(t)
     }
 
     /// Wraps an existing client.
@@ -206,6 +226,7 @@ impl KubeTarget {
             timeout,
             context: None,
             namespace_subject: None,
+            config: None,
         }
     }
 

@@ -191,7 +191,8 @@ pub struct PlanArgs {
 /// `merge`
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The shards' results directories (e.g. results/<run-id>/shard-*).
+    /// The shards' results directories (e.g. results/<run-id>/shard-*), or logs of shards
+    /// run with `--output archive` (e.g. `kubectl logs -l job-name=capi-loadgen > job.log`).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
     /// Where to write the merged results (default results/<run-id>).
@@ -353,8 +354,9 @@ pub struct RunArgs {
     /// Keep serving --metrics-addr this many seconds after the run, for a last scrape.
     #[arg(long, default_value_t = 0.0)]
     pub metrics_linger_seconds: f64,
-    /// What to print on stdout at the end: the Markdown table, or the summary as JSON
-    /// (valid against results/summary.schema.json; nothing else goes to stdout).
+    /// What to print on stdout at the end: the Markdown table, the summary as JSON (valid
+    /// against results/summary.schema.json; nothing else goes to stdout), or the table and
+    /// the results folder as archive lines.
     #[arg(long, value_enum, default_value_t = OutputFormat::Markdown)]
     pub output: OutputFormat,
     /// Also write the health verdicts and their thresholds as JUnit XML, one test case per
@@ -384,6 +386,9 @@ pub enum OutputFormat {
     Markdown,
     /// summary.json.
     Json,
+    /// The table, then the results folder compressed into log lines that `merge` reads
+    /// back from `kubectl logs` output (for Job pods whose files die with them).
+    Archive,
 }
 
 /// `crds`

@@ -723,6 +723,23 @@ fn indexed_job_shards_match_and_use_the_load_identity() {
     assert_eq!(shards, completions);
     assert_eq!(after("--out"), "/results/$(JOB_COMPLETION_INDEX)");
     assert_eq!(after("--allow-context"), "in-cluster");
+    // Results outlive the pod in its log; the Job cleans up after itself; metrics served.
+    assert_eq!(after("--output"), "archive");
+    assert!(job
+        .pointer("/spec/ttlSecondsAfterFinished")
+        .and_then(Value::as_u64)
+        .is_some_and(|t| t >= 600));
+    let port: u64 = after("--metrics-addr")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["containerPort"].as_u64() == Some(port) && p["name"] == "metrics"));
     let env_index = c["env"]
         .as_array()
         .unwrap()

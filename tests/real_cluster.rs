@@ -224,3 +224,60 @@ async fn observe_etcd_endpoints_give_status_and_db_verdicts_on_a_kube_target() {
         o.not_observed
     );
 }
+
+#[test]
+fn shards_logs_carry_their_results_and_merge_reads_them() {
+    let env = common::shared_env();
+    let dir = common::state_dir("archive");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = common::profile_file(
+        "archive",
+        "fleet: {clusters: 4, control_plane_replicas: 1, workers_per_machine_deployment: 1}\nclient: {qps: -1}\nphases: {create: {concurrency: 2}, delete: {concurrency: 2}}\n",
+    );
+    // Two shards as two pods: each one's stdout is all that is left of it.
+    let mut log = String::new();
+    let mut sent = 0;
+    for i in 0..2 {
+        let out = dir.join(format!("pod-{i}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_capi-loadgen"))
+            .args([
+                "run",
+                p.to_str().unwrap(),
+                "--run-id",
+                "arch",
+                "--shard",
+                &format!("{i}/2"),
+            ])
+            .arg("--out")
+            .arg(&out)
+            .arg("--kubeconfig")
+            .arg(&env.kubeconfig)
+            .args(["--output", "archive"])
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        sent += Summary::read(&out).unwrap().totals.sent;
+        // As `kubectl logs --prefix -l job-name=…` prints them.
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            log.push_str(&format!("[pod/arch-{i}-x/capi-loadgen] {l}\n"));
+        }
+        std::fs::remove_dir_all(&out).unwrap(); // the pod's emptyDir is gone
+    }
+    let log_file = dir.join("job.log");
+    std::fs::write(&log_file, &log).unwrap();
+    let merged = dir.join("merged");
+    let o = Command::new(env!("CARGO_BIN_EXE_capi-loadgen"))
+        .arg("merge")
+        .arg(&log_file)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = Summary::read(&merged).unwrap();
+    common::assert_valid_summary(&merged.join("summary.json"));
+    assert_eq!(s.merged_from.len(), 2);
+    assert_eq!(s.totals.sent, sent);
+    assert_eq!(s.fleet.clusters, 4);
+}

@@ -129,6 +129,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         output: match args.output {
             crate::cli::OutputFormat::Markdown => profile::Output::Markdown,
             crate::cli::OutputFormat::Json => profile::Output::Json,
+            crate::cli::OutputFormat::Archive => profile::Output::Archive,
         },
         junit: args.junit.clone(),
         log_progress: Some(std::time::Duration::from_secs_f64(

@@ -57,6 +57,9 @@ pub enum Output {
     Markdown,
     /// `summary.json` itself, and nothing else on stdout (logs go to stderr).
     Json,
+    /// The Markdown table, then the whole results folder as archive lines
+    /// (`report::archive`), for a pod whose files do not outlive it.
+    Archive,
     /// Nothing (a part of a larger run that prints for all of them).
     Nothing,
 }

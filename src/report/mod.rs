@@ -1,6 +1,7 @@
 //! Result folders: writing `summary.json`, reading it back, rendering tables for people.
 //! Works from result files only, so a folder from another machine renders the same.
 
+pub mod archive;
 pub mod breakpoints;
 pub mod compare;
 pub mod files;

@@ -207,12 +207,15 @@ async fn load_phases<T: Target>(
         std::fs::write(path, xml).map_err(|e| Error::io(path, e))?;
     }
     match plan.output {
-        crate::profile::Output::Markdown => {
+        crate::profile::Output::Markdown | crate::profile::Output::Archive => {
             print!("{}", table::render(&s));
             println!(
                 "results: {} (summary.json, report.md, timeseries.csv, histograms)",
                 plan.out_dir.display()
             );
+            if plan.output == crate::profile::Output::Archive {
+                print!("{}", archive_lines(plan)?);
+            }
         }
         crate::profile::Output::Json => {
             let json =
@@ -315,6 +318,17 @@ async fn scrape_instances(
             urls.len()
         )
     })
+}
+
+/// The results folder as archive lines, labelled by shard.
+pub fn archive_lines(plan: &RunPlan) -> Result<String, Error> {
+    let sh = &plan.fleet.shard;
+    let label = if sh.is_whole() {
+        plan.run_id.clone()
+    } else {
+        format!("{}-shard-{}-of-{}", plan.run_id, sh.index, sh.count)
+    };
+    crate::report::archive::encode(&plan.out_dir, &label).map_err(|e| Error::io(&plan.out_dir, e))
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

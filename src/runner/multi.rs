@@ -31,10 +31,12 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
             }
             p.target = TargetPlan::Local(o);
             // Each management cluster's table is printed; JSON is the merged summary only.
-            if p.output == Output::Json {
-                p.output = Output::Nothing;
-                p.junit = None;
+            match p.output {
+                Output::Json => p.output = Output::Nothing,
+                Output::Archive => p.output = Output::Markdown,
+                _ => {}
             }
+            p.junit = None;
             Ok(p)
         })
         .collect::<Result<_, Error>>()?;
@@ -88,6 +90,9 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
                 serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
             println!("{json}");
         }
+        if plan.output == Output::Archive {
+            print!("{}", super::execute::archive_lines(plan)?);
+        }
         if let Some(path) = &plan.junit {
             std::fs::write(path, crate::report::junit::render(&s, plan.fail_on))
                 .map_err(|e| Error::io(path, e))?;
@@ -104,6 +109,6 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
 fn say(plan: &RunPlan, line: String) {
     match plan.output {
         Output::Json | Output::Nothing => eprintln!("{line}"),
-        Output::Markdown => println!("{line}"),
+        Output::Markdown | Output::Archive => println!("{line}"),
     }
 }

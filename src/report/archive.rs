@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// The word that starts every archive line.
 pub const MARKER: &str = "capi-loadgen-results";
+/// The files of one archive: (name, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+
 /// Base64 characters per line (well under any log line limit).
 const CHUNK: usize = 4000;
 
@@ -77,7 +80,7 @@ pub fn encode(dir: &Path, label: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
-fn unpack(label: &str, packed: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
+fn unpack(label: &str, packed: &[u8]) -> Result<Files, ArchiveError> {
     let bad = |why: String| ArchiveError::Corrupt {
         label: label.to_string(),
         why,
@@ -108,7 +111,7 @@ fn unpack(label: &str, packed: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ArchiveE
 }
 
 /// Every complete archive in a log, by label: its files (name, bytes).
-pub fn decode_log(text: &str) -> Result<BTreeMap<String, Vec<(String, Vec<u8>)>>, ArchiveError> {
+pub fn decode_log(text: &str) -> Result<BTreeMap<String, Files>, ArchiveError> {
     let mut chunks: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     let mut ends: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for line in text.lines() {

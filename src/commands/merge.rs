@@ -32,8 +32,6 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
             dirs.push(p.clone());
         }
     }
-    dirs.sort();
-    dirs.dedup();
     let (s, out) = merge_dirs(&dirs, args.out.as_deref(), args.allow_partial, args.force)?;
     print!("{}", crate::report::table::render(&s));
     println!(

@@ -20,12 +20,13 @@ use crate::error::Error;
 /// Runs one command.
 pub async fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run(args) => run::run(args).await,
+        // The run path's future is large in debug builds: on the heap, not on the caller's stack.
+        Command::Run(args) => Box::pin(run::run(args)).await,
         Command::Env(args) => env::run(args).await,
-        Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Cleanup(args) => Box::pin(cleanup::run(args)).await,
         Command::Sizes(args) => sizes::run(args).await,
-        Command::Sweep(args) => sweep::run(args).await,
-        Command::Breakpoints(args) => breakpoints::run(args).await,
+        Command::Sweep(args) => Box::pin(sweep::run(args)).await,
+        Command::Breakpoints(args) => Box::pin(breakpoints::run(args)).await,
         Command::Compare(args) => compare::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Merge(args) => merge::run(args),

@@ -197,7 +197,7 @@ pub async fn connect(
             .await?;
             // Least privilege (deploy/rbac.yaml): no Secrets cluster-wide, so each namespace
             // the run creates gets a RoleBinding that opens it to this identity.
-            if !crate::target::access::can(&admin, "list", "secrets")
+            if !Box::pin(crate::target::access::can(&admin, "list", "secrets"))
                 .await
                 .unwrap_or(true)
             {

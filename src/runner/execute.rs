@@ -116,7 +116,7 @@ async fn load_phases<T: Target>(
     let (observe_done, observe_rx) = tokio::sync::watch::channel(false);
     let scraper = match plan.observe.interval {
         None => None,
-        Some(interval) => Some((interval, observed_sources(plan, c).await)),
+        Some(interval) => Some((interval, Box::pin(observed_sources(plan, c)).await)),
     };
     let scraper = scraper.map(|(interval, sources)| {
         tokio::spawn(scrape::run(
@@ -268,7 +268,8 @@ async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
                 .unreachable
                 .push(through("off (observe.apiserver_instances: false)".into()));
         } else if !single_local {
-            match scrape_instances(admin, &named).await {
+            match Box::pin(scrape_instances(admin, &named)).await {
+                Ok(list) if list.is_empty() => {}
                 Ok(list) => {
                     tracing::info!(
                         instances = list.len(),
@@ -310,7 +311,9 @@ async fn scrape_instances(
         instances::discover(admin).await?
     };
     if urls.is_empty() {
-        return Err("the default/kubernetes EndpointSlices list no instance (name them in observe.apiserver_urls)".into());
+        // Nothing to fall back from (one apiserver, or a cluster that lists none): counters
+        // that go backwards between scrapes are reported instead (scrape::run).
+        return Ok(Vec::new());
     }
     instances::connect(admin, &urls).await.map_err(|e| {
         format!(

@@ -621,7 +621,7 @@ impl Target for KubeTarget {
         }
         if let (crate::model::Kind::Namespace, Some(subject)) = (obj.kind, &self.namespace_subject)
         {
-            self.bind_namespace(body, subject).await?;
+            Box::pin(self.bind_namespace(body, subject)).await?;
         }
         let body = resp;
         #[derive(serde::Deserialize)]

@@ -6,13 +6,29 @@
 #   kind load docker-image capi-loadgen:dev --name capi-loadgen
 #   docker run --rm capi-loadgen:dev run profiles/quickstart.yaml --dry-run
 
+#
+# Base images: pin them by digest before a release (`scripts/pin-images.sh` rewrites the two
+# FROM lines to `<tag>@sha256:<index digest>` with crane or docker buildx; the release workflow
+# refuses to publish an image whose FROM lines are not pinned).
+
 # --- build: protoc is needed by etcd-client's build script ----------------------------------
 FROM rust:1-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY . .
+# Dependencies first, in their own layer: it is rebuilt only when Cargo.toml or Cargo.lock
+# change, not on every source edit. Empty targets stand in for the crate's own code.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && cargo build --release --locked \
+ && rm -rf src target/release/deps/capi_loadgen-* target/release/deps/libcapi_loadgen-* \
+           target/release/capi-loadgen* target/release/.fingerprint/capi-loadgen-*
+COPY src/ src/
+# The breakpoints suite compiles its profiles in (include_str!).
+COPY profiles/ profiles/
 RUN cargo build --release --locked \
  && install -m 0755 target/release/capi-loadgen /capi-loadgen
 

@@ -45,8 +45,11 @@ if [ -z "$SERVER" ] || [ -z "$CA_DATA" ]; then
   die "context $CONTEXT has no server or certificate-authority-data"
 fi
 
-printf 'kind-identity: kubectl apply -f deploy/rbac.yaml (context %s)\n' "$CONTEXT"
-admin apply -f "$ROOT/deploy/rbac.yaml" >/dev/null
+# A kind cluster is a throwaway test cluster: the opt-in deploy/rbac-crds.yaml lets runs
+# install their CRDs themselves (on a shared cluster, install them as an admin instead:
+# capi-loadgen crds <profile> | kubectl apply -f -).
+printf 'kind-identity: kubectl apply -f deploy/rbac.yaml -f deploy/rbac-crds.yaml (context %s)\n' "$CONTEXT"
+admin apply -f "$ROOT/deploy/rbac.yaml" -f "$ROOT/deploy/rbac-crds.yaml" >/dev/null
 TOKEN=$(admin -n "$NS" create token "$SA" --duration "$DURATION") \
   || die "kubectl create token failed (needs kubectl and Kubernetes >= 1.24)"
 [ -n "$TOKEN" ] || die "kubectl create token returned nothing"

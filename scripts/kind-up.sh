@@ -7,6 +7,24 @@
 #
 # The cluster name defaults to capi-loadgen (the name in every kind-configs/*.yaml); --name
 # overrides it and the context becomes kind-<name>. Delete with scripts/kind-down.sh.
+#
+# It also writes .kind/<name>.env, to `source` before running the tool:
+#   KUBECONFIG                      the load identity's kubeconfig (kubectl's convention;
+#                                   capi-loadgen reads it like kubectl does)
+#   CAPI_LOADGEN_ETCD_METRICS_URL   http://127.0.0.1:2381/metrics when the config publishes
+#                                   etcd's metrics on the host (tuned.yaml does), so WAL fsync,
+#                                   backend commit, leader changes and db size are observed
+#
+# etcd's Status (db size in use) needs etcd's client port and a client certificate. kind's
+# etcd serves clients on https://<node IP>:2379 (reachable from a Linux host) and kubeadm
+# writes a health-check client certificate into the node; copy it out with
+#   mkdir -p .kind/etcd && for f in ca.crt healthcheck-client.crt healthcheck-client.key; do
+#     docker cp "<name>-control-plane:/etc/kubernetes/pki/etcd/$f" .kind/etcd/; done
+#   docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' <name>-control-plane
+# and name them in the profile:
+#   observe:
+#     etcd: {endpoints: ["https://<node IP>:2379"], ca_file: .kind/etcd/ca.crt,
+#            cert_file: .kind/etcd/healthcheck-client.crt, key_file: .kind/etcd/healthcheck-client.key}
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -36,4 +54,16 @@ if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
 fi
 printf 'kind-up: kind create cluster --config %s --name %s\n' "$CONFIG" "$NAME"
 kind create cluster --config "$CONFIG" --name "$NAME"
-exec bash "$ROOT/scripts/kind-identity.sh" --name "$NAME"
+bash "$ROOT/scripts/kind-identity.sh" --name "$NAME"
+
+ENV_FILE="$ROOT/.kind/$NAME.env"
+{
+  printf 'export KUBECONFIG=%q\n' "$ROOT/.kind/$NAME.kubeconfig"
+  # The config's etcd metrics port published on the host (tuned.yaml: 2381).
+  if grep -Eq 'listen-metrics-urls:.*:2381' "$CONFIG" && grep -Eq 'hostPort: *2381' "$CONFIG"; then
+    printf 'export CAPI_LOADGEN_ETCD_METRICS_URL=http://127.0.0.1:2381/metrics\n'
+  else
+    printf '# %s does not publish etcd metrics on the host: etcd is not observed (see kind-configs/tuned.yaml)\n' "$(basename "$CONFIG")"
+  fi
+} > "$ENV_FILE"
+printf 'kind-up: wrote %s; then: source %s && capi-loadgen run profiles/quickstart.yaml\n' "$ENV_FILE" "$ENV_FILE"

@@ -42,6 +42,16 @@ pub struct ConnectionArgs {
     /// etcd version of the local environment, e.g. v3.6.16 (default: the newest built).
     #[arg(long = "etcd-version", global = true, value_name = "vX.Y.Z")]
     pub etcd_version: Option<String>,
+    /// etcd's plain-HTTP metrics URL to observe on a kube target, e.g.
+    /// http://127.0.0.1:2381/metrics (kind-configs/tuned.yaml publishes it there); wins over
+    /// the profile's observe.etcd_metrics_url. Only read, never written to.
+    #[arg(
+        long = "etcd-metrics-url",
+        env = "CAPI_LOADGEN_ETCD_METRICS_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub etcd_metrics_url: Option<String>,
 }
 
 /// The jobs.
@@ -87,6 +97,13 @@ pub enum Command {
     /// Exit codes: 0 nothing regressed, 1 something regressed, 2 bad input (a missing or
     /// invalid results file, folders of different kinds, a bad flag).
     Compare(CompareArgs),
+    /// Print the CustomResourceDefinitions a profile's fleet needs, as a JSON List for
+    /// `kubectl apply -f -` (an admin installs them once; deploy/rbac.yaml's identity then
+    /// needs no right to create CRDs).
+    Crds(CrdsArgs),
+    /// Print a shell completion script, e.g. `capi-loadgen completions bash >
+    /// /etc/bash_completion.d/capi-loadgen` (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
 }
 
 /// `breakpoints`
@@ -174,7 +191,8 @@ pub struct PlanArgs {
 /// `merge`
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The shards' results directories (e.g. results/<run-id>/shard-*).
+    /// The shards' results directories (e.g. results/<run-id>/shard-*), or logs of shards
+    /// run with `--output archive` (e.g. `kubectl logs -l job-name=capi-loadgen > job.log`).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
     /// Where to write the merged results (default results/<run-id>).
@@ -342,6 +360,56 @@ pub struct RunArgs {
     /// Keep serving --metrics-addr this many seconds after the run, for a last scrape.
     #[arg(long, default_value_t = 0.0)]
     pub metrics_linger_seconds: f64,
+    /// What to print on stdout at the end: the Markdown table, the summary as JSON (valid
+    /// against results/summary.schema.json; nothing else goes to stdout), or the table and
+    /// the results folder as archive lines.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Markdown)]
+    pub output: OutputFormat,
+    /// Also write the health verdicts and their thresholds as JUnit XML, one test case per
+    /// check (failed at --fail-on's level, default degraded; skipped when not observed).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// When stderr is not a terminal (CI, `kubectl logs`), log one progress line per phase
+    /// this often instead of drawing progress bars.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0,
+          value_parser = parse_log_seconds)]
+    pub log_progress_seconds: f64,
+}
+
+fn parse_log_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.5..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` must be a number of seconds between 0.5 and 3600"
+        )),
+    }
+}
+
+/// `--output` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// The Markdown table of operations.
+    Markdown,
+    /// summary.json.
+    Json,
+    /// The table, then the results folder compressed into log lines that `merge` reads
+    /// back from `kubectl logs` output (for Job pods whose files die with them).
+    Archive,
+}
+
+/// `crds`
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// The profile whose fleet (API group, provider, CAPI version) decides the CRDs.
+    pub profile: PathBuf,
+}
+
+/// `completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--fail-on` levels.

@@ -23,6 +23,8 @@ fn main() {
             }),
         )
         .with_writer(std::io::stderr)
+        // Plain text for CI logs and `kubectl logs`: colours only on a terminal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

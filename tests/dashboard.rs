@@ -76,6 +76,28 @@ async fn every_dashboard_query_names_an_exported_metric() {
         .map(|t| t["expr"].as_str().unwrap().to_string())
         .collect();
     assert!(exprs.len() >= 15);
+    // Variables to pick the data source, a run, its shards and the server instances; every
+    // query of the tool's series filters by run and shard, every server query by instance.
+    let vars: Vec<&str> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vars, ["datasource", "run", "shard", "instance"]);
+    for e in &exprs {
+        for n in metric_names(e) {
+            let want = if n.starts_with("capi_loadgen_") {
+                format!("{n}{{run_id=~\"$run\",shard=~\"$shard\"}}")
+            } else {
+                "instance=~\"$instance\"".to_string()
+            };
+            let bucket_or_name = e.contains(&want) || e.contains(&want.replace("{", "_bucket{"));
+            assert!(bucket_or_name, "`{e}`: {n} without {want}");
+        }
+    }
+    // The labels those variables read are on every series the tool exports.
+    let labelled = ToolMetrics::for_run("run-7", "2/4");
 
     // What is really exported: the tool, the shared environment's apiserver and etcd.
     let tool = ToolMetrics::new();
@@ -94,6 +116,28 @@ async fn every_dashboard_query_names_an_exported_metric() {
         done: now,
     });
     let mut names = exported(&tool.encode());
+    labelled.record(&Sample {
+        phase: "create",
+        verb: Verb::Create,
+        kind: capi_loadgen::model::Kind::Machine,
+        latency: Duration::from_millis(5),
+        throttle_wait: Duration::ZERO,
+        server: Duration::from_millis(5),
+        attempts: 1,
+        responses_429: 0,
+        first: Ok(()),
+        outcome: Ok(()),
+        done: now,
+    });
+    let text = labelled.encode();
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(series.len() > 10, "{text}");
+    for l in series {
+        assert!(
+            l.contains("run_id=\"run-7\"") && l.contains("shard=\"2/4\""),
+            "{l}"
+        );
+    }
     let env = common::shared_env();
     let admin = capi_loadgen::env::local::client_for(&env.kubeconfig, "capi-loadgen-admin")
         .await

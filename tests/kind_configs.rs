@@ -477,13 +477,65 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| str_at(d, "/kind") == Some(kind) && str_at(d, "/metadata/name") == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// (group, resource) -> verbs, and resourceNames per (group, resource), of a role's rules;
+/// no wildcard anywhere.
+type Grants = BTreeMap<(String, String), (Vec<String>, Vec<String>)>;
+
+fn grants(role: &Value) -> (Grants, BTreeMap<String, Vec<String>>) {
+    let mut granted = Grants::new();
+    let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in role["rules"].as_array().unwrap() {
+        let verbs = strings(r.get("verbs"));
+        let mut names = strings(r.get("resourceNames"));
+        names.sort();
+        for x in verbs
+            .iter()
+            .chain(&names)
+            .chain(&strings(r.get("apiGroups")))
+            .chain(&strings(r.get("resources")))
+        {
+            assert!(!x.contains('*'), "no wildcard: {r}");
+        }
+        for u in strings(r.get("nonResourceURLs")) {
+            urls.entry(u).or_default().extend(verbs.clone());
+        }
+        for g in strings(r.get("apiGroups")) {
+            for res in strings(r.get("resources")) {
+                let e = granted.entry((g.clone(), res)).or_default();
+                if names.is_empty() {
+                    e.0.extend(verbs.clone());
+                } else {
+                    e.1.extend(verbs.iter().map(|v| format!("{v} {}", names.join(","))));
+                }
+            }
+        }
+    }
+    (granted, urls)
+}
+
 #[test]
 fn rbac_grants_the_tool_what_it_needs_and_no_more() {
-    let docs = documents(&read("deploy/rbac.yaml"), "deploy/rbac.yaml");
-    assert_eq!(docs.len(), 4);
+    let text = read("deploy/rbac.yaml");
+    assert!(
+        !text.contains("\"*\""),
+        "no quoted wildcard in deploy/rbac.yaml"
+    );
+    let docs = documents(&text, "deploy/rbac.yaml");
+    assert_eq!(docs.len(), 7);
     let ns = find(&docs, "Namespace");
     let sa = find(&docs, "ServiceAccount");
-    let role = find(&docs, "ClusterRole");
+    let role = named(&docs, "ClusterRole", "capi-loadgen");
+    let ns_role = named(
+        &docs,
+        "ClusterRole",
+        capi_loadgen::target::access::NAMESPACE_ROLE,
+    );
     let binding = find(&docs, "ClusterRoleBinding");
     assert_eq!(str_at(sa, "/metadata/name"), Some("capi-loadgen"));
     assert_eq!(
@@ -491,11 +543,7 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
         Some("capi-loadgen-system")
     );
     assert_eq!(str_at(ns, "/metadata/name"), Some("capi-loadgen-system"));
-    assert_eq!(str_at(binding, "/roleRef/kind"), Some("ClusterRole"));
-    assert_eq!(
-        str_at(binding, "/roleRef/name"),
-        str_at(role, "/metadata/name")
-    );
+    assert_eq!(str_at(binding, "/roleRef/name"), Some("capi-loadgen"));
     let subjects = binding["subjects"].as_array().unwrap();
     assert_eq!(subjects.len(), 1);
     assert_eq!(str_at(&subjects[0], "/kind"), Some("ServiceAccount"));
@@ -505,59 +553,69 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
         str_at(sa, "/metadata/namespace")
     );
 
-    let rules = role["rules"].as_array().unwrap();
-    // (group, resource) -> verbs; nonResourceURL -> verbs.
-    let mut granted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in rules {
-        let verbs = strings(r.get("verbs"));
-        assert!(!verbs.iter().any(|v| v == "*"), "no wildcard verbs: {r}");
-        for u in strings(r.get("nonResourceURLs")) {
-            urls.entry(u).or_default().extend(verbs.clone());
+    let (granted, urls) = grants(role);
+    let verbs = |g: &str, res: &str| granted.get(&(g.to_string(), res.to_string())).cloned();
+    // Every kind the tool writes in its own groups, by name, with its status (and scale).
+    let tool = capi_loadgen::engine::cleanup::tool_resources("loadtest.cluster.x-k8s.io");
+    let mut tool_pairs = std::collections::BTreeSet::new();
+    for (kind, api) in &tool {
+        if *kind == capi_loadgen::model::Kind::Secret {
+            continue;
         }
-        for g in strings(r.get("apiGroups")) {
-            // Wildcard groups only to list (cleanup's foreign-object check), nothing else.
-            assert!(
-                g != "*" || verbs == ["list"],
-                "wildcard API group beyond list: {r}"
-            );
-            for res in strings(r.get("resources")) {
-                // A resource wildcard only for the tool's own groups, or to list.
-                assert!(
-                    res != "*" || LOADTEST_GROUPS.contains(&g.as_str()) || verbs == ["list"],
-                    "{r}"
-                );
-                granted
-                    .entry((g.clone(), res))
-                    .or_default()
-                    .extend(verbs.clone());
+        tool_pairs.insert((api.group.clone(), api.plural.clone()));
+        for res in [api.plural.clone(), format!("{}/status", api.plural)] {
+            let (v, _) = verbs(&api.group, &res).unwrap_or_else(|| panic!("{}/{res}", api.group));
+            for w in WRITE_VERBS {
+                assert!(v.iter().any(|x| x == w), "{}/{res}: {w}", api.group);
             }
         }
     }
-    let covers = |g: &str, res: &str, verbs: &[&str]| {
-        let have = granted
-            .get(&(g.to_string(), res.to_string()))
-            .unwrap_or_else(|| panic!("no rule for {res} in group {g:?}"));
-        for v in verbs {
-            assert!(have.iter().any(|h| h == v), "{g:?}/{res}: missing verb {v}");
+    // Secrets: nothing cluster-wide.
+    assert!(verbs("", "secrets").is_none(), "no Secrets cluster-wide");
+    let (nv, _) = verbs("", "namespaces").unwrap();
+    assert_eq!(nv, ["create", "get", "list", "watch", "delete"]);
+    assert_eq!(verbs("", "namespaces/finalize").unwrap().0, ["update"]);
+    assert_eq!(
+        verbs("rbac.authorization.k8s.io", "rolebindings")
+            .unwrap()
+            .0,
+        ["create"]
+    );
+    assert_eq!(
+        verbs("rbac.authorization.k8s.io", "clusterroles")
+            .unwrap()
+            .1,
+        [format!(
+            "bind {}",
+            capi_loadgen::target::access::NAMESPACE_ROLE
+        )]
+    );
+    // CRDs: read; change only the tool's own, by name; never create (rbac-crds.yaml opts in).
+    let (crd_any, crd_named) = verbs("apiextensions.k8s.io", "customresourcedefinitions").unwrap();
+    assert_eq!(crd_any, ["get", "list", "watch"]);
+    let mut names = std::collections::BTreeSet::new();
+    for provider in ["metal3", "nutanix", "docker"] {
+        let fleet = capi_loadgen::profile::parse_str(
+            std::path::Path::new("p.yaml"),
+            &format!("fleet: {{clusters: 1, provider: {provider}}}\n"),
+            &Default::default(),
+        )
+        .unwrap()
+        .fleet;
+        for c in capi_loadgen::model::crds(&fleet) {
+            names.insert(c["metadata"]["name"].as_str().unwrap().to_string());
         }
-    };
-    for g in LOADTEST_GROUPS {
-        covers(g, "*", WRITE_VERBS);
     }
-    covers("", "namespaces", WRITE_VERBS);
-    covers("", "secrets", WRITE_VERBS);
-    // Emptied namespaces where no namespace controller runs.
-    covers("", "namespaces/finalize", &["update"]);
-    // cleanup lists every namespaced collection before it deletes a run's namespace.
-    covers("*", "*", &["list"]);
-    covers(
-        "apiextensions.k8s.io",
-        "customresourcedefinitions",
-        WRITE_VERBS,
+    let listed = names.iter().cloned().collect::<Vec<_>>().join(",");
+    assert_eq!(
+        crd_named,
+        ["update", "patch", "delete"].map(|v| format!("{v} {listed}"))
     );
     for res in ["prioritylevelconfigurations", "flowschemas"] {
-        covers("flowcontrol.apiserver.k8s.io", res, &["get", "list"]);
+        assert_eq!(
+            verbs("flowcontrol.apiserver.k8s.io", res).unwrap().0,
+            ["get", "list"]
+        );
     }
     for u in ["/metrics", "/readyz"] {
         assert_eq!(
@@ -566,9 +624,46 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
             "{u}"
         );
     }
-    // Nothing beyond the list above.
-    assert_eq!(granted.len(), LOADTEST_GROUPS.len() + 7, "{granted:?}");
+    // Nothing beyond: the tool's kinds (+status, +scale for three), namespaces, finalize,
+    // rolebindings, clusterroles, CRDs, two APF types.
+    let scale = tool_pairs
+        .iter()
+        .filter(|(_, p)| {
+            ["machinedeployments", "machinesets", "kubeadmcontrolplanes"].contains(&p.as_str())
+        })
+        .count();
+    let tool_entries = tool_pairs.len() * LOADTEST_GROUPS.len() * 2 + scale * LOADTEST_GROUPS.len();
+    assert_eq!(granted.len(), tool_entries + 7, "{granted:?}");
     assert_eq!(urls.len(), 2, "{urls:?}");
+
+    // In the namespaces it creates: Secrets, and list (only) on built-in types.
+    let (ns_granted, ns_urls) = grants(ns_role);
+    assert!(ns_urls.is_empty());
+    for ((g, res), (v, names)) in &ns_granted {
+        assert!(names.is_empty());
+        if (g.as_str(), res.as_str()) == ("", "secrets") {
+            assert_eq!(
+                v,
+                &WRITE_VERBS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            assert_eq!(v, &["list"], "{g}/{res}");
+            assert!(!LOADTEST_GROUPS.contains(&g.as_str()));
+        }
+    }
+    // The admission policy that keeps RoleBindings and namespace deletes to its namespaces.
+    let vap = find(&docs, "ValidatingAdmissionPolicy");
+    let vapb = find(&docs, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(
+        str_at(vapb, "/spec/policyName"),
+        str_at(vap, "/metadata/name")
+    );
+    assert!(vap
+        .to_string()
+        .contains("system:serviceaccount:capi-loadgen-system:capi-loadgen"));
 }
 
 #[test]
@@ -628,6 +723,23 @@ fn indexed_job_shards_match_and_use_the_load_identity() {
     assert_eq!(shards, completions);
     assert_eq!(after("--out"), "/results/$(JOB_COMPLETION_INDEX)");
     assert_eq!(after("--allow-context"), "in-cluster");
+    // Results outlive the pod in its log; the Job cleans up after itself; metrics served.
+    assert_eq!(after("--output"), "archive");
+    assert!(job
+        .pointer("/spec/ttlSecondsAfterFinished")
+        .and_then(Value::as_u64)
+        .is_some_and(|t| t >= 600));
+    let port: u64 = after("--metrics-addr")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["containerPort"].as_u64() == Some(port) && p["name"] == "metrics"));
     let env_index = c["env"]
         .as_array()
         .unwrap()

@@ -31,6 +31,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
             kubeconfig: args.conn.kubeconfig.clone(),
             context: args.conn.context.clone(),
             allow: args.conn.allow_context.clone(),
+            chosen: None,
         }
     } else {
         TargetPlan::Etcd {

@@ -7,12 +7,32 @@ use crate::report::merge::merge_dirs;
 
 /// Runs `merge`.
 pub fn run(args: MergeArgs) -> Result<(), Error> {
-    let (s, out) = merge_dirs(
-        &args.dirs,
-        args.out.as_deref(),
-        args.allow_partial,
-        args.force,
-    )?;
+    // Logs of shards run with `--output archive`: their results folders, unpacked (and
+    // kept) under <out or results>/from-<log name>/<label>.
+    let mut dirs = Vec::new();
+    for p in &args.dirs {
+        if p.is_file() {
+            let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+            let unpacked = args
+                .out
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("results"))
+                .join(format!("from-{stem}"));
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            let found = crate::report::archive::extract(&text, &unpacked)
+                .map_err(|e| Error::Usage(format!("merge: {}: {e}", p.display())))?;
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "merge: {}: no results archive in it (run the shards with --output archive)",
+                    p.display()
+                )));
+            }
+            dirs.extend(found);
+        } else {
+            dirs.push(p.clone());
+        }
+    }
+    let (s, out) = merge_dirs(&dirs, args.out.as_deref(), args.allow_partial, args.force)?;
     print!("{}", crate::report::table::render(&s));
     println!(
         "merged {} shard(s) of run {}: {} clusters; results: {}",

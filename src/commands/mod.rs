@@ -5,6 +5,7 @@
 pub mod breakpoints;
 pub mod cleanup;
 pub mod compare;
+pub mod crds;
 pub mod env;
 pub mod merge;
 pub mod plan;
@@ -19,16 +20,28 @@ use crate::error::Error;
 /// Runs one command.
 pub async fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run(args) => run::run(args).await,
+        // The run path's future is large in debug builds: on the heap, not on the caller's stack.
+        Command::Run(args) => Box::pin(run::run(args)).await,
         Command::Env(args) => env::run(args).await,
-        Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Cleanup(args) => Box::pin(cleanup::run(args)).await,
         Command::Sizes(args) => sizes::run(args).await,
-        Command::Sweep(args) => sweep::run(args).await,
-        Command::Breakpoints(args) => breakpoints::run(args).await,
+        Command::Sweep(args) => Box::pin(sweep::run(args)).await,
+        Command::Breakpoints(args) => Box::pin(breakpoints::run(args)).await,
         Command::Compare(args) => compare::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Merge(args) => merge::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Crds(args) => crds::run(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "capi-loadgen",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 
@@ -42,6 +55,13 @@ fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Ov
         allow_endpoints: conn.allow_endpoint.clone(),
         kubernetes_version: conn.kubernetes_version.clone(),
         etcd_version: conn.etcd_version.clone(),
+        etcd_metrics_url: conn.etcd_metrics_url.clone(),
         ..Default::default()
     }
+}
+
+/// `$KUBECONFIG` as the target after `--kubeconfig` (kubectl's convention), for commands
+/// that run a profile (`run`, `sweep`).
+fn kubeconfig_env() -> Option<String> {
+    crate::target::kubeconfig::env_value().map(|v| v.to_string_lossy().into_owned())
 }

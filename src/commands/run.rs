@@ -124,6 +124,17 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         allow_endpoints: args.conn.allow_endpoint.clone(),
         kubernetes_version: args.conn.kubernetes_version.clone(),
         etcd_version: args.conn.etcd_version.clone(),
+        etcd_metrics_url: args.conn.etcd_metrics_url.clone(),
+        kubeconfig_env: super::kubeconfig_env(),
+        output: match args.output {
+            crate::cli::OutputFormat::Markdown => profile::Output::Markdown,
+            crate::cli::OutputFormat::Json => profile::Output::Json,
+            crate::cli::OutputFormat::Archive => profile::Output::Archive,
+        },
+        junit: args.junit.clone(),
+        log_progress: Some(std::time::Duration::from_secs_f64(
+            args.log_progress_seconds,
+        )),
         out: args.out,
         metrics: args.metrics_addr.map(|a| {
             (
@@ -142,6 +153,14 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         profile::shard::apply(&mut plan, shard, run_id_given, out_given).map_err(Error::Usage)?;
     }
     let plan = plan;
+    // kubectl's convention chose the target: the first line says so (stderr, so that
+    // stdout stays machine-readable with --output json).
+    if let TargetPlan::Kube {
+        chosen: Some(why), ..
+    } = &plan.target
+    {
+        eprintln!("{why}");
+    }
     if args.dry_run {
         // The profile's sweep section: every point must make a valid plan too.
         if let (Some(field), Some(values)) = (&plan.sweep.field, &plan.sweep.values) {

@@ -22,6 +22,7 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
         out: args.out,
         fail_on: None,
         metrics: None,
+        ..Default::default()
     };
     let plan = profile::load(&args.profile, &overrides)?;
     let r = measure(&plan).await?;

@@ -12,9 +12,18 @@ use std::path::PathBuf;
 pub async fn run(args: SweepArgs) -> Result<(), Error> {
     let text = std::fs::read_to_string(&args.profile)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", args.profile.display())))?;
-    let overrides = super::connection_overrides(&args.conn);
+    let overrides = profile::Overrides {
+        kubeconfig_env: super::kubeconfig_env(),
+        ..super::connection_overrides(&args.conn)
+    };
     // The profile as written: its own mistakes, and its `sweep:` defaults.
     let base = profile::parse_str(&args.profile, &text, &overrides)?;
+    if let profile::TargetPlan::Kube {
+        chosen: Some(why), ..
+    } = &base.target
+    {
+        eprintln!("{why}");
+    }
     let field = args
         .field
         .clone()

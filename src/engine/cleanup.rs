@@ -106,6 +106,15 @@ pub async fn delete_objects<T: Target>(
         let (api_ref, sel) = (&api, selector.as_str());
         let listed = ctx
             .call("cleanup", Verb::List, kind, |t: T| async move {
+                if kind == Kind::Secret && !t.lists_secrets_cluster_wide() {
+                    // Only where the tool wrote them: the selection's namespaces, one by one.
+                    let ns_api = FleetSpec::example("x").api_ref(Kind::Namespace);
+                    let mut all = Vec::new();
+                    for (_, ns) in t.list_names(&ns_api, None, sel).await? {
+                        all.extend(t.list_names(api_ref, Some(&ns), sel).await?);
+                    }
+                    return Ok(all);
+                }
                 t.list_names(api_ref, None, sel).await
             })
             .await;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub const ADMIN_CONTEXT: &str = "capi-loadgen-admin";
 /// Context name of the load identity (the kubeconfig's current context).
 pub const LOAD_CONTEXT: &str = "capi-loadgen-load";
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
+pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How to start the local environment (from the profile's `local:` section or flags).
 #[derive(Clone, Debug, Default)]
@@ -39,6 +39,9 @@ pub struct LocalOptions {
     pub detach: bool,
     /// Which kube-apiserver and etcd to run (default: the first found, see [`assets`]).
     pub versions: assets::Wanted,
+    /// kube-apiservers on the one etcd, as highly available control planes run them (0 or
+    /// 1: one). The kubeconfig names the first; see [`super::replicas`].
+    pub apiservers: u32,
 }
 
 /// What a running local environment looks like from outside (`state.json`).
@@ -52,6 +55,9 @@ pub struct LocalInfo {
     pub etcd_metrics_url: String,
     /// kube-apiserver URL (`https://127.0.0.1:<port>`).
     pub apiserver_url: String,
+    /// Every kube-apiserver's URL, the first being `apiserver_url` (`local.apiservers`).
+    #[serde(default)]
+    pub apiserver_urls: Vec<String>,
     /// The kubeconfig written for this environment.
     pub kubeconfig: PathBuf,
     /// kube-apiserver version.
@@ -92,9 +98,11 @@ pub struct LocalEnv {
     pub info: LocalInfo,
     apiserver: Option<ManagedChild>,
     etcd: Option<ManagedChild>,
+    /// The kube-apiservers after the first.
+    replicas: Vec<ManagedChild>,
 }
 
-fn free_port() -> Result<u16, EnvError> {
+pub(super) fn free_port() -> Result<u16, EnvError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| EnvError::Start(format!("no free port on 127.0.0.1: {e}")))?;
     l.local_addr()
@@ -189,7 +197,13 @@ fn etcd_command(
     c
 }
 
-fn apiserver_command(a: &Assets, dir: &Path, port: u16, etcd: &str, o: &LocalOptions) -> Command {
+pub(super) fn apiserver_command(
+    a: &Assets,
+    dir: &Path,
+    port: u16,
+    etcd: &str,
+    o: &LocalOptions,
+) -> Command {
     let pki = dir.join("pki");
     let mut c = Command::new(&a.kube_apiserver);
     c.arg(format!("--etcd-servers={etcd}"))
@@ -297,6 +311,7 @@ impl LocalEnv {
                 etcd_endpoint: etcd_url.clone(),
                 etcd_metrics_url: format!("http://127.0.0.1:{mport}/metrics"),
                 apiserver_url: format!("https://127.0.0.1:{aport}"),
+                apiserver_urls: vec![format!("https://127.0.0.1:{aport}")],
                 kubeconfig: dir.join("kubeconfig"),
                 apiserver_version: a.apiserver_version,
                 etcd_version: a.etcd_version,
@@ -307,6 +322,7 @@ impl LocalEnv {
             },
             apiserver: None,
             etcd: None,
+            replicas: Vec::new(),
         };
         let spawn_err =
             |what: &str, e: std::io::Error| EnvError::Start(format!("cannot start {what}: {e}"));
@@ -330,10 +346,19 @@ impl LocalEnv {
             env.apiserver = Some(c);
         }
         // From here on a failure must also stop detached children.
-        match env
-            .finish_start(&keys.ca_cert_pem, &admin_token, &api_log)
-            .await
-        {
+        let started = async {
+            env.finish_start(&keys.ca_cert_pem, &admin_token, &api_log)
+                .await?;
+            if opts.apiservers > 1 {
+                let (children, urls) =
+                    super::replicas::start(&a, &env.info, opts, opts.apiservers - 1).await?;
+                env.replicas = children;
+                env.info.apiserver_urls.extend(urls);
+                env.write_state()?;
+            }
+            Ok::<(), EnvError>(())
+        };
+        match started.await {
             Ok(()) => Ok(env),
             Err(e) => {
                 env.stop().await;
@@ -360,6 +385,10 @@ impl LocalEnv {
             kc,
             &kubeconfig_yaml(&self.info.apiserver_url, ca, admin_token, Some(&load_token)),
         )?;
+        self.write_state()
+    }
+
+    fn write_state(&self) -> Result<(), EnvError> {
         let state = serde_json::to_string_pretty(&self.info)
             .map_err(|e| EnvError::Start(format!("state.json: {e}")))?;
         let p = self.info.state_dir.join("state.json");
@@ -449,8 +478,12 @@ impl LocalEnv {
     pub async fn stop(&mut self) {
         let mut api = self.apiserver.take();
         let mut etcd = self.etcd.take();
+        let mut replicas = std::mem::take(&mut self.replicas);
         let info = self.info.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            for c in replicas.iter_mut() {
+                c.stop(Duration::from_secs(10));
+            }
             if let Some(c) = api.as_mut() {
                 c.stop(Duration::from_secs(10));
             } else if info.detached {
@@ -494,6 +527,7 @@ pub fn stop_detached(state_dir: &Path) -> Result<LocalInfo, EnvError> {
 impl Drop for LocalEnv {
     fn drop(&mut self) {
         // Synchronous last resort; children are SIGKILLed in order by ManagedChild::drop.
+        self.replicas.clear();
         self.apiserver.take();
         self.etcd.take();
     }

@@ -6,6 +6,7 @@ mod bootstrap;
 pub mod local;
 pub mod pki;
 pub mod process;
+pub mod replicas;
 
 pub use local::{LocalEnv, LocalInfo, LocalOptions};
 

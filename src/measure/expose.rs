@@ -1,7 +1,9 @@
 //! The tool's own Prometheus metrics (`--metrics-addr`), so a user's Prometheus can scrape
 //! the generator beside the apiserver: requests by phase/verb/kind/outcome, latency and
 //! throttle-wait histograms, 429 answers, in-flight requests and queue depth. Exposed with
-//! the official `prometheus-client` crate.
+//! the official `prometheus-client` crate. Every series of a run carries `run_id` and
+//! `shard` (`i/n`, `0/1` for a whole fleet), so the shards of an Indexed Job and
+//! successive runs stay apart in one Prometheus.
 
 use super::{Progress, Sample};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -58,9 +60,25 @@ fn histogram() -> Histogram {
 }
 
 impl ToolMetrics {
-    /// Registers every metric.
+    /// Registers every metric, without run labels.
     pub fn new() -> ToolMetrics {
-        let mut registry = Registry::with_prefix("capi_loadgen");
+        Self::registered(Registry::with_prefix("capi_loadgen"))
+    }
+
+    /// Registers every metric with the labels `run_id` and `shard` on every series.
+    pub fn for_run(run_id: &str, shard: &str) -> ToolMetrics {
+        use std::borrow::Cow;
+        Self::registered(Registry::with_prefix_and_labels(
+            "capi_loadgen",
+            [
+                (Cow::Borrowed("run_id"), Cow::Owned(run_id.to_string())),
+                (Cow::Borrowed("shard"), Cow::Owned(shard.to_string())),
+            ]
+            .into_iter(),
+        ))
+    }
+
+    fn registered(mut registry: Registry) -> ToolMetrics {
         let requests = Family::<OutcomeLabels, Counter>::default();
         let latency =
             Family::<OpLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);

@@ -234,6 +234,7 @@ async fn force_gc(client: &kube::Client) -> Result<(), String> {
 /// scrapes (with their second since `start`) for the per-interval series.
 pub async fn settled(
     sources: &Sources,
+    last: &mut [Snapshot],
     settle: Duration,
     start: tokio::time::Instant,
     not_observed: &mut BTreeSet<String>,
@@ -256,7 +257,7 @@ pub async fn settled(
         if i > 0 {
             tokio::time::sleep(SETTLE_SAMPLE_GAP).await;
         }
-        let (s, problems) = sources.snapshot().await;
+        let (s, problems) = sources.snapshot(last).await;
         not_observed.extend(problems);
         snaps.push((start.elapsed().as_secs_f64(), s));
     }

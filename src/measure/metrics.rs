@@ -266,6 +266,61 @@ impl Snapshot {
     }
 }
 
+fn add_cumulative(dst: &mut Buckets, src: &Buckets) {
+    for (le, c) in src {
+        match dst.iter_mut().find(|(l, _)| l == le) {
+            Some(d) => d.1 += c,
+            None => dst.push((*le, *c)),
+        }
+    }
+    dst.sort_by(|a, b| a.0.total_cmp(&b.0));
+}
+
+impl Snapshot {
+    /// Several kube-apiserver instances' snapshots as one: counters, histogram buckets and
+    /// gauges summed, object counts and the db size taken from the first instance that has
+    /// them (every instance reads the same etcd). Summing each instance's own cumulative
+    /// series is what keeps interval deltas right behind a load balancer; a delta between
+    /// two different instances' counters means nothing.
+    pub fn sum_apiservers(parts: &[Snapshot]) -> Snapshot {
+        let mut s = Snapshot::default();
+        for p in parts {
+            for (r, b) in &p.mutating {
+                add_cumulative(s.mutating.entry(r.clone()).or_default(), b);
+            }
+            let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            };
+            s.code_429 = sum(s.code_429, p.code_429);
+            s.watchers = sum(s.watchers, p.watchers);
+            for (k, v) in &p.rejected {
+                *s.rejected.entry(k.clone()).or_default() += v;
+            }
+            for (k, v) in &p.inflight {
+                *s.inflight.entry(k.clone()).or_default() += v;
+            }
+            if s.objects.is_empty() {
+                s.objects = p.objects.clone();
+            }
+            s.etcd_db_size = s.etcd_db_size.or(p.etcd_db_size);
+            s.apiserver_seen |= p.apiserver_seen;
+        }
+        s
+    }
+
+    /// Mutating requests counted so far, all resources (each histogram's largest bucket,
+    /// `+Inf`, is its count). None when the apiserver was not read.
+    pub fn mutating_count(&self) -> Option<f64> {
+        self.apiserver_seen.then(|| {
+            self.mutating
+                .values()
+                .filter_map(|b| b.iter().max_by(|x, y| x.0.total_cmp(&y.0)).map(|x| x.1))
+                .sum()
+        })
+    }
+}
+
 /// The q-quantile (seconds) of the observations between two cumulative bucket sets, with
 /// Prometheus' linear interpolation inside the bucket. None when nothing was observed.
 pub fn quantile_of_delta(before: Option<&Buckets>, after: &Buckets, q: f64) -> Option<f64> {

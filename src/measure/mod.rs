@@ -5,6 +5,7 @@
 
 pub mod apf;
 pub mod expose;
+pub mod instances;
 pub mod memory;
 pub mod metrics;
 pub mod scrape;

@@ -23,6 +23,27 @@ pub struct Sources {
     /// The kube-apiserver process, when it runs on this machine (the local environment):
     /// its resident set is read from `/proc/<pid>/status`.
     pub apiserver_pid: Option<u32>,
+    /// Sources named by the user that could not be reached before the run, with why
+    /// (listed as not observed).
+    pub unreachable: Vec<String>,
+    /// Each kube-apiserver instance, scraped directly (URL, client); empty: `/metrics`
+    /// through `apiserver` ([`super::instances`]).
+    pub apiserver_instances: Vec<(String, kube::Client)>,
+}
+
+/// One kube-apiserver instance's values in an interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstancePoint {
+    /// Its URL.
+    pub instance: String,
+    /// Worst mutating-request p99 over resources (ms).
+    pub mutating_p99_ms: Option<f64>,
+    /// Mutating requests it served.
+    pub mutating_requests: Option<f64>,
+    /// HTTP 429 answers.
+    pub responses_429: Option<f64>,
+    /// Requests in flight.
+    pub inflight: Option<f64>,
 }
 
 /// One scrape interval.
@@ -67,6 +88,12 @@ pub struct ObservedPoint {
     /// kube-apiserver `go_memstats_alloc_bytes` (bytes of allocated heap objects).
     #[serde(default)]
     pub apiserver_heap_alloc_bytes: Option<f64>,
+    /// Mutating requests the apiservers served in the interval (all instances).
+    #[serde(default)]
+    pub apiserver_mutating_requests: Option<f64>,
+    /// Per instance, when each kube-apiserver is scraped directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apiservers: Vec<InstancePoint>,
 }
 
 /// Everything observed in a run.
@@ -120,8 +147,9 @@ pub(crate) async fn http_get(url: &str) -> Result<String, String> {
 }
 
 impl Sources {
-    /// Takes one snapshot; problems are returned beside it, not raised.
-    pub async fn snapshot(&self) -> (Snapshot, Vec<String>) {
+    /// Takes one snapshot; problems are returned beside it, not raised. `last` holds each
+    /// apiserver instance's latest snapshot (updated here).
+    pub async fn snapshot(&self, last: &mut [Snapshot]) -> (Snapshot, Vec<String>) {
         let mut s = Snapshot::default();
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
@@ -132,7 +160,9 @@ impl Sources {
                 Ok(scrape) => s.add_etcd(&scrape),
                 Err(e) => problems.push(format!("etcd /metrics: {e}")),
             },
-            None => problems.push("etcd /metrics: no etcd metrics URL for this target".into()),
+            None => problems.push(
+                "etcd /metrics: no etcd metrics URL for this target (set observe.etcd_metrics_url or --etcd-metrics-url)".into(),
+            ),
         }
         if let Some(etcd) = &self.etcd {
             match etcd.status().await {
@@ -142,21 +172,37 @@ impl Sources {
                 }
                 Err(e) => problems.push(format!("etcd Status: {}", e.label())),
             }
+        } else if self.etcd_metrics_url.is_some() {
+            // db size comes from /metrics too (etcd_mvcc_db_total_size_in_bytes); Status
+            // adds nothing essential, so its absence is not worth a line.
+        } else {
+            problems
+                .push("etcd Status: no etcd endpoint for this target (set observe.etcd)".into());
         }
         match &self.apiserver {
-            Some(c) => {
-                let text = match http::Request::get("/metrics").body(Vec::new()) {
-                    Ok(req) => tokio::time::timeout(Duration::from_secs(10), c.request_text(req))
-                        .await
-                        .map_err(|_| "no answer within 10 s".to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string())),
-                    Err(e) => Err(e.to_string()),
-                };
-                match text.and_then(|t| super::metrics::parse(&t).map_err(|e| e.to_string())) {
-                    Ok(scrape) => s.add_apiserver(&scrape),
-                    Err(e) => problems.push(format!("kube-apiserver /metrics: {e}")),
+            _ if !self.apiserver_instances.is_empty() => {
+                let mut parts = Vec::with_capacity(self.apiserver_instances.len());
+                for (i, (url, c)) in self.apiserver_instances.iter().enumerate() {
+                    match apiserver_metrics(c).await {
+                        Ok(scrape) => {
+                            let mut one = Snapshot::default();
+                            one.add_apiserver(&scrape);
+                            last[i] = one;
+                        }
+                        // Its last reading stands in: its counters only grow, so the sum
+                        // over instances stays a sum of each one's own series.
+                        Err(e) => problems.push(format!("kube-apiserver {url} /metrics: {e}")),
+                    }
+                    parts.push(last[i].clone());
                 }
+                let mut all = Snapshot::sum_apiservers(&parts);
+                std::mem::swap(&mut all, &mut s);
+                absorb_etcd(&mut s, all);
             }
+            Some(c) => match apiserver_metrics(c).await {
+                Ok(scrape) => s.add_apiserver(&scrape),
+                Err(e) => problems.push(format!("kube-apiserver /metrics: {e}")),
+            },
             None => problems.push("kube-apiserver /metrics: no apiserver for this target".into()),
         }
         if let Some(pid) = self.apiserver_pid {
@@ -166,6 +212,41 @@ impl Sources {
             }
         }
         (s, problems)
+    }
+}
+
+async fn apiserver_metrics(c: &kube::Client) -> Result<prometheus_parse::Scrape, String> {
+    let req = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = tokio::time::timeout(Duration::from_secs(10), c.request_text(req))
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    super::metrics::parse(&text).map_err(|e| e.to_string())
+}
+
+/// Puts etcd's readings (`from`) into an apiserver-side snapshot (`into`).
+fn absorb_etcd(into: &mut Snapshot, from: Snapshot) {
+    into.etcd_db_size = from.etcd_db_size.or(into.etcd_db_size);
+    into.etcd_db_in_use = from.etcd_db_in_use;
+    into.wal_fsync = from.wal_fsync;
+    into.backend_commit = from.backend_commit;
+    into.leader_changes = from.leader_changes;
+    into.proposals_failed = from.proposals_failed;
+    into.has_leader = from.has_leader;
+}
+
+impl Sources {
+    fn instance_point(url: &str, prev: &Snapshot, cur: &Snapshot) -> InstancePoint {
+        let p = point(0.0, prev, cur);
+        InstancePoint {
+            instance: url.to_string(),
+            mutating_p99_ms: p.apiserver_mutating_p99_ms,
+            mutating_requests: p.apiserver_mutating_requests,
+            responses_429: p.apiserver_429,
+            inflight: p.apiserver_inflight,
+        }
     }
 }
 
@@ -214,6 +295,10 @@ pub fn point(second: f64, prev: &Snapshot, cur: &Snapshot) -> ObservedPoint {
         apiserver_resident_bytes: cur.apiserver_resident,
         apiserver_heap_inuse_bytes: cur.apiserver_heap_inuse,
         apiserver_heap_alloc_bytes: cur.apiserver_heap_alloc,
+        apiserver_mutating_requests: cur
+            .mutating_count()
+            .map(|c| (c - prev.mutating_count().unwrap_or(0.0)).max(0.0)),
+        apiservers: Vec::new(),
     }
 }
 
@@ -238,18 +323,35 @@ pub async fn run(
     start: Instant,
     mut done: tokio::sync::watch::Receiver<Finish>,
 ) -> Observed {
-    let (first, mut problems) = sources.snapshot().await;
+    let mut last = vec![Snapshot::default(); sources.apiserver_instances.len()];
+    let (first, mut problems) = sources.snapshot(&mut last).await;
     let mut not_observed: BTreeSet<String> = problems.drain(..).collect();
+    not_observed.extend(sources.unreachable.iter().cloned());
     let mut prev = first.clone();
+    let mut prev_instances = last.clone();
     let mut points = Vec::new();
+    let (mut intervals, mut backwards) = (0usize, 0usize);
     loop {
         let finished = tokio::select! {
             _ = tokio::time::sleep(interval) => false,
             r = done.changed() => r.is_err() || *done.borrow() != Finish::Running,
         };
-        let (cur, problems) = sources.snapshot().await;
+        let (cur, problems) = sources.snapshot(&mut last).await;
         not_observed.extend(problems);
-        points.push(point(start.elapsed().as_secs_f64(), &prev, &cur));
+        intervals += 1;
+        // A counter that only grows read smaller: another instance answered (or it restarted).
+        if let (Some(a), Some(b)) = (prev.mutating_count(), cur.mutating_count()) {
+            backwards += usize::from(b < a);
+        }
+        let mut p = point(start.elapsed().as_secs_f64(), &prev, &cur);
+        p.apiservers = sources
+            .apiserver_instances
+            .iter()
+            .zip(prev_instances.iter().zip(&last))
+            .map(|((url, _), (a, b))| Sources::instance_point(url, a, b))
+            .collect();
+        points.push(p);
+        prev_instances.clone_from(&last);
         prev = cur;
         if finished || *done.borrow() != Finish::Running {
             break;
@@ -259,7 +361,7 @@ pub async fn run(
     let end = match finish {
         Finish::Settle => {
             let (end, samples) =
-                super::memory::settled(&sources, settle, start, &mut not_observed).await;
+                super::memory::settled(&sources, &mut last, settle, start, &mut not_observed).await;
             for (second, cur) in samples {
                 points.push(point(second, &prev, &cur));
                 prev = cur;
@@ -268,6 +370,11 @@ pub async fn run(
         }
         _ => None,
     };
+    if backwards > 0 {
+        not_observed.insert(format!(
+            "kube-apiserver counters went backwards in {backwards} of {intervals} intervals: the scrapes reached different instances (behind a load balancer) or one restarted, so the apiserver deltas are unreliable; name the instances in observe.apiserver_urls"
+        ));
+    }
     for (what, missing) in [
         ("etcd_disk_wal_fsync_duration_seconds", first.wal_fsync.is_none() && sources.etcd_metrics_url.is_some()),
         ("apiserver_request_duration_seconds (mutating)", prev.mutating.is_empty() && sources.apiserver.is_some()),
@@ -312,12 +419,24 @@ pub async fn run(
     }
 }
 
-/// Writes `observed.csv` (empty cells for values not observed).
+/// Writes `observed.csv` (empty cells for values not observed), with four columns per
+/// kube-apiserver instance when each was scraped directly (`apiserver_<i>_…`, in the order
+/// of the first point's instances).
 pub fn write_csv(points: &[ObservedPoint], w: &mut impl std::io::Write) -> std::io::Result<()> {
-    writeln!(w, "second,etcd_db_size,etcd_db_in_use,wal_fsync_p99_ms,backend_commit_p99_ms,leader_changes,proposals_failed,apiserver_mutating_p99_ms,apiserver_429,flowcontrol_rejected,apiserver_inflight,apiserver_watchers,objects_total,apiserver_rss_bytes,apiserver_resident_bytes,apiserver_heap_inuse_bytes,apiserver_heap_alloc_bytes")?;
+    let instances: Vec<String> = points
+        .first()
+        .map(|p| p.apiservers.iter().map(|i| i.instance.clone()).collect())
+        .unwrap_or_default();
+    let mut header = String::from("second,etcd_db_size,etcd_db_in_use,wal_fsync_p99_ms,backend_commit_p99_ms,leader_changes,proposals_failed,apiserver_mutating_p99_ms,apiserver_429,flowcontrol_rejected,apiserver_inflight,apiserver_watchers,objects_total,apiserver_rss_bytes,apiserver_resident_bytes,apiserver_heap_inuse_bytes,apiserver_heap_alloc_bytes,apiserver_mutating_requests");
+    for i in 0..instances.len() {
+        for c in ["mutating_p99_ms", "mutating_requests", "429", "inflight"] {
+            header.push_str(&format!(",apiserver_{i}_{c}"));
+        }
+    }
+    writeln!(w, "{header}")?;
     let f = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for p in points {
-        writeln!(
+        write!(
             w,
             "{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.second,
@@ -338,6 +457,20 @@ pub fn write_csv(points: &[ObservedPoint], w: &mut impl std::io::Write) -> std::
             f(p.apiserver_heap_inuse_bytes),
             f(p.apiserver_heap_alloc_bytes)
         )?;
+        let mut extra = format!(",{}", f(p.apiserver_mutating_requests));
+        for url in &instances {
+            let i = p.apiservers.iter().find(|x| &x.instance == url);
+            for v in [
+                i.and_then(|x| x.mutating_p99_ms),
+                i.and_then(|x| x.mutating_requests),
+                i.and_then(|x| x.responses_429),
+                i.and_then(|x| x.inflight),
+            ] {
+                extra.push(',');
+                extra.push_str(&f(v));
+            }
+        }
+        writeln!(w, "{extra}")?;
     }
     Ok(())
 }

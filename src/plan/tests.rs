@@ -122,8 +122,16 @@ fn calibration_from_the_reference_suite() {
     )
     .unwrap();
     let row = |id: &str| {
-        let row = r["rows"].as_array().unwrap().iter().find(|x| x["id"] == id).unwrap();
-        (row["measured"].as_f64().unwrap(), row["model"].as_f64().unwrap())
+        let row = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap();
+        (
+            row["measured"].as_f64().unwrap(),
+            row["model"].as_f64().unwrap(),
+        )
     };
     let (m, model) = row("client-qps");
     assert!((c.client_qps_factor.value - m / model).abs() < 1e-9);
@@ -137,7 +145,10 @@ fn calibration_from_the_reference_suite() {
     // What `plan` uses without --calibration is this same reference, embedded.
     let embedded = Calibration::reference();
     assert_eq!(embedded.client_qps_factor.value, c.client_qps_factor.value);
-    assert_eq!(embedded.etcd_write_ceiling.value, c.etcd_write_ceiling.value);
+    assert_eq!(
+        embedded.etcd_write_ceiling.value,
+        c.etcd_write_ceiling.value
+    );
     assert!(embedded.etcd_write_ceiling.measured);
 }
 

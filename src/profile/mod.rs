@@ -5,6 +5,7 @@
 //! in `validate`. See `profiles/README.md` for every field, its unit and default.
 
 mod locate;
+mod observe;
 pub mod phases;
 pub mod shard;
 mod sweep_section;
@@ -16,7 +17,9 @@ mod validate;
 
 pub use sweep_section::SweepPlan;
 pub use types::*;
-pub use validate::{new_run_id, ClientPlan, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
+pub use validate::{
+    new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -68,6 +68,16 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         quota_backend_bytes: quota,
         etcd_extra_args: l.etcd.extra_args,
         detach: false,
+        apiservers: match l.apiservers {
+            None => 1,
+            Some(n @ 1..=5) => n as u32,
+            Some(n) => {
+                return Err(err(
+                    "local.apiservers",
+                    format!("{n} must be between 1 and 5"),
+                ))
+            }
+        },
     })
 }
 
@@ -78,13 +88,39 @@ pub(super) fn target_plan(
     o: &Overrides,
     err: Err,
 ) -> Result<TargetPlan, ProfileError> {
+    // kubectl's order: --kubeconfig, then $KUBECONFIG, then the profile's target. A bare
+    // etcd target stays one: $KUBECONFIG names no etcd.
+    let from_env = match &o.kubeconfig_env {
+        Some(v)
+            if o.kubeconfig.is_none()
+                && o.etcd_endpoints.is_empty()
+                && target.kind != TargetType::Etcd =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    };
     let kind = if !o.etcd_endpoints.is_empty() {
         TargetType::Etcd
-    } else if o.kubeconfig.is_some() || o.context.is_some() {
+    } else if o.kubeconfig.is_some() || o.context.is_some() || from_env.is_some() {
         TargetType::Kube
     } else {
         target.kind
     };
+    let chosen = from_env.as_ref().map(|v| {
+        let over = match (target.kind, &target.kubeconfig) {
+            (TargetType::Local, _) => {
+                " instead of the profile's local environment (unset KUBECONFIG to use it)"
+                    .to_string()
+            }
+            (_, Some(p)) => format!(
+                " instead of the profile's target.kubeconfig {}",
+                p.display()
+            ),
+            _ => String::new(),
+        };
+        format!("target: $KUBECONFIG ({v}){over}")
+    });
     let t = target;
     if kind != TargetType::Kube {
         if t.kubeconfig.is_some() {
@@ -145,7 +181,10 @@ pub(super) fn target_plan(
             cert: t.cert_file.clone(),
             key: t.key_file.clone(),
         });
-    let switched = o.kubeconfig.is_some() || o.context.is_some() || !o.etcd_endpoints.is_empty();
+    let switched = o.kubeconfig.is_some()
+        || o.context.is_some()
+        || !o.etcd_endpoints.is_empty()
+        || from_env.is_some();
     let local = if kind == TargetType::Kube || !endpoints.is_empty() {
         // A profile written for the local environment still runs where the flags point;
         // its `local:` section then has nothing to configure.
@@ -165,9 +204,14 @@ pub(super) fn target_plan(
             allow: o.allow_endpoints.clone(),
         },
         TargetType::Kube => TargetPlan::Kube {
-            kubeconfig: o.kubeconfig.clone().or(t.kubeconfig.clone()),
+            // None reads $KUBECONFIG (merged) like kubectl, else ~/.kube/config.
+            kubeconfig: match from_env {
+                Some(_) => None,
+                None => o.kubeconfig.clone().or(t.kubeconfig.clone()),
+            },
             context: o.context.clone().or(t.context.clone()),
             allow: o.allow_contexts.clone(),
+            chosen,
         },
     })
 }

@@ -229,3 +229,103 @@ fn no_machine_deployments_means_no_workers_unless_asked() {
         "v1.33.10"
     );
 }
+
+#[test]
+fn kubectl_order_flag_then_kubeconfig_env_then_the_profile() {
+    let env = Overrides {
+        kubeconfig_env: Some("/a:/b".into()),
+        ..Default::default()
+    };
+    // $KUBECONFIG over a local profile, and it says so.
+    let p = parse_str(
+        Path::new("p.yaml"),
+        "fleet: {clusters: 1}\nlocal: {etcd: {quota_backend_bytes: 16777216}}\n",
+        &env,
+    )
+    .unwrap();
+    match p.target {
+        TargetPlan::Kube {
+            kubeconfig: None,
+            chosen: Some(why),
+            ..
+        } => assert!(
+            why.starts_with(
+                "target: $KUBECONFIG (/a:/b) instead of the profile's local environment"
+            ),
+            "{why}"
+        ),
+        t => panic!("{t:?}"),
+    }
+    // ... and over a profile's target.kubeconfig; the profile's context stays.
+    let p = parse_str(
+        Path::new("p.yaml"),
+        "target: {type: kube, kubeconfig: /c, context: kind-x}\nfleet: {clusters: 1}\n",
+        &env,
+    )
+    .unwrap();
+    match p.target {
+        TargetPlan::Kube {
+            kubeconfig: None,
+            context: Some(c),
+            chosen: Some(why),
+            ..
+        } => {
+            assert_eq!(c, "kind-x");
+            assert!(
+                why.contains("instead of the profile's target.kubeconfig /c"),
+                "{why}"
+            );
+        }
+        t => panic!("{t:?}"),
+    }
+    // --kubeconfig over $KUBECONFIG.
+    let flag = Overrides {
+        kubeconfig: Some("/flag".into()),
+        ..env.clone()
+    };
+    let p = parse_str(Path::new("p.yaml"), "fleet: {clusters: 1}\n", &flag).unwrap();
+    assert!(
+        matches!(p.target, TargetPlan::Kube { kubeconfig: Some(k), chosen: None, .. } if k == Path::new("/flag"))
+    );
+    // A bare etcd target stays one.
+    let p = parse_str(
+        Path::new("p.yaml"),
+        "target: {type: etcd}\nfleet: {clusters: 1}\n",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(p.target, TargetPlan::Etcd { .. }));
+    // Without $KUBECONFIG the profile decides.
+    let p = parse_str(
+        Path::new("p.yaml"),
+        "fleet: {clusters: 1}\n",
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert!(matches!(p.target, TargetPlan::Local(_)));
+}
+
+#[test]
+fn etcd_metrics_url_flag_wins_and_a_bare_address_means_its_metrics() {
+    let yaml = "fleet: {clusters: 1}\nobserve: {etcd_metrics_url: 'http://127.0.0.1:2381'}\n";
+    let p = parse_str(Path::new("p.yaml"), yaml, &Overrides::default()).unwrap();
+    assert_eq!(
+        p.observe.etcd_metrics_url.as_deref(),
+        Some("http://127.0.0.1:2381/metrics")
+    );
+    let flag = Overrides {
+        etcd_metrics_url: Some("http://10.0.0.1:2381/metrics".into()),
+        ..Default::default()
+    };
+    let p = parse_str(Path::new("p.yaml"), yaml, &flag).unwrap();
+    assert_eq!(
+        p.observe.etcd_metrics_url.as_deref(),
+        Some("http://10.0.0.1:2381/metrics")
+    );
+    let bad = Overrides {
+        etcd_metrics_url: Some("etcd:2381".into()),
+        ..Default::default()
+    };
+    let e = parse_str(Path::new("p.yaml"), yaml, &bad).unwrap_err();
+    assert_eq!(e.field, "--etcd-metrics-url");
+}

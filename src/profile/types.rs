@@ -49,6 +49,24 @@ pub enum OnTargetFailure {
     Continue,
 }
 
+/// What a run prints on stdout at the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// The Markdown table of operations and the results folder (default).
+    #[default]
+    Markdown,
+    /// `summary.json` itself, and nothing else on stdout (logs go to stderr).
+    Json,
+    /// The Markdown table, then the whole results folder as archive lines
+    /// (`report::archive`), for a pod whose files do not outlive it.
+    Archive,
+    /// Nothing (a part of a larger run that prints for all of them).
+    Nothing,
+}
+
+/// Seconds between progress log lines when stderr is not a terminal (CI logs, `kubectl logs`).
+pub const DEFAULT_LOG_PROGRESS_SECONDS: f64 = 5.0;
+
 /// `sweep:`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +93,18 @@ pub struct ObserveSection {
     pub interval_seconds: Option<f64>,
     /// etcd's quota in bytes, for the db-size verdict when the tool did not start etcd.
     pub etcd_quota_bytes: Option<u64>,
+    /// etcd's plain-HTTP `/metrics` URL for a kube target (kind-configs/tuned.yaml publishes
+    /// `http://127.0.0.1:2381/metrics`); `--etcd-metrics-url` wins.
+    pub etcd_metrics_url: Option<String>,
+    /// etcd's client endpoints, for its `Status` (db size and in-use size) on a kube target.
+    pub etcd: Option<ObserveEtcdSection>,
+    /// Scrape each kube-apiserver instance listed in the `default/kubernetes`
+    /// EndpointSlices directly (default true); false: `/metrics` through the kubeconfig's
+    /// server only.
+    pub apiserver_instances: Option<bool>,
+    /// The kube-apiserver instances to scrape, e.g. `[https://10.0.0.11:6443, …]`, when
+    /// `default/kubernetes` does not list them or they are reached at other addresses.
+    pub apiserver_urls: Option<Vec<String>>,
     /// Verdict thresholds to override: check name → [warning, degraded, critical].
     pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
     /// Idle seconds after the load before kube-apiserver's end memory is sampled (default 2).
@@ -82,6 +112,20 @@ pub struct ObserveSection {
     /// kube-apiserver memory limits (bytes) the fleet is sized against (default 8 GiB and
     /// 16 GiB).
     pub apiserver_memory_limits_bytes: Option<Vec<u64>>,
+}
+
+/// `observe.etcd:` etcd's client endpoints, read only for `Status`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveEtcdSection {
+    /// Client URLs, e.g. `https://172.18.0.2:2379` (required).
+    pub endpoints: Option<Vec<String>>,
+    /// CA bundle of etcd's server certificate (kubeadm: `/etc/kubernetes/pki/etcd/ca.crt`).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (kubeadm: `healthcheck-client.crt`).
+    pub cert_file: Option<PathBuf>,
+    /// Client key (kubeadm: `healthcheck-client.key`).
+    pub key_file: Option<PathBuf>,
 }
 
 /// `watchers:`
@@ -159,6 +203,9 @@ pub struct LocalSection {
     pub kubernetes_version: Option<String>,
     /// etcd version to start, `vX.Y.Z` (default: the newest built).
     pub etcd_version: Option<String>,
+    /// kube-apiservers on the one etcd (1-5, default 1), as highly available control
+    /// planes run them; the kubeconfig names the first.
+    pub apiservers: Option<u64>,
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
@@ -476,4 +523,16 @@ pub struct Overrides {
     pub allow_contexts: Vec<String>,
     /// etcd endpoints the safety guard lets through (`--allow-endpoint`).
     pub allow_endpoints: Vec<String>,
+    /// `--etcd-metrics-url` (wins over `observe.etcd_metrics_url`).
+    pub etcd_metrics_url: Option<String>,
+    /// `--output`: what `run` prints on stdout.
+    pub output: Output,
+    /// `--junit FILE`: the verdicts as JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// `--log-progress-seconds`: seconds between progress log lines when stderr is not a
+    /// terminal (default [`DEFAULT_LOG_PROGRESS_SECONDS`]).
+    pub log_progress: Option<std::time::Duration>,
+    /// `$KUBECONFIG`, when it names an existing file: kubectl's convention makes it the
+    /// target after `--kubeconfig` and before the profile's target (`local` or `kube`).
+    pub kubeconfig_env: Option<String>,
 }

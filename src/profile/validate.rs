@@ -37,6 +37,9 @@ pub enum TargetPlan {
         context: Option<String>,
         /// Contexts the safety guard lets through besides kind-* and the local environment.
         allow: Vec<String>,
+        /// Why this kubeconfig, when `$KUBECONFIG` chose it over the profile's target (the
+        /// run says so in its first line).
+        chosen: Option<String>,
     },
 }
 
@@ -74,6 +77,23 @@ pub struct ObservePlan {
     pub memory_settle: Duration,
     /// kube-apiserver memory limits to size against, bytes, ascending.
     pub apiserver_memory_limits_bytes: Vec<u64>,
+    /// etcd's `/metrics` URL given by the user (wins over the one the target knows).
+    pub etcd_metrics_url: Option<String>,
+    /// etcd's client endpoints given by the user, for `Status`.
+    pub etcd: Option<ObserveEtcd>,
+    /// Scrape every kube-apiserver instance directly when they can be discovered.
+    pub apiserver_instances: bool,
+    /// The instances named in the profile (instead of discovering them).
+    pub apiserver_urls: Vec<String>,
+}
+
+/// etcd endpoints to observe (not to write to).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserveEtcd {
+    /// Client URLs.
+    pub endpoints: Vec<String>,
+    /// TLS client settings.
+    pub tls: Option<crate::target::etcd::EtcdTls>,
 }
 
 /// Default `observe.memory_settle_seconds`.
@@ -130,6 +150,12 @@ pub struct RunPlan {
     pub on_target_failure: super::OnTargetFailure,
     /// Local environments to split the fleet over (`local.management_clusters`).
     pub management_clusters: u64,
+    /// What the run prints on stdout.
+    pub output: Output,
+    /// Where to write the verdicts as JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// Seconds between progress log lines when stderr is not a terminal.
+    pub log_progress: Duration,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -418,6 +444,7 @@ pub fn validate(
     let (client, preset_conc) = client_plan(&p.client, err)?;
     let phases = super::phases::validate(&p.phases, preset_conc, &client, err)?;
     let sweep = super::sweep_section::sweep_plan(p.sweep.take(), err)?;
+    let flags = o;
     let observe = {
         let o = &p.observe;
         let interval = o.interval_seconds.unwrap_or(5.0);
@@ -495,6 +522,14 @@ pub fn validate(
                 q => q,
             },
             thresholds,
+            etcd_metrics_url: super::observe::metrics_url(
+                o.etcd_metrics_url.as_deref(),
+                flags.etcd_metrics_url.as_deref(),
+                err,
+            )?,
+            etcd: super::observe::etcd(o.etcd.as_ref(), err)?,
+            apiserver_instances: o.apiserver_instances.unwrap_or(true),
+            apiserver_urls: super::observe::apiserver_urls(o.apiserver_urls.as_deref(), err)?,
         }
     };
     let watchers = match &p.watchers {
@@ -591,5 +626,10 @@ pub fn validate(
         sweep,
         on_target_failure: p.on_target_failure.unwrap_or_default(),
         management_clusters,
+        output: o.output,
+        junit: o.junit.clone(),
+        log_progress: o
+            .log_progress
+            .unwrap_or(Duration::from_secs_f64(DEFAULT_LOG_PROGRESS_SECONDS)),
     })
 }

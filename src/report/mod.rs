@@ -2,11 +2,13 @@
 //! Works from result files only, so a folder from another machine renders the same.
 
 pub mod apiserver_memory;
+pub mod archive;
 pub mod breakpoints;
 pub mod compare;
 pub mod controllers;
 pub mod files;
 pub mod health;
+pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod plot;

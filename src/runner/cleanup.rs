@@ -28,11 +28,35 @@ async fn foreign_in_kube(
     };
     let mut out = Foreign::new();
     for collection in t.namespaced_collections().await.map_err(setup)? {
-        for (ns, what) in t
+        let found = match t
             .list_namespaced(&collection, &sel.foreign_selector())
             .await
-            .map_err(setup)?
         {
+            Ok(found) => found,
+            // Least privilege (deploy/rbac.yaml): not in all namespaces, so in each
+            // candidate; a namespace where even that is not allowed cannot be shown empty
+            // and is kept.
+            Err(crate::target::RequestError::Http { code: 403, .. }) => {
+                let mut found = Vec::new();
+                for ns in candidates {
+                    let (base, resource) = collection.rsplit_once('/').unwrap_or(("", ""));
+                    let path = format!("{base}/namespaces/{ns}/{resource}");
+                    match t.list_namespaced(&path, &sel.foreign_selector()).await {
+                        Ok(f) => found.extend(f),
+                        Err(crate::target::RequestError::Http { code: 403, .. }) => found.push((
+                            ns.clone(),
+                            format!(
+                                "{resource}: not allowed to list them here, so not shown empty"
+                            ),
+                        )),
+                        Err(e) => return Err(setup(e)),
+                    }
+                }
+                found
+            }
+            Err(e) => return Err(setup(e)),
+        };
+        for (ns, what) in found {
             if candidates.contains(&ns) {
                 out.entry(ns).or_insert(what);
             }

@@ -34,6 +34,9 @@ pub struct Connected {
     pub etcd_metrics_url: Option<String>,
     /// etcd's quota in bytes, when known (the local environment's).
     pub etcd_quota_bytes: Option<u64>,
+    /// The kube-apiserver instances known to serve the target (the local environment's;
+    /// empty: unknown).
+    pub apiserver_urls: Vec<String>,
     env: Option<LocalEnv>,
     ephemeral_state: bool,
 }
@@ -111,6 +114,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url: Some(env.info.etcd_metrics_url.clone()),
                 etcd_quota_bytes: Some(env.info.quota_backend_bytes),
+                apiserver_urls: env.info.apiserver_urls.clone(),
                 env: Some(env),
                 ephemeral_state,
             })
@@ -163,6 +167,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url,
                 etcd_quota_bytes: env.as_ref().map(|e| e.info.quota_backend_bytes),
+                apiserver_urls: Vec::new(),
                 env,
                 ephemeral_state,
             })
@@ -171,20 +176,45 @@ pub async fn connect(
             kubeconfig,
             context,
             allow,
+            chosen,
         } => {
             let admin =
                 KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout)
                     .await?;
             // Before anything is written, or even asked.
-            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(Error::Refused)?;
+            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(|m| {
+                Error::Refused(match chosen {
+                    Some(_) => format!("{m} (the context came from $KUBECONFIG; unset it to use the profile's target)"),
+                    None => m,
+                })
+            })?;
             let server_version = admin.check().await?;
-            let load = kube_clients(
+            let mut admin = admin;
+            let mut load = kube_clients(
                 kubeconfig.as_deref(),
                 context.as_deref(),
                 pool_size,
                 timeout,
             )
             .await?;
+            // Least privilege (deploy/rbac.yaml): no Secrets cluster-wide, so each namespace
+            // the run creates gets a RoleBinding that opens it to this identity.
+            if !Box::pin(crate::target::access::can(&admin, "list", "secrets"))
+                .await
+                .unwrap_or(true)
+            {
+                let subject = crate::target::access::subject(&admin).await.map_err(|e| {
+                    Error::Usage(format!(
+                        "{}: who am I (SelfSubjectReview): {}",
+                        admin.endpoint(),
+                        e.label()
+                    ))
+                })?;
+                tracing::info!(%subject, "no Secrets cluster-wide: binding {} in each namespace created", crate::target::access::NAMESPACE_ROLE);
+                for t in load.iter_mut().chain(std::iter::once(&mut admin)) {
+                    t.bind_created_namespaces(subject.clone());
+                }
+            }
             let info = TargetInfo {
                 kind: "kube".into(),
                 endpoint: admin.endpoint(),
@@ -198,6 +228,7 @@ pub async fn connect(
                 info,
                 etcd_metrics_url: None,
                 etcd_quota_bytes: None,
+                apiserver_urls: Vec::new(),
                 env: None,
                 ephemeral_state: false,
             })

@@ -20,11 +20,38 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
-/// A progress bar for one phase, fed from the shared counters; quiet when stderr is not a
-/// terminal.
+/// Live progress of one phase, fed from the shared counters: a progress bar when stderr is
+/// a terminal, else (CI logs, `kubectl logs` of a Job's pod) one structured log line every
+/// `log_every`, so a log shows the run moving.
 struct Bar {
     bar: ProgressBar,
     ticker: tokio::task::JoinHandle<()>,
+}
+
+/// The counters a progress line shows.
+struct Line {
+    rate: f64,
+    p99_ms: f64,
+    in_flight: u64,
+    queue: u64,
+    responses_429: u64,
+    failed: u64,
+}
+
+impl Line {
+    fn read(progress: &Progress, last: &mut (u64, Instant)) -> Line {
+        let done = progress.done.load(Ordering::Relaxed);
+        let rate = (done - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
+        *last = (done, Instant::now());
+        Line {
+            rate,
+            p99_ms: progress.last_second_p99_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            in_flight: progress.in_flight(),
+            queue: progress.queue_depth.load(Ordering::Relaxed),
+            responses_429: progress.responses_429.load(Ordering::Relaxed),
+            failed: progress.failed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Bar {
@@ -34,7 +61,9 @@ impl Bar {
         unit: &'static str,
         progress: Arc<Progress>,
         by_time: bool,
+        log_every: Duration,
     ) -> Bar {
+        use std::io::IsTerminal;
         let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
         let template = format!(
             "{{prefix:>7}} [{{bar:30}}] {{pos}}/{{len}} {unit} {}{{msg}}",
@@ -49,8 +78,36 @@ impl Bar {
         let base = progress.done.load(Ordering::Relaxed);
         let t0 = Instant::now();
         let b = bar.clone();
+        let terminal = std::io::stderr().is_terminal();
+        let phase = name.to_string();
         let ticker = tokio::spawn(async move {
             let mut last = (base, Instant::now());
+            if !terminal {
+                tracing::info!(phase, total, unit, "phase started");
+                let mut tick = tokio::time::interval_at(Instant::now() + log_every, log_every);
+                loop {
+                    tick.tick().await;
+                    let l = Line::read(&progress, &mut last);
+                    let done = if by_time {
+                        t0.elapsed().as_secs()
+                    } else {
+                        progress.done.load(Ordering::Relaxed) - base
+                    };
+                    tracing::info!(
+                        phase,
+                        done,
+                        total,
+                        unit,
+                        rate = format!("{:.1}", l.rate),
+                        p99_ms = format!("{:.1}", l.p99_ms),
+                        in_flight = l.in_flight,
+                        queue_depth = l.queue,
+                        responses_429 = l.responses_429,
+                        failed = l.failed,
+                        "progress"
+                    );
+                }
+            }
             loop {
                 let done = progress.done.load(Ordering::Relaxed);
                 b.set_position(if by_time {
@@ -58,15 +115,10 @@ impl Bar {
                 } else {
                     done - base
                 });
-                let rate = (done - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
-                last = (done, Instant::now());
+                let l = Line::read(&progress, &mut last);
                 b.set_message(format!(
-                    "| {rate:.0} req/s, p99 {:.0} ms, in flight {}, queue {}, 429s {}, failed {}",
-                    progress.last_second_p99_us.load(Ordering::Relaxed) as f64 / 1000.0,
-                    progress.in_flight(),
-                    progress.queue_depth.load(Ordering::Relaxed),
-                    progress.responses_429.load(Ordering::Relaxed),
-                    progress.failed.load(Ordering::Relaxed)
+                    "| {:.0} req/s, p99 {:.0} ms, in flight {}, queue {}, 429s {}, failed {}",
+                    l.rate, l.p99_ms, l.in_flight, l.queue, l.responses_429, l.failed
                 ));
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -170,6 +222,7 @@ pub async fn run<T: Target>(
             "objects",
             progress.clone(),
             false,
+            plan.log_progress,
         );
         create::run(&fleet, &make(&plan.client), c).await;
         bar.finish();
@@ -202,6 +255,7 @@ pub async fn run<T: Target>(
             "s",
             progress.clone(),
             true,
+            plan.log_progress,
         );
         let r: Vec<_> = match s.controller {
             ControllerKind::Simulated => steady::run(&fleet, &make(&scaled), s)
@@ -330,6 +384,7 @@ pub async fn run<T: Target>(
             "s",
             progress.clone(),
             true,
+            plan.log_progress,
         );
         let n = churn::run(&fleet, &make(&plan.client), c).await;
         bar.finish();
@@ -354,6 +409,7 @@ pub async fn run<T: Target>(
             "objects",
             progress.clone(),
             false,
+            plan.log_progress,
         );
         delete::run(&fleet, &make(&plan.client), d).await;
         bar.finish();

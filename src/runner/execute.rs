@@ -97,7 +97,11 @@ async fn load_phases<T: Target>(
     let progress = Arc::new(Progress::default());
     let exposed = match plan.metrics {
         Some((addr, _)) => {
-            let m = Arc::new(measure::expose::ToolMetrics::new());
+            let shard = &plan.fleet.shard;
+            let m = Arc::new(measure::expose::ToolMetrics::for_run(
+                &plan.run_id,
+                &format!("{}/{}", shard.index, shard.count),
+            ));
             let server = measure::expose::serve(addr, m.clone(), progress.clone())
                 .await
                 .map_err(|e| Error::Usage(format!("--metrics-addr {addr}: {e}")))?;
@@ -113,13 +117,11 @@ async fn load_phases<T: Target>(
     ));
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
-    let scraper = plan.observe.interval.map(|interval| {
-        let sources = scrape::Sources {
-            apiserver: c.admin.as_ref().map(|a| a.client().clone()),
-            etcd_metrics_url: c.etcd_metrics_url.clone(),
-            etcd: c.etcd.clone(),
-            apiserver_pid: c.apiserver_pid(),
-        };
+    let scraper = match plan.observe.interval {
+        None => None,
+        Some(interval) => Some((interval, Box::pin(observed_sources(plan, c)).await)),
+    };
+    let scraper = scraper.map(|(interval, sources)| {
         tokio::spawn(scrape::run(
             sources,
             interval,
@@ -220,11 +222,29 @@ async fn load_phases<T: Target>(
         let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
     }
-    print!("{}", table::render(&s));
-    println!(
-        "results: {} (summary.json, report.md, timeseries.csv, histograms)",
-        plan.out_dir.display()
-    );
+    if let Some(path) = &plan.junit {
+        let xml = crate::report::junit::render(&s, plan.fail_on);
+        std::fs::write(path, xml).map_err(|e| Error::io(path, e))?;
+    }
+    match plan.output {
+        crate::profile::Output::Markdown | crate::profile::Output::Archive => {
+            print!("{}", table::render(&s));
+            println!(
+                "results: {} (summary.json, report.md, timeseries.csv, histograms)",
+                plan.out_dir.display()
+            );
+            if plan.output == crate::profile::Output::Archive {
+                print!("{}", archive_lines(plan)?);
+            }
+        }
+        crate::profile::Output::Json => {
+            let json =
+                serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+            println!("{json}");
+            tracing::info!("results: {}", plan.out_dir.display());
+        }
+        crate::profile::Output::Nothing => {}
+    }
     let worst = health::worst(&s.health);
     match (reason, plan.fail_on) {
         (None, Some(limit)) if worst >= limit => Err(Error::Unhealthy {
@@ -233,6 +253,106 @@ async fn load_phases<T: Target>(
         }),
         (reason, _) => finish(reason, s, plan),
     }
+}
+
+/// Where the run is observed from: the target's apiserver, and etcd where the target knows
+/// it (local environment, etcd target) or the user named it (`observe.etcd_metrics_url`,
+/// `observe.etcd`). An etcd that cannot be reached is listed as not observed.
+async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
+    let mut sources = scrape::Sources {
+        apiserver: c.admin.as_ref().map(|a| a.client().clone()),
+        etcd_metrics_url: plan
+            .observe
+            .etcd_metrics_url
+            .clone()
+            .or_else(|| c.etcd_metrics_url.clone()),
+        etcd: c.etcd.clone(),
+        apiserver_pid: c.apiserver_pid(),
+        unreachable: Vec::new(),
+        apiserver_instances: Vec::new(),
+    };
+    if let Some(admin) = &c.admin {
+        let single_local = c.info.kind == "local" && c.apiserver_urls.len() <= 1;
+        let named = if plan.observe.apiserver_urls.is_empty() {
+            c.apiserver_urls.clone()
+        } else {
+            plan.observe.apiserver_urls.clone()
+        };
+        let through = |why: String| {
+            format!(
+                "per-instance kube-apiserver series: {why}; /metrics read through {}, where behind a load balancer consecutive scrapes may come from different instances and their deltas mix",
+                admin.endpoint()
+            )
+        };
+        if !plan.observe.apiserver_instances {
+            sources
+                .unreachable
+                .push(through("off (observe.apiserver_instances: false)".into()));
+        } else if !single_local {
+            match Box::pin(scrape_instances(admin, &named)).await {
+                Ok(list) if list.is_empty() => {}
+                Ok(list) => {
+                    tracing::info!(
+                        instances = list.len(),
+                        "scraping every kube-apiserver instance directly"
+                    );
+                    sources.apiserver_instances = list;
+                }
+                Err(why) => sources.unreachable.push(through(why)),
+            }
+        }
+    }
+    if let (None, Some(o)) = (&sources.etcd, &plan.observe.etcd) {
+        match crate::target::etcd::EtcdTarget::connect(
+            &o.endpoints,
+            o.tls.as_ref(),
+            plan.client.timeout,
+        )
+        .await
+        {
+            Ok(e) => sources.etcd = Some(e),
+            Err(e) => sources
+                .unreachable
+                .push(format!("etcd Status ({}): {e}", o.endpoints.join(","))),
+        }
+    }
+    sources
+}
+
+/// The instances named (the profile's, or the local environment's), else those listed in
+/// `default/kubernetes`, each reachable; else why not.
+async fn scrape_instances(
+    admin: &crate::target::kube::KubeTarget,
+    named: &[String],
+) -> Result<Vec<(String, kube::Client)>, String> {
+    use crate::measure::instances;
+    let urls = if named.len() > 1 {
+        named.to_vec()
+    } else {
+        instances::discover(admin).await?
+    };
+    if urls.is_empty() {
+        // Nothing to fall back from (one apiserver, or a cluster that lists none): counters
+        // that go backwards between scrapes are reported instead (scrape::run).
+        return Ok(Vec::new());
+    }
+    instances::connect(admin, &urls).await.map_err(|e| {
+        format!(
+            "{} instance(s) listed, not all reachable from here ({e})",
+            urls.len()
+        )
+    })
+}
+
+/// The results folder as archive lines, labelled by shard.
+pub fn archive_lines(plan: &RunPlan) -> Result<String, Error> {
+    let sh = &plan.fleet.shard;
+    let label = if sh.is_whole() {
+        plan.run_id.clone()
+    } else {
+        format!("{}-shard-{}-of-{}", plan.run_id, sh.index, sh.count)
+    };
+    crate::report::archive::encode(&plan.out_dir, &label).map_err(|e| Error::io(&plan.out_dir, e))
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

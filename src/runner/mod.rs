@@ -42,7 +42,11 @@ pub async fn run_plan(plan: &RunPlan, recover: bool) -> Result<(), Error> {
             let json =
                 serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
             std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
-            println!(
+            let say = |l: String| match plan.output {
+                crate::profile::Output::Markdown => println!("{l}"),
+                _ => eprintln!("{l}"),
+            };
+            say(format!(
                 "etcd recovered in {:.1} s: this run's objects deleted{}, db {:.1} MiB -> {:.1} MiB after compact + defragment, NOSPACE disarmed, a write then {} ({})",
                 r.seconds,
                 if r.deleted_ok { "" } else { " (partly)" },
@@ -50,7 +54,7 @@ pub async fn run_plan(plan: &RunPlan, recover: bool) -> Result<(), Error> {
                 r.db_after as f64 / 1048576.0,
                 if r.write_ok { "succeeded" } else { "FAILED" },
                 path.display()
-            );
+            ));
         }
         result
     })

@@ -7,7 +7,7 @@
 use super::execute::{execute, with_target};
 use crate::error::Error;
 use crate::model::Shard;
-use crate::profile::{RunPlan, TargetPlan};
+use crate::profile::{Output, RunPlan, TargetPlan};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -30,13 +30,21 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
                 o.state_dir = o.state_dir.join(format!("mc-{i}"));
             }
             p.target = TargetPlan::Local(o);
+            // Each management cluster's table is printed; JSON is the merged summary only.
+            match p.output {
+                Output::Json => p.output = Output::Nothing,
+                Output::Archive => p.output = Output::Markdown,
+                _ => {}
+            }
+            p.junit = None;
             Ok(p)
         })
         .collect::<Result<_, Error>>()?;
-    println!(
-        "{m} management clusters: one local etcd + kube-apiserver each, the fleet split by namespace; results in {}/mc-<i>",
+    say(
+        plan,
+        format!("{m} management clusters: one local etcd + kube-apiserver each, the fleet split by namespace; results in {}/mc-<i>",
         plan.out_dir.display()
-    );
+    ));
     // The loads start together once every environment is up: no management cluster's load
     // runs beside another's apiserver start-up, and none is skipped if one fails to start.
     let gate = std::sync::Arc::new(tokio::sync::Barrier::new(m as usize));
@@ -73,14 +81,34 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
         .collect();
     if !dirs.is_empty() {
         let (s, out) = crate::report::merge::merge_dirs(&dirs, Some(&plan.out_dir), true, true)?;
-        println!(
+        say(plan, format!(
             "all {m} management clusters: {} clusters, {} sent, {} ok, {} failed, {} throttled; merged results: {} (per management cluster: report.md, mc-<i>/)",
             s.fleet.clusters, s.totals.sent, s.totals.ok, s.totals.failed, s.totals.throttled, out.display()
-        );
+        ));
+        if plan.output == Output::Json {
+            let json =
+                serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+            println!("{json}");
+        }
+        if plan.output == Output::Archive {
+            print!("{}", super::execute::archive_lines(plan)?);
+        }
+        if let Some(path) = &plan.junit {
+            std::fs::write(path, crate::report::junit::render(&s, plan.fail_on))
+                .map_err(|e| Error::io(path, e))?;
+        }
     }
     // The first failure decides the exit code; the others were printed by their runs.
     results
         .into_iter()
         .collect::<Result<Vec<()>, Error>>()
         .map(|_| ())
+}
+
+/// A line for the reader: stdout, or stderr when stdout carries JSON.
+fn say(plan: &RunPlan, line: String) {
+    match plan.output {
+        Output::Json | Output::Nothing => eprintln!("{line}"),
+        Output::Markdown | Output::Archive => println!("{line}"),
+    }
 }

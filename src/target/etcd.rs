@@ -19,7 +19,7 @@ use std::time::Duration;
 pub const MANAGER: &str = "capi-loadgen";
 
 /// Client certificates for an etcd with TLS.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EtcdTls {
     /// CA bundle (PEM).
     pub ca: Option<PathBuf>,

@@ -20,6 +20,11 @@ pub struct KubeTarget {
     timeout: Duration,
     /// The kubeconfig context it came from, when it came from one.
     context: Option<String>,
+    /// Whom to bind [`super::access::NAMESPACE_ROLE`] to in every namespace it creates
+    /// (None: the identity needs no binding).
+    namespace_subject: Option<std::sync::Arc<serde_json::Value>>,
+    /// The configuration it was built from, to reach another instance of the same server.
+    config: Option<Box<kube::Config>>,
 }
 
 fn classify(e: &kube::Error) -> RequestError {
@@ -61,6 +66,19 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 /// The context name of the in-cluster connection (a pod's ServiceAccount).
 pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
 
+/// What kubectl reads without `--kubeconfig`: the files of `$KUBECONFIG` merged, else
+/// `~/.kube/config`.
+fn read_default() -> Result<kube::config::Kubeconfig, String> {
+    if let Some(v) = std::env::var_os("KUBECONFIG") {
+        if let Some(kc) = super::kubeconfig::read_env_list(&v)? {
+            return Ok(kc);
+        }
+    }
+    let home = std::env::var_os("HOME").ok_or("no $HOME for ~/.kube/config")?;
+    let p = std::path::Path::new(&home).join(".kube").join("config");
+    kube::config::Kubeconfig::read_from(&p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 impl KubeTarget {
     /// Builds a target from a kubeconfig (None: $KUBECONFIG, then ~/.kube/config) and context.
     pub async fn from_kubeconfig(
@@ -71,7 +89,7 @@ impl KubeTarget {
         let kc = match kubeconfig {
             Some(p) => kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| TargetError::Config(format!("{}: {e}", p.display())))?,
-            None => match kube::config::Kubeconfig::read() {
+            None => match read_default() {
                 Ok(kc) => kc,
                 // In a pod (e.g. an Indexed Job's shard) with no kubeconfig: the pod's
                 // ServiceAccount, under the context name `in-cluster`.
@@ -122,6 +140,36 @@ impl KubeTarget {
         Ok(t)
     }
 
+    /// Binds [`super::access::NAMESPACE_ROLE`] to `subject` in every namespace this target
+    /// creates from now on (least privilege: see [`super::access`]).
+    pub fn bind_created_namespaces(&mut self, subject: serde_json::Value) {
+        self.namespace_subject = Some(std::sync::Arc::new(subject));
+    }
+
+    /// True when this target binds its namespaces (it may not list Secrets cluster-wide).
+    pub fn binds_namespaces(&self) -> bool {
+        self.namespace_subject.is_some()
+    }
+
+    async fn bind_namespace(
+        &self,
+        namespace: &serde_json::Value,
+        subject: &serde_json::Value,
+    ) -> Result<(), RequestError> {
+        let rb = super::access::binding(namespace, subject);
+        let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
+        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
+        let bytes = serde_json::to_vec(&rb).map_err(|_| RequestError::Transport)?;
+        let (status, retry, _) = self.send("POST", &path, bytes, "application/json").await?;
+        match status {
+            200..=299 | 409 => Ok(()),
+            code => Err(RequestError::Http {
+                code,
+                retry_after: retry,
+            }),
+        }
+    }
+
     /// The kubeconfig context this target came from, if any.
     pub fn context(&self) -> Option<&str> {
         self.context.as_deref()
@@ -141,6 +189,7 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
+        let config = Some(Box::new(cfg.clone()));
         let client = kube::Client::try_from(cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
         Ok(KubeTarget {
@@ -148,7 +197,25 @@ impl KubeTarget {
             endpoint,
             timeout,
             context: None,
+            namespace_subject: None,
+            config,
         })
+    }
+
+    /// The same credentials and CA at another URL: one instance of a highly available
+    /// apiserver.
+    pub fn at(&self, url: &str) -> Result<KubeTarget, TargetError> {
+        let mut cfg = *self
+            .config
+            .clone()
+            .ok_or_else(|| TargetError::Config("no configuration to copy".into()))?;
+        cfg.cluster_url = url
+            .parse()
+            .map_err(|e| TargetError::Config(format!("{url}: {e}")))?;
+        cfg.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+        let mut t = Self::from_config(cfg, self.timeout)?;
+        t.context = self.context.clone();
+        Ok(t)
     }
 
     /// Wraps an existing client.
@@ -158,6 +225,8 @@ impl KubeTarget {
             endpoint,
             timeout,
             context: None,
+            namespace_subject: None,
+            config: None,
         }
     }
 
@@ -220,15 +289,20 @@ impl KubeTarget {
                 .raw("POST", path, Some(crd))
                 .await
                 .map_err(|e| setup(format!("{e:?}")))?;
-            if code == 409 {
+            let exists = code == 403
+                && matches!(
+                    self.raw("GET", &format!("{path}/{name}"), None).await,
+                    Ok((200, _))
+                );
+            if code == 409 || exists {
+                // deploy/rbac.yaml: no create, but update of the tool's CRDs by name.
                 self.update_crd(path, &name, crd).await.map_err(setup)?;
             } else if code == 401 || code == 403 {
                 return Err(TargetError::Auth {
                     endpoint: self.endpoint.clone(),
                     code,
-                    hint:
-                        " (installing CRDs needs cluster-admin; or set fleet.install_crds: false)"
-                            .into(),
+                    hint: " (creating CRDs needs deploy/rbac-crds.yaml or an admin: `capi-loadgen crds <profile> | kubectl apply -f -`; or set fleet.install_crds: false)"
+                        .into(),
                 });
             } else if code >= 300 {
                 return Err(setup(format!(
@@ -526,6 +600,10 @@ impl Target for KubeTarget {
         self.endpoint.clone()
     }
 
+    fn lists_secrets_cluster_wide(&self) -> bool {
+        !self.binds_namespaces()
+    }
+
     async fn create(
         &self,
         obj: &Object,
@@ -534,13 +612,18 @@ impl Target for KubeTarget {
         let bytes = serde_json::to_vec(body).map_err(|_| RequestError::Transport)?;
         let request_bytes = bytes.len();
         let path = obj.api.collection_path(obj.namespace.as_deref());
-        let (status, retry, body) = self.send("POST", &path, bytes, "application/json").await?;
+        let (status, retry, resp) = self.send("POST", &path, bytes, "application/json").await?;
         if !(200..300).contains(&status) {
             return Err(RequestError::Http {
                 code: status,
                 retry_after: retry,
             });
         }
+        if let (crate::model::Kind::Namespace, Some(subject)) = (obj.kind, &self.namespace_subject)
+        {
+            Box::pin(self.bind_namespace(body, subject)).await?;
+        }
+        let body = resp;
         #[derive(serde::Deserialize)]
         struct Meta {
             uid: Option<String>,

@@ -2,10 +2,12 @@
 //! implementation it talks to. Per-request failures are values ([`RequestError`]) to be
 //! counted; set-up failures are [`TargetError`]s that end the command.
 
+pub mod access;
 pub mod encode;
 pub mod etcd;
 pub mod guard;
 pub mod kube;
+pub mod kubeconfig;
 pub mod sizing;
 pub mod stored_json;
 
@@ -235,6 +237,11 @@ pub trait Target: Clone + Send + Sync + 'static {
         label_selector: &str,
         resource_version: &str,
     ) -> impl Future<Output = Result<WatchStream, RequestError>> + Send;
+    /// False when this client may not list Secrets in all namespaces, only in the ones it
+    /// created (least privilege, [`access`]): cleanup then lists them namespace by namespace.
+    fn lists_secrets_cluster_wide(&self) -> bool {
+        true
+    }
     /// Lists (namespace, name) of objects carrying `label_selector` (`key=value`), in all
     /// namespaces when `namespace` is None.
     fn list_names(

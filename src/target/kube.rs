@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// The User-Agent of every request: the apiserver records `capi-loadgen` as field manager.
 pub const USER_AGENT: &str = concat!("capi-loadgen/", env!("CARGO_PKG_VERSION"));
 
+/// How long [`KubeTarget::check`] waits for a first answer to `GET /version` (429s and
+/// 503s are asked again): a fresh apiserver on a loaded 2-core machine is slow to serve.
+const CHECK_DEADLINE: Duration = Duration::from_secs(60);
+/// Pause between `GET /version` attempts answered 429 or 503.
+const CHECK_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 /// A kube-apiserver target.
 #[derive(Clone)]
 pub struct KubeTarget {
@@ -237,39 +243,54 @@ impl KubeTarget {
 
     /// Checks that the server answers and accepts our credentials; returns its version.
     pub async fn check(&self) -> Result<String, TargetError> {
-        let req = Request::get("/version")
-            .body(Vec::new())
-            .map_err(|e| TargetError::Config(e.to_string()))?;
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            self.client.request::<serde_json::Value>(req),
-        )
-        .await
-        {
-            Err(_) => Err(TargetError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                message: "no answer within 10 s".into(),
-            }),
-            Ok(Ok(v)) => Ok(v
-                .get("gitVersion")
-                .and_then(|g| g.as_str())
-                .unwrap_or("unknown")
-                .to_string()),
-            Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
-                Err(TargetError::Auth {
-                    endpoint: self.endpoint.clone(),
-                    code: s.code,
-                    hint: String::new(),
-                })
+        // A fresh apiserver with tiny in-flight limits on a loaded machine can take many
+        // seconds to answer its first request, or answer 429: wait for it, within bounds.
+        let deadline = std::time::Instant::now() + CHECK_DEADLINE;
+        loop {
+            let req = Request::get("/version")
+                .body(Vec::new())
+                .map_err(|e| TargetError::Config(e.to_string()))?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match tokio::time::timeout(left, self.client.request::<serde_json::Value>(req)).await {
+                Err(_) => {
+                    return Err(TargetError::Unreachable {
+                        endpoint: self.endpoint.clone(),
+                        message: format!("no answer within {} s", CHECK_DEADLINE.as_secs()),
+                    })
+                }
+                Ok(Ok(v)) => {
+                    return Ok(v
+                        .get("gitVersion")
+                        .and_then(|g| g.as_str())
+                        .unwrap_or("unknown")
+                        .to_string())
+                }
+                Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
+                    return Err(TargetError::Auth {
+                        endpoint: self.endpoint.clone(),
+                        code: s.code,
+                        hint: String::new(),
+                    })
+                }
+                Ok(Err(kube::Error::Api(s)))
+                    if (s.code == 429 || s.code == 503)
+                        && std::time::Instant::now() + CHECK_RETRY_PAUSE < deadline =>
+                {
+                    tokio::time::sleep(CHECK_RETRY_PAUSE).await;
+                }
+                Ok(Err(kube::Error::Api(s))) => {
+                    return Err(TargetError::Setup {
+                        endpoint: self.endpoint.clone(),
+                        message: format!("GET /version: HTTP {}: {}", s.code, s.message),
+                    })
+                }
+                Ok(Err(e)) => {
+                    return Err(TargetError::Unreachable {
+                        endpoint: self.endpoint.clone(),
+                        message: root_cause(&e),
+                    })
+                }
             }
-            Ok(Err(kube::Error::Api(s))) => Err(TargetError::Setup {
-                endpoint: self.endpoint.clone(),
-                message: format!("GET /version: HTTP {}: {}", s.code, s.message),
-            }),
-            Ok(Err(e)) => Err(TargetError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                message: root_cause(&e),
-            }),
         }
     }
 

@@ -1,6 +1,6 @@
 // The invariants of the profile parser and validator, in one copy: `include!`d by the fuzz
 // target (fuzz/fuzz_targets/profile.rs) and by the corpus regression test
-// (tests/fuzz_corpus.rs). Plain `//` comments: an included file cannot start with `//!`.
+// (tests/offline/fuzz_corpus.rs). Plain `//` comments: an included file cannot start with `//!`.
 //
 // `run <file> --dry-run` loads the profile and, when it has a `sweep:` section, loads it
 // once more per sweep point with the swept field set (`profile::load_with`): both are

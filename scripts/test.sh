@@ -16,7 +16,7 @@ command -v shellcheck >/dev/null 2>&1 || { echo "test: error: shellcheck not fou
 shellcheck scripts/*.sh
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check
-echo "test: cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+echo "test: cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "test: cargo test"
 cargo test --locked -- --test-threads="${CAPI_LOADGEN_TEST_THREADS:-2}"

@@ -2,7 +2,7 @@
 //! (one fleet built point by point, the backlog knee at the model's N*), and the
 //! `breakpoints` suite's etcd-size experiment (fill a 64 MiB quota to NOSPACE, recover).
 
-mod common;
+use capi_loadgen_test_support as common;
 
 #[tokio::test]
 async fn an_accumulating_sweep_builds_one_fleet_and_finds_n_star() {

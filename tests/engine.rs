@@ -1,7 +1,7 @@
 //! The load engine against a real kube-apiserver: client-side token buckets, the controller
 //! simulation's queue, and server-side 429s counted like the apiserver counts them.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::report::Summary;

@@ -1,7 +1,7 @@
 //! Observing the target: apiserver and etcd metrics scraped during a run, health verdicts,
 //! and the tool's own /metrics endpoint.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::health::Level;
 use capi_loadgen::report::Summary;

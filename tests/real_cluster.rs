@@ -3,7 +3,7 @@
 //! convention, etcd observed through its metrics URL and its client endpoint, JSON on
 //! stdout, JUnit verdicts, and progress logged when stderr is not a terminal.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::health::Level;
 use capi_loadgen::report::Summary;

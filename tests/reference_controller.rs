@@ -2,7 +2,7 @@
 //! as the steady phase's controller: its queue, reconciles and client wait land in
 //! summary.json, and the calls it says it made are the requests the apiserver counted.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::Summary;
 

@@ -6,7 +6,7 @@
 //! intended start must show it (no coordinated omission), and the tool's peak RSS must not
 //! grow with the number of requests that were ever behind schedule.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

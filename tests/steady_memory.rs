@@ -5,7 +5,7 @@
 //! Before the workers shared their controller's histograms, each worker held three
 //! full-range HDR histograms (~0.5 MiB), so 2,000 workers took about 1 GiB more.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::Summary;
 use common::own_memory::{run_measured, OwnMemory};

@@ -1,7 +1,7 @@
 //! `capi-loadgen run` against a real kube-apiserver (the shared local environment reached
 //! through its kubeconfig, as a user would reach a kind cluster).
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! In `cluster.x-k8s.io` mode the objects must be accepted by the real upstream Cluster API
 //! CRDs (../shared/capi-crds/prepared), in both API versions users run, for every provider.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::model::{self, CapiVersion, FleetSpec, Provider};

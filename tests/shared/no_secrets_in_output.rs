@@ -3,7 +3,7 @@
 //! series, histograms and observed metrics, and logs at trace level for every crate; none of
 //! them contains either token, nor any of the fake Secrets' data the run created.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 /// How long the traced run may take.
 const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);

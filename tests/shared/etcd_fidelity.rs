@@ -1,7 +1,7 @@
 //! The etcd target writes what kube-apiserver would: a fleet written straight into etcd
 //! reads back through the real apiserver, and stored sizes match the kube target's.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::model::{self, FleetSpec, Kind};
 use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};

@@ -3,7 +3,7 @@
 //! `--allow-endpoint`. Refused targets use the reserved `.invalid` domain, so even a broken
 //! guard could not reach anything; allowed ones point at a closed loopback port.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 fn kubeconfig(name: &str, context: &str, server: &str) -> std::path::PathBuf {
     let dir = common::state_dir(name);

@@ -3,7 +3,7 @@
 //! local environment, and runs healthy on the number of management clusters `plan`
 //! recommends, each its own local etcd + kube-apiserver with its own client.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::Summary;
 

@@ -1,7 +1,7 @@
 //! `capi-loadgen sweep` against a real apiserver: one run per value, curves, breakpoints
 //! and plots, with the analytic prediction beside the measured knee.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 #[tokio::test]
 async fn a_cluster_count_sweep_finds_the_client_qps_breakpoint() {

@@ -2,7 +2,7 @@
 //! environment, merged with `merge`, must equal one process's run of the same fleet, and
 //! no object may be created twice.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::report::Summary;
 use std::path::{Path, PathBuf};

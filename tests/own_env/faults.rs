@@ -3,7 +3,7 @@
 //! completes) and etcd killed mid-run (default `abort`: partial results, exit 8, every
 //! request accounted for). Each test starts its own environment, since it breaks it.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::report::Summary;

@@ -7,7 +7,7 @@
 //! To add a case, drop a file into the directory and a row into [`CASES`]; a file without
 //! a row fails [`every_fixture_has_a_row`].
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::exit;
 use std::path::{Path, PathBuf};

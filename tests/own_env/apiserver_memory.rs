@@ -2,7 +2,7 @@
 //! point on one apiserver, its memory series in every run's results, and the
 //! `apiserver-memory` row's fit over the settled points.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::plan::{self, Calibration, FleetInput, PRESETS};
 use capi_loadgen::profile::Overrides;

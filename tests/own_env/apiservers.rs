@@ -9,7 +9,7 @@
 //! the `default/kubernetes` EndpointSlices that discovery reads on a real control plane
 //! (that parsing is unit-tested in `measure::instances`).
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::report::health::Level;

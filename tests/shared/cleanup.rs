@@ -1,7 +1,7 @@
 //! Cleanup deletes only what carries the run's label: a foreign object planted in the
 //! run's own namespace survives, and so does the namespace holding it. Both targets.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::model::{self, FleetSpec, Kind};
 use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};

@@ -1,5 +1,9 @@
-//! Shared helpers for integration tests: a real local etcd + kube-apiserver per test binary.
-#![allow(dead_code)]
+//! Shared helpers for the integration tests (`tests/README.md` says which binary a test
+//! joins): a real local etcd + kube-apiserver per test binary, temp directories removed at
+//! exit, the CLI run in-process, schema checks of result files.
+//!
+//! A library rather than a `mod common;` in every test binary: its public functions are
+//! never dead code in a binary that happens not to call some of them.
 
 pub mod own_memory;
 
@@ -90,12 +94,7 @@ pub fn assert_valid_summary(path: &std::path::Path) -> serde_json::Value {
 /// Validates a JSON file against `results/<schema>`.
 pub fn assert_valid(path: &std::path::Path, schema: &str) -> serde_json::Value {
     let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("results")
-                .join(schema),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(repo_root().join("results").join(schema)).unwrap(),
     )
     .unwrap();
     let doc: serde_json::Value =
@@ -111,6 +110,14 @@ pub fn assert_valid(path: &std::path::Path, schema: &str) -> serde_json::Value {
         path.display()
     );
     doc
+}
+
+/// The capi-loadgen repository: this crate lives at `tests/support/` in it.
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository holding tests/support")
 }
 
 /// True when a process with this pid is alive and its command line contains `needle`.

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-include!("../fuzz/check.rs");
+include!("../../fuzz/check.rs");
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/profile")

@@ -1,6 +1,6 @@
 //! The local environment: real etcd + kube-apiserver, two identities, no orphans.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{LocalEnv, LocalInfo, LocalOptions};
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! `--recover` makes etcd writable again (objects deleted by label, compact, defragment,
 //! disarm, a write through the apiserver), recorded in recovery.json.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 #[tokio::test]
 async fn a_full_etcd_stops_the_run_and_recover_makes_it_writable() {

@@ -7,7 +7,7 @@
 //! `apiserver_storage_objects`, `apiserver_resource_objects{group,resource}`: counted once),
 //! the db-size metric names, APF's API version, and watch behaviour.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::assets::{self, Version};
 use capi_loadgen::env::{LocalEnv, LocalOptions};

@@ -1,7 +1,7 @@
 //! The shipped Grafana dashboard parses, and every metric its queries name is exported by
 //! the tool, the real kube-apiserver or the real etcd (version alternatives allowed).
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::measure::expose::ToolMetrics;
 use capi_loadgen::measure::metrics::{OBJECT_COUNT_METRICS, WATCHER_METRICS};

@@ -2,7 +2,7 @@
 //! and serialized (nothing is sent), and `--objects-out` writes the create bodies, one per
 //! line in creation order, as a baseline client replays them (scripts/bench.sh).
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use std::collections::BTreeSet;
 

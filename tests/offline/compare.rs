@@ -2,7 +2,7 @@
 //! worse: exit OK when nothing regressed, `Error::Regressed` (exit 1) when something did,
 //! exit 2 on bad input.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::exit;
 use serde_json::Value;

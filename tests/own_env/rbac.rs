@@ -5,7 +5,7 @@
 //! keeps a namespace holding a foreign object, and a sweep runs; Secrets outside its own
 //! namespaces, RoleBindings elsewhere, other namespaces and CRD creation stay out of reach.
 
-mod common;
+use capi_loadgen_test_support as common;
 
 use capi_loadgen::env::{local, LocalEnv, LocalOptions};
 use serde_json::Value;

@@ -1,0 +1,13 @@
+//! Integration tests where every test starts, breaks or measures environments of its own
+//! (local etcd + kube-apiserver) and never the shared one: at most `--test-threads`
+//! environments at a time, each owned by one test. One binary (see tests/README.md).
+
+mod apiserver_memory;
+mod apiservers;
+mod capi_schema;
+mod faults;
+mod local_env;
+mod management_clusters;
+mod nospace;
+mod rbac;
+mod version_matrix;

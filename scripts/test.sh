@@ -11,6 +11,9 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # A failing test's panic message, not a backtrace, is the last thing it prints: CI logs
 # keep only the head and the tail of the output.
 export RUST_BACKTRACE=0
+# Test threads get the 8 MiB of stack the binary's main thread has (their default is 2 MiB;
+# a whole run's future is polled on them).
+export RUST_MIN_STACK="${RUST_MIN_STACK:-8388608}"
 echo "test: shellcheck scripts/*.sh"
 command -v shellcheck >/dev/null 2>&1 || { echo "test: error: shellcheck not found (scripts/setup.sh installs it on Debian)" >&2; exit 1; }
 shellcheck scripts/*.sh

@@ -130,7 +130,9 @@ pub async fn cli(args: &[&str]) -> Result<(), capi_loadgen::Error> {
     use clap::Parser;
     let mut argv = vec!["capi-loadgen"];
     argv.extend_from_slice(args);
-    capi_loadgen::run(capi_loadgen::Cli::parse_from(argv)).await
+    // On the heap, as the binary's future is in its 8 MiB main thread: a test thread has
+    // 2 MiB of stack.
+    Box::pin(capi_loadgen::run(capi_loadgen::Cli::parse_from(argv))).await
 }
 
 /// The fleet a profile (YAML text) yields for a run id.

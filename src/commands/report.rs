@@ -1,5 +1,6 @@
 //! `capi-loadgen report <dir>`: re-renders the Markdown of a results folder from its JSON
-//! (a run's `summary.json`, a sweep's `sweep.json` or a suite's `breakpoints.json`), so a
+//! (a run's `summary.json`, a sweep's `sweep.json`, a suite's `breakpoints.json` or a
+//! `--versions` comparison's `versions.json`), so a
 //! folder from another machine or an older version reads the same, and prints it.
 
 use crate::cli::ReportArgs;
@@ -21,7 +22,11 @@ pub fn run(args: &ReportArgs) -> Result<(), Error> {
         )));
     }
     let (bp, sw) = (dir.join("breakpoints.json"), dir.join("sweep.json"));
-    let (md, out) = if bp.exists() {
+    let vs = dir.join("versions.json");
+    let (md, out) = if vs.exists() {
+        let r: crate::report::versions::VersionsReport = read_json(&vs)?;
+        (crate::report::versions::markdown(&r), dir.join("versions.md"))
+    } else if bp.exists() {
         let r: crate::report::breakpoints::BreakpointsReport = read_json(&bp)?;
         (
             crate::report::breakpoints::markdown(&r),

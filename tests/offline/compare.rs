@@ -82,7 +82,7 @@ async fn a_breakpoints_suite_compared_with_itself_has_no_regression() {
     let (r, md) = compare(&bp, &bp, &[]).await;
     r.expect("nothing regressed");
     assert!(
-        md.starts_with("# compare breakpoints suite: baseline `bp-171534-1549`"),
+        md.starts_with("# compare breakpoints suite: baseline `ref`"),
         "{md}"
     );
     assert!(md.contains(", tolerance 10%\n"), "{md}");
@@ -90,7 +90,7 @@ async fn a_breakpoints_suite_compared_with_itself_has_no_regression() {
         row(&md, "breakpoint client-qps").ends_with("| ok |"),
         "{md}"
     );
-    assert!(md.ends_with("\n5 metrics, 0 regressed\n"), "{md}");
+    assert!(md.ends_with("\n6 metrics, 0 regressed\n"), "{md}");
 }
 
 #[tokio::test]
@@ -106,11 +106,11 @@ async fn a_lowered_breakpoint_regresses_unless_the_tolerance_allows_it() {
     assert_regressed(r, 1);
     let line = row(&md, "breakpoint client-qps");
     assert!(
-        line.contains("| 613 | 429.1 | -30.0% | 10% | **REGRESSED** |"),
+        line.contains("| 597 | 418.0 | -30.0% | 10% | **REGRESSED** |"),
         "{line}"
     );
     assert!(row(&md, "breakpoint apf").ends_with("| ok |"), "{md}");
-    assert!(md.ends_with("\n5 metrics, 1 regressed\n"), "{md}");
+    assert!(md.ends_with("\n6 metrics, 1 regressed\n"), "{md}");
     // The other way round it is an improvement.
     let (r, md) = compare(&worse, &bp, &[]).await;
     r.expect("better is not a regression");
@@ -134,13 +134,13 @@ async fn a_row_not_reached_beyond_the_baselines_breakpoint_is_better_not_regress
         r["status"] = "not_reached".into();
         r["measured"] = Value::Null;
     });
-    // The client-qps experiment swept 100 → 900 clusters, past the baseline's 613.
+    // The client-qps experiment swept 300 → 900 clusters, past the baseline's 597.
     let (r, md) = compare(&bp, &held, &[]).await;
-    r.expect("not reached beyond 613 is no regression");
+    r.expect("not reached beyond 597 is no regression");
     let line = row(&md, "breakpoint client-qps");
-    assert!(line.contains("| 613 | not reached (> 900) | - |"), "{line}");
+    assert!(line.contains("| 597 | not reached (> 900) | - |"), "{line}");
     assert!(line.ends_with("| better |"), "{line}");
-    // The other way round: the baseline held to 900, the candidate broke at 613.
+    // The other way round: the baseline held to 900, the candidate broke at 597.
     let (r, md) = compare(&held, &bp, &[]).await;
     assert_regressed(r, 1);
     assert!(
@@ -210,7 +210,7 @@ async fn runs_compare_per_operation_with_direction_floor_and_sample_minimum() {
     let (r, md) = compare(&base, &base, &[]).await;
     r.expect("a run compared with itself");
     assert!(
-        md.starts_with("# compare run: baseline `bp-171534-1549-size`"),
+        md.starts_with("# compare run: baseline `ref-size`"),
         "{md}"
     );
     assert!(

@@ -135,7 +135,7 @@ async fn the_reference_plan_has_a_source_for_every_figure() {
             b["source"]
                 .as_str()
                 .unwrap()
-                .starts_with("measured in run bp-171534-1549"),
+                .starts_with("measured in run ref "),
             "{b}"
         );
         assert!(b["formula"].as_str().unwrap().starts_with("N* = "), "{b}");

@@ -25,7 +25,10 @@ pub fn run(args: &ReportArgs) -> Result<(), Error> {
     let vs = dir.join("versions.json");
     let (md, out) = if vs.exists() {
         let r: crate::report::versions::VersionsReport = read_json(&vs)?;
-        (crate::report::versions::markdown(&r), dir.join("versions.md"))
+        (
+            crate::report::versions::markdown(&r),
+            dir.join("versions.md"),
+        )
     } else if bp.exists() {
         let r: crate::report::breakpoints::BreakpointsReport = read_json(&bp)?;
         (

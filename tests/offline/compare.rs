@@ -209,10 +209,7 @@ async fn runs_compare_per_operation_with_direction_floor_and_sample_minimum() {
     });
     let (r, md) = compare(&base, &base, &[]).await;
     r.expect("a run compared with itself");
-    assert!(
-        md.starts_with("# compare run: baseline `ref-size`"),
-        "{md}"
-    );
+    assert!(md.starts_with("# compare run: baseline `ref-size`"), "{md}");
     assert!(
         !md.contains("| latency_p99 create/create/namespace |"),
         "{md}"

@@ -106,7 +106,7 @@ async fn a_lowered_breakpoint_regresses_unless_the_tolerance_allows_it() {
     assert_regressed(r, 1);
     let line = row(&md, "breakpoint client-qps");
     assert!(
-        line.contains("| 597 | 418.0 | -30.0% | 10% | **REGRESSED** |"),
+        line.contains("| 597.2 | 418 | -30.0% | 10% | **REGRESSED** |"),
         "{line}"
     );
     assert!(row(&md, "breakpoint apf").ends_with("| ok |"), "{md}");
@@ -138,7 +138,10 @@ async fn a_row_not_reached_beyond_the_baselines_breakpoint_is_better_not_regress
     let (r, md) = compare(&bp, &held, &[]).await;
     r.expect("not reached beyond 597 is no regression");
     let line = row(&md, "breakpoint client-qps");
-    assert!(line.contains("| 597 | not reached (> 900) | - |"), "{line}");
+    assert!(
+        line.contains("| 597.2 | not reached (> 900) | - |"),
+        "{line}"
+    );
     assert!(line.ends_with("| better |"), "{line}");
     // The other way round: the baseline held to 900, the candidate broke at 597.
     let (r, md) = compare(&held, &bp, &[]).await;
@@ -217,7 +220,7 @@ async fn runs_compare_per_operation_with_direction_floor_and_sample_minimum() {
     assert!(md.contains("fewer than 20 samples"), "{md}");
     assert!(md.contains("create/create/namespace (5 vs 5)"), "{md}");
     assert!(
-        row(&md, "bytes_per_cluster (etcd db growth / clusters created)").contains("| 172,985 |")
+        row(&md, "bytes_per_cluster (etcd db growth / clusters created)").contains("| 173,383 |")
     );
     let cand = run_dir(tmp.path(), "cand", |d| {
         op(d, "namespace")["latency_ms"]["count"] = 5.into();

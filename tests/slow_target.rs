@@ -153,10 +153,12 @@ phases:
             worst >= 0.7 * behind * 1000.0,
             "max latency {worst:.0} ms hides a {behind:.1} s backlog"
         );
-        // The p99 from the schedule carries the backlog on top of the server's time (on a
-        // loaded machine the server's own p99 grows too, so compare the difference).
+        // The p99 from the schedule carries the backlog (the slowest percent of requests
+        // waited most of it), whatever the server's own time was: through the slow proxy
+        // that is seconds on a loaded machine, and a tool timing from the send would report
+        // it instead.
         assert!(
-            latency_p99 - server_p99 > 0.5 * behind * 1000.0,
+            latency_p99 >= 0.7 * behind * 1000.0 && latency_p99 >= server_p99,
             "p99 {latency_p99} ms vs server {server_p99} ms: a {behind:.1} s backlog is hidden"
         );
     }

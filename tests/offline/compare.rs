@@ -243,7 +243,7 @@ async fn runs_compare_per_operation_with_direction_floor_and_sample_minimum() {
     );
     let fail = row(&md, "failure_rate ((failed + 429) / sent)");
     assert!(
-        fail.contains("| -0.13 pp (-100.0%) |") && fail.ends_with("| better |"),
+        fail.contains("| -0.25 pp (-100.0%) |") && fail.ends_with("| better |"),
         "{fail}"
     );
     assert!(md.ends_with("regressed\n"), "{md}");

@@ -6,7 +6,6 @@
 use crate::sweep::knee::Breakpoint;
 use crate::sweep::points::Curve;
 use crate::sweep::SweepReport;
-use plotters::prelude::*;
 use std::fmt::Write;
 
 /// How far apart the two knees may be, relative to the simulation's.
@@ -124,77 +123,29 @@ pub fn markdown(sim: &SweepReport, reference: &SweepReport) -> String {
 
 /// One SVG with both curves of `metric`, their knees and the model's N*.
 pub fn svg(sim: &Curve, reference: &Curve, x_label: &str) -> Result<String, String> {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let all = sim.points.iter().chain(reference.points.iter());
-        let (x0, x1, ymax) = all.fold((f64::INFINITY, f64::NEG_INFINITY, 0.0f64), |a, p| {
-            (a.0.min(p.0), a.1.max(p.0), a.2.max(p.1))
-        });
-        let pad = ((x1 - x0) * 0.05).max(1.0);
-        let ymax = if ymax > 0.0 { ymax * 1.1 } else { 1.0 };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{} ({}): simulated vs reference", sim.metric, sim.unit),
-                ("sans-serif", 22),
-            )
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(sim.unit.as_str())
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (c, color, name) in [(sim, BLUE, "simulated"), (reference, RED, "reference")] {
-            chart
-                .draw_series(LineSeries::new(
-                    c.points.iter().cloned(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(c.points.iter().map(|p| Circle::new(*p, 4, color.filled())))
-                .map_err(|e| e.to_string())?;
-            if let Breakpoint::At { x } = c.knee {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(x, 0.0), (x, ymax)],
-                        8,
-                        4,
-                        color.stroke_width(1),
-                    ))
-                    .map_err(|e| e.to_string())?
-                    .label(format!("{name} knee {x:.0}"))
-                    .legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 20, py)], color));
-            }
-        }
-        if let Some(p) = sim.prediction.filter(|p| *p >= x0 - pad && *p <= x1 + pad) {
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(p, 0.0), (p, ymax)],
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(format!("model N* {p:.0}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(out)
+    let line = |label, c: &'_ Curve| {
+        let knee = match c.knee {
+            Breakpoint::At { x } => Some(x),
+            _ => None,
+        };
+        (label, c.points.clone(), knee)
+    };
+    let parts = [line("simulated", sim), line("reference", reference)];
+    let lines: Vec<super::plot::Line> = parts
+        .iter()
+        .map(|(label, points, knee)| super::plot::Line {
+            label,
+            points,
+            knee: *knee,
+        })
+        .collect();
+    super::plot::svg_lines(
+        &format!("{} ({}): simulated vs reference", sim.metric, sim.unit),
+        &sim.unit,
+        x_label,
+        &lines,
+        sim.prediction,
+    )
 }
 
 #[cfg(test)]

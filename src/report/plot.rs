@@ -99,20 +99,33 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
     Ok(out)
 }
 
-/// One metric of the same sweep on several versions: one line per (label, points).
-pub fn svg_versions(
-    metric: &str,
+/// One line of a multi-line chart: its label, points and (optionally) its knee, drawn as a
+/// dashed vertical line in the line's colour.
+pub struct Line<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// (x, y) points.
+    pub points: &'a [(f64, f64)],
+    /// The line's knee, if it has one.
+    pub knee: Option<f64>,
+}
+
+/// Several lines of one metric on one chart (versions side by side, simulated vs reference
+/// controller), with the model's prediction when given.
+pub fn svg_lines(
+    title: &str,
     unit: &str,
     x_label: &str,
-    series: &[(String, Vec<(f64, f64)>)],
+    lines: &[Line],
+    predicted: Option<f64>,
 ) -> Result<String, String> {
     const PALETTE: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-    let all = || series.iter().flat_map(|(_, p)| p.iter());
+    let all = || lines.iter().flat_map(|l| l.points.iter());
     let (x0, x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
         (a.min(p.0), b.max(p.0))
     });
     if !x0.is_finite() {
-        return Err(format!("{metric}: no points on any version"));
+        return Err(format!("{title}: no points"));
     }
     let pad = ((x1 - x0) * 0.05).max(1.0);
     let ymax = all().map(|p| p.1).fold(0.0, f64::max);
@@ -122,7 +135,7 @@ pub fn svg_versions(
         let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{metric} ({unit}) by version"), ("sans-serif", 22))
+            .caption(title, ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(70)
@@ -134,19 +147,45 @@ pub fn svg_versions(
             .y_desc(unit)
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, (label, points)) in series.iter().enumerate() {
+        for (i, line) in lines.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(
-                    points.iter().cloned(),
+                    line.points.iter().cloned(),
                     color.stroke_width(2),
                 ))
                 .map_err(|e| e.to_string())?
-                .label(label.as_str())
+                .label(line.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             chart
-                .draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                .draw_series(
+                    line.points
+                        .iter()
+                        .map(|p| Circle::new(*p, 4, color.filled())),
+                )
                 .map_err(|e| e.to_string())?;
+            if let Some(k) = line.knee {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(k, 0.0), (k, ymax)],
+                        8,
+                        4,
+                        color.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())?
+                    .label(format!("{} knee {k:.0}", line.label))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            }
+        }
+        if let Some(p) = predicted.filter(|p| *p >= x0 - pad && *p <= x1 + pad) {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(p, 0.0), (p, ymax)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(format!("model N* {p:.0}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
         }
         chart
             .configure_series_labels()
@@ -158,6 +197,30 @@ pub fn svg_versions(
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(out)
+}
+
+/// One metric of the same sweep on several versions: one line per (label, points).
+pub fn svg_versions(
+    metric: &str,
+    unit: &str,
+    x_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<String, String> {
+    let lines: Vec<Line> = series
+        .iter()
+        .map(|(label, points)| Line {
+            label,
+            points,
+            knee: None,
+        })
+        .collect();
+    svg_lines(
+        &format!("{metric} ({unit}) by version"),
+        unit,
+        x_label,
+        &lines,
+        None,
+    )
 }
 
 #[cfg(test)]

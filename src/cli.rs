@@ -245,6 +245,12 @@ pub struct SweepArgs {
     /// phases.steady.controller.
     #[arg(long, value_enum)]
     pub controller: Option<crate::runner::controller_sweeps::SweepController>,
+    /// With `--controller both`: keep a controller's sweep already in <out>/simulated or
+    /// <out>/reference when its sweep.json is complete and of the same profile and values
+    /// (its points are read again from their summary.json files), and run only the other: a
+    /// long comparison resumed after one side was interrupted, or re-rendered.
+    #[arg(long, requires = "controller")]
+    pub reuse_complete: bool,
 }
 
 /// `report`

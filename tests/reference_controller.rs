@@ -56,6 +56,14 @@ async fn reference_controller_counts_match_the_apiservers() {
             .is_some_and(|t| (3.5..=9.0).contains(&t)),
         "{rc:?}"
     );
+    // The period each informer was built with: controller-runtime's draw, 0.9-1.1 x 4 s.
+    for r in [rc, rm] {
+        assert!(
+            r.resync_period_seconds
+                .is_some_and(|p| (3.6..=4.4).contains(&p)),
+            "{r:?}"
+        );
+    }
     // The queue was seen and waited on; the client throttled (96 calls per 4 s at 20/s).
     assert!(c.max_queue_depth >= 1 && c.queue_wait_ms.count > 0, "{c:?}");
     assert!(

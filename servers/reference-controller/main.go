@@ -61,7 +61,7 @@ type options struct {
 	burst, clusterWorkers, machineWorkers                          int
 	syncPeriod, think, stopCallsAfter                              time.Duration
 	clusterCalls, machineCalls                                     Calls
-	sharedLimiter                                                  bool
+	sharedLimiter, resyncJitter                                    bool
 }
 
 func parseFlags() options {
@@ -84,6 +84,7 @@ func parseFlags() options {
 	fs.StringVar(&machineCalls, "machine-calls", "3,0,1", "calls per Machine reconcile: get,list,patch_status")
 	fs.DurationVar(&o.think, "think", 0, "time a Cluster reconcile spends off the management apiserver (held by the worker)")
 	fs.DurationVar(&o.stopCallsAfter, "stop-calls-after", 0, "after this long, reconciles make no more calls (0: never), so a run's calls can be counted exactly")
+	fs.BoolVar(&o.resyncJitter, "resync-jitter", true, "keep controller-runtime's per-informer draw of the resync period (0.9-1.1 x --sync-period); false: exactly --sync-period")
 	fs.BoolVar(&o.sharedLimiter, "shared-rate-limiter", false, "one token bucket for every client of the manager (controller-runtime's default is one per GroupVersionKind and client)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
@@ -145,7 +146,7 @@ func main() {
 	m := newMeters()
 
 	cfg := restConfig(o)
-	cacheOpts := cache.Options{SyncPeriod: &o.syncPeriod}
+	cacheOpts := cache.Options{SyncPeriod: &o.syncPeriod, NewInformer: newInformer(o, m)}
 	if o.selector != "" {
 		sel, err := labels.Parse(o.selector)
 		if err != nil {

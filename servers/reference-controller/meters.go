@@ -24,6 +24,7 @@ type meters struct {
 	lag        *prometheus.HistogramVec
 	took       *prometheus.HistogramVec
 	resyncAt   *prometheus.GaugeVec
+	period     *prometheus.GaugeVec
 }
 
 func newMeters() *meters {
@@ -67,7 +68,11 @@ func newMeters() *meters {
 			Name: "capi_loadgen_reference_first_resync_after_seconds",
 			Help: "Seconds from the informer's first event (its initial list) to its first resync event.",
 		}, []string{"controller"}),
+		period: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "capi_loadgen_reference_resync_period_seconds",
+			Help: "The resync period each informer was built with (controller-runtime draws it once per informer, 0.9-1.1 x --sync-period).",
+		}, []string{"kind"}),
 	}
-	metrics.Registry.MustRegister(m.calls, m.inFlight, m.busy, m.enqueues, m.missed, m.reconciles, m.queueWait, m.lag, m.took, m.resyncAt)
+	metrics.Registry.MustRegister(m.calls, m.inFlight, m.busy, m.enqueues, m.missed, m.reconciles, m.queueWait, m.lag, m.took, m.resyncAt, m.period)
 	return m
 }

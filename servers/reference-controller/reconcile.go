@@ -143,11 +143,12 @@ func (r *reconciler) finish(ctx context.Context, req ctrlreconcile.Request) bool
 	return true
 }
 
-// conditionPatch is the status the simulation writes: a Ready condition stamped now.
+// conditionPatch is a Ready condition stamped now (with a message: the upstream v1beta1
+// schemas refuse an empty one).
 func conditionPatch() []byte {
 	now := time.Now().UTC().Format("2006-01-02T15:04:05Z")
 	b, _ := json.Marshal(map[string]any{"status": map[string]any{"conditions": []any{
-		map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": ""},
+		map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": "reconciled"},
 	}}})
 	return b
 }

@@ -72,7 +72,7 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(c) = args.controller {
-        return crate::runner::controller_sweeps::run(spec, c).await;
+        return crate::runner::controller_sweeps::run(spec, c, args.reuse_complete).await;
     }
     let report = sweep(&spec).await?;
     print!("{}", markdown(&report));

@@ -249,6 +249,60 @@ pub async fn run<T: Target>(
     results
 }
 
+/// When a controller's periodic enqueues fall, per [`EnqueueMode`].
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    mode: EnqueueMode,
+    period: Duration,
+    jitter: f64,
+    /// The informer's period, drawn once (`Informer` mode).
+    drawn: Duration,
+}
+
+impl Schedule {
+    fn new(mode: EnqueueMode, period: Duration, jitter: f64) -> Self {
+        Schedule {
+            mode,
+            period,
+            jitter,
+            drawn: period.mul_f64(1.0 + draw(jitter)),
+        }
+    }
+
+    /// Offset of item `c`'s (of `n`) first enqueue from the phase's start.
+    fn first(&self, c: u64, n: u64) -> Duration {
+        match self.mode {
+            EnqueueMode::Spread => self.period.mul_f64(c as f64 / n as f64),
+            EnqueueMode::Burst | EnqueueMode::Informer => Duration::ZERO,
+        }
+    }
+
+    /// Gap to an item's next enqueue; `initial` when the one just made was the first, at the
+    /// phase's start.
+    fn next(&self, initial: bool) -> Duration {
+        match self.mode {
+            EnqueueMode::Spread | EnqueueMode::Burst => {
+                self.period.mul_f64(1.0 + draw(self.jitter))
+            }
+            // A handler added to a running informer sets its next resync to add time +
+            // period, while the reflector's resync clock ticks every period from the
+            // informer's start: the first tick falls just before the handler is due and is
+            // skipped (client-go tools/cache shared_informer.go, shouldResync).
+            EnqueueMode::Informer if initial => self.drawn * 2,
+            EnqueueMode::Informer => self.drawn,
+        }
+    }
+}
+
+/// A uniform draw in [-jitter, jitter] (0 without jitter).
+fn draw(jitter: f64) -> f64 {
+    if jitter > 0.0 {
+        rand::rng().random_range(-jitter..=jitter)
+    } else {
+        0.0
+    }
+}
+
 /// One controller: enqueue every item once per period, reconcile with `concurrency` workers.
 #[allow(clippy::too_many_arguments)]
 async fn run_controller<T: Target>(
@@ -293,14 +347,9 @@ async fn run_controller<T: Target>(
             note_depth.clone(),
         );
         tokio::spawn(async move {
+            let schedule = Schedule::new(plan.enqueue, period, plan.jitter);
             let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = (0..n)
-                .map(|c| {
-                    let offset = match plan.enqueue {
-                        EnqueueMode::Spread => period.mul_f64(c as f64 / n as f64),
-                        EnqueueMode::Burst => Duration::ZERO,
-                    };
-                    Reverse((t0 + offset, c))
-                })
+                .map(|c| Reverse((t0 + schedule.first(c, n), c)))
                 .collect();
             let (mut enqueues, mut missed) = (0u64, 0u64);
             while let Some(Reverse((due, c))) = heap.pop() {
@@ -313,12 +362,7 @@ async fn run_controller<T: Target>(
                     missed += 1;
                 }
                 note_depth();
-                let j = if plan.jitter > 0.0 {
-                    rand::rng().random_range(-plan.jitter..=plan.jitter)
-                } else {
-                    0.0
-                };
-                heap.push(Reverse((due + period.mul_f64(1.0 + j), c)));
+                heap.push(Reverse((due + schedule.next(due == t0), c)));
             }
             (enqueues, missed)
         })
@@ -432,4 +476,38 @@ async fn run_controller<T: Target>(
         max_queue_depth: max_depth.load(Ordering::Relaxed),
     };
     (which, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn spread_staggers_the_first_enqueues_over_the_period() {
+        let s = Schedule::new(EnqueueMode::Spread, P, 0.0);
+        assert_eq!(s.first(0, 4), Duration::ZERO);
+        assert_eq!(s.first(2, 4), P / 2);
+        assert_eq!((s.next(true), s.next(false)), (P, P));
+    }
+
+    #[test]
+    fn an_informer_lists_everything_then_skips_one_resync_tick() {
+        let s = Schedule::new(EnqueueMode::Informer, P, 0.0);
+        assert_eq!((s.first(0, 4), s.first(3, 4)), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(s.next(true), 2 * P, "first resync two periods after the list");
+        assert_eq!(s.next(false), P);
+    }
+
+    #[test]
+    fn an_informer_draws_its_period_once() {
+        let s = Schedule::new(EnqueueMode::Informer, P, 0.1);
+        let gaps: Vec<Duration> = (0..20).map(|_| s.next(false)).collect();
+        assert!(gaps.iter().all(|g| *g == gaps[0]), "{gaps:?}");
+        assert!(gaps[0] >= P.mul_f64(0.9) && gaps[0] <= P.mul_f64(1.1));
+        let b = Schedule::new(EnqueueMode::Burst, P, 0.1);
+        let drawn: Vec<Duration> = (0..50).map(|_| b.next(false)).collect();
+        assert!(drawn.iter().any(|g| *g != drawn[0]), "burst draws per period");
+    }
 }

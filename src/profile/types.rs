@@ -455,6 +455,11 @@ pub enum EnqueueMode {
     Spread,
     /// All clusters at once every period.
     Burst,
+    /// A shared informer's resyncs, as controller-runtime delivers them: every cluster at the
+    /// start (the initial list), then every cluster at once, first two periods after the start
+    /// and every period after that; the period is drawn once per controller within
+    /// ±`jitter` (controller-runtime draws 0.9-1.1) instead of per cluster and period.
+    Informer,
 }
 
 /// Churn mode.

@@ -332,6 +332,11 @@ pub struct ReferenceMeasures {
     /// Seconds from the informer's initial list to its first resync, when one happened (the
     /// sync period with controller-runtime's 0.9–1.1 jitter, drawn once per informer).
     pub first_resync_after_seconds: Option<f64>,
+    /// The resync period the reconciled kind's informer was built with (wall seconds):
+    /// controller-runtime's draw of 0.9–1.1 x the sync period, or the period exactly when the
+    /// profile asks for no jitter.
+    #[serde(default)]
+    pub resync_period_seconds: Option<f64>,
 }
 
 /// Request counts by verb.

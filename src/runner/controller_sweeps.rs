@@ -2,7 +2,7 @@
 //! or with each in turn (into `<dir>/simulated` and `<dir>/reference`) followed by their
 //! comparison (`<dir>/comparison.md`, `comparison.json` and `<metric>.svg` with both curves).
 
-use super::sweep_run::{sweep, SweepSpec};
+use super::sweep_run::{rederive, sweep, SweepSpec};
 use crate::error::Error;
 use crate::profile::ControllerKind;
 use crate::report::controllers;
@@ -20,7 +20,11 @@ pub enum SweepController {
 }
 
 /// Runs the sweep of `spec` with the controller(s) asked for; prints what it wrote.
-pub async fn run(mut spec: SweepSpec, which: SweepController) -> Result<(), Error> {
+pub async fn run(
+    mut spec: SweepSpec,
+    which: SweepController,
+    reuse_complete: bool,
+) -> Result<(), Error> {
     let one = match which {
         SweepController::Simulated => Some(ControllerKind::Simulated),
         SweepController::Reference => Some(ControllerKind::Reference),
@@ -43,6 +47,17 @@ pub async fn run(mut spec: SweepSpec, which: SweepController) -> Result<(), Erro
         spec.controller = Some(c);
         spec.dir = dir.join(name);
         spec.sweep_id = format!("{id}-{}", &name[..3]);
+        if reuse_complete {
+            if let Some(r) = rederive(&spec) {
+                println!(
+                    "{name}: reusing the complete sweep {} in {}",
+                    r.sweep_id,
+                    spec.dir.display()
+                );
+                reports.push(r);
+                continue;
+            }
+        }
         reports.push(sweep(&spec).await?);
     }
     let (sim, reference) = (&reports[0], &reports[1]);

@@ -168,6 +168,8 @@ async fn load_phases<T: Target>(
         server.abort();
     }
     let (operations, totals) = summary::operations(&measurements);
+    let mut controllers = outcome.controllers;
+    discount_client_wait(&mut controllers, &operations);
     let responses_429: u64 = operations.iter().map(|o| o.responses_429).sum();
     let health = observed
         .as_ref()
@@ -200,7 +202,7 @@ async fn load_phases<T: Target>(
         load_started_at: Some(load_started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         target: c.info.clone(),
         phases: outcome.phases,
-        controllers: outcome.controllers,
+        controllers,
         watch: outcome.watch,
         observed,
         health,
@@ -444,4 +446,39 @@ pub fn watch_signals(handle: StopHandle) -> tokio::task::JoinHandle<()> {
         );
         handle.stop(StopReason::Interrupted);
     })
+}
+
+/// The concurrency breakpoint, N* = workers x period / reconcile duration, counts the time a
+/// reconcile's calls spend in the worker's own client. That wait is what the client-QPS
+/// breakpoint is made of: above N* (QPS) every worker waits on the token bucket, which
+/// would make the concurrency bound look tighter than the client bound it only echoes.
+/// Each controller's duration is taken without its calls' mean client wait (the pool's
+/// steady-phase requests for the simulation, the reference controller's rate limiter).
+/// Computed from the summary's own fields, so applying it again changes nothing.
+pub(crate) fn discount_client_wait(
+    controllers: &mut [summary::ControllerSummary],
+    operations: &[summary::Operation],
+) {
+    let (n, total) = operations
+        .iter()
+        .filter(|o| o.phase == "steady")
+        .fold((0u64, 0.0), |(n, t), o| {
+            let c = o.throttle_wait_ms.count;
+            (n + c, t + o.throttle_wait_ms.mean * c as f64)
+        });
+    let pool_wait_ms = if n > 0 { total / n as f64 } else { 0.0 };
+    for c in controllers.iter_mut() {
+        let wait_ms = c
+            .reference
+            .as_ref()
+            .map(|r| r.client_wait_ms.mean)
+            .unwrap_or(pool_wait_ms);
+        // Seconds a reconcile holds its worker besides the client's wait.
+        let service =
+            (c.reconcile_ms.mean - f64::from(c.calls_per_reconcile) * wait_ms).max(0.0) / 1000.0;
+        // Per item: a Machine controller covers machines, not clusters.
+        let per_cluster_items = (c.items as f64 / c.clusters.max(1) as f64).max(1.0);
+        c.predicted_concurrency_breakpoint_clusters = (c.reconciles > 0 && service > 0.0)
+            .then(|| c.concurrency as f64 * c.sync_period_seconds / service / per_cluster_items);
+    }
 }

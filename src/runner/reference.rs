@@ -133,6 +133,10 @@ pub fn flags(fleet: &FleetSpec, s: &SteadyPlan, pool_size: usize, run_id: &str) 
     if s.rate_limiter == RateLimiterScope::Shared {
         f.push("--shared-rate-limiter".into());
     }
+    if s.jitter == 0.0 {
+        // No jitter asked: the informers resync exactly every period, not 0.9-1.1 x drawn.
+        f.push("--resync-jitter=false".into());
+    }
     f
 }
 
@@ -355,6 +359,15 @@ fn result(
         ) as u64,
         rest_client_requests: sum(last, "rest_client_requests_total", &[]) as u64,
         first_resync_after_seconds: resync,
+        resync_period_seconds: {
+            // The informer of the kind the controller reconciles: its label is the kind.
+            let p = sum(
+                last,
+                "capi_loadgen_reference_resync_period_seconds",
+                &[("kind", c)],
+            );
+            (p > 0.0).then_some(p)
+        },
     };
     (which, r, m)
 }

@@ -210,6 +210,30 @@ pub async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
     Ok(report)
 }
 
+/// The sweep already in `spec.dir` when it ran to its end over the same profile, field and
+/// number of values, with its points taken again from their summaries (so the curves and
+/// model lines are this version's); `None` when there is none to reuse.
+pub fn rederive(spec: &SweepSpec) -> Option<SweepReport> {
+    let text = std::fs::read_to_string(spec.dir.join("sweep.json")).ok()?;
+    let mut r: SweepReport = serde_json::from_str(&text).ok()?;
+    let same = r.complete
+        && r.profile == spec.source.display().to_string()
+        && r.field == spec.field
+        && r.points.len() == spec.values.len()
+        && r.points.iter().all(|p| p.status == "completed");
+    if !same {
+        return None;
+    }
+    for (i, p) in r.points.iter_mut().enumerate() {
+        let mut s = Summary::read(&spec.point_dir(i)).ok()?;
+        super::execute::discount_client_wait(&mut s.controllers, &s.operations);
+        *p = point_from(p.x, &s);
+    }
+    r.curves = curves(&r.points);
+    write_all(&spec.dir, &r).ok()?;
+    Some(r)
+}
+
 /// Takes a point's metrics from its summary.
 pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
     let ctrl = s.controllers.first();

@@ -36,7 +36,11 @@ pub struct KubeTarget {
 fn classify(e: &kube::Error) -> RequestError {
     match e {
         kube::Error::Api(s) => RequestError::http(s.code),
-        _ => RequestError::Transport,
+        _ => {
+            // Counted as `transport`; the cause is worth a look when they pile up.
+            tracing::debug!(error = %e, "request failed without an answer");
+            RequestError::Transport
+        }
     }
 }
 
@@ -587,7 +591,10 @@ impl KubeTarget {
                 .into_body()
                 .collect_bytes()
                 .await
-                .map_err(|_| RequestError::Transport)?;
+                .map_err(|e| {
+                    tracing::debug!(error = %e, "reading an answer failed");
+                    RequestError::Transport
+                })?;
             if nospace(status, &body) {
                 return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
             }

@@ -495,8 +495,15 @@ mod tests {
     #[test]
     fn an_informer_lists_everything_then_skips_one_resync_tick() {
         let s = Schedule::new(EnqueueMode::Informer, P, 0.0);
-        assert_eq!((s.first(0, 4), s.first(3, 4)), (Duration::ZERO, Duration::ZERO));
-        assert_eq!(s.next(true), 2 * P, "first resync two periods after the list");
+        assert_eq!(
+            (s.first(0, 4), s.first(3, 4)),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert_eq!(
+            s.next(true),
+            2 * P,
+            "first resync two periods after the list"
+        );
         assert_eq!(s.next(false), P);
     }
 
@@ -508,6 +515,9 @@ mod tests {
         assert!(gaps[0] >= P.mul_f64(0.9) && gaps[0] <= P.mul_f64(1.1));
         let b = Schedule::new(EnqueueMode::Burst, P, 0.1);
         let drawn: Vec<Duration> = (0..50).map(|_| b.next(false)).collect();
-        assert!(drawn.iter().any(|g| *g != drawn[0]), "burst draws per period");
+        assert!(
+            drawn.iter().any(|g| *g != drawn[0]),
+            "burst draws per period"
+        );
     }
 }

@@ -459,13 +459,14 @@ pub(crate) fn discount_client_wait(
     controllers: &mut [summary::ControllerSummary],
     operations: &[summary::Operation],
 ) {
-    let (n, total) = operations
-        .iter()
-        .filter(|o| o.phase == "steady")
-        .fold((0u64, 0.0), |(n, t), o| {
-            let c = o.throttle_wait_ms.count;
-            (n + c, t + o.throttle_wait_ms.mean * c as f64)
-        });
+    let (n, total) =
+        operations
+            .iter()
+            .filter(|o| o.phase == "steady")
+            .fold((0u64, 0.0), |(n, t), o| {
+                let c = o.throttle_wait_ms.count;
+                (n + c, t + o.throttle_wait_ms.mean * c as f64)
+            });
     let pool_wait_ms = if n > 0 { total / n as f64 } else { 0.0 };
     for c in controllers.iter_mut() {
         let wait_ms = c

@@ -281,7 +281,11 @@ fn a_missing_profile_is_a_usage_error_naming_the_path() {
 fn shipped_profiles_pass_dry_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
     let mut n = 0;
-    for dir in [root.clone(), root.join("breakpoints"), root.join("comparison")] {
+    for dir in [
+        root.clone(),
+        root.join("breakpoints"),
+        root.join("comparison"),
+    ] {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().is_some_and(|e| e == "yaml") {

@@ -39,15 +39,17 @@ pub(super) fn crd_schemas(f: &FleetSection, err: Err) -> Result<CrdSchemas, Prof
 }
 
 /// Checks the validated fleet against its upstream CRDs: they must define every Cluster
-/// API kind the fleet writes, in its version, and they are installed by the tool.
-pub(super) fn check(fleet: &FleetSpec, install_crds: bool, err: Err) -> Result<(), ProfileError> {
+/// API kind the fleet writes, in its version, and go into the tool's own groups (the real
+/// `cluster.x-k8s.io` groups hold Cluster API's CRDs already). With `install_crds: false`
+/// they were installed beforehand (`capi-loadgen crds <profile>` prints them).
+pub(super) fn check(fleet: &FleetSpec, err: Err) -> Result<(), ProfileError> {
     if matches!(fleet.crd_schemas, CrdSchemas::Inferred) {
         return Ok(());
     }
-    if !install_crds {
+    if fleet.api_group == crate::model::UPSTREAM_CORE_GROUP {
         return Err(err(
             "fleet.crd_schemas",
-            "`upstream` schemas are installed by the tool: it needs install_crds (and an api_group other than cluster.x-k8s.io)".into(),
+            "`upstream` renames Cluster API's CRDs into the tool's groups: it needs an api_group other than cluster.x-k8s.io (which already has them)".into(),
         ));
     }
     crate::model::check_upstream(fleet).map_err(|e| err("fleet.crd_dir", e.to_string()))

@@ -102,9 +102,12 @@ fn misuse_names_the_field() {
             "missing",
         ),
         (
-            upstream_profile("v1beta1", "  install_crds: false\n"),
+            upstream_profile(
+                "v1beta1",
+                "  api_group: cluster.x-k8s.io\n  install_crds: false\n",
+            ),
             "fleet.crd_schemas",
-            "install_crds",
+            "other than cluster.x-k8s.io",
         ),
         (
             "fleet:\n  clusters: 2\n  crd_schemas: real\n".to_string(),
@@ -130,6 +133,10 @@ fn misuse_names_the_field() {
         "fleet:\n  clusters: 2\n  crd_schemas: upstream\n  crd_dir: {}\n",
         partial.path().display()
     );
+    // Installed beforehand (`capi-loadgen crds`): upstream without install_crds is a plan.
+    let plan = parse(&upstream_profile("v1beta2", "  install_crds: false\n")).unwrap();
+    assert!(!plan.install_crds);
+    assert_eq!(model::upstream_kinds(&plan.fleet).len(), 6);
     let e = parse(&yaml).expect_err("no KubeadmControlPlane CRD");
     assert_eq!(e.field, "fleet.crd_dir");
     assert!(e.message.contains("KubeadmControlPlane"), "{e}");

@@ -434,7 +434,7 @@ pub fn validate(
         shard: Default::default(),
         crd_schemas: super::crd_dir::crd_schemas(f, err)?,
     };
-    super::crd_dir::check(&fleet, install_crds, err)?;
+    super::crd_dir::check(&fleet, err)?;
     let per_cluster: u64 = fleet.objects_per_cluster().values().sum();
     if per_cluster
         .checked_mul(clusters)

@@ -20,7 +20,11 @@ Not part of CI; standard library only. Run it niced on a shared machine:
      one-cluster tool run installs the CAPI CRDs first; etcd and kube-apiserver CPU sampled
      from /proc before/after each run (client CPU / server CPU at saturation);
   4. memory: `run --dry-run` (streams every object) at 15,000 clusters x 1,000 machines, and
-     real runs of three sizes (peak RSS and CPU of each child process from wait4(2)).
+     real runs of three sizes (peak RSS and CPU of each child process from wait4(2));
+  5. CRD schemas (bench/schemas.py): the same fleet through inferred and through upstream
+     Cluster API schemas (--crd-dir), alternating: server CPU per create, create p99, bytes
+     per cluster, and the growth of status and managedFields over N reconciles.
+--paths picks some of 2-5 (e.g. --paths schemas); all by default.
 Runs alternate baseline/tool, --pairs times; medians and ratios at the end.
 
 Each measured path is one function taking the shared Bench context and returning its rows,
@@ -42,6 +46,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import schemas  # noqa: E402  (bench/schemas.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_ROOT = Path(os.environ.get("CAPI_LOADGEN_CACHE") or Path.home() / ".cache" / "capi-loadgen")
@@ -657,6 +664,7 @@ def summarize(runs, mem):
     summarize_etcd(by, table)
     summarize_apiserver(by, table)
     summarize_memory(mem, table)
+    schemas.summarize(by, table, sys.modules[__name__])
     table.print()
 
 
@@ -668,6 +676,16 @@ def sizes(text):
         v = []
     if len(v) < 2 or any(n < 1 for n in v) or v != sorted(set(v)):
         raise argparse.ArgumentTypeError(f"'{text}' is not two or more increasing cluster counts like 8,32,96")
+    return v
+
+
+PATHS = ("etcd", "apiserver", "memory", "schemas")
+
+
+def paths(text):
+    v = [x.strip() for x in text.split(",") if x.strip()]
+    if not v or any(x not in PATHS for x in v):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of {', '.join(PATHS)}")
     return v
 
 
@@ -697,6 +715,14 @@ def parse_args(argv):
                    help="clusters of 1,000 machines in the real memory runs, increasing (default 8,32,96)")
     p.add_argument("--etcd-version", help="etcd to run (default: what servers/etcd/go.mod pins)")
     p.add_argument("--kubernetes-version", help="kube-apiserver to run (default: what servers/kube-apiserver/go.mod pins)")
+    p.add_argument("--paths", type=paths, default=list(PATHS),
+                   help=f"comma-separated measured paths, of {','.join(PATHS)} (default: all)")
+    p.add_argument("--crd-dir", help="upstream Cluster API CRD YAML/JSON files for the schemas path (e.g. extracted from a "
+                   "release's components.yaml); required by it")
+    p.add_argument("--schema-clusters", type=positive, default=100,
+                   help="clusters (26 objects each) per run on the schemas path (default 100)")
+    p.add_argument("--schema-capi-version", choices=["v1beta1", "v1beta2"], default="v1beta2",
+                   help="Cluster API version of the schemas path (default v1beta2, which has CEL rules)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p.parse_args(argv)
 
@@ -713,12 +739,16 @@ def main(argv):
     failed = True
     try:
         b = Bench(args)
+        if "schemas" in args.paths and not args.crd_dir:
+            raise BenchError("the schemas path needs --crd-dir DIR (upstream Cluster API CRDs)")
         b.prepare()
-        runs = etcd_put_path(b)
-        runs += apiserver_create_path(b)
-        mem = memory(b)
+        runs = etcd_put_path(b) if "etcd" in args.paths else []
+        runs += apiserver_create_path(b) if "apiserver" in args.paths else []
+        mem = memory(b) if "memory" in args.paths else None
+        runs += schemas.crd_schemas_path(b, sys.modules[__name__]) if "schemas" in args.paths else []
         say("results (medians; ratio = capi-loadgen / baseline)")
-        print(NOTE.format(workers=args.workers))
+        if {"etcd", "apiserver"} & set(args.paths):
+            print(NOTE.format(workers=args.workers))
         summarize(runs, mem)
         print(f"\nbench: done in {time.monotonic() - t_start:.0f} s")
         failed = False

@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -80,24 +80,41 @@ impl Controller {
     }
 }
 
-fn condition_patch() -> serde_json::Value {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    serde_json::json!({"status": {"conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "Reconciled", "message": ""}
-    ]}})
+/// Items whose reconciles are counted one by one (4 bytes each); later items of a larger
+/// shard are treated as long reconciled (complete status).
+const MAX_COUNTED_ITEMS: u64 = 1 << 24;
+
+/// What a controller's reconciles share: where each kind is served (resolved once per
+/// controller, not per call) and how often each item was reconciled, which decides how far
+/// its status has grown ([`model::status_patch`]).
+struct Apis {
+    refs: Vec<ApiRef>,
+    reconciled: Vec<AtomicU32>,
 }
 
-/// Where each kind is served, resolved once per controller (not per call).
-struct Apis(Vec<ApiRef>);
-
 impl Apis {
-    fn new(fleet: &FleetSpec) -> Apis {
-        Apis(Kind::ALL.iter().map(|k| fleet.api_ref(*k)).collect())
+    fn new(fleet: &FleetSpec, items: u64) -> Apis {
+        Apis {
+            refs: Kind::ALL.iter().map(|k| fleet.api_ref(*k)).collect(),
+            reconciled: (0..items.min(MAX_COUNTED_ITEMS))
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+        }
     }
 
     fn of(&self, kind: Kind) -> &ApiRef {
         let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        &self.0[i]
+        &self.refs[i]
+    }
+
+    /// Counts a reconcile of `item`; returns how many came before it.
+    fn reconcile_number(&self, item: u64) -> u32 {
+        usize::try_from(item)
+            .ok()
+            .and_then(|i| self.reconciled.get(i))
+            .map_or(model::RECONCILES_TO_FULL_STATUS, |c| {
+                c.fetch_add(1, Ordering::Relaxed)
+            })
     }
 }
 
@@ -113,6 +130,8 @@ struct Work {
     gets: Vec<(Kind, String)>,
     /// What the status PATCHes write: the Machine, or the Cluster.
     patched: (Kind, String),
+    /// The patched object's complete status (from its model body).
+    status: serde_json::Value,
 }
 
 impl Work {
@@ -131,15 +150,23 @@ impl Work {
             .filter_map(|j| objs.get(*j))
             .map(|o| (o.kind, o.name))
             .collect();
-        let patched = match machine_index.and_then(|i| objs.get(i)) {
-            Some(m) => (Kind::Machine, m.name),
-            None => (Kind::Cluster, name.clone()),
+        let target = match machine_index {
+            Some(i) => objs.get(i),
+            None => objs.get(0).filter(|o| o.kind == Kind::Cluster),
+        };
+        let (patched, status) = match target {
+            Some(mut o) => {
+                let status = o.body.get_mut("status").map(serde_json::Value::take);
+                ((o.kind, o.name), status.unwrap_or_default())
+            }
+            None => ((Kind::Cluster, name.clone()), serde_json::Value::Null),
         };
         Work {
             ns: objs.namespace().to_string(),
             selector: format!("{}={name}", model::CLUSTER_NAME_LABEL),
             gets,
             patched,
+            status,
         }
     }
 }
@@ -169,6 +196,7 @@ async fn reconcile<T: Target>(
         selector,
         gets,
         patched: (kind, patched),
+        status,
     } = Work::new(fleet, cluster, machine, mix);
     let live = || !ctx.stop.is_stopped() && Instant::now() < end;
     for i in 0..mix.get {
@@ -196,11 +224,14 @@ async fn reconcile<T: Target>(
         .await;
         calls.fetch_add(1, Ordering::Relaxed);
     }
+    // Every status patch of one reconcile writes the same stage of the status.
+    let number = (mix.patch_status > 0).then(|| apis.reconcile_number(item));
     for _ in 0..mix.patch_status {
         if !live() {
             return false;
         }
-        let patch = condition_patch();
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let patch = model::status_patch(&status, number.unwrap_or_default(), &now);
         let (api, ns, n, p) = (apis.of(kind), ns.as_str(), patched.as_str(), &patch);
         ctx.call("steady", Verb::Patch, kind, |t: T| async move {
             t.patch(api, Some(ns), n, p, true).await
@@ -395,7 +426,7 @@ async fn run_controller<T: Target>(
     let busy = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Tally::default());
-    let apis = Arc::new(Apis::new(fleet));
+    let apis = Arc::new(Apis::new(fleet, n));
     let workers: Vec<_> = (0..workers)
         .map(|_| {
             let (queue, ctx, fleet, note_depth, busy, calls, tally, apis) = (

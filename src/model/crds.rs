@@ -9,6 +9,7 @@ use super::kinds::Kind;
 use super::objects::cluster_objects;
 use super::schema::{merge_schemas, schema_from_example};
 use super::spec::FleetSpec;
+use super::upstream::{self, CrdSchemas};
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// The custom kinds, in creation order.
@@ -110,6 +111,19 @@ fn short_name(kind: Kind) -> Option<&'static str> {
     }
 }
 
+/// The labels of the tool's CRDs: managed-by, Cluster API's provider label and, on provider
+/// kinds, the contract label Cluster API uses to find a provider's version.
+fn crd_labels(spec: &FleetSpec, kind: Kind) -> Value {
+    let mut labels = json!({
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        "cluster.x-k8s.io/provider": provider_label(spec, kind),
+    });
+    if matches!(kind, Kind::InfraCluster | Kind::InfraMachine) {
+        labels["cluster.x-k8s.io/v1beta1"] = json!(spec.api_ref(kind).version);
+    }
+    labels
+}
+
 fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
     let api = spec.api_ref(kind);
     let singular = api.kind.to_ascii_lowercase();
@@ -141,14 +155,7 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
             "statusReplicasPath": ".status.replicas",
         });
     }
-    let mut labels = json!({
-        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
-        "cluster.x-k8s.io/provider": provider_label(spec, kind),
-    });
-    if matches!(kind, Kind::InfraCluster | Kind::InfraMachine) {
-        // The contract label Cluster API uses to find a provider's version.
-        labels["cluster.x-k8s.io/v1beta1"] = json!(api.version);
-    }
+    let labels = crd_labels(spec, kind);
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -171,19 +178,50 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
     })
 }
 
+/// The upstream CRD of `kind` renamed into the fleet's groups, when the fleet asks for
+/// upstream schemas and they define the kind.
+fn upstream_crd(spec: &FleetSpec, kind: Kind) -> Option<Value> {
+    let CrdSchemas::Upstream(docs) = &spec.crd_schemas else {
+        return None;
+    };
+    let doc = upstream::find(docs, spec, kind)?;
+    upstream::rename(spec, kind, doc, crd_labels(spec, kind)).ok()
+}
+
 fn crds_for(spec: &FleetSpec, kinds: &[Kind]) -> Vec<Value> {
     let mut schemas = schemas(spec);
     kinds
         .iter()
-        .filter_map(|&k| schemas.remove(&k).map(|s| crd(spec, k, s)))
+        .filter_map(|&k| {
+            let inferred = schemas.remove(&k);
+            upstream_crd(spec, k).or_else(|| inferred.map(|s| crd(spec, k, s)))
+        })
         .collect()
+}
+
+/// The custom kinds whose CRDs get upstream schemas (empty for inferred schemas).
+pub fn upstream_kinds(spec: &FleetSpec) -> Vec<Kind> {
+    CUSTOM_KINDS
+        .into_iter()
+        .filter(|&k| upstream_crd(spec, k).is_some())
+        .collect()
+}
+
+/// Checks that the fleet's upstream CRDs (if any) define every Cluster API kind it writes,
+/// serving the fleet's version.
+pub fn check_upstream(spec: &FleetSpec) -> Result<(), upstream::UpstreamError> {
+    match &spec.crd_schemas {
+        CrdSchemas::Inferred => Ok(()),
+        CrdSchemas::Upstream(docs) => upstream::check(docs, spec, &CUSTOM_KINDS).map(|_| ()),
+    }
 }
 
 /// The CustomResourceDefinitions (`apiextensions.k8s.io/v1`) of every custom kind the fleet
 /// uses, in `spec.api_group`'s groups, in creation order. Core, bootstrap and control-plane
 /// kinds serve and store `spec.capi_version`; provider kinds `v1beta1`. Schemas are inferred
 /// from example bodies (every variant merged), so they type and require exactly what the
-/// tool writes; `status` is a subresource (and `scale` for KubeadmControlPlane,
+/// tool writes, unless `spec.crd_schemas` is upstream: then the kinds the upstream CRDs
+/// define get those (renamed, see [`CrdSchemas`]); `status` is a subresource (and `scale` for KubeadmControlPlane,
 /// MachineDeployment and MachineSet, as upstream).
 pub fn crds(spec: &FleetSpec) -> Vec<Value> {
     crds_for(spec, &CUSTOM_KINDS)

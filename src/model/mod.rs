@@ -48,6 +48,8 @@ mod providers;
 mod schema;
 mod secrets;
 mod spec;
+mod status;
+mod upstream;
 
 #[cfg(test)]
 mod crd_tests;
@@ -59,12 +61,14 @@ mod tests;
 mod upstream_tests;
 
 pub use body::{create_body, take_create_body};
-pub use crds::{crds, provider_crds};
+pub use crds::{check_upstream, crds, provider_crds, upstream_kinds};
 pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
+pub use status::{status_patch, RECONCILES_TO_FULL_STATUS};
+pub use upstream::{CrdSchemas, UpstreamError, UPSTREAM_CORE_GROUP};
 
 /// Label carrying the run id on every object the tool creates.
 pub const RUN_ID_LABEL: &str = "capi-loadgen.io/run-id";

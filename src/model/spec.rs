@@ -79,6 +79,8 @@ pub struct FleetSpec {
     pub payload: PayloadSizes,
     /// The slice of the fleet this process generates (the whole fleet by default).
     pub shard: Shard,
+    /// Where the CRDs' schemas come from (inferred by default).
+    pub crd_schemas: super::upstream::CrdSchemas,
 }
 
 /// One of `count` disjoint slices of a fleet, by namespace: shard `index` owns namespaces
@@ -126,6 +128,7 @@ impl FleetSpec {
             kubernetes_version: "v1.30.4".to_string(),
             payload: PayloadSizes::default(),
             shard: Shard::default(),
+            crd_schemas: Default::default(),
         }
     }
 

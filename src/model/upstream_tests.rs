@@ -255,3 +255,39 @@ fn upstream_check_catches_mistakes() {
         .expect("a machine");
     assert!(!upstream_errors(&crd, &v, &old.body).is_empty());
 }
+
+#[test]
+fn status_patches_conform_to_upstream_crds() {
+    // Every stage of the steady phase's status growth is a valid status of the real kinds.
+    let now = "2026-11-29T10:00:00Z";
+    let mut checked = 0;
+    for (version, capi) in [
+        ("v1beta1", CapiVersion::V1beta1),
+        ("v1beta2", CapiVersion::V1beta2),
+    ] {
+        for kind in [Kind::Cluster, Kind::Machine] {
+            let crd = load_crd(version, crd_file(kind).unwrap());
+            let v = validator(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
+            let spec = upstream_spec(Provider::Metal3, capi);
+            for obj in cluster_objects(&spec, 0).filter(|o| o.kind == kind) {
+                let mut sizes = Vec::new();
+                for reconcile in 0..=RECONCILES_TO_FULL_STATUS {
+                    let patch = status_patch(&obj.body["status"], reconcile, now);
+                    let mut body = obj.body.clone();
+                    body["status"] = patch["status"].clone();
+                    let errs = upstream_errors(&crd, &v, &body);
+                    assert!(
+                        errs.is_empty(),
+                        "{version} {} #{reconcile}: {errs:?}",
+                        obj.name
+                    );
+                    sizes.push(patch.to_string().len());
+                    checked += 1;
+                }
+                assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+                assert!(sizes[0] < sizes[sizes.len() - 1], "{sizes:?}");
+            }
+        }
+    }
+    assert!(checked > 20, "{checked}");
+}

@@ -4,6 +4,9 @@
 //! parser or from validation, names `file:line: field: problem`. All cross-field checks live
 //! in `validate`. See `profiles/README.md` for every field, its unit and default.
 
+mod crd_dir;
+#[cfg(test)]
+mod crd_dir_tests;
 mod locate;
 mod observe;
 pub mod phases;
@@ -15,6 +18,7 @@ mod tests;
 mod types;
 mod validate;
 
+pub use crd_dir::read_dir as read_crd_dir;
 pub use sweep_section::SweepPlan;
 pub use types::*;
 pub use validate::{

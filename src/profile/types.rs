@@ -257,6 +257,11 @@ pub struct FleetSection {
     pub capi_version: Option<CapiVersion>,
     /// Install the tool's CRDs before the run (default true).
     pub install_crds: Option<bool>,
+    /// Where the CRDs' schemas come from: `inferred` (default) or `upstream`.
+    pub crd_schemas: Option<CrdSchemaSource>,
+    /// Directory of upstream CRD YAML/JSON files (for `crd_schemas: upstream`; relative
+    /// paths from the working directory, as every path in a profile).
+    pub crd_dir: Option<PathBuf>,
     /// Kubernetes version written into KCP/Machines (default v1.30.4).
     pub kubernetes_version: Option<String>,
     /// Per-cluster Secrets (default kubeconfig, ca, etcd, sa, proxy).
@@ -264,6 +269,16 @@ pub struct FleetSection {
     /// Object size knobs.
     #[serde(default)]
     pub payload_bytes: PayloadSection,
+}
+
+/// `fleet.crd_schemas:` where the CRDs' schemas come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrdSchemaSource {
+    /// Inferred from the tool's own example bodies.
+    Inferred,
+    /// Real Cluster API CRDs from `fleet.crd_dir`, renamed into the tool's groups.
+    Upstream,
 }
 
 /// `fleet.payload_bytes:` extra bytes per object of a kind, and the cloud-init size.

@@ -432,7 +432,9 @@ pub fn validate(
         kubernetes_version,
         payload: payload(&f.payload_bytes, err)?,
         shard: Default::default(),
+        crd_schemas: super::crd_dir::crd_schemas(f, err)?,
     };
+    super::crd_dir::check(&fleet, err)?;
     let per_cluster: u64 = fleet.objects_per_cluster().values().sum();
     if per_cluster
         .checked_mul(clusters)

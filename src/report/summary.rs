@@ -158,6 +158,16 @@ pub struct FleetInfo {
     pub machine_deployments: u32,
     /// Workers per MachineDeployment.
     pub workers_per_machine_deployment: u32,
+    /// Where the CRDs' schemas came from: "inferred" or "upstream" (`fleet.crd_schemas`).
+    #[serde(default = "inferred")]
+    pub crd_schemas: String,
+    /// Kinds (labels) whose CRDs had upstream schemas; the others' were inferred.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_schema_kinds: Vec<String>,
+}
+
+fn inferred() -> String {
+    "inferred".into()
 }
 
 /// Client pool settings.

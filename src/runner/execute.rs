@@ -34,6 +34,11 @@ fn fleet_info(f: &FleetSpec) -> FleetInfo {
         control_plane_replicas: f.control_plane_replicas,
         machine_deployments: f.machine_deployments,
         workers_per_machine_deployment: f.workers_per_machine_deployment,
+        crd_schemas: f.crd_schemas.as_str().into(),
+        upstream_schema_kinds: model::upstream_kinds(f)
+            .into_iter()
+            .map(|k| k.label().to_string())
+            .collect(),
     }
 }
 

@@ -10,4 +10,5 @@ mod local_env;
 mod management_clusters;
 mod nospace;
 mod rbac;
+mod upstream_schemas;
 mod version_matrix;

@@ -180,17 +180,22 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="capi-loadgen-bench."))
         self.etcd = None  # the bare etcd running now: (Popen, endpoint)
         self.env_dir = None  # the local environment's state dir while it is up
-        self.tool = ROOT / "target" / "release" / "capi-loadgen"
+        self.tool = Path(args.tool).resolve() if args.tool else ROOT / "target" / "release" / "capi-loadgen"
         self.etcd_version = args.etcd_version or required(ROOT / "servers/etcd/go.mod", "go.etcd.io/etcd/server/v3")
         self.k8s_version = args.kubernetes_version or required(ROOT / "servers/kube-apiserver/go.mod", "k8s.io/kubernetes")
 
     def prepare(self):
-        say("building capi-loadgen (cargo build --release --locked, nice -n 19)")
-        t0 = time.monotonic()
-        out = self.work / "cargo-build.log"
-        run_quiet(["cargo", "build", "--release", "--locked"], out, "cargo build --release --locked")
-        print("".join(out.read_text().splitlines(True)[-2:]), end="")
-        print(f"cargo build: {time.monotonic() - t0:.1f} s")
+        if self.args.tool:
+            if not os.access(self.tool, os.X_OK):
+                raise BenchError(f"--tool {self.tool}: not an executable")
+            print(f"capi-loadgen: {self.tool} (--tool, not rebuilt)")
+        else:
+            say("building capi-loadgen (cargo build --release --locked, nice -n 19)")
+            t0 = time.monotonic()
+            out = self.work / "cargo-build.log"
+            run_quiet(["cargo", "build", "--release", "--locked"], out, "cargo build --release --locked")
+            print("".join(out.read_text().splitlines(True)[-2:]), end="")
+            print(f"cargo build: {time.monotonic() - t0:.1f} s")
         say(f"baselines (scripts/setup.sh --bench) and servers (etcd {self.etcd_version}, kube-apiserver {self.k8s_version})")
         self.etcd_bench = baseline("etcd-benchmark", ROOT / "bench/baselines/etcd-benchmark")
         self.creator = baseline("client-go-creator", ROOT / "bench/baselines/creator")
@@ -450,6 +455,67 @@ def apiserver_create_path(b):
     return rows
 
 
+# --- 5. the breakpoints suite's etcd-writes experiment -----------------------------------------------
+# How often the generator's own CPU is sampled from /proc/<pid>/stat during the sweep.
+SUITE_SAMPLE_S = 0.25
+# The window of the peak share (the sweep's points last 6 s; 2 s windows see one point's load).
+SUITE_PEAK_WINDOW_S = 2.0
+
+
+def own_cpu_s(pid):
+    """The process's own user+sys seconds (not its children's: the local environment's etcd)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        return proc_cpu_ticks(pid) / CLK_TCK
+    return None
+
+
+def suite_etcd_writes(b):
+    """`capi-loadgen sweep profiles/breakpoints/etcd-writes.yaml` (the suite's etcd-writes row:
+    open-loop creates into a fresh bare etcd of the local environment at a rising offered rate)
+    with the generator's own CPU sampled from /proc: its share of the machine (all cores) over
+    the sweep and in the busiest 2-second window."""
+    prof = ROOT / "profiles" / "breakpoints" / "etcd-writes.yaml"
+    cores = os.cpu_count() or 1
+    say(f"breakpoints suite etcd-writes experiment: capi-loadgen sweep {prof.relative_to(ROOT)} "
+        f"(generator CPU from /proc every {SUITE_SAMPLE_S} s, {cores} cores)")
+    out = b.work / "suite-etcd-writes"
+    t0 = time.monotonic()
+    with open(f"{out}.log", "wb") as f:
+        p = spawn([b.tool, "sweep", prof, "--out", out, "--etcd-version", b.etcd_version,
+                   "--kubernetes-version", b.k8s_version], stdout=f, stderr=subprocess.STDOUT)
+        samples = []
+        while p.poll() is None:
+            c = own_cpu_s(p.pid)
+            if c is not None:
+                samples.append((time.monotonic(), c))
+            time.sleep(SUITE_SAMPLE_S)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        tail(f"{out}.log")
+        raise BenchError(f"capi-loadgen sweep {prof.name} exited {p.returncode} (log: {out}.log)")
+    if len(samples) < 2:
+        raise BenchError("the sweep ended before its CPU could be sampled")
+    cpu = samples[-1][1]
+    peak = 0.0
+    j = 0
+    for i in range(len(samples)):
+        while samples[i][0] - samples[j][0] > SUITE_PEAK_WINDOW_S:
+            j += 1
+        dt = samples[i][0] - samples[j][0]
+        if dt >= SUITE_PEAK_WINDOW_S * 0.75:
+            peak = max(peak, (samples[i][1] - samples[j][1]) / dt / cores)
+    best = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        pts = json.loads((out / "sweep.json").read_text()).get("points", [])
+        best = max((pt.get("writes_per_second") or 0.0) for pt in pts) if pts else None
+    row = {"metric": "suite_etcd_writes", "side": "tool", "pair": 1, "wall_s": wall, "cpu_s": cpu,
+           "share_of_machine": cpu / wall / cores, "peak_share_of_machine": peak, "cores": cores,
+           "best_writes_per_s": best}
+    rows = []
+    emit(rows, row)
+    return rows
+
+
 # --- 4. memory -------------------------------------------------------------------------------------
 def big_fleet(clusters):
     return (f"name: bench-memory\ntarget: {{type: etcd}}\nfleet:\n  clusters: {clusters}\n  clusters_per_namespace: 100\n"
@@ -622,6 +688,17 @@ def summarize_apiserver(by, table):
               "-", "<= 0.10", "n/a" if cs is None else ("yes" if cs <= 0.10 else "NO"))
 
 
+def summarize_suite(by, table):
+    t = by.get(("suite_etcd_writes", "tool"), [])
+    if not t:
+        return
+    best = med(t, "best_writes_per_s")
+    print(f"\nbreakpoints suite, etcd-writes sweep: generator CPU {fmt(med(t, 'cpu_s'))} s over {fmt(med(t, 'wall_s'))} s "
+          f"on {fmt(med(t, 'cores'))} cores; best point {fmt(best)} writes/s")
+    table.add("generator share of the machine, breakpoints etcd-writes sweep (whole sweep / busiest 2 s)", "-",
+              f"{med(t, 'share_of_machine') * 100:.0f}% / {med(t, 'peak_share_of_machine') * 100:.0f}%", "-", "-", "-")
+
+
 def summarize_memory(mem, table):
     if not mem:
         return
@@ -656,6 +733,7 @@ def summarize(runs, mem):
     table = GoalTable()
     summarize_etcd(by, table)
     summarize_apiserver(by, table)
+    summarize_suite(by, table)
     summarize_memory(mem, table)
     table.print()
 
@@ -668,6 +746,17 @@ def sizes(text):
         v = []
     if len(v) < 2 or any(n < 1 for n in v) or v != sorted(set(v)):
         raise argparse.ArgumentTypeError(f"'{text}' is not two or more increasing cluster counts like 8,32,96")
+    return v
+
+
+PATHS = ("etcd", "apiserver", "suite", "memory")
+
+
+def paths(text):
+    v = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in v if x not in PATHS]
+    if not v or bad:
+        raise argparse.ArgumentTypeError(f"'{text}': paths are {', '.join(PATHS)}")
     return v
 
 
@@ -697,6 +786,9 @@ def parse_args(argv):
                    help="clusters of 1,000 machines in the real memory runs, increasing (default 8,32,96)")
     p.add_argument("--etcd-version", help="etcd to run (default: what servers/etcd/go.mod pins)")
     p.add_argument("--kubernetes-version", help="kube-apiserver to run (default: what servers/kube-apiserver/go.mod pins)")
+    p.add_argument("--paths", type=paths, default=list(PATHS),
+                   help=f"measured paths, comma-separated, of {','.join(PATHS)} (default: all)")
+    p.add_argument("--tool", help="a capi-loadgen binary to measure instead of building target/release/capi-loadgen")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p.parse_args(argv)
 
@@ -714,9 +806,10 @@ def main(argv):
     try:
         b = Bench(args)
         b.prepare()
-        runs = etcd_put_path(b)
-        runs += apiserver_create_path(b)
-        mem = memory(b)
+        runs = etcd_put_path(b) if "etcd" in args.paths else []
+        runs += apiserver_create_path(b) if "apiserver" in args.paths else []
+        runs += suite_etcd_writes(b) if "suite" in args.paths else []
+        mem = memory(b) if "memory" in args.paths else None
         say("results (medians; ratio = capi-loadgen / baseline)")
         print(NOTE.format(workers=args.workers))
         summarize(runs, mem)

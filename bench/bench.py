@@ -455,6 +455,47 @@ def apiserver_create_path(b):
     return rows
 
 
+# --- scrape cost ---------------------------------------------------------------------------------
+# Scrape intervals compared: the per-second scrape and one that never comes during the run.
+SCRAPE_EVERY_S = 1
+SCRAPE_NEVER_S = 3600
+
+
+def scrape_cost(b):
+    """The tool's CPU for its /metrics scrapes: the apiserver create path's run (same fleet, a
+    fresh run id each) with `observe.interval_seconds` 1 and 3600 alternately on the local
+    environment; the CPU difference over the extra scrapes (one per second of the longer
+    run) is the cost of one scrape (fetching the apiserver's and etcd's /metrics and
+    parsing what the snapshot reads)."""
+    a = b.args
+    state = b.env_up()
+    kube = ["--kubeconfig", state["kubeconfig"], "--context", LOAD_CONTEXT]
+    clusters = -(-a.creates // PER_CLUSTER)
+
+    def profile(interval):
+        return b.profile(f"scrape-{interval}.yaml", f"name: bench-scrape-{interval}\ntarget: {{type: kube}}\n"
+                         f"{fleet_yaml(clusters)}client: {{pool_size: 1, qps: -1}}\n"
+                         f"observe: {{interval_seconds: {interval}}}\nphases: {{create: {{concurrency: {a.workers}}}}}\n")
+
+    # The CRDs installed once before the pairs (a one-cluster run), as on the apiserver path.
+    warm = b.profile("scrape-warm.yaml", f"name: bench-scrape-warmup\ntarget: {{type: kube}}\n{fleet_yaml(1)}")
+    run_quiet([b.tool, "run", warm, *kube, "--run-id", "scrapewarm", "--out", b.work / "scrape-warm"],
+              b.work / "scrape-warm.log", "capi-loadgen warm-up run (CRD install)")
+    say(f"scrape cost: {a.pairs} pairs of create runs (~{a.creates} objects) with observe.interval_seconds "
+        f"{SCRAPE_EVERY_S} and {SCRAPE_NEVER_S}")
+    rows = []
+    for pair in range(1, a.pairs + 1):
+        for interval in (SCRAPE_EVERY_S, SCRAPE_NEVER_S):
+            out = b.work / f"scrape-{interval}-{pair}"
+            m = measured([b.tool, "run", profile(interval), *kube, "--run-id", f"scrape{interval}x{pair}", "--out", out],
+                         f"{out}.log")
+            ok, secs, _, _ = tool_summary(out / "summary.json")
+            emit(rows, {"metric": "scrape", "side": f"every_{interval}", "pair": pair, "ok": ok, "process_s": m["wall_s"],
+                        "cpu_s": m["user_s"] + m["sys_s"], "cpu_us_per_op": (m["user_s"] + m["sys_s"]) * 1e6 / ok})
+    b.env_down()
+    return rows
+
+
 # --- 5. the breakpoints suite's etcd-writes experiment -----------------------------------------------
 # How often the generator's own CPU is sampled from /proc/<pid>/stat during the sweep.
 SUITE_SAMPLE_S = 0.25
@@ -688,6 +729,24 @@ def summarize_apiserver(by, table):
               "-", "<= 0.10", "n/a" if cs is None else ("yes" if cs <= 0.10 else "NO"))
 
 
+def summarize_scrape(by, table):
+    e, n = by.get(("scrape", f"every_{SCRAPE_EVERY_S}"), []), by.get(("scrape", f"every_{SCRAPE_NEVER_S}"), [])
+    if not (e and n):
+        return
+    # Per pair: the CPU difference over the scrapes the per-second run made (one a second).
+    costs, shares = [], []
+    for x in e:
+        y = next((r for r in n if r["pair"] == x["pair"]), None)
+        if y:
+            costs.append((x["cpu_s"] - y["cpu_s"]) * 1e3 / max(x["process_s"], 1.0))
+            shares.append((x["cpu_s"] - y["cpu_s"]) / x["cpu_s"])
+    cost, share = statistics.median(costs), statistics.median(shares)
+    print(f"\nscrape cost: tool CPU {fmt(med(e, 'cpu_s'))} s scraping every {SCRAPE_EVERY_S} s vs {fmt(med(n, 'cpu_s'))} s "
+          f"without; per scrape {fmt(cost)} ms (median of the pairs' differences over one scrape a second)")
+    table.add("scrape: CPU per scrape / share of the tool's CPU at one scrape a second", "-",
+              f"{fmt(cost, ' ms')} / {share * 100:.1f}%", "-", "-", "-")
+
+
 def summarize_suite(by, table):
     t = by.get(("suite_etcd_writes", "tool"), [])
     if not t:
@@ -733,6 +792,7 @@ def summarize(runs, mem):
     table = GoalTable()
     summarize_etcd(by, table)
     summarize_apiserver(by, table)
+    summarize_scrape(by, table)
     summarize_suite(by, table)
     summarize_memory(mem, table)
     table.print()
@@ -749,7 +809,7 @@ def sizes(text):
     return v
 
 
-PATHS = ("etcd", "apiserver", "suite", "memory")
+PATHS = ("etcd", "apiserver", "scrape", "suite", "memory")
 
 
 def paths(text):
@@ -808,6 +868,7 @@ def main(argv):
         b.prepare()
         runs = etcd_put_path(b) if "etcd" in args.paths else []
         runs += apiserver_create_path(b) if "apiserver" in args.paths else []
+        runs += scrape_cost(b) if "scrape" in args.paths else []
         runs += suite_etcd_writes(b) if "suite" in args.paths else []
         mem = memory(b) if "memory" in args.paths else None
         say("results (medians; ratio = capi-loadgen / baseline)")

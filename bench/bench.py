@@ -187,17 +187,22 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="capi-loadgen-bench."))
         self.etcd = None  # the bare etcd running now: (Popen, endpoint)
         self.env_dir = None  # the local environment's state dir while it is up
-        self.tool = ROOT / "target" / "release" / "capi-loadgen"
+        self.tool = Path(args.tool).resolve() if args.tool else ROOT / "target" / "release" / "capi-loadgen"
         self.etcd_version = args.etcd_version or required(ROOT / "servers/etcd/go.mod", "go.etcd.io/etcd/server/v3")
         self.k8s_version = args.kubernetes_version or required(ROOT / "servers/kube-apiserver/go.mod", "k8s.io/kubernetes")
 
     def prepare(self):
-        say("building capi-loadgen (cargo build --release --locked, nice -n 19)")
-        t0 = time.monotonic()
-        out = self.work / "cargo-build.log"
-        run_quiet(["cargo", "build", "--release", "--locked"], out, "cargo build --release --locked")
-        print("".join(out.read_text().splitlines(True)[-2:]), end="")
-        print(f"cargo build: {time.monotonic() - t0:.1f} s")
+        if self.args.tool:
+            if not os.access(self.tool, os.X_OK):
+                raise BenchError(f"--tool {self.tool}: not an executable")
+            print(f"capi-loadgen: {self.tool} (--tool, not rebuilt)")
+        else:
+            say("building capi-loadgen (cargo build --release --locked, nice -n 19)")
+            t0 = time.monotonic()
+            out = self.work / "cargo-build.log"
+            run_quiet(["cargo", "build", "--release", "--locked"], out, "cargo build --release --locked")
+            print("".join(out.read_text().splitlines(True)[-2:]), end="")
+            print(f"cargo build: {time.monotonic() - t0:.1f} s")
         say(f"baselines (scripts/setup.sh --bench) and servers (etcd {self.etcd_version}, kube-apiserver {self.k8s_version})")
         self.etcd_bench = baseline("etcd-benchmark", ROOT / "bench/baselines/etcd-benchmark")
         self.creator = baseline("client-go-creator", ROOT / "bench/baselines/creator")
@@ -457,6 +462,108 @@ def apiserver_create_path(b):
     return rows
 
 
+# --- scrape cost ---------------------------------------------------------------------------------
+# Scrape intervals compared: the per-second scrape and one that never comes during the run.
+SCRAPE_EVERY_S = 1
+SCRAPE_NEVER_S = 3600
+
+
+def scrape_cost(b):
+    """The tool's CPU for its /metrics scrapes: the apiserver create path's run (same fleet, a
+    fresh run id each) with `observe.interval_seconds` 1 and 3600 alternately on the local
+    environment; the CPU difference over the extra scrapes (one per second of the longer
+    run) is the cost of one scrape (fetching the apiserver's and etcd's /metrics and
+    parsing what the snapshot reads)."""
+    a = b.args
+    state = b.env_up()
+    kube = ["--kubeconfig", state["kubeconfig"], "--context", LOAD_CONTEXT]
+    clusters = -(-a.creates // PER_CLUSTER)
+
+    def profile(interval):
+        return b.profile(f"scrape-{interval}.yaml", f"name: bench-scrape-{interval}\ntarget: {{type: kube}}\n"
+                         f"{fleet_yaml(clusters)}client: {{pool_size: 1, qps: -1}}\n"
+                         f"observe: {{interval_seconds: {interval}}}\nphases: {{create: {{concurrency: {a.workers}}}}}\n")
+
+    # The CRDs installed once before the pairs (a one-cluster run), as on the apiserver path.
+    warm = b.profile("scrape-warm.yaml", f"name: bench-scrape-warmup\ntarget: {{type: kube}}\n{fleet_yaml(1)}")
+    run_quiet([b.tool, "run", warm, *kube, "--run-id", "scrapewarm", "--out", b.work / "scrape-warm"],
+              b.work / "scrape-warm.log", "capi-loadgen warm-up run (CRD install)")
+    say(f"scrape cost: {a.pairs} pairs of create runs (~{a.creates} objects) with observe.interval_seconds "
+        f"{SCRAPE_EVERY_S} and {SCRAPE_NEVER_S}")
+    rows = []
+    for pair in range(1, a.pairs + 1):
+        for interval in (SCRAPE_EVERY_S, SCRAPE_NEVER_S):
+            out = b.work / f"scrape-{interval}-{pair}"
+            m = measured([b.tool, "run", profile(interval), *kube, "--run-id", f"scrape{interval}x{pair}", "--out", out],
+                         f"{out}.log")
+            ok, secs, _, _ = tool_summary(out / "summary.json")
+            emit(rows, {"metric": "scrape", "side": f"every_{interval}", "pair": pair, "ok": ok, "process_s": m["wall_s"],
+                        "cpu_s": m["user_s"] + m["sys_s"], "cpu_us_per_op": (m["user_s"] + m["sys_s"]) * 1e6 / ok})
+    b.env_down()
+    return rows
+
+
+# --- 5. the breakpoints suite's etcd-writes experiment -----------------------------------------------
+# How often the generator's own CPU is sampled from /proc/<pid>/stat during the sweep.
+SUITE_SAMPLE_S = 0.25
+# The window of the peak share (the sweep's points last 6 s; 2 s windows see one point's load).
+SUITE_PEAK_WINDOW_S = 2.0
+
+
+def own_cpu_s(pid):
+    """The process's own user+sys seconds (not its children's: the local environment's etcd)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        return proc_cpu_ticks(pid) / CLK_TCK
+    return None
+
+
+def suite_etcd_writes(b):
+    """`capi-loadgen sweep profiles/breakpoints/etcd-writes.yaml` (the suite's etcd-writes row:
+    open-loop creates into a fresh bare etcd of the local environment at a rising offered rate)
+    with the generator's own CPU sampled from /proc: its share of the machine (all cores) over
+    the sweep and in the busiest 2-second window."""
+    prof = ROOT / "profiles" / "breakpoints" / "etcd-writes.yaml"
+    cores = os.cpu_count() or 1
+    say(f"breakpoints suite etcd-writes experiment: capi-loadgen sweep {prof.relative_to(ROOT)} "
+        f"(generator CPU from /proc every {SUITE_SAMPLE_S} s, {cores} cores)")
+    out = b.work / "suite-etcd-writes"
+    t0 = time.monotonic()
+    with open(f"{out}.log", "wb") as f:
+        p = spawn([b.tool, "sweep", prof, "--out", out, "--etcd-version", b.etcd_version,
+                   "--kubernetes-version", b.k8s_version], stdout=f, stderr=subprocess.STDOUT)
+        samples = []
+        while p.poll() is None:
+            c = own_cpu_s(p.pid)
+            if c is not None:
+                samples.append((time.monotonic(), c))
+            time.sleep(SUITE_SAMPLE_S)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        tail(f"{out}.log")
+        raise BenchError(f"capi-loadgen sweep {prof.name} exited {p.returncode} (log: {out}.log)")
+    if len(samples) < 2:
+        raise BenchError("the sweep ended before its CPU could be sampled")
+    cpu = samples[-1][1]
+    peak = 0.0
+    j = 0
+    for i in range(len(samples)):
+        while samples[i][0] - samples[j][0] > SUITE_PEAK_WINDOW_S:
+            j += 1
+        dt = samples[i][0] - samples[j][0]
+        if dt >= SUITE_PEAK_WINDOW_S * 0.75:
+            peak = max(peak, (samples[i][1] - samples[j][1]) / dt / cores)
+    best = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        pts = json.loads((out / "sweep.json").read_text()).get("points", [])
+        best = max((pt.get("writes_per_second") or 0.0) for pt in pts) if pts else None
+    row = {"metric": "suite_etcd_writes", "side": "tool", "pair": 1, "wall_s": wall, "cpu_s": cpu,
+           "share_of_machine": cpu / wall / cores, "peak_share_of_machine": peak, "cores": cores,
+           "best_writes_per_s": best}
+    rows = []
+    emit(rows, row)
+    return rows
+
+
 # --- 4. memory -------------------------------------------------------------------------------------
 def big_fleet(clusters):
     return (f"name: bench-memory\ntarget: {{type: etcd}}\nfleet:\n  clusters: {clusters}\n  clusters_per_namespace: 100\n"
@@ -629,6 +736,35 @@ def summarize_apiserver(by, table):
               "-", "<= 0.10", "n/a" if cs is None else ("yes" if cs <= 0.10 else "NO"))
 
 
+def summarize_scrape(by, table):
+    e, n = by.get(("scrape", f"every_{SCRAPE_EVERY_S}"), []), by.get(("scrape", f"every_{SCRAPE_NEVER_S}"), [])
+    if not (e and n):
+        return
+    # Per pair: the CPU difference over the scrapes the per-second run made (one a second).
+    costs, shares = [], []
+    for x in e:
+        y = next((r for r in n if r["pair"] == x["pair"]), None)
+        if y:
+            costs.append((x["cpu_s"] - y["cpu_s"]) * 1e3 / max(x["process_s"], 1.0))
+            shares.append((x["cpu_s"] - y["cpu_s"]) / x["cpu_s"])
+    cost, share = statistics.median(costs), statistics.median(shares)
+    print(f"\nscrape cost: tool CPU {fmt(med(e, 'cpu_s'))} s scraping every {SCRAPE_EVERY_S} s vs {fmt(med(n, 'cpu_s'))} s "
+          f"without; per scrape {fmt(cost)} ms (median of the pairs' differences over one scrape a second)")
+    table.add("scrape: CPU per scrape / share of the tool's CPU at one scrape a second", "-",
+              f"{fmt(cost, ' ms')} / {share * 100:.1f}%", "-", "-", "-")
+
+
+def summarize_suite(by, table):
+    t = by.get(("suite_etcd_writes", "tool"), [])
+    if not t:
+        return
+    best = med(t, "best_writes_per_s")
+    print(f"\nbreakpoints suite, etcd-writes sweep: generator CPU {fmt(med(t, 'cpu_s'))} s over {fmt(med(t, 'wall_s'))} s "
+          f"on {fmt(med(t, 'cores'))} cores; best point {fmt(best)} writes/s")
+    table.add("generator share of the machine, breakpoints etcd-writes sweep (whole sweep / busiest 2 s)", "-",
+              f"{med(t, 'share_of_machine') * 100:.0f}% / {med(t, 'peak_share_of_machine') * 100:.0f}%", "-", "-", "-")
+
+
 def summarize_memory(mem, table):
     if not mem:
         return
@@ -663,6 +799,8 @@ def summarize(runs, mem):
     table = GoalTable()
     summarize_etcd(by, table)
     summarize_apiserver(by, table)
+    summarize_scrape(by, table)
+    summarize_suite(by, table)
     summarize_memory(mem, table)
     schemas.summarize(by, table, sys.modules[__name__])
     table.print()
@@ -679,13 +817,14 @@ def sizes(text):
     return v
 
 
-PATHS = ("etcd", "apiserver", "memory", "schemas")
+PATHS = ("etcd", "apiserver", "scrape", "suite", "memory", "schemas")
 
 
 def paths(text):
     v = [x.strip() for x in text.split(",") if x.strip()]
-    if not v or any(x not in PATHS for x in v):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of {', '.join(PATHS)}")
+    bad = [x for x in v if x not in PATHS]
+    if not v or bad:
+        raise argparse.ArgumentTypeError(f"'{text}': paths are {', '.join(PATHS)}")
     return v
 
 
@@ -715,8 +854,9 @@ def parse_args(argv):
                    help="clusters of 1,000 machines in the real memory runs, increasing (default 8,32,96)")
     p.add_argument("--etcd-version", help="etcd to run (default: what servers/etcd/go.mod pins)")
     p.add_argument("--kubernetes-version", help="kube-apiserver to run (default: what servers/kube-apiserver/go.mod pins)")
-    p.add_argument("--paths", type=paths, default=list(PATHS),
-                   help=f"comma-separated measured paths, of {','.join(PATHS)} (default: all)")
+    p.add_argument("--paths", type=paths, default=None,
+                   help=f"measured paths, comma-separated, of {','.join(PATHS)} (default: all; schemas only with --crd-dir)")
+    p.add_argument("--tool", help="a capi-loadgen binary to measure instead of building target/release/capi-loadgen")
     p.add_argument("--crd-dir", help="upstream Cluster API CRD YAML/JSON files for the schemas path (e.g. extracted from a "
                    "release's components.yaml); required by it")
     p.add_argument("--schema-clusters", type=positive, default=100,
@@ -724,7 +864,10 @@ def parse_args(argv):
     p.add_argument("--schema-capi-version", choices=["v1beta1", "v1beta2"], default="v1beta2",
                    help="Cluster API version of the schemas path (default v1beta2, which has CEL rules)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.paths is None:
+        args.paths = [x for x in PATHS if x != "schemas" or args.crd_dir]
+    return args
 
 
 def main(argv):
@@ -744,6 +887,8 @@ def main(argv):
         b.prepare()
         runs = etcd_put_path(b) if "etcd" in args.paths else []
         runs += apiserver_create_path(b) if "apiserver" in args.paths else []
+        runs += scrape_cost(b) if "scrape" in args.paths else []
+        runs += suite_etcd_writes(b) if "suite" in args.paths else []
         mem = memory(b) if "memory" in args.paths else None
         runs += schemas.crd_schemas_path(b, sys.modules[__name__]) if "schemas" in args.paths else []
         say("results (medians; ratio = capi-loadgen / baseline)")

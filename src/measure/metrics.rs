@@ -1,10 +1,10 @@
-//! Reading apiserver and etcd `/metrics` (Prometheus text format, parsed with
-//! `prometheus-parse`) into a [`Snapshot`], and turning two snapshots into the values of one
+//! Reading apiserver and etcd `/metrics` (Prometheus text format, parsed by
+//! [`super::exposition`]) into a [`Snapshot`], and turning two snapshots into the values of one
 //! interval: histogram p99s from bucket deltas (as Prometheus' `histogram_quantile` does),
 //! counter deltas, gauges. Metric names differ across Kubernetes and etcd versions: every known name
 //! is accepted.
 
-use prometheus_parse::{Scrape, Value};
+use super::exposition::{HistogramCount, Scrape, Value};
 use std::collections::BTreeMap;
 
 /// Cumulative histogram buckets: (upper bound in seconds, cumulative count).
@@ -80,8 +80,7 @@ pub struct Snapshot {
 }
 
 /// Every metric family [`Snapshot`] reads; `parse` skips the others (an apiserver's
-/// `/metrics` is ~10,000 lines, and prometheus-parse's regex per line was a sixth of the
-/// tool's CPU during a create run).
+/// `/metrics` is ~10,000 lines).
 const READ: [&str; 14] = [
     "etcd_mvcc_db_total_size_in_bytes",
     "etcd_mvcc_db_total_size_in_use_in_bytes",
@@ -147,12 +146,8 @@ const MUTATING_VERBS: [&str; 7] = [
 ];
 
 /// Parses Prometheus text exposition: the families [`Snapshot`] reads.
-pub fn parse(text: &str) -> std::io::Result<Scrape> {
-    Scrape::parse(
-        text.lines()
-            .filter(|l| wanted(l))
-            .map(|l| Ok(l.to_string())),
-    )
+pub fn parse(text: &str) -> Scrape {
+    super::exposition::parse(text, wanted)
 }
 
 fn scalar(v: &Value) -> Option<f64> {
@@ -162,7 +157,7 @@ fn scalar(v: &Value) -> Option<f64> {
     }
 }
 
-fn add_buckets(into: &mut Buckets, h: &[prometheus_parse::HistogramCount]) {
+fn add_buckets(into: &mut Buckets, h: &[HistogramCount]) {
     for b in h {
         match into.iter_mut().find(|(le, _)| *le == b.less_than) {
             Some(e) => e.1 += b.count,
@@ -400,19 +395,16 @@ process_resident_memory_bytes 3.2e+08
     #[test]
     fn reads_etcd_and_apiserver_metrics() {
         let mut s = Snapshot::default();
-        s.add_etcd(&parse(ETCD).unwrap());
-        s.add_apiserver(&parse(APISERVER).unwrap());
+        s.add_etcd(&parse(ETCD));
+        s.add_apiserver(&parse(APISERVER));
         // The line filter drops only what the snapshot does not read.
         let mut all = Snapshot::default();
-        let every = |t: &str| Scrape::parse(t.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let every = |t: &str| super::super::exposition::parse(t, |_| true);
         all.add_etcd(&every(ETCD));
         all.add_apiserver(&every(APISERVER));
         assert_eq!(all, s);
         let noisy = format!("# HELP x y\n# TYPE go_goroutines gauge\ngo_goroutines 7\n{APISERVER}");
-        assert_eq!(
-            parse(&noisy).unwrap().samples.len(),
-            parse(APISERVER).unwrap().samples.len()
-        );
+        assert_eq!(parse(&noisy).samples.len(), parse(APISERVER).samples.len());
         assert_eq!(s.etcd_db_size, Some(2_097_152.0));
         assert_eq!(s.leader_changes, Some(1.0));
         assert_eq!(s.wal_fsync.as_ref().unwrap().len(), 4);
@@ -427,7 +419,7 @@ process_resident_memory_bytes 3.2e+08
         assert_eq!(s.apiserver_resident, Some(3.2e8));
         // etcd exports the same Go runtime families: they are not the apiserver's.
         let mut e = Snapshot::default();
-        e.add_etcd(&parse(APISERVER).unwrap());
+        e.add_etcd(&parse(APISERVER));
         assert_eq!((e.apiserver_resident, e.apiserver_heap_alloc), (None, None));
         let p99 = quantile_of_delta(None, &s.mutating["secrets"], 0.99).unwrap();
         assert!(p99 > 0.1 && p99 <= 1.0, "{p99}");
@@ -450,7 +442,7 @@ apiserver_resource_objects{group=\"\",resource=\"secrets\"} 5
 ";
         for text in [both, only_new] {
             let mut s = Snapshot::default();
-            s.add_apiserver(&parse(text).unwrap());
+            s.add_apiserver(&parse(text));
             assert_eq!(s.objects.len(), 2, "{:?}", s.objects);
             assert_eq!(s.objects["machines.cluster.x-k8s.io"], 42.0);
             assert_eq!(s.objects.values().sum::<f64>(), 47.0);
@@ -471,7 +463,7 @@ apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"pod
 ";
         for (text, want) in [(old, 3.0), (new, 5.0)] {
             let mut s = Snapshot::default();
-            s.add_apiserver(&parse(text).unwrap());
+            s.add_apiserver(&parse(text));
             assert_eq!(s.watchers, Some(want), "{text}");
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod apf;
 pub mod expose;
+pub mod exposition;
 pub mod instances;
 pub mod memory;
 pub mod metrics;

@@ -153,10 +153,7 @@ impl Sources {
         let mut s = Snapshot::default();
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
-            Some(url) => match http_get(url)
-                .await
-                .and_then(|t| super::metrics::parse(&t).map_err(|e| e.to_string()))
-            {
+            Some(url) => match http_get(url).await.map(|t| super::metrics::parse(&t)) {
                 Ok(scrape) => s.add_etcd(&scrape),
                 Err(e) => problems.push(format!("etcd /metrics: {e}")),
             },
@@ -215,7 +212,7 @@ impl Sources {
     }
 }
 
-async fn apiserver_metrics(c: &kube::Client) -> Result<prometheus_parse::Scrape, String> {
+async fn apiserver_metrics(c: &kube::Client) -> Result<super::exposition::Scrape, String> {
     let req = http::Request::get("/metrics")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
@@ -223,7 +220,7 @@ async fn apiserver_metrics(c: &kube::Client) -> Result<prometheus_parse::Scrape,
         .await
         .map_err(|_| "no answer within 10 s".to_string())?
         .map_err(|e| e.to_string())?;
-    super::metrics::parse(&text).map_err(|e| e.to_string())
+    Ok(super::metrics::parse(&text))
 }
 
 /// Puts etcd's readings (`from`) into an apiserver-side snapshot (`into`).

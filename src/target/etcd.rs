@@ -36,6 +36,8 @@ pub struct EtcdTarget {
     endpoint: String,
     timeout: Duration,
     format: StoredFormat,
+    /// The lean write path for creates (plaintext endpoints, [`super::stack`]).
+    wire: Option<std::sync::Arc<super::etcd_wire::Wire>>,
 }
 
 /// etcd's `Status` answer, the parts the tool reports.
@@ -189,11 +191,21 @@ impl EtcdTarget {
             })?
             .map_err(unreachable)?;
         let format = detect_format(&mut client).await;
+        let stack = super::stack::ClientStack::from_env()
+            .map_err(|e| TargetError::Config(e.to_string()))?;
+        // TLS endpoints keep etcd-client for creates too.
+        let wire = match (stack, tls) {
+            (super::stack::ClientStack::Lean, None) => super::etcd_wire::Wire::new(endpoints)
+                .ok()
+                .map(std::sync::Arc::new),
+            _ => None,
+        };
         Ok(EtcdTarget {
             client,
             endpoint,
             timeout,
             format,
+            wire,
         })
     }
 
@@ -446,6 +458,20 @@ impl Target for EtcdTarget {
         let key = obj.etcd_key();
         let (uid, value) = stored_value(obj, body, self.format)?;
         let request_bytes = value.len();
+        if let Some(wire) = &self.wire {
+            return self
+                .with_timeout(async {
+                    match wire.create_only(&key, value).await? {
+                        (true, revision) => Ok(Created {
+                            uid: Some(uid),
+                            request_bytes,
+                            resource_version: Some(revision.to_string()),
+                        }),
+                        (false, _) => Err(RequestError::Etcd(EtcdError::Exists)),
+                    }
+                })
+                .await;
+        }
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value, None)]);

@@ -31,6 +31,8 @@ pub struct KubeTarget {
     namespace_subject: Option<std::sync::Arc<serde_json::Value>>,
     /// The configuration it was built from, to reach another instance of the same server.
     config: Option<Box<kube::Config>>,
+    /// The lean HTTP path for every request but watches ([`super::stack`]).
+    lean: Option<super::kube_lean::LeanHttp>,
 }
 
 fn classify(e: &kube::Error) -> RequestError {
@@ -199,6 +201,18 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
+        let stack = super::stack::ClientStack::from_env()
+            .map_err(|e| TargetError::Config(e.to_string()))?;
+        let lean = match stack {
+            super::stack::ClientStack::Lean => match super::kube_lean::LeanHttp::new(&cfg) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::info!(%endpoint, "kube-rs client for every request: {e}");
+                    None
+                }
+            },
+            super::stack::ClientStack::Library => None,
+        };
         let config = Some(Box::new(cfg.clone()));
         let client = kube::Client::try_from(cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
@@ -209,6 +223,7 @@ impl KubeTarget {
             context: None,
             namespace_subject: None,
             config,
+            lean,
         })
     }
 
@@ -237,6 +252,7 @@ impl KubeTarget {
             context: None,
             namespace_subject: None,
             config: None,
+            lean: None,
         }
     }
 
@@ -584,13 +600,41 @@ impl KubeTarget {
             .body(Body::from(body))
             .map_err(|_| RequestError::Transport)?;
         let fut = async {
-            let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
-            let status = resp.status().as_u16();
-            let retry = retry_after(resp.headers());
-            let body = resp.into_body().collect_bytes().await.map_err(|e| {
-                tracing::debug!(error = %e, "reading an answer failed");
-                RequestError::Transport
-            })?;
+            let (status, retry, body) = match &self.lean {
+                Some(lean) => {
+                    use http_body_util::BodyExt;
+                    let resp = lean.send(req).await.map_err(|e| {
+                        tracing::debug!(error = %e, "request failed without an answer");
+                        RequestError::Transport
+                    })?;
+                    let status = resp.status().as_u16();
+                    let retry = retry_after(resp.headers());
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| {
+                            tracing::debug!(error = %e, "reading an answer failed");
+                            RequestError::Transport
+                        })?
+                        .to_bytes();
+                    (status, retry, body)
+                }
+                None => {
+                    let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
+                    let status = resp.status().as_u16();
+                    let retry = retry_after(resp.headers());
+                    let body = resp
+                        .into_body()
+                        .collect_bytes()
+                        .await
+                        .map_err(|e| {
+                            tracing::debug!(error = %e, "reading an answer failed");
+                            RequestError::Transport
+                        })?;
+                    (status, retry, body)
+                }
+            };
             if nospace(status, &body) {
                 return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
             }

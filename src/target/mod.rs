@@ -5,10 +5,13 @@
 pub mod access;
 pub mod encode;
 pub mod etcd;
+pub mod etcd_wire;
 pub mod guard;
 pub mod kube;
+pub mod kube_lean;
 pub mod kubeconfig;
 pub mod sizing;
+pub mod stack;
 pub mod stored_json;
 
 use crate::model::{ApiRef, Object};

@@ -1,0 +1,100 @@
+//! The lean HTTP path to kube-apiserver: hyper's pooled HTTP/1.1 client over rustls (the
+//! connection behaviour of kube-rs's client: a pool of keep-alive connections, one per
+//! request in flight). HTTP/2 (`enable_http2` on the connector, offered in ALPN) is left off
+//! until its behaviour through an apiserver restart is checked by the fault tests.
+//! Authentication is kube's own: the
+//! kubeconfig is resolved by `kube::Config` (client certificates, tokens, token files, exec
+//! plugins) and its tower layers (`ConfigExt::base_uri_layer`, `auth_layer` with token
+//! refresh, `extra_headers_layer` with impersonation and the User-Agent) wrap the client, as
+//! in kube-client's `client/builder.rs`, without the layers that cost per request and that
+//! the load path does not need: the `Buffer` (every request handed to a worker task over a
+//! channel), the `TraceLayer` (a span per request), kube's retry (off for the tool anyway,
+//! retries are the engine's) and the connector's read/write timeouts (each request has the
+//! target's own timeout).
+//!
+//! Used for every request [`super::kube::KubeTarget`] sends itself (creates, gets, patches,
+//! deletes, lists); watches stay on kube-rs's `Client`.
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use kube::client::{Body, ConfigExt};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
+
+type Service = BoxCloneSyncService<Request<Body>, Response<Incoming>, BoxError>;
+
+/// A cheap-to-clone HTTP client with kube's authentication.
+#[derive(Clone)]
+pub struct LeanHttp {
+    service: Service,
+}
+
+/// Why a configuration cannot use the lean path (the caller keeps kube-rs's client).
+#[derive(Debug, thiserror::Error)]
+pub enum LeanError {
+    /// kube could not turn the configuration into TLS settings or auth layers.
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    /// The configuration dials through a proxy, which only kube-rs's stack does.
+    #[error("proxy {0}: the lean path does not dial through proxies")]
+    Proxy(String),
+    /// `tls-server-name` is not a valid DNS name or IP address.
+    #[error("tls-server-name {0}: invalid server name")]
+    ServerName(String),
+}
+
+/// How long an idle pooled connection is kept: well under kube-apiserver's 90 s.
+pub const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl LeanHttp {
+    /// Builds the client from a resolved kube configuration.
+    pub fn new(cfg: &kube::Config) -> Result<LeanHttp, LeanError> {
+        if let Some(p) = &cfg.proxy_url {
+            return Err(LeanError::Proxy(p.to_string()));
+        }
+        let tls = cfg.rustls_client_config()?;
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(cfg.connect_timeout);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let builder = match &cfg.tls_server_name {
+            Some(name) => {
+                let sn = rustls_pki_types::ServerName::try_from(name.clone())
+                    .map_err(|_| LeanError::ServerName(name.clone()))?;
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(sn))
+            }
+            None => builder,
+        };
+        let https = builder.enable_http1().wrap_connector(http);
+        // kube-apiserver closes a connection idle for 90 s (k8s.io/apiserver
+        // pkg/server/secure_serving.go, IdleTimeout), hyper's pool keeps one for 90 s: a
+        // pooled connection picked as the server closes it fails the request before any
+        // answer (seen as bursts of `transport` failures when a controller's resyncs leave
+        // part of the pool idle for a period). The pool lets go well before the server does.
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .build(https);
+        // The errors are boxed below the auth layer: its two variants (static header, token
+        // refresh) must fail alike.
+        let service = ServiceBuilder::new()
+            .layer(cfg.base_uri_layer())
+            .option_layer(cfg.auth_layer()?)
+            .layer(cfg.extra_headers_layer()?)
+            .map_err(BoxError::from)
+            .service(client);
+        Ok(LeanHttp {
+            service: BoxCloneSyncService::new(service),
+        })
+    }
+
+    /// Sends one request (a path relative to the cluster URL), returning the response head
+    /// and its body still to be read.
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, BoxError> {
+        self.service.clone().oneshot(req).await
+    }
+}

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// Cumulative histogram buckets: (upper bound in seconds, cumulative count).
 pub type Buckets = Vec<(f64, f64)>;
 
+/// Each kube-apiserver instance's latest snapshot, by instance (its URL when scraped
+/// directly, its `instance` label when read from Prometheus).
+pub type InstanceSnapshots = BTreeMap<String, Snapshot>;
+
 /// Object-count metric names across Kubernetes versions.
 pub const OBJECT_COUNT_METRICS: [&str; 3] = [
     "etcd_object_counts",

@@ -8,6 +8,7 @@ pub mod expose;
 pub mod instances;
 pub mod memory;
 pub mod metrics;
+pub mod prometheus;
 pub mod scrape;
 pub mod timeseries;
 

@@ -15,6 +15,7 @@ mod tests;
 mod types;
 mod validate;
 
+pub use observe::ObservePrometheus;
 pub use sweep_section::SweepPlan;
 pub use types::*;
 pub use validate::{

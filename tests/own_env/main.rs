@@ -9,5 +9,6 @@ mod faults;
 mod local_env;
 mod management_clusters;
 mod nospace;
+mod prometheus;
 mod rbac;
 mod version_matrix;

@@ -169,6 +169,10 @@ fn prometheus_series_make_the_scrapers_snapshot() {
         &scraped,
         "the same snapshot as scraping"
     );
+    // One instance summed is that instance, memory included.
+    let one = Snapshot::sum_apiservers(std::slice::from_ref(api.as_ref().unwrap()));
+    assert_eq!(one.apiserver_resident, Some(3.2e8));
+    assert_eq!(one.mutating_count(), scraped.mutating_count());
     let (api, etcd) = &split["10.0.0.11:2381"];
     assert!(api.is_none());
     let etcd = etcd.as_ref().unwrap();

@@ -51,8 +51,14 @@ async fn pump(
     }
 }
 
-/// A TCP proxy on 127.0.0.1 sending each new connection to the next upstream in turn.
+/// A TCP proxy on 127.0.0.1 sending each new connection to the next upstream in turn,
+/// closing connections idle for [`PROXY_IDLE`].
 pub(crate) async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
+    round_robin_idle(upstreams, PROXY_IDLE).await
+}
+
+/// [`round_robin`] with another idle timeout.
+pub(crate) async fn round_robin_idle(upstreams: Vec<SocketAddr>, idle: Duration) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -70,11 +76,11 @@ pub(crate) async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
                 let a = tokio::spawn(pump(cr, sw, last.clone(), true));
                 let b = tokio::spawn(pump(sr, cw, last.clone(), false));
                 loop {
-                    tokio::time::sleep(PROXY_IDLE / 3).await;
+                    tokio::time::sleep(idle / 3).await;
                     let (at, request_pending) = *last.lock().unwrap();
                     if a.is_finished()
                         || b.is_finished()
-                        || (!request_pending && at.elapsed() > PROXY_IDLE)
+                        || (!request_pending && at.elapsed() > idle)
                     {
                         a.abort();
                         b.abort();

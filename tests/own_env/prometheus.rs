@@ -9,7 +9,7 @@
 
 use capi_loadgen_test_support as common;
 
-use super::apiservers::{observed_mutating, round_robin, tool_mutating, PROFILE};
+use super::apiservers::{observed_mutating, round_robin_idle, tool_mutating, PROFILE};
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::measure::scrape::SourceKind;
 use capi_loadgen::report::health::Level;
@@ -24,6 +24,11 @@ const PROMETHEUS: &str = "/usr/bin/prometheus";
 const TARGETS_UP_DEADLINE: Duration = Duration::from_secs(120);
 /// Between two looks at its targets.
 const TARGETS_POLL: Duration = Duration::from_millis(500);
+/// The proxy's idle timeout: as a load balancer's, far longer than a request. (The
+/// apiservers test closes idle connections within a scrape interval to mix the scrapes; here
+/// nothing is scraped through the proxy, and a connection closed just as a client reuses it
+/// fails that request.)
+const PROXY_IDLE: Duration = Duration::from_secs(60);
 
 /// A Prometheus child process, killed when dropped.
 struct Prometheus {
@@ -195,7 +200,7 @@ async fn prometheus_gives_the_same_verdicts_and_instances_as_scraping() {
         .iter()
         .map(|u| u.trim_start_matches("https://").parse().unwrap())
         .collect();
-    let proxy = round_robin(upstreams).await;
+    let proxy = round_robin_idle(upstreams, PROXY_IDLE).await;
     let kc = dir.join("proxy.kubeconfig");
     let text = std::fs::read_to_string(&env.info.kubeconfig).unwrap();
     std::fs::write(

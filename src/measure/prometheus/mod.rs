@@ -14,9 +14,11 @@
 //! snapshot asked for at time *t* therefore waits until Prometheus holds a sample of every
 //! apiserver and etcd instance taken at or after *t* (polling `timestamp()` every
 //! [`FRESHNESS_POLL`], at most [`FRESH_SAMPLE_DEADLINE`]), so the snapshot after the load's
-//! end counts every request of the load. Each observation is then late by up to one scrape
-//! interval, and the points are at least one scrape interval apart. An instance without a
-//! fresh sample by the deadline is named in the report and not waited for again.
+//! end counts every request of the load. An instance seen before whose series are missing
+//! (a failed scrape makes them stale) is waited for the same way. Each observation is then
+//! late by up to one scrape interval, and the points are at least one scrape interval apart.
+//! An instance without a fresh sample by the deadline is named in the report and not waited
+//! for again.
 
 pub mod snapshot;
 

@@ -24,6 +24,9 @@ use std::time::{Duration, SystemTime};
 pub struct State {
     /// Instances that had no fresh sample by the deadline once: not waited for again.
     lagging: BTreeSet<String>,
+    /// Every instance seen so far: one missing from a look (a failed scrape made its series
+    /// stale) is waited for like one whose sample is old.
+    known: BTreeSet<String>,
     /// Each snapshot's wait for fresh samples.
     waits: Vec<Duration>,
 }
@@ -293,33 +296,39 @@ impl Prometheus {
                     .map(|s| s.at)
                     .unwrap_or_else(|| unix_seconds(SystemTime::now()))
             });
-            let lagging = self
+            let (lagging, known) = self
                 .state
                 .lock()
-                .map(|s| s.lagging.clone())
+                .map(|s| (s.lagging.clone(), s.known.clone()))
                 .unwrap_or_default();
-            let behind: Vec<(String, f64)> = newest
+            let mut newest_of: BTreeMap<String, f64> =
+                known.into_iter().map(|i| (i, f64::NEG_INFINITY)).collect();
+            for s in &newest {
+                let i = s.labels.get("instance").cloned().unwrap_or_default();
+                newest_of.insert(i, s.value);
+            }
+            let behind: Vec<(String, f64)> = newest_of
                 .iter()
-                .map(|s| {
-                    (
-                        s.labels.get("instance").cloned().unwrap_or_default(),
-                        s.value,
-                    )
-                })
-                .filter(|(i, ts)| *ts < t && !lagging.contains(i))
+                .filter(|(i, ts)| **ts < t && !lagging.contains(*i))
+                .map(|(i, ts)| (i.clone(), *ts))
                 .collect();
             let waited = started.elapsed();
             if behind.is_empty() || waited >= FRESH_SAMPLE_DEADLINE {
                 let mut problems = Vec::new();
                 if let Ok(mut st) = self.state.lock() {
                     st.waits.push(waited);
+                    st.known.extend(newest_of.keys().cloned());
                     for (i, ts) in &behind {
                         st.lagging.insert(i.clone());
+                        let newest = if ts.is_finite() {
+                            format!("its newest was {:.0} s old", t - ts)
+                        } else {
+                            "it has no current series: its scrapes fail".to_string()
+                        };
                         problems.push(format!(
-                            "Prometheus {}: no sample of instance {i} newer than the observation after {} s (its newest was {:.0} s old), so its values lag; not waited for again",
+                            "Prometheus {}: no sample of instance {i} newer than the observation after {} s ({newest}), so its values lag; not waited for again",
                             self.url,
                             FRESH_SAMPLE_DEADLINE.as_secs(),
-                            t - ts
                         ));
                     }
                 }

@@ -7,9 +7,17 @@
 #   docker run --rm capi-loadgen:dev run profiles/quickstart.yaml --dry-run
 
 #
-# Base images: pin them by digest before a release (`scripts/pin-images.sh` rewrites the two
-# FROM lines to `<tag>@sha256:<index digest>` with crane or docker buildx; the release workflow
-# refuses to publish an image whose FROM lines are not pinned).
+# Base images are NOT pinned by digest yet: this file was written on a machine that reaches no
+# container registry, and a digest must never be typed in by hand. The release workflow
+# refuses to publish an image until they are pinned. A maintainer with registry access pins
+# them, from the repository root:
+#   go install github.com/google/go-containerregistry/cmd/crane@latest   # or have `docker buildx`
+#   scripts/pin-images.sh            # resolves each FROM tag, rewrites the line to <tag>@sha256:<index digest>
+#   git diff Dockerfile              # exactly the two FROM lines change
+#   scripts/pin-images.sh --check    # what the release workflow runs; exit 0 when pinned
+#   git commit -m "Dockerfile: pin base images by digest" Dockerfile
+# To move to newer base images later, run scripts/pin-images.sh again: it re-resolves the tags
+# (the digest is of the multi-platform index, so amd64 and arm64 builds both stay pinned).
 
 # --- build: protoc is needed by etcd-client's build script ----------------------------------
 FROM rust:1-bookworm AS build

@@ -120,6 +120,18 @@ else
   say "protoc: installed $(protoc --version)"
 fi
 
+# --- prometheus (tests/own_env/prometheus.rs reads the observations from a real Prometheus
+# scraping the local environment; the test is skipped, saying so, without it) ----------------
+if [ -x /usr/bin/prometheus ]; then
+  say "prometheus: /usr/bin/prometheus (present)"
+elif is_debian; then
+  # Only the binary is used: the tests start their own Prometheus on a free port.
+  apt_install prometheus
+  say "prometheus: installed $(/usr/bin/prometheus --version 2>&1 | head -n1)"
+else
+  say "prometheus: not found; tests/own_env/prometheus.rs will be skipped (https://prometheus.io/download/)"
+fi
+
 # --- shellcheck (scripts/test.sh lints every script with it) -------------------------------
 if command -v shellcheck >/dev/null 2>&1; then
   say "shellcheck: $(command -v shellcheck) (present)"

@@ -52,6 +52,16 @@ pub struct ConnectionArgs {
         value_name = "URL"
     )]
     pub etcd_metrics_url: Option<String>,
+    /// A Prometheus that scrapes the target, e.g. http://127.0.0.1:9090: the apiserver's
+    /// and etcd's series are queried from it instead of scraped; wins over the profile's
+    /// observe.prometheus_url (its bearer token file stays in the profile).
+    #[arg(
+        long = "prometheus-url",
+        env = "CAPI_LOADGEN_PROMETHEUS_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub prometheus_url: Option<String>,
 }
 
 /// The jobs.

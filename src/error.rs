@@ -25,6 +25,9 @@ pub enum Error {
     /// The target failed during set-up.
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),
+    /// The Prometheus to read observations from could not be used (before any load).
+    #[error(transparent)]
+    Prometheus(#[from] crate::measure::prometheus::PrometheusError),
     /// A results directory could not be written or read.
     #[error("{path}: {source}")]
     Io {
@@ -90,6 +93,7 @@ impl Error {
             Error::QuotaFull { .. } => exit::QUOTA,
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Refused(_) => exit::REFUSED,
+            Error::Prometheus(_) => exit::OBSERVE_SOURCE,
             Error::Regressed { .. } => exit::REGRESSION,
         }
     }

@@ -24,5 +24,8 @@ pub const REFUSED: i32 = 7;
 pub const TARGET_FAILED: i32 = 8;
 /// A health verdict reached the `--fail-on` level; results were written.
 pub const UNHEALTHY: i32 = 9;
+/// The Prometheus named to read the observations from (`observe.prometheus_url`) could
+/// not be reached or did not answer as a Prometheus; nothing was written to the target.
+pub const OBSERVE_SOURCE: i32 = 10;
 /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
 pub const INTERRUPTED: i32 = 130;

@@ -10,7 +10,7 @@
 //! target that refuses `/debug/pprof`), the idle period and the medians still apply and
 //! the summary says the collection was not forced.
 
-use super::metrics::Snapshot;
+use super::metrics::{InstanceSnapshots, Snapshot};
 use super::scrape::Sources;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -234,7 +234,7 @@ async fn force_gc(client: &kube::Client) -> Result<(), String> {
 /// scrapes (with their second since `start`) for the per-interval series.
 pub async fn settled(
     sources: &Sources,
-    last: &mut [Snapshot],
+    last: &mut InstanceSnapshots,
     settle: Duration,
     start: tokio::time::Instant,
     not_observed: &mut BTreeSet<String>,

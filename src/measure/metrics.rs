@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// Cumulative histogram buckets: (upper bound in seconds, cumulative count).
 pub type Buckets = Vec<(f64, f64)>;
 
+/// Each kube-apiserver instance's latest snapshot, by instance (its URL when scraped
+/// directly, its `instance` label when read from Prometheus).
+pub type InstanceSnapshots = BTreeMap<String, Snapshot>;
+
 /// Object-count metric names across Kubernetes versions.
 pub const OBJECT_COUNT_METRICS: [&str; 3] = [
     "etcd_object_counts",
@@ -274,7 +278,7 @@ fn add_cumulative(dst: &mut Buckets, src: &Buckets) {
 impl Snapshot {
     /// Several kube-apiserver instances' snapshots as one: counters, histogram buckets and
     /// gauges summed, object counts and the db size taken from the first instance that has
-    /// them (every instance reads the same etcd). Summing each instance's own cumulative
+    /// them (every instance reads the same etcd), memory only when there is one instance. Summing each instance's own cumulative
     /// series is what keeps interval deltas right behind a load balancer; a delta between
     /// two different instances' counters means nothing.
     pub fn sum_apiservers(parts: &[Snapshot]) -> Snapshot {
@@ -300,6 +304,13 @@ impl Snapshot {
             }
             s.etcd_db_size = s.etcd_db_size.or(p.etcd_db_size);
             s.apiserver_seen |= p.apiserver_seen;
+        }
+        // One instance's memory is the apiserver's memory; several are not summed (each
+        // holds its own watch cache of the same objects).
+        if let [one] = parts {
+            s.apiserver_resident = one.apiserver_resident;
+            s.apiserver_heap_inuse = one.apiserver_heap_inuse;
+            s.apiserver_heap_alloc = one.apiserver_heap_alloc;
         }
         s
     }

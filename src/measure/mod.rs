@@ -9,6 +9,7 @@ pub mod exposition;
 pub mod instances;
 pub mod memory;
 pub mod metrics;
+pub mod prometheus;
 pub mod scrape;
 pub mod timeseries;
 

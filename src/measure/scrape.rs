@@ -3,7 +3,7 @@
 //! and turn consecutive snapshots into per-interval values. What cannot be reached or is
 //! not exported is listed as not observed; the run goes on either way.
 
-use super::metrics::{quantile_of_delta, Snapshot};
+use super::metrics::{quantile_of_delta, InstanceSnapshots, Snapshot};
 use crate::target::etcd::EtcdTarget;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,9 @@ pub struct Sources {
     /// Each kube-apiserver instance, scraped directly (URL, client); empty: `/metrics`
     /// through `apiserver` ([`super::instances`]).
     pub apiserver_instances: Vec<(String, kube::Client)>,
+    /// A Prometheus to read every `/metrics` series from instead of scraping
+    /// (`observe.prometheus_url`).
+    pub prometheus: Option<super::prometheus::Prometheus>,
 }
 
 /// One kube-apiserver instance's values in an interval.
@@ -96,9 +99,34 @@ pub struct ObservedPoint {
     pub apiservers: Vec<InstancePoint>,
 }
 
+/// How the apiserver's and etcd's series were read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Their `/metrics` scraped by the tool.
+    Scrape,
+    /// Queried from a Prometheus (`observe.prometheus_url`).
+    Prometheus,
+}
+
+/// Where the observations came from (`summary.json` `observed.source`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservedSource {
+    /// `scrape` or `prometheus`.
+    pub kind: SourceKind,
+    /// The Prometheus queried.
+    pub prometheus_url: Option<String>,
+    /// How long the snapshots waited for Prometheus to hold fresh samples.
+    pub prometheus_freshness: Option<super::prometheus::Freshness>,
+}
+
 /// Everything observed in a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
+    /// Where the series came from (absent in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObservedSource>,
     /// Seconds between scrapes.
     pub interval_seconds: f64,
     /// One point per scrape interval.
@@ -148,8 +176,39 @@ pub(crate) async fn http_get(url: &str) -> Result<String, String> {
 
 impl Sources {
     /// Takes one snapshot; problems are returned beside it, not raised. `last` holds each
-    /// apiserver instance's latest snapshot (updated here).
-    pub async fn snapshot(&self, last: &mut [Snapshot]) -> (Snapshot, Vec<String>) {
+    /// apiserver instance's latest snapshot (updated here). With a Prometheus, its series
+    /// stand in for every `/metrics` scrape ([`super::prometheus`]).
+    pub async fn snapshot(&self, last: &mut InstanceSnapshots) -> (Snapshot, Vec<String>) {
+        let (mut s, mut problems) = match &self.prometheus {
+            Some(p) => p.snapshot(last).await,
+            None => self.scrape(last).await,
+        };
+        if let Some(etcd) = &self.etcd {
+            match etcd.status().await {
+                Ok(st) => {
+                    s.etcd_db_size = Some(st.db_size as f64);
+                    s.etcd_db_in_use = Some(st.db_size_in_use as f64);
+                }
+                Err(e) => problems.push(format!("etcd Status: {}", e.label())),
+            }
+        } else if self.etcd_metrics_url.is_some() || self.prometheus.is_some() {
+            // db size comes from /metrics too (etcd_mvcc_db_total_size_in_bytes); Status
+            // adds nothing essential, so its absence is not worth a line.
+        } else {
+            problems
+                .push("etcd Status: no etcd endpoint for this target (set observe.etcd)".into());
+        }
+        if let Some(pid) = self.apiserver_pid {
+            match super::memory::vm_rss_bytes(pid) {
+                Ok(b) => s.apiserver_rss = Some(b),
+                Err(e) => problems.push(format!("kube-apiserver VmRSS: {e}")),
+            }
+        }
+        (s, problems)
+    }
+
+    /// The `/metrics` part of a snapshot, scraped: etcd's and each apiserver instance's.
+    async fn scrape(&self, last: &mut InstanceSnapshots) -> (Snapshot, Vec<String>) {
         let mut s = Snapshot::default();
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
@@ -161,38 +220,24 @@ impl Sources {
                 "etcd /metrics: no etcd metrics URL for this target (set observe.etcd_metrics_url or --etcd-metrics-url)".into(),
             ),
         }
-        if let Some(etcd) = &self.etcd {
-            match etcd.status().await {
-                Ok(st) => {
-                    s.etcd_db_size = Some(st.db_size as f64);
-                    s.etcd_db_in_use = Some(st.db_size_in_use as f64);
-                }
-                Err(e) => problems.push(format!("etcd Status: {}", e.label())),
-            }
-        } else if self.etcd_metrics_url.is_some() {
-            // db size comes from /metrics too (etcd_mvcc_db_total_size_in_bytes); Status
-            // adds nothing essential, so its absence is not worth a line.
-        } else {
-            problems
-                .push("etcd Status: no etcd endpoint for this target (set observe.etcd)".into());
-        }
         match &self.apiserver {
             _ if !self.apiserver_instances.is_empty() => {
-                let mut parts = Vec::with_capacity(self.apiserver_instances.len());
-                for (i, (url, c)) in self.apiserver_instances.iter().enumerate() {
+                for (url, c) in &self.apiserver_instances {
                     match apiserver_metrics(c).await {
                         Ok(scrape) => {
                             let mut one = Snapshot::default();
                             one.add_apiserver(&scrape);
-                            last[i] = one;
+                            last.insert(url.clone(), one);
                         }
                         // Its last reading stands in: its counters only grow, so the sum
                         // over instances stays a sum of each one's own series.
-                        Err(e) => problems.push(format!("kube-apiserver {url} /metrics: {e}")),
+                        Err(e) => {
+                            last.entry(url.clone()).or_default();
+                            problems.push(format!("kube-apiserver {url} /metrics: {e}"))
+                        }
                     }
-                    parts.push(last[i].clone());
                 }
-                let mut all = Snapshot::sum_apiservers(&parts);
+                let mut all = Snapshot::sum_apiservers(&last.values().cloned().collect::<Vec<_>>());
                 std::mem::swap(&mut all, &mut s);
                 absorb_etcd(&mut s, all);
             }
@@ -201,12 +246,6 @@ impl Sources {
                 Err(e) => problems.push(format!("kube-apiserver /metrics: {e}")),
             },
             None => problems.push("kube-apiserver /metrics: no apiserver for this target".into()),
-        }
-        if let Some(pid) = self.apiserver_pid {
-            match super::memory::vm_rss_bytes(pid) {
-                Ok(b) => s.apiserver_rss = Some(b),
-                Err(e) => problems.push(format!("kube-apiserver VmRSS: {e}")),
-            }
         }
         (s, problems)
     }
@@ -245,6 +284,16 @@ impl Sources {
             inflight: p.apiserver_inflight,
         }
     }
+}
+
+/// Each instance's values between two readings of every instance.
+fn instance_points(prev: &InstanceSnapshots, cur: &InstanceSnapshots) -> Vec<InstancePoint> {
+    cur.iter()
+        .map(|(name, b)| {
+            let a = prev.get(name).cloned().unwrap_or_default();
+            Sources::instance_point(name, &a, b)
+        })
+        .collect()
 }
 
 fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -310,18 +359,21 @@ pub enum Finish {
     Now,
 }
 
-/// Scrapes every `interval` until `done` leaves [`Finish::Running`]; on
-/// [`Finish::Settle`] the apiserver's end memory is taken after `settle` (see
-/// [`super::memory::settled`]). Returns what was observed.
+/// Takes a first snapshot, the baseline, and says so on `baseline_taken` (the load should
+/// start then: the points' seconds count from it); then scrapes every `interval` until
+/// `done` leaves [`Finish::Running`]; on [`Finish::Settle`] the apiserver's end memory is
+/// taken after `settle` (see [`super::memory::settled`]). Returns what was observed.
 pub async fn run(
     sources: Sources,
     interval: Duration,
     settle: Duration,
-    start: Instant,
+    baseline_taken: tokio::sync::oneshot::Sender<()>,
     mut done: tokio::sync::watch::Receiver<Finish>,
 ) -> Observed {
-    let mut last = vec![Snapshot::default(); sources.apiserver_instances.len()];
+    let mut last = InstanceSnapshots::new();
     let (first, mut problems) = sources.snapshot(&mut last).await;
+    let start = Instant::now();
+    let _ = baseline_taken.send(());
     let mut not_observed: BTreeSet<String> = problems.drain(..).collect();
     not_observed.extend(sources.unreachable.iter().cloned());
     let mut prev = first.clone();
@@ -341,12 +393,7 @@ pub async fn run(
             backwards += usize::from(b < a);
         }
         let mut p = point(start.elapsed().as_secs_f64(), &prev, &cur);
-        p.apiservers = sources
-            .apiserver_instances
-            .iter()
-            .zip(prev_instances.iter().zip(&last))
-            .map(|((url, _), (a, b))| Sources::instance_point(url, a, b))
-            .collect();
+        p.apiservers = instance_points(&prev_instances, &last);
         points.push(p);
         prev_instances.clone_from(&last);
         prev = cur;
@@ -363,6 +410,11 @@ pub async fn run(
                 points.push(point(second, &prev, &cur));
                 prev = cur;
             }
+            // Each instance's part of the settle, on its last point (the settle's snapshots
+            // update the instances' readings together).
+            if let Some(p) = points.last_mut().filter(|_| !last.is_empty()) {
+                p.apiservers = instance_points(&prev_instances, &last);
+            }
             Some(end)
         }
         _ => None,
@@ -373,7 +425,11 @@ pub async fn run(
         ));
     }
     for (what, missing) in [
-        ("etcd_disk_wal_fsync_duration_seconds", first.wal_fsync.is_none() && sources.etcd_metrics_url.is_some()),
+        ("etcd_disk_wal_fsync_duration_seconds", first.wal_fsync.is_none() && match sources.prometheus {
+            // Prometheus without etcd series is reported as such (prometheus::snapshot).
+            Some(_) => first.leader_changes.is_some(),
+            None => sources.etcd_metrics_url.is_some(),
+        }),
         ("apiserver_request_duration_seconds (mutating)", prev.mutating.is_empty() && sources.apiserver.is_some()),
         ("object counts (etcd_object_counts / apiserver_storage_objects / apiserver_resource_objects)", prev.objects.is_empty() && sources.apiserver.is_some()),
     ] {
@@ -382,6 +438,18 @@ pub async fn run(
         }
     }
     Observed {
+        source: Some(match &sources.prometheus {
+            Some(p) => ObservedSource {
+                kind: SourceKind::Prometheus,
+                prometheus_url: Some(p.url().to_string()),
+                prometheus_freshness: Some(p.freshness()),
+            },
+            None => ObservedSource {
+                kind: SourceKind::Scrape,
+                prometheus_url: None,
+                prometheus_freshness: None,
+            },
+        }),
         interval_seconds: interval.as_secs_f64(),
         points,
         not_observed: not_observed.into_iter().collect(),

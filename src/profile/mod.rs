@@ -19,6 +19,7 @@ mod types;
 mod validate;
 
 pub use crd_dir::read_dir as read_crd_dir;
+pub use observe::ObservePrometheus;
 pub use sweep_section::SweepPlan;
 pub use types::*;
 pub use validate::{

@@ -1,9 +1,23 @@
-//! Validation of where etcd is observed from when the tool did not start it:
-//! `observe.etcd_metrics_url` (or `--etcd-metrics-url`) and `observe.etcd`.
+//! Validation of where the series are observed from when the tool did not start the
+//! servers: `observe.etcd_metrics_url` (or `--etcd-metrics-url`), `observe.etcd`,
+//! `observe.apiserver_urls`, and a Prometheus to read them from instead
+//! (`observe.prometheus_url` or `--prometheus-url`).
 
 use super::types::ObserveEtcdSection;
 use super::validate::ObserveEtcd;
 use super::ProfileError;
+use std::path::PathBuf;
+
+/// `observe.prometheus_url` and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservePrometheus {
+    /// Base URL (no trailing slash).
+    pub url: String,
+    /// Bearer token file (the path only; the token is read by the client).
+    pub bearer_token_file: Option<PathBuf>,
+    /// Extra label matchers, or empty.
+    pub selector: String,
+}
 
 type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
 
@@ -103,4 +117,79 @@ pub(super) fn apiserver_urls(
         }
     }
     Ok(urls.to_vec())
+}
+
+/// `observe.prometheus_url` (or `--prometheus-url`, which wins), its bearer token file and
+/// label selector. The token file must be readable and not empty; its content is not kept.
+pub(super) fn prometheus(
+    o: &super::types::ObserveSection,
+    flags: &super::types::Overrides,
+    err: Err,
+) -> Result<Option<ObservePrometheus>, ProfileError> {
+    let (field, url) = match (&flags.prometheus_url, &o.prometheus_url) {
+        (Some(f), _) => ("--prometheus-url", f),
+        (None, Some(p)) => ("observe.prometheus_url", p),
+        (None, None) => {
+            for (given, f) in [
+                (
+                    o.prometheus_bearer_token_file.is_some(),
+                    "observe.prometheus_bearer_token_file",
+                ),
+                (
+                    o.prometheus_selector.is_some(),
+                    "observe.prometheus_selector",
+                ),
+            ] {
+                if given {
+                    return Err(err(f, "is only used with observe.prometheus_url".into()));
+                }
+            }
+            return Ok(None);
+        }
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or("");
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty()
+        || authority.contains('@')
+        || url.contains(['?', '#'])
+        || url.parse::<http::Uri>().is_err()
+    {
+        return Err(err(
+            field,
+            format!(
+                "`{}` must be an http(s) URL like http://127.0.0.1:9090 (a path prefix is kept; no credentials, query or fragment: the token goes in observe.prometheus_bearer_token_file)",
+                url.escape_debug()
+            ),
+        ));
+    }
+    if let Some(f) = &o.prometheus_bearer_token_file {
+        let field = "observe.prometheus_bearer_token_file";
+        match std::fs::read(f) {
+            Ok(t) if t.iter().all(u8::is_ascii_whitespace) => {
+                return Err(err(field, format!("{} is empty", f.display())))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(err(field, format!("{}: {e}", f.display()))),
+        }
+    }
+    let selector = o.prometheus_selector.as_deref().unwrap_or("").trim();
+    if o.prometheus_selector.is_some()
+        && (selector.is_empty() || selector.contains(['{', '}']) || !selector.contains('='))
+    {
+        return Err(err(
+            "observe.prometheus_selector",
+            format!(
+                "`{}` must be label matchers without braces, e.g. 'cluster=\"mgmt\", job=\"apiserver\"'",
+                selector.escape_debug()
+            ),
+        ));
+    }
+    Ok(Some(ObservePrometheus {
+        url: url.trim_end_matches('/').to_string(),
+        bearer_token_file: o.prometheus_bearer_token_file.clone(),
+        selector: selector.to_string(),
+    }))
 }

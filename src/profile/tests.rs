@@ -329,3 +329,59 @@ fn etcd_metrics_url_flag_wins_and_a_bare_address_means_its_metrics() {
     let e = parse_str(Path::new("p.yaml"), yaml, &bad).unwrap_err();
     assert_eq!(e.field, "--etcd-metrics-url");
 }
+
+#[test]
+fn prometheus_url_token_file_and_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "abc\n").unwrap();
+    let yaml = format!(
+        "fleet: {{clusters: 1}}\nobserve:\n  prometheus_url: 'http://127.0.0.1:9090/prom/'\n  prometheus_bearer_token_file: {}\n  prometheus_selector: 'cluster=\"mgmt\"'\n",
+        token.display()
+    );
+    let p = ok(&yaml).observe.prometheus.unwrap();
+    assert_eq!(p.url, "http://127.0.0.1:9090/prom");
+    assert_eq!(p.bearer_token_file.as_deref(), Some(token.as_path()));
+    assert_eq!(p.selector, "cluster=\"mgmt\"");
+    // The token's content is not in the plan.
+    assert!(!format!("{p:?}").contains("abc"));
+    let flag = Overrides {
+        prometheus_url: Some("https://prometheus.example:9090".into()),
+        ..Default::default()
+    };
+    let p = parse_str(Path::new("p.yaml"), &yaml, &flag).unwrap();
+    assert_eq!(
+        p.observe.prometheus.unwrap().url,
+        "https://prometheus.example:9090"
+    );
+    assert_eq!(ok("fleet: {clusters: 1}\n").observe.prometheus, None);
+
+    let cases: &[(&str, u64, &str, &str)] = &[
+        ("observe:\n  prometheus_url: 127.0.0.1:9090\n", 3, "observe.prometheus_url", "http(s) URL"),
+        ("observe:\n  prometheus_url: 'http://user:pw@127.0.0.1:9090'\n", 3, "observe.prometheus_url", "no credentials"),
+        ("observe:\n  prometheus_url: 'http://127.0.0.1:9090/?x=1'\n", 3, "observe.prometheus_url", "query"),
+        ("observe:\n  prometheus_bearer_token_file: /t\n", 3, "observe.prometheus_bearer_token_file", "only used with"),
+        ("observe:\n  prometheus_url: 'http://127.0.0.1:9090'\n  prometheus_bearer_token_file: /nonexistent/token\n", 4, "observe.prometheus_bearer_token_file", "/nonexistent/token"),
+        ("observe:\n  prometheus_url: 'http://127.0.0.1:9090'\n  prometheus_selector: '{job=\"x\"}'\n", 4, "observe.prometheus_selector", "without braces"),
+    ];
+    for (yaml, line, field, needle) in cases {
+        let e = err(&format!("fleet: {{clusters: 1}}\n{yaml}"));
+        assert_eq!(e.field, *field, "{yaml}: {e}");
+        assert_eq!(e.line, *line, "{yaml}: {e}");
+        assert!(e.to_string().contains(needle), "{yaml}: {e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+    std::fs::write(&token, "  \n").unwrap();
+    let e = err(&format!("fleet: {{clusters: 1}}\nobserve:\n  prometheus_url: 'http://127.0.0.1:9090'\n  prometheus_bearer_token_file: {}\n", token.display()));
+    assert!(e.to_string().contains("is empty"), "{e}");
+    let e = parse_str(
+        Path::new("p.yaml"),
+        "fleet: {clusters: 1}\n",
+        &Overrides {
+            prometheus_url: Some("prometheus:9090".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "--prometheus-url");
+}

@@ -105,6 +105,15 @@ pub struct ObserveSection {
     /// The kube-apiserver instances to scrape, e.g. `[https://10.0.0.11:6443, …]`, when
     /// `default/kubernetes` does not list them or they are reached at other addresses.
     pub apiserver_urls: Option<Vec<String>>,
+    /// A Prometheus that scrapes the target (http(s) URL, a path prefix allowed): the
+    /// apiserver's and etcd's series are queried from it instead of scraped;
+    /// `--prometheus-url` wins.
+    pub prometheus_url: Option<String>,
+    /// A file holding a bearer token for that Prometheus (sent as `Authorization: Bearer`,
+    /// never logged or written to results).
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// Extra label matchers for every Prometheus query, e.g. `cluster="mgmt"`.
+    pub prometheus_selector: Option<String>,
     /// Verdict thresholds to override: check name → [warning, degraded, critical].
     pub thresholds: Option<std::collections::BTreeMap<String, Vec<f64>>>,
     /// Idle seconds after the load before kube-apiserver's end memory is sampled (default 2).
@@ -545,6 +554,8 @@ pub struct Overrides {
     pub allow_endpoints: Vec<String>,
     /// `--etcd-metrics-url` (wins over `observe.etcd_metrics_url`).
     pub etcd_metrics_url: Option<String>,
+    /// `--prometheus-url` (wins over `observe.prometheus_url`).
+    pub prometheus_url: Option<String>,
     /// `--output`: what `run` prints on stdout.
     pub output: Output,
     /// `--junit FILE`: the verdicts as JUnit XML.

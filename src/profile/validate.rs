@@ -85,6 +85,8 @@ pub struct ObservePlan {
     pub apiserver_instances: bool,
     /// The instances named in the profile (instead of discovering them).
     pub apiserver_urls: Vec<String>,
+    /// A Prometheus to read the series from instead of scraping.
+    pub prometheus: Option<super::observe::ObservePrometheus>,
 }
 
 /// etcd endpoints to observe (not to write to).
@@ -532,6 +534,7 @@ pub fn validate(
             etcd: super::observe::etcd(o.etcd.as_ref(), err)?,
             apiserver_instances: o.apiserver_instances.unwrap_or(true),
             apiserver_urls: super::observe::apiserver_urls(o.apiserver_urls.as_deref(), err)?,
+            prometheus: super::observe::prometheus(o, flags, err)?,
         }
     };
     let watchers = match &p.watchers {

@@ -197,7 +197,14 @@ fn observed(o: &mut String, s: &Summary) {
         );
         return;
     };
-    let _ = writeln!(o, "## Observed\n\nThe apiserver's and etcd's own metrics, scraped every {} s (per-interval values in `observed.csv`).\n", obs.interval_seconds);
+    let how = match obs.source.as_ref().and_then(|s| Some((s.prometheus_url.as_ref()?, s.prometheus_freshness.as_ref()?))) {
+        Some((url, f)) => format!(
+            "read from the Prometheus at {url} every {} s or its next scrape, whichever is later (waiting for samples newer than each snapshot: {:.1} s at most, {:.1} s on average over {} snapshots)",
+            obs.interval_seconds, f.wait_max_seconds, f.wait_mean_seconds, f.snapshots
+        ),
+        None => format!("scraped every {} s", obs.interval_seconds),
+    };
+    let _ = writeln!(o, "## Observed\n\nThe apiserver's and etcd's own metrics, {how} (per-interval values in `observed.csv`).\n");
     let _ = writeln!(o, "| check | worst value | unit | warning / degraded / critical at | verdict |\n|---|---:|---|---|---|");
     for v in &s.health {
         let _ = writeln!(

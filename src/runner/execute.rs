@@ -92,6 +92,11 @@ async fn load_phases<T: Target>(
     stop: Stop,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Summary, Error> {
+    // Before anything is written: a Prometheus that cannot be used ends the run here.
+    let prometheus = match (&plan.observe.prometheus, plan.observe.interval) {
+        (Some(p), Some(_)) => Some(prometheus_source(p).await?),
+        _ => None,
+    };
     match (&c.admin, plan.install_crds) {
         (Some(admin), true) => admin.install_crds(&model::crds(&plan.fleet)).await?,
         (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
@@ -115,26 +120,35 @@ async fn load_phases<T: Target>(
         }
         None => None,
     };
-    let collector = tokio::spawn(collector.run_exposed(
-        progress.clone(),
-        tokio::time::Instant::now(),
-        exposed.as_ref().map(|e| e.0.clone()),
-    ));
-    let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
+    let (baseline_taken, baseline) = tokio::sync::oneshot::channel();
     let scraper = match plan.observe.interval {
         None => None,
-        Some(interval) => Some((interval, Box::pin(observed_sources(plan, c)).await)),
+        Some(interval) => Some((
+            interval,
+            Box::pin(observed_sources(plan, c, prometheus)).await,
+        )),
     };
     let scraper = scraper.map(|(interval, sources)| {
         tokio::spawn(scrape::run(
             sources,
             interval,
             plan.observe.memory_settle,
-            tokio::time::Instant::now(),
+            baseline_taken,
             observe_rx,
         ))
     });
+    // The load starts after the first snapshot, so that it is a baseline without any of
+    // the load in it (a Prometheus snapshot waits for a fresh sample first).
+    if scraper.is_some() {
+        let _ = baseline.await;
+    }
+    let collector = tokio::spawn(collector.run_exposed(
+        progress.clone(),
+        tokio::time::Instant::now(),
+        exposed.as_ref().map(|e| e.0.clone()),
+    ));
+    let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let mut outcome = super::driver::run(
         plan,
         load,
@@ -262,10 +276,31 @@ async fn load_phases<T: Target>(
     }
 }
 
+/// The Prometheus to read the series from, checked: an error when it cannot be used.
+async fn prometheus_source(
+    p: &crate::profile::ObservePrometheus,
+) -> Result<measure::prometheus::Prometheus, Error> {
+    let prometheus = measure::prometheus::Prometheus::new(&p.url, p.bearer_token_file.as_ref())?
+        .with_selector(&p.selector);
+    let version = prometheus.check().await?;
+    tracing::info!(
+        url = %p.url,
+        version = %version,
+        "reading the apiserver's and etcd's series from Prometheus instead of scraping them"
+    );
+    Ok(prometheus)
+}
+
 /// Where the run is observed from: the target's apiserver, and etcd where the target knows
 /// it (local environment, etcd target) or the user named it (`observe.etcd_metrics_url`,
-/// `observe.etcd`). An etcd that cannot be reached is listed as not observed.
-async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
+/// `observe.etcd`), or a Prometheus that scrapes them (`observe.prometheus_url`, checked
+/// before by [`prometheus_source`]). An etcd that cannot be reached is listed as not
+/// observed.
+async fn observed_sources(
+    plan: &RunPlan,
+    c: &Connected,
+    prometheus: Option<measure::prometheus::Prometheus>,
+) -> scrape::Sources {
     let mut sources = scrape::Sources {
         apiserver: c.admin.as_ref().map(|a| a.client().clone()),
         etcd_metrics_url: plan
@@ -277,8 +312,15 @@ async fn observed_sources(plan: &RunPlan, c: &Connected) -> scrape::Sources {
         apiserver_pid: c.apiserver_pid(),
         unreachable: Vec::new(),
         apiserver_instances: Vec::new(),
+        prometheus: None,
     };
-    if let Some(admin) = &c.admin {
+    if let Some(prometheus) = prometheus {
+        if let Some(u) = &plan.observe.etcd_metrics_url {
+            tracing::warn!("etcd's series are read from Prometheus; {u} is not scraped");
+        }
+        sources.etcd_metrics_url = None;
+        sources.prometheus = Some(prometheus);
+    } else if let Some(admin) = &c.admin {
         let single_local = c.info.kind == "local" && c.apiserver_urls.len() <= 1;
         let named = if plan.observe.apiserver_urls.is_empty() {
             c.apiserver_urls.clone()

@@ -297,7 +297,7 @@ pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
                 let mut problems = BTreeSet::new();
                 let (s, _) = settled(
                     &sources,
-                    &mut [],
+                    &mut Default::default(),
                     plan.observe.memory_settle,
                     tokio::time::Instant::now(),
                     &mut problems,

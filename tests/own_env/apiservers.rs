@@ -21,21 +21,28 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A connection idle this long is closed by the proxy (a load balancer's idle timeout,
-/// shorter than the scrape interval, so every scrape opens a new connection).
+/// shorter than the scrape interval, so every scrape opens a new connection). Idle means
+/// answered and quiet: a connection whose last bytes were a request is waiting for a slow
+/// server, not idle, and is left open (closing it then broke set-up requests that took the
+/// apiserver longer than this on a loaded machine).
 const PROXY_IDLE: Duration = Duration::from_millis(300);
+
+/// When a connection last carried bytes, and whether they went to the server.
+type LastChunk = Arc<std::sync::Mutex<(tokio::time::Instant, bool)>>;
 
 /// Copies one direction, stamping `last` on every chunk; ends on EOF or error.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    last: Arc<std::sync::Mutex<tokio::time::Instant>>,
+    last: LastChunk,
+    to_server: bool,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                *last.lock().unwrap() = tokio::time::Instant::now();
+                *last.lock().unwrap() = (tokio::time::Instant::now(), to_server);
                 if to.write_all(&buf[..n]).await.is_err() {
                     return;
                 }
@@ -44,8 +51,14 @@ async fn pump(
     }
 }
 
-/// A TCP proxy on 127.0.0.1 sending each new connection to the next upstream in turn.
-async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
+/// A TCP proxy on 127.0.0.1 sending each new connection to the next upstream in turn,
+/// closing connections idle for [`PROXY_IDLE`].
+pub(crate) async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
+    round_robin_idle(upstreams, PROXY_IDLE).await
+}
+
+/// [`round_robin`] with another idle timeout.
+pub(crate) async fn round_robin_idle(upstreams: Vec<SocketAddr>, idle: Duration) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -56,16 +69,18 @@ async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
                 let Ok(server) = tokio::net::TcpStream::connect(up).await else {
                     return;
                 };
-                let last = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+                let last: LastChunk =
+                    Arc::new(std::sync::Mutex::new((tokio::time::Instant::now(), false)));
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
-                let a = tokio::spawn(pump(cr, sw, last.clone()));
-                let b = tokio::spawn(pump(sr, cw, last.clone()));
+                let a = tokio::spawn(pump(cr, sw, last.clone(), true));
+                let b = tokio::spawn(pump(sr, cw, last.clone(), false));
                 loop {
-                    tokio::time::sleep(PROXY_IDLE / 3).await;
+                    tokio::time::sleep(idle / 3).await;
+                    let (at, request_pending) = *last.lock().unwrap();
                     if a.is_finished()
                         || b.is_finished()
-                        || last.lock().unwrap().elapsed() > PROXY_IDLE
+                        || (!request_pending && at.elapsed() > idle)
                     {
                         a.abort();
                         b.abort();
@@ -78,7 +93,7 @@ async fn round_robin(upstreams: Vec<SocketAddr>) -> SocketAddr {
     addr
 }
 
-const PROFILE: &str = "fleet: {clusters: 8, control_plane_replicas: 1, workers_per_machine_deployment: 1}
+pub(crate) const PROFILE: &str = "fleet: {clusters: 8, control_plane_replicas: 1, workers_per_machine_deployment: 1}
 client: {pool_size: 2, qps: -1}
 phases:
   create: {concurrency: 4}
@@ -87,7 +102,7 @@ phases:
 ";
 
 /// Mutating requests the tool sent (retries aside).
-fn tool_mutating(s: &Summary) -> f64 {
+pub(crate) fn tool_mutating(s: &Summary) -> f64 {
     s.operations
         .iter()
         .filter(|o| ["create", "patch", "delete"].contains(&o.verb.as_str()))
@@ -95,7 +110,8 @@ fn tool_mutating(s: &Summary) -> f64 {
         .sum()
 }
 
-fn observed_mutating(s: &Summary) -> f64 {
+/// Mutating requests the apiservers counted over the run (all instances).
+pub(crate) fn observed_mutating(s: &Summary) -> f64 {
     s.observed
         .as_ref()
         .unwrap()

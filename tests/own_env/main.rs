@@ -9,6 +9,7 @@ mod faults;
 mod local_env;
 mod management_clusters;
 mod nospace;
+mod prometheus;
 mod rbac;
 mod upstream_schemas;
 mod version_matrix;

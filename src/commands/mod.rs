@@ -56,6 +56,7 @@ fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Ov
         kubernetes_version: conn.kubernetes_version.clone(),
         etcd_version: conn.etcd_version.clone(),
         etcd_metrics_url: conn.etcd_metrics_url.clone(),
+        webhook_host: conn.webhook_host.clone(),
         ..Default::default()
     }
 }

@@ -14,12 +14,14 @@ mod target;
 mod tests;
 mod types;
 mod validate;
+pub mod webhooks;
 
 pub use sweep_section::SweepPlan;
 pub use types::*;
 pub use validate::{
     new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
 };
+pub use webhooks::{FailurePolicy, LatencyPlan, WebhookPlan};
 
 use std::path::{Path, PathBuf};
 

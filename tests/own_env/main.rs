@@ -11,3 +11,4 @@ mod management_clusters;
 mod nospace;
 mod rbac;
 mod version_matrix;
+mod webhooks;

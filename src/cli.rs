@@ -62,6 +62,16 @@ pub struct ConnectionArgs {
         value_name = "URL"
     )]
     pub prometheus_url: Option<String>,
+    /// The address kube-apiserver reaches this machine at, for the profile's `webhooks:`
+    /// (default 127.0.0.1; for kind, the docker network's gateway as the node container sees
+    /// it, e.g. 172.18.0.1: docs/webhooks.md); wins over `webhooks.host`.
+    #[arg(
+        long = "webhook-host",
+        env = "CAPI_LOADGEN_WEBHOOK_HOST",
+        global = true,
+        value_name = "HOST"
+    )]
+    pub webhook_host: Option<String>,
 }
 
 /// The jobs.

@@ -26,6 +26,7 @@ pub mod runner;
 pub mod sweep;
 pub mod target;
 pub mod thresholds;
+pub mod webhook;
 
 #[cfg(test)]
 mod layering_tests;

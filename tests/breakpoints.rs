@@ -132,7 +132,7 @@ async fn the_etcd_size_experiment_fills_the_quota_then_recovers() {
     let r = common::assert_valid(&out.join("breakpoints.json"), "breakpoints.schema.json");
     assert_eq!(r["complete"], true);
     let rows = r["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     for row in rows {
         let expected = if row["id"] == "etcd-size" {
             "measured"

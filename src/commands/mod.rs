@@ -57,6 +57,7 @@ fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Ov
         etcd_version: conn.etcd_version.clone(),
         etcd_metrics_url: conn.etcd_metrics_url.clone(),
         prometheus_url: conn.prometheus_url.clone(),
+        webhook_host: conn.webhook_host.clone(),
         ..Default::default()
     }
 }

@@ -126,6 +126,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         etcd_version: args.conn.etcd_version.clone(),
         etcd_metrics_url: args.conn.etcd_metrics_url.clone(),
         prometheus_url: args.conn.prometheus_url.clone(),
+        webhook_host: args.conn.webhook_host.clone(),
         kubeconfig_env: super::kubeconfig_env(),
         output: match args.output {
             crate::cli::OutputFormat::Markdown => profile::Output::Markdown,

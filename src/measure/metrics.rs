@@ -81,6 +81,8 @@ pub struct Snapshot {
     /// kube-apiserver's resident set from `/proc/<pid>/status` `VmRSS` (bytes; only where
     /// the tool runs the apiserver itself).
     pub apiserver_rss: Option<f64>,
+    /// Admission webhook series and kube-apiserver's CPU seconds.
+    pub admission: super::admission::AdmissionSnapshot,
 }
 
 /// Every metric family [`Snapshot`] reads; `parse` skips the others (an apiserver's
@@ -104,6 +106,7 @@ const READ: [&str; 14] = [
 
 fn is_read(family: &str) -> bool {
     READ.contains(&family)
+        || super::admission::FAMILIES.contains(&family)
         || WATCHER_METRICS.contains(&family)
         || OBJECT_COUNT_METRICS.contains(&family)
         || APISERVER_DB_SIZE_METRICS.contains(&family)
@@ -256,6 +259,12 @@ impl Snapshot {
                 (m, v) if APISERVER_DB_SIZE_METRICS.contains(&m) && self.etcd_db_size.is_none() => {
                     self.etcd_db_size = scalar(v);
                 }
+                (m, _)
+                    if m.starts_with("apiserver_admission_webhook_")
+                        || m == "process_cpu_seconds_total" =>
+                {
+                    self.admission.add(x)
+                }
                 _ => {}
             }
         }
@@ -304,6 +313,7 @@ impl Snapshot {
             }
             s.etcd_db_size = s.etcd_db_size.or(p.etcd_db_size);
             s.apiserver_seen |= p.apiserver_seen;
+            s.admission.add_all(&p.admission);
         }
         // One instance's memory is the apiserver's memory; several are not summed (each
         // holds its own watch cache of the same objects).

@@ -3,6 +3,7 @@
 //! (phase, verb, kind), and a per-second [`timeseries`]. Nothing here keeps per-request
 //! vectors: memory is flat in run size.
 
+pub mod admission;
 pub mod apf;
 pub mod expose;
 pub mod exposition;

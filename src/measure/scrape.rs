@@ -151,6 +151,13 @@ pub struct Observed {
     /// else "not measured" with the reason (absent in results written before).
     #[serde(default)]
     pub controller_cache_memory: Option<super::memory::ControllerCacheMemory>,
+    /// Admission webhooks kube-apiserver called during the load, as it counted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admission_webhooks: Vec<super::admission::WebhookObserved>,
+    /// kube-apiserver CPU seconds over the load (`process_cpu_seconds_total`, all
+    /// instances scraped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apiserver_cpu_seconds: Option<f64>,
 }
 
 /// GET of a plain-HTTP URL with a 5 s deadline (etcd's and the reference controller's `/metrics`).
@@ -401,6 +408,9 @@ pub async fn run(
             break;
         }
     }
+    // Before the settle (which forces a garbage collection on the apiserver): the load's own
+    // webhook calls and CPU.
+    let at_load_end = prev.admission.clone();
     let finish = *done.borrow();
     let end = match finish {
         Finish::Settle => {
@@ -481,6 +491,11 @@ pub async fn run(
         controller_cache_memory: Some(super::memory::ControllerCacheMemory::not_measured(
             super::memory::NO_REFERENCE_CONTROLLER,
         )),
+        admission_webhooks: super::admission::observed(&first.admission, &at_load_end, |_| true),
+        apiserver_cpu_seconds: match (first.admission.cpu_seconds, at_load_end.cpu_seconds) {
+            (Some(a), Some(b)) => Some((b - a).max(0.0)),
+            _ => None,
+        },
     }
 }
 

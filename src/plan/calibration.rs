@@ -210,6 +210,8 @@ impl Calibration {
                 }
                 // Read from its fit above; a row without one has nothing to scale.
                 Bottleneck::ApiserverMemory => {}
+                // A property of the webhook pods, not of the fleet's size.
+                Bottleneck::Webhooks => {}
             }
         }
         Ok(c)

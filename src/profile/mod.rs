@@ -17,6 +17,7 @@ mod target;
 mod tests;
 mod types;
 mod validate;
+pub mod webhooks;
 
 pub use crd_dir::read_dir as read_crd_dir;
 pub use observe::ObservePrometheus;
@@ -25,6 +26,7 @@ pub use types::*;
 pub use validate::{
     new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
 };
+pub use webhooks::{FailurePolicy, LatencyPlan, WebhookPlan};
 
 use std::path::{Path, PathBuf};
 

@@ -34,6 +34,8 @@ pub struct Profile {
     pub sweep: Option<SweepSection>,
     /// What to do when the target stops answering: `abort` (default) or `continue`.
     pub on_target_failure: Option<OnTargetFailure>,
+    /// Simulated admission webhooks (defaulting and validating) for the fleet's kinds.
+    pub webhooks: Option<super::webhooks::WebhooksSection>,
 }
 
 /// `on_target_failure:` what a run does when the target fails: 25 requests in a row
@@ -566,4 +568,7 @@ pub struct Overrides {
     /// `$KUBECONFIG`, when it names an existing file: kubectl's convention makes it the
     /// target after `--kubeconfig` and before the profile's target (`local` or `kube`).
     pub kubeconfig_env: Option<String>,
+    /// `--webhook-host`: where kube-apiserver reaches the tool's webhooks (wins over
+    /// `webhooks.host`).
+    pub webhook_host: Option<String>,
 }

@@ -158,6 +158,8 @@ pub struct RunPlan {
     pub junit: Option<PathBuf>,
     /// Seconds between progress log lines when stderr is not a terminal.
     pub log_progress: Duration,
+    /// Simulated admission webhooks.
+    pub webhooks: Option<super::WebhookPlan>,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -602,6 +604,14 @@ pub fn validate(
         }
     };
     let target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
+    let webhooks =
+        super::webhooks::webhook_plan(p.webhooks.as_ref(), o.webhook_host.as_deref(), err)?;
+    if webhooks.is_some() && matches!(target, TargetPlan::Etcd { .. }) {
+        return Err(err(
+            "webhooks",
+            "a bare etcd target has no kube-apiserver to call webhooks".into(),
+        ));
+    }
 
     let name = p.name.clone().unwrap_or_else(|| {
         source
@@ -636,5 +646,6 @@ pub fn validate(
         log_progress: o
             .log_progress
             .unwrap_or(Duration::from_secs_f64(DEFAULT_LOG_PROGRESS_SECONDS)),
+        webhooks,
     })
 }

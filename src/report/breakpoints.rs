@@ -43,6 +43,9 @@ pub enum Bottleneck {
     /// kube-apiserver's memory (its watch cache holds every stored object) against a
     /// memory limit.
     ApiserverMemory,
+    /// Admission webhooks: every write waits for kube-apiserver's call to them; a webhook
+    /// pod's capacity bounds the write rate.
+    Webhooks,
 }
 
 /// What the public write-ups document for one bottleneck.
@@ -60,13 +63,14 @@ pub struct Documented {
 
 impl Bottleneck {
     /// Every row, in the table's order.
-    pub const ALL: [Bottleneck; 6] = [
+    pub const ALL: [Bottleneck; 7] = [
         Bottleneck::ClientQps,
         Bottleneck::Concurrency,
         Bottleneck::EtcdWrites,
         Bottleneck::EtcdSize,
         Bottleneck::Apf,
         Bottleneck::ApiserverMemory,
+        Bottleneck::Webhooks,
     ];
 
     /// The row's id in `breakpoints.json` and `--only`.
@@ -78,6 +82,7 @@ impl Bottleneck {
             Bottleneck::EtcdSize => "etcd-size",
             Bottleneck::Apf => "apf",
             Bottleneck::ApiserverMemory => "apiserver-memory",
+            Bottleneck::Webhooks => "webhooks",
         }
     }
 
@@ -95,6 +100,7 @@ impl Bottleneck {
             Bottleneck::EtcdSize => "size",
             Bottleneck::Apf => "apf",
             Bottleneck::ApiserverMemory => "mem",
+            Bottleneck::Webhooks => "wh",
         }
     }
 
@@ -136,6 +142,12 @@ impl Bottleneck {
                 "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
                 None,
                 "clusters at 8 GiB",
+            ),
+            Bottleneck::Webhooks => (
+                "Admission webhooks (latency, timeouts, failurePolicy)",
+                "no cluster count; every Cluster API kind has defaulting and validating webhooks, so an overloaded webhook pod becomes apiserver latency and, with failurePolicy Fail, failed writes",
+                None,
+                "webhook calls/s",
             ),
         };
         Documented {
@@ -181,7 +193,7 @@ impl std::fmt::Display for Bottleneck {
 #[serde(deny_unknown_fields)]
 pub struct Row {
     /// Which bottleneck (`client-qps`, `concurrency`, `etcd-writes`, `etcd-size`, `apf`,
-    /// `apiserver-memory`).
+    /// `apiserver-memory`, `webhooks`).
     pub id: Bottleneck,
     /// The bottleneck's name.
     pub bottleneck: String,

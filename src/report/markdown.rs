@@ -114,6 +114,9 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
             w.watchers, w.scope, w.kinds.join(", "), w.events, w.matched, w.before_ack, w.lag_ms.p50, w.lag_ms.p99, w.lag_ms.max, w.opened, w.reconnects, w.too_old_restarts, w.errors);
     }
     observed(&mut o, s);
+    if let Some(w) = &s.webhooks {
+        super::webhooks::render(&mut o, w);
+    }
     let t = &s.totals;
     let _ = writeln!(
         o,
@@ -230,6 +233,26 @@ fn observed(o: &mut String, s: &Summary) {
     }
     if let Some(m) = &obs.apiserver_memory {
         apiserver_memory(o, m);
+    }
+    if let Some(cpu) = obs.apiserver_cpu_seconds {
+        let writes: u64 = s
+            .operations
+            .iter()
+            .filter(|op| ["create", "update", "patch", "delete"].contains(&op.verb.as_str()))
+            .map(|op| op.counts.sent)
+            .sum();
+        let per = if writes > 0 {
+            format!(
+                ", {:.2} ms per write ({writes} writes sent)",
+                cpu * 1e3 / writes as f64
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "- kube-apiserver CPU over the load (`process_cpu_seconds_total`): {cpu:.2} s{per}"
+        );
     }
     if !obs.rejected_by_priority_level.is_empty() {
         let r: Vec<String> = obs

@@ -494,6 +494,7 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
         health: health(shards),
         totals,
         operations,
+        webhooks: None,
     };
     Ok((s, m, hists))
 }

@@ -16,6 +16,7 @@ pub mod shards;
 pub mod summary;
 pub mod table;
 pub mod versions;
+pub mod webhooks;
 
 pub use summary::Summary;
 

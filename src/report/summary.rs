@@ -10,8 +10,9 @@ use std::path::Path;
 
 /// Version of the summary format. 2 added `load_started_at`, `shard` and `merged_from`;
 /// 3 added `observed.apiserver_memory` and the apiserver memory series of the observed
-/// points (all optional, so older files still read).
-pub const SCHEMA_VERSION: u32 = 3;
+/// points; 4 added `webhooks`, `observed.admission_webhooks` and
+/// `observed.apiserver_cpu_seconds` (all optional, so older files still read).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +79,9 @@ pub struct Summary {
     pub totals: Counts,
     /// One entry per (phase, verb, kind).
     pub operations: Vec<Operation>,
+    /// The simulated admission webhooks, when the profile has `webhooks:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<super::webhooks::WebhooksSummary>,
 }
 
 /// One shard of a sharded run.

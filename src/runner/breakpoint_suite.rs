@@ -44,6 +44,10 @@ pub fn profile_of(b: Bottleneck) -> (&'static str, &'static str) {
             "profiles/breakpoints/apiserver-memory.yaml",
             include_str!("../../profiles/breakpoints/apiserver-memory.yaml"),
         ),
+        Bottleneck::Webhooks => (
+            "profiles/breakpoints/webhooks.yaml",
+            include_str!("../../profiles/breakpoints/webhooks.yaml"),
+        ),
     }
 }
 
@@ -421,6 +425,14 @@ pub async fn run_suite(o: SuiteOptions) -> Result<BreakpointsReport, Error> {
             )),
             Bottleneck::ApiserverMemory => match suite.spec(b, None) {
                 Ok(spec) => super::apiserver_memory::apiserver_memory_row(spec).await,
+                Err(e) => Err(e),
+            },
+            Bottleneck::Webhooks if suite.etcd && !suite.kube => Ok(skipped(
+                b,
+                "needs an apiserver (the named target is a bare etcd)",
+            )),
+            Bottleneck::Webhooks => match suite.spec(b, None) {
+                Ok(spec) => super::webhook_row::webhook_row(spec).await,
                 Err(e) => Err(e),
             },
         };

@@ -281,6 +281,12 @@ pub async fn cleanup(req: &CleanupRequest) -> Result<CleanupReport, Error> {
                 .admin
                 .clone()
                 .ok_or_else(|| Error::Internal("no admin client".into()))?;
+            // First, so that no write below waits on a webhook that is gone.
+            match crate::webhook::install::remove(&admin, &sel.selector()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("deleted {n} webhook configuration(s)"),
+                Err(e) => tracing::warn!("{e}"),
+            }
             let r = clean(
                 load.clone(),
                 plan,

@@ -120,6 +120,15 @@ async fn load_phases<T: Target>(
         }
         None => None,
     };
+    // Before the first scrape: kube-apiserver's webhook counters start after the probes.
+    let webhooks = match (&plan.webhooks, &c.admin) {
+        (Some(w), Some(admin)) => Some(
+            crate::webhook::start(w, &plan.fleet, admin)
+                .await
+                .map_err(|e| Error::Usage(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
     let (baseline_taken, baseline) = tokio::sync::oneshot::channel();
     let scraper = match plan.observe.interval {
@@ -159,6 +168,11 @@ async fn load_phases<T: Target>(
         reference,
     )
     .await;
+    let load_seconds = t0.elapsed().as_secs_f64();
+    let webhooks = match (webhooks, &c.admin) {
+        (Some(w), Some(admin)) => Some(w.finish(admin).await),
+        _ => None,
+    };
     let outcome_histograms = std::mem::take(&mut outcome.histograms);
     if let Some(e) = outcome.reference_error.take() {
         let _ = observe_done.send(scrape::Finish::Now);
@@ -202,6 +216,17 @@ async fn load_phases<T: Target>(
             )
         })
         .unwrap_or_default();
+    let webhooks = match (webhooks, &plan.webhooks) {
+        (Some((served, removal)), Some(p)) => Some(crate::report::webhooks::summarize(
+            p,
+            served,
+            removal.map(|e| e.to_string()),
+            observed.as_ref().map(|o| o.admission_webhooks.as_slice()),
+            &operations,
+            load_seconds,
+        )),
+        _ => None,
+    };
     let reason = stop.reason();
     let status = match reason {
         None => RunStatus::Completed,
@@ -227,6 +252,7 @@ async fn load_phases<T: Target>(
         health,
         totals,
         operations,
+        webhooks,
         ..empty_summary(plan)
     };
     s.write(&plan.out_dir)
@@ -471,6 +497,7 @@ fn empty_summary(plan: &RunPlan) -> Summary {
         health: Vec::new(),
         totals: Default::default(),
         operations: Vec::new(),
+        webhooks: None,
     }
 }
 

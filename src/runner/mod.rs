@@ -19,6 +19,7 @@ pub mod reference;
 pub mod sizes;
 pub mod sweep_run;
 pub mod versions;
+pub mod webhook_row;
 
 pub use connect::{connect, Connected, Load};
 pub use execute::{execute, watch_signals, with_target};

@@ -151,6 +151,15 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("zero-etcd-quota.yaml", Some(5), "observe.etcd_quota_bytes", "must be > 0"),
     ("infinite-threshold.yaml", Some(6), "observe.thresholds.etcd_wal_fsync_p99", "finite"),
     ("negative-threshold.yaml", Some(6), "observe.thresholds.etcd_wal_fsync_p99", ">= 0"),
+    // webhooks
+    ("webhooks-unknown-field.yaml", Some(5), "webhooks.latency_ms", "unknown field `latency_ms`"),
+    ("webhooks-rate-above-one.yaml", Some(5), "webhooks.error_rate", "fraction between 0 and 1"),
+    ("webhooks-histogram-without-buckets.yaml", Some(5), "webhooks.latency.buckets", "buckets are required"),
+    ("webhooks-buckets-not-ascending.yaml", Some(7), "webhooks.latency.buckets", "not above the previous bound"),
+    ("webhooks-for-secrets.yaml", Some(5), "webhooks.kinds", "has no webhook"),
+    ("webhooks-on-bare-etcd.yaml", Some(6), "webhooks", "no kube-apiserver"),
+    ("webhooks-timeout-too-long.yaml", Some(5), "webhooks.timeout_seconds", "between 1 and 30"),
+    ("webhooks-bad-failure-policy.yaml", Some(5), "webhooks.failure_policy", "Retry"),
 ];
 
 fn fixtures() -> PathBuf {

@@ -13,3 +13,4 @@ mod prometheus;
 mod rbac;
 mod upstream_schemas;
 mod version_matrix;
+mod webhooks;

@@ -213,8 +213,8 @@ pub fn by_instance(
         .into_iter()
         .map(|(instance, series)| {
             let (is_apiserver, is_etcd) = kinds(&series);
-            let scrape = crate::measure::metrics::parse(&exposition(&series)).ok();
-            let read = |f: fn(&mut Snapshot, &prometheus_parse::Scrape)| {
+            let scrape = Some(crate::measure::metrics::parse(&exposition(&series)));
+            let read = |f: fn(&mut Snapshot, &crate::measure::exposition::Scrape)| {
                 scrape.as_ref().map(|sc| {
                     let mut s = Snapshot::default();
                     f(&mut s, sc);

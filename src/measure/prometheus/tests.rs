@@ -159,7 +159,7 @@ fn answers(instance: &str, etcd: &str, fsync: f64) -> Vec<(Vec<Series>, Option<&
 #[test]
 fn prometheus_series_make_the_scrapers_snapshot() {
     let mut scraped = Snapshot::default();
-    scraped.add_apiserver(&metrics::parse(APISERVER).unwrap());
+    scraped.add_apiserver(&metrics::parse(APISERVER));
     let split = by_instance(&answers("10.0.0.11:6443", "10.0.0.11:2381", 100.0));
     assert_eq!(split.len(), 2, "{:?}", split.keys().collect::<Vec<_>>());
     let (api, etcd) = &split["10.0.0.11:6443"];

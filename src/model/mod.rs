@@ -48,6 +48,7 @@ mod providers;
 mod schema;
 mod secrets;
 mod spec;
+mod values;
 
 #[cfg(test)]
 mod crd_tests;
@@ -65,6 +66,7 @@ pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
+pub use values::{namespace_templated, template_keys, TemplateKey, Templated, Val};
 
 /// Label carrying the run id on every object the tool creates.
 pub const RUN_ID_LABEL: &str = "capi-loadgen.io/run-id";

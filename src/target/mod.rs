@@ -10,6 +10,7 @@ pub mod kube;
 pub mod kubeconfig;
 pub mod sizing;
 pub mod stored_json;
+pub mod template;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;

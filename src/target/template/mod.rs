@@ -260,6 +260,11 @@ impl FleetTemplates {
         FleetTemplates { sets }
     }
 
+    /// No templates: every object is rendered by the reference encoder.
+    pub fn empty() -> FleetTemplates {
+        FleetTemplates { sets: Vec::new() }
+    }
+
     /// The template of `key` in `form`, if one reproduced its probes.
     pub fn get(&self, key: TemplateKey, form: Form) -> Option<&Template> {
         let (_, set) = self.sets.iter().find(|(k, _)| *k == key)?;

@@ -139,7 +139,16 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
         Some(Rate::ClustersPerSecond(r)) => Some(Arc::new(Schedule::new(Instant::now(), r))),
         _ => None,
     };
-    create_clusters(fleet, &templates, ctx, plan.concurrency, objects, clusters, range).await;
+    create_clusters(
+        fleet,
+        &templates,
+        ctx,
+        plan.concurrency,
+        objects,
+        clusters,
+        range,
+    )
+    .await;
 }
 
 /// What the phase creates: namespaces and clusters from these indices, until the deadline.

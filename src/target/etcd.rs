@@ -486,7 +486,6 @@ impl Target for EtcdTarget {
         self.put_new(obj.etcd_key(), obj.uid.clone(), value).await
     }
 
-
     async fn current_version(
         &self,
         api: &ApiRef,

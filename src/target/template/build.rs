@@ -218,7 +218,7 @@ fn discover(source: &Probe, form: Form) -> Option<Template> {
     let protobuf = bytes.starts_with(MAGIC);
     let mut needles = source.needles(protobuf);
     // Longest first: a name inside a longer value (a provider ID) stays inside it.
-    needles.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    needles.sort_by_key(|n| std::cmp::Reverse(n.1.len()));
     needles.retain(|(_, n)| n.len() >= MIN_NEEDLE);
     let nodes = if protobuf {
         let is_secret = source.templated.object.kind == model::Kind::Secret;

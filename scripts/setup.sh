@@ -142,6 +142,16 @@ else
   say "shellcheck: not found; install it (https://github.com/koalaman/shellcheck#installing) for scripts/test.sh"
 fi
 
+# --- valgrind (scripts/instructions.sh counts instructions with callgrind) ------------------
+if command -v valgrind >/dev/null 2>&1; then
+  say "valgrind: $(command -v valgrind) (present)"
+elif is_debian; then
+  apt_install valgrind
+  say "valgrind: installed $(valgrind --version)"
+else
+  say "valgrind: not found; install it (https://valgrind.org/downloads/) for scripts/instructions.sh"
+fi
+
 # --- Go (for the servers/ modules) -------------------------------------------------------
 need_go() {
   command -v go >/dev/null 2>&1 || die "go not found: the modern kube-apiserver and etcd are built with Go >= 1.26 from the Go module proxy (install Go, or export KUBEBUILDER_ASSETS with prebuilt binaries)"

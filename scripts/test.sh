@@ -21,5 +21,7 @@ echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "test: instruction counts (scripts/instructions.sh, baseline bench/instructions-baseline.json)"
+bash scripts/instructions.sh
 echo "test: cargo test"
 cargo test --locked -- --test-threads="${CAPI_LOADGEN_TEST_THREADS:-2}"

@@ -9,8 +9,9 @@
 
 pub use super::request::{PhaseContext, Progress};
 use crate::measure::Verb;
-use crate::model::{self, create_body, take_create_body, FleetSpec, Kind, Object};
+use crate::model::{self, create_body, FleetSpec, Kind, Object};
 use crate::profile::phases::{CreatePlan, Rate};
+use crate::target::template::{FleetTemplates, Rendered};
 use crate::target::{Created, Target};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,13 @@ impl Schedule {
     }
 }
 
+/// A create's body: the model's value, or an object rendered from byte templates.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Value(&'a serde_json::Value),
+    Rendered(&'a Rendered<'a>),
+}
+
 impl<T: Target> PhaseContext<T> {
     /// Creates one object through the pool; returns the server-assigned UID on success.
     async fn create(
@@ -54,11 +62,14 @@ impl<T: Target> PhaseContext<T> {
         intended: Instant,
         phase: &'static str,
         obj: &Object,
-        body: &serde_json::Value,
+        body: Body<'_>,
     ) -> Option<String> {
         let book = self.acks.as_deref().filter(|b| b.watches(obj.kind));
         self.call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
-            let r = t.create(obj, body).await;
+            let r = match body {
+                Body::Value(v) => t.create(obj, v).await,
+                Body::Rendered(r) => t.create_rendered(obj, r).await,
+            };
             if let (
                 Some(book),
                 Ok(Created {
@@ -116,11 +127,28 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
         deadline,
     };
     create_namespaces(fleet, ctx, plan.concurrency, objects.clone(), range).await;
+    // Once per phase (tens of milliseconds), off the runtime's worker threads.
+    let templates = {
+        let fleet = fleet.clone();
+        tokio::task::spawn_blocking(move || FleetTemplates::new(&fleet))
+            .await
+            .map(Arc::new)
+            .unwrap_or_else(|_| Arc::new(FleetTemplates::empty()))
+    };
     let clusters = match plan.rate {
         Some(Rate::ClustersPerSecond(r)) => Some(Arc::new(Schedule::new(Instant::now(), r))),
         _ => None,
     };
-    create_clusters(fleet, ctx, plan.concurrency, objects, clusters, range).await;
+    create_clusters(
+        fleet,
+        &templates,
+        ctx,
+        plan.concurrency,
+        objects,
+        clusters,
+        range,
+    )
+    .await;
 }
 
 /// What the phase creates: namespaces and clusters from these indices, until the deadline.
@@ -165,13 +193,11 @@ async fn create_namespaces<T: Target>(
                     .as_ref()
                     .map(|s| s.next())
                     .unwrap_or_else(Instant::now);
-                ctx.create(
-                    intended,
-                    "create",
-                    &obj,
-                    &create_body(&obj, &HashMap::new()),
-                )
-                .await;
+                // Namespaces (one per cluster or fewer) keep the value: the kube target
+                // binds its RoleBinding from it.
+                let body = create_body(&obj, &HashMap::new());
+                ctx.create(intended, "create", &obj, Body::Value(&body))
+                    .await;
             }
         })
     });
@@ -181,6 +207,7 @@ async fn create_namespaces<T: Target>(
 /// Creates the range's clusters' objects with `concurrency` cluster workers.
 async fn create_clusters<T: Target>(
     fleet: &Arc<FleetSpec>,
+    templates: &Arc<FleetTemplates>,
     ctx: &PhaseContext<T>,
     concurrency: usize,
     objects: Option<Arc<Schedule>>,
@@ -189,6 +216,7 @@ async fn create_clusters<T: Target>(
 ) {
     let next = Arc::new(AtomicU64::new(range.first_cluster));
     let workers = (0..concurrency.max(1)).map(|_| {
+        let templates = templates.clone();
         let (ctx, next, fleet, objects, clusters) = (
             ctx.clone(),
             next.clone(),
@@ -210,18 +238,27 @@ async fn create_clusters<T: Target>(
                 // With a cluster rate the first object starts on the cluster's schedule and
                 // the others follow it, as a controller creates them one after another.
                 let mut cluster_start = clusters.as_ref().map(|s| s.at(c - range.first_cluster));
-                for mut obj in model::cluster_objects(&fleet, c).for_create() {
+                let objs = model::cluster_objects(&fleet, c).for_create();
+                for i in 0..objs.total() as u32 {
                     // A cluster once started is finished, deadline or not: no half clusters.
                     if ctx.stop.is_stopped() {
                         return;
                     }
+                    let Some(t) = objs.templated(i) else { break };
                     let intended = match (&objects, cluster_start.take()) {
                         (Some(s), _) => s.next(),
                         (None, Some(t)) => t,
                         (None, None) => Instant::now(),
                     };
-                    let body = take_create_body(&mut obj, &uids);
-                    let uid = ctx.create(intended, "create", &obj, &body).await;
+                    let body = Rendered::new(&templates, &t, &uids, || {
+                        let obj = objs.get(i).unwrap_or_else(|| t.object.clone());
+                        create_body(&obj, &uids)
+                    });
+                    let uid = ctx
+                        .create(intended, "create", &t.object, Body::Rendered(&body))
+                        .await;
+                    drop(body);
+                    let obj = &t.object;
                     if obj.kind == Kind::Machine {
                         // A machine's dependents follow it directly: the previous machine's
                         // owners are done with, so a cluster of any size holds O(1) uids.

@@ -50,6 +50,7 @@ mod secrets;
 mod spec;
 mod status;
 mod upstream;
+mod values;
 
 #[cfg(test)]
 mod crd_tests;
@@ -69,6 +70,7 @@ pub use schema::{merge_schemas, schema_from_example};
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
 pub use status::{status_patch, RECONCILES_TO_FULL_STATUS};
 pub use upstream::{CrdSchemas, UpstreamError, UPSTREAM_CORE_GROUP};
+pub use values::{namespace_templated, template_keys, TemplateKey, Templated, Val};
 
 /// Label carrying the run id on every object the tool creates.
 pub const RUN_ID_LABEL: &str = "capi-loadgen.io/run-id";

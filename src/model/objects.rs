@@ -138,9 +138,9 @@ impl Layout {
 /// needs O(1) memory. Also offers random access ([`ClusterObjects::get`]).
 #[derive(Clone, Debug)]
 pub struct ClusterObjects {
-    ctx: ClusterCtx,
-    layout: Layout,
-    kubeconfig_position: Option<usize>,
+    pub(super) ctx: ClusterCtx,
+    pub(super) layout: Layout,
+    pub(super) kubeconfig_position: Option<usize>,
     next: u64,
     end: u64,
 }
@@ -212,7 +212,7 @@ impl ClusterObjects {
         Some(self.build(index, slot))
     }
 
-    fn machine(&self, m: u64) -> MachineInfo {
+    pub(super) fn machine(&self, m: u64) -> MachineInfo {
         MachineInfo::new(&self.ctx, &self.layout, m)
     }
 
@@ -267,6 +267,19 @@ impl ClusterObjects {
                 (Kind::Secret, info.config_name, body)
             }
         };
+        self.object(index, slot, kind, name, body)
+    }
+
+    /// The object at `index` (in `slot`) of `kind` named `name` with `body`: uid and owners.
+    pub(super) fn object(
+        &self,
+        index: u32,
+        slot: Slot,
+        kind: Kind,
+        name: String,
+        body: serde_json::Value,
+    ) -> Object {
+        let ctx = &self.ctx;
         let owners = self
             .layout
             .owners(slot, self.kubeconfig_position)

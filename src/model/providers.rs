@@ -25,7 +25,7 @@ pub(crate) fn failure_domain(provider: Provider, m: u64) -> Option<&'static str>
 }
 
 /// Name of the BareMetalHost a Metal3Machine is bound to.
-fn bare_metal_host(ctx: &ClusterCtx, info: &MachineInfo) -> String {
+pub(crate) fn bare_metal_host(ctx: &ClusterCtx, info: &MachineInfo) -> String {
     format!("{}-bmh-{:04}", ctx.name, info.m)
 }
 

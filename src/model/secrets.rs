@@ -112,34 +112,36 @@ fn b64(s: &str) -> Value {
     Value::String(base64(s.as_bytes()))
 }
 
+/// The data of a per-cluster Secret, in key order, as plain text (the body holds it
+/// base64-encoded).
+pub(crate) fn cluster_secret_data(
+    ctx: &ClusterCtx,
+    which: ClusterSecret,
+) -> Vec<(&'static str, String)> {
+    let material = match which {
+        ClusterSecret::Kubeconfig => return vec![("value", kubeconfig(ctx))],
+        ClusterSecret::Etcd => Material::Etcd,
+        ClusterSecret::Sa => Material::ServiceAccount,
+        ClusterSecret::Proxy => Material::FrontProxy,
+        ClusterSecret::ApiserverEtcdClient => Material::ApiserverEtcdClient,
+        _ => Material::Ca,
+    };
+    vec![
+        ("tls.crt", cert_pem(ctx, material)),
+        ("tls.key", key_pem(ctx, material)),
+    ]
+}
+
 /// A per-cluster Secret named `name`. The kubeconfig is owned by the Cluster, the
 /// certificate Secrets by the KubeadmControlPlane.
 pub(crate) fn cluster_secret(ctx: &ClusterCtx, which: ClusterSecret, name: &str) -> Value {
-    let pair = |m: Material| {
-        let mut data = Map::new();
-        data.insert("tls.crt".into(), b64(&cert_pem(ctx, m)));
-        data.insert("tls.key".into(), b64(&key_pem(ctx, m)));
-        data
-    };
-    let (data, owner) = match which {
-        ClusterSecret::Kubeconfig => {
-            let mut data = Map::new();
-            data.insert("value".into(), b64(&kubeconfig(ctx)));
-            (data, ctx.owner_ref(Kind::Cluster, &ctx.name))
-        }
-        other => {
-            let material = match other {
-                ClusterSecret::Etcd => Material::Etcd,
-                ClusterSecret::Sa => Material::ServiceAccount,
-                ClusterSecret::Proxy => Material::FrontProxy,
-                ClusterSecret::ApiserverEtcdClient => Material::ApiserverEtcdClient,
-                _ => Material::Ca,
-            };
-            (
-                pair(material),
-                ctx.owner_ref(Kind::KubeadmControlPlane, &ctx.kcp_name),
-            )
-        }
+    let data: Map<String, Value> = cluster_secret_data(ctx, which)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), b64(&v)))
+        .collect();
+    let owner = match which {
+        ClusterSecret::Kubeconfig => ctx.owner_ref(Kind::Cluster, &ctx.name),
+        _ => ctx.owner_ref(Kind::KubeadmControlPlane, &ctx.kcp_name),
     };
     secret(ctx, name, owner, data)
 }

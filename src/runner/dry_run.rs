@@ -5,8 +5,8 @@
 //! (what a baseline client replays in `scripts/bench.sh`).
 
 use crate::error::Error;
-use crate::model::take_create_body;
-use crate::model::{self, FleetSpec, Kind, Object};
+use crate::model::{self, create_body, FleetSpec, Kind, Templated};
+use crate::target::template::{FleetTemplates, Rendered};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
@@ -55,17 +55,24 @@ impl Streamed {
     }
 }
 
-/// Serializes `obj`'s create body into `buf` (cleared first).
-fn body_into(mut obj: Object, buf: &mut Vec<u8>) -> Result<(), Error> {
+/// Renders `t`'s create body into `buf` (cleared first) from the fleet's byte templates;
+/// `body` builds the model's value for a key without a template.
+fn body_into(
+    templates: &FleetTemplates,
+    t: &Templated,
+    buf: &mut Vec<u8>,
+    body: impl FnOnce() -> serde_json::Value,
+) {
     buf.clear();
-    let body = take_create_body(&mut obj, &HashMap::new());
-    serde_json::to_writer(&mut *buf, &body).map_err(|e| Error::Internal(e.to_string()))
+    let uids = HashMap::new();
+    Rendered::new(templates, t, &uids, body).create_json(buf);
 }
 
 /// Generates the shard's clusters `clusters` (each cluster's whole sequence), counting into
 /// a fresh [`Streamed`]; `done` counts objects for progress.
 fn stream_clusters(
     fleet: &FleetSpec,
+    templates: &FleetTemplates,
     clusters: std::ops::Range<u64>,
     done: &AtomicU64,
     mut out: Option<&mut dyn Write>,
@@ -74,10 +81,14 @@ fn stream_clusters(
     let mut s = Streamed::default();
     let mut buf = Vec::with_capacity(16 * 1024);
     for c in clusters {
-        for obj in model::cluster_objects(fleet, c).for_create() {
-            let kind = obj.kind;
-            body_into(obj, &mut buf)?;
-            s.add(kind, buf.len());
+        let objs = model::cluster_objects(fleet, c).for_create();
+        for i in 0..objs.total() as u32 {
+            let Some(t) = objs.templated(i) else { break };
+            body_into(templates, &t, &mut buf, || {
+                let obj = objs.get(i).unwrap_or_else(|| t.object.clone());
+                create_body(&obj, &HashMap::new())
+            });
+            s.add(t.object.kind, buf.len());
             if let (Some(w), Some(p)) = (out.as_deref_mut(), out_path) {
                 buf.push(b'\n');
                 w.write_all(&buf).map_err(|e| Error::io(p, e))?;
@@ -105,10 +116,15 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
         }
         None => None,
     };
+    let templates = FleetTemplates::new(fleet);
+    let templates = &templates;
     let mut streamed = Streamed::default();
     let mut buf = Vec::new();
     for n in fleet.namespace_range() {
-        body_into(model::namespace_object(fleet, n), &mut buf)?;
+        let t = model::namespace_templated(fleet, n);
+        body_into(templates, &t, &mut buf, || {
+            create_body(&model::namespace_object(fleet, n), &HashMap::new())
+        });
         streamed.add(Kind::Namespace, buf.len());
         if let (Some(w), Some(p)) = (file.as_mut(), objects_out) {
             buf.push(b'\n');
@@ -143,7 +159,7 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
             }
         });
         let result = if let Some(w) = file.as_mut() {
-            stream_clusters(fleet, clusters, &done, Some(w), objects_out)
+            stream_clusters(fleet, templates, clusters, &done, Some(w), objects_out)
         } else {
             let per = (clusters.end - clusters.start).div_ceil(threads);
             let workers: Vec<_> = (0..threads)
@@ -151,7 +167,7 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
                     let start = clusters.start + t * per;
                     let range = start.min(clusters.end)..(start + per).min(clusters.end);
                     let done = &done;
-                    scope.spawn(move || stream_clusters(fleet, range, done, None, None))
+                    scope.spawn(move || stream_clusters(fleet, templates, range, done, None, None))
                 })
                 .collect();
             workers

@@ -335,6 +335,47 @@ impl EtcdTarget {
         }
     }
 
+    /// Puts `value` at `key` unless the key exists (a create-only transaction).
+    async fn put_new(
+        &self,
+        key: String,
+        uid: String,
+        value: Vec<u8>,
+    ) -> Result<Created, RequestError> {
+        let request_bytes = value.len();
+        if let Some(wire) = &self.wire {
+            return self
+                .with_timeout(async {
+                    match wire.create_only(&key, value).await? {
+                        (true, revision) => Ok(Created {
+                            uid: Some(uid),
+                            request_bytes,
+                            resource_version: Some(revision.to_string()),
+                        }),
+                        (false, _) => Err(RequestError::Etcd(EtcdError::Exists)),
+                    }
+                })
+                .await;
+        }
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, None)]);
+        self.with_timeout(async {
+            let mut kv = self.client.kv_client();
+            let resp = kv.txn(txn).await.map_err(|e| classify(&e))?;
+            if resp.succeeded() {
+                Ok(Created {
+                    uid: Some(uid),
+                    request_bytes,
+                    resource_version: resp.header().map(|h| h.revision().to_string()),
+                })
+            } else {
+                Err(RequestError::Etcd(EtcdError::Exists))
+            }
+        })
+        .await
+    }
+
     async fn with_timeout<R>(
         &self,
         f: impl std::future::Future<Output = Result<R, RequestError>>,
@@ -455,40 +496,20 @@ impl Target for EtcdTarget {
         obj: &Object,
         body: &serde_json::Value,
     ) -> Result<Created, RequestError> {
-        let key = obj.etcd_key();
         let (uid, value) = stored_value(obj, body, self.format)?;
-        let request_bytes = value.len();
-        if let Some(wire) = &self.wire {
-            return self
-                .with_timeout(async {
-                    match wire.create_only(&key, value).await? {
-                        (true, revision) => Ok(Created {
-                            uid: Some(uid),
-                            request_bytes,
-                            resource_version: Some(revision.to_string()),
-                        }),
-                        (false, _) => Err(RequestError::Etcd(EtcdError::Exists)),
-                    }
-                })
-                .await;
-        }
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value, None)]);
-        self.with_timeout(async {
-            let mut kv = self.client.kv_client();
-            let resp = kv.txn(txn).await.map_err(|e| classify(&e))?;
-            if resp.succeeded() {
-                Ok(Created {
-                    uid: Some(uid),
-                    request_bytes,
-                    resource_version: resp.header().map(|h| h.revision().to_string()),
-                })
-            } else {
-                Err(RequestError::Etcd(EtcdError::Exists))
-            }
-        })
-        .await
+        self.put_new(obj.etcd_key(), uid, value).await
+    }
+
+    async fn create_rendered(
+        &self,
+        obj: &Object,
+        body: &super::template::Rendered<'_>,
+    ) -> Result<Created, RequestError> {
+        let now = creation_timestamp();
+        let value = body
+            .stored(self.format, &obj.uid, &now)
+            .map_err(|_| RequestError::Etcd(EtcdError::Other))?;
+        self.put_new(obj.etcd_key(), obj.uid.clone(), value).await
     }
 
     async fn current_version(

@@ -691,25 +691,30 @@ impl Target for KubeTarget {
         {
             Box::pin(self.bind_namespace(body, subject)).await?;
         }
-        let body = resp;
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            uid: Option<String>,
-            #[serde(rename = "resourceVersion")]
-            resource_version: Option<String>,
+        Ok(created(&resp, request_bytes))
+    }
+
+    async fn create_rendered(
+        &self,
+        obj: &Object,
+        body: &super::template::Rendered<'_>,
+    ) -> Result<Created, RequestError> {
+        if obj.kind == crate::model::Kind::Namespace && self.namespace_subject.is_some() {
+            // Binding the namespace's RoleBinding reads the body.
+            return self.create(obj, &body.value()).await;
         }
-        #[derive(serde::Deserialize)]
-        struct Obj {
-            metadata: Meta,
+        let mut bytes = Vec::with_capacity(8192);
+        body.create_json(&mut bytes);
+        let request_bytes = bytes.len();
+        let path = obj.api.collection_path(obj.namespace.as_deref());
+        let (status, retry, resp) = self.send("POST", &path, bytes, "application/json").await?;
+        if !(200..300).contains(&status) {
+            return Err(RequestError::Http {
+                code: status,
+                retry_after: retry,
+            });
         }
-        let meta = serde_json::from_slice::<Obj>(&body)
-            .ok()
-            .map(|o| o.metadata);
-        Ok(Created {
-            uid: meta.as_ref().and_then(|m| m.uid.clone()),
-            request_bytes,
-            resource_version: meta.and_then(|m| m.resource_version),
-        })
+        Ok(created(&resp, request_bytes))
     }
 
     async fn current_version(
@@ -876,4 +881,24 @@ fn encode(s: &str) -> String {
         }
     }
     o
+}
+
+/// The created object's uid and resourceVersion from the apiserver's answer.
+fn created(body: &[u8], request_bytes: usize) -> Created {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        uid: Option<String>,
+        #[serde(rename = "resourceVersion")]
+        resource_version: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Obj {
+        metadata: Meta,
+    }
+    let meta = serde_json::from_slice::<Obj>(body).ok().map(|o| o.metadata);
+    Created {
+        uid: meta.as_ref().and_then(|m| m.uid.clone()),
+        request_bytes,
+        resource_version: meta.and_then(|m| m.resource_version),
+    }
 }

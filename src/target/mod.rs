@@ -13,6 +13,7 @@ pub mod kubeconfig;
 pub mod sizing;
 pub mod stack;
 pub mod stored_json;
+pub mod template;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;
@@ -203,6 +204,17 @@ pub trait Target: Clone + Send + Sync + 'static {
         obj: &Object,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<Created, RequestError>> + Send;
+    /// Creates one object from its byte-template rendering ([`template::Rendered`]): the
+    /// create JSON or the stored value without a `serde_json::Value`. The default parses
+    /// the rendered JSON and calls [`Target::create`] (targets that only take values).
+    fn create_rendered(
+        &self,
+        obj: &Object,
+        body: &template::Rendered<'_>,
+    ) -> impl Future<Output = Result<Created, RequestError>> + Send {
+        let value = body.value();
+        async move { self.create(obj, &value).await }
+    }
     /// Reads one object.
     fn get(
         &self,

@@ -12,8 +12,8 @@
 //! v1.20 exports the duration histogram (buckets up to 2.5 s) and the rejection counter only.
 //! `type` is `admit` for mutating webhooks and `validating` for validating ones.
 
-use super::metrics::{quantile_of_delta, Buckets};
 use super::exposition::{Sample, Value};
+use super::metrics::{quantile_of_delta, Buckets};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -624,14 +624,10 @@ impl KubeTarget {
                     let resp = self.client.send(req).await.map_err(|e| classify(&e))?;
                     let status = resp.status().as_u16();
                     let retry = retry_after(resp.headers());
-                    let body = resp
-                        .into_body()
-                        .collect_bytes()
-                        .await
-                        .map_err(|e| {
-                            tracing::debug!(error = %e, "reading an answer failed");
-                            RequestError::Transport
-                        })?;
+                    let body = resp.into_body().collect_bytes().await.map_err(|e| {
+                        tracing::debug!(error = %e, "reading an answer failed");
+                        RequestError::Transport
+                    })?;
                     (status, retry, body)
                 }
             };

@@ -21,7 +21,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = os.path.join(ROOT, "bench", "instructions-baseline.json")
-BINARY = os.path.join(ROOT, "target", "release", "examples", "instructions")
+# scripts/instructions.sh builds into CARGO_TARGET_DIR when set (a cache kept across runs).
+BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                      "release", "examples", "instructions")
 
 
 def measure(iterations, old, only):

@@ -13,5 +13,8 @@ case "$(uname -m)" in
   x86_64) ;;
   *) echo "instructions: error: $(uname -m): the baseline holds x86_64 instruction counts" >&2; exit 1 ;;
 esac
+# The release build lives in the cache beside the servers (not in the clone's target/), so a
+# CI run after the first one rebuilds only this crate; CAPI_LOADGEN_RELEASE_TARGET moves it.
+export CARGO_TARGET_DIR="${CAPI_LOADGEN_RELEASE_TARGET:-${XDG_CACHE_HOME:-$HOME/.cache}/capi-loadgen/target-release}"
 cargo build --release --locked --example instructions
 exec python3 bench/instructions.py "$@"

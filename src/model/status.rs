@@ -37,6 +37,16 @@ pub fn status_patch(full: &Value, reconcile: u32, now: &str) -> Value {
         };
         let keep = (list.len() * step).div_ceil(RECONCILES_TO_FULL_STATUS as usize);
         list.truncate(keep.max(1));
+        // A merge patch replaces a list whole, nulls included: an absent field is written as
+        // absent, not as null, and a message is never empty (kube-apiserver v1.20 validates
+        // an empty message as null and refuses the patch with a 422: "message in body must
+        // be of type string"; later versions accept both).
+        for c in list.iter_mut().filter_map(Value::as_object_mut) {
+            c.retain(|_, v| !v.is_null());
+            if c.get("message").and_then(Value::as_str) == Some("") {
+                c.insert("message".into(), "reconciled".into());
+            }
+        }
         if let Some(first) = list.first_mut().and_then(Value::as_object_mut) {
             first.insert("lastTransitionTime".into(), now.into());
         }
@@ -64,6 +74,19 @@ mod tests {
         (0..n)
             .map(|i| json!({"type": format!("T{i}"), "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}))
             .collect()
+    }
+
+    #[test]
+    fn conditions_carry_no_nulls_and_no_empty_messages() {
+        let full = json!({"v1beta2": {"conditions": [
+            {"type": "Ready", "status": "True", "message": null, "lastTransitionTime": "x"}]}});
+        let p = status_patch(&full, 3, "2026-01-01T00:00:00Z");
+        let c = &p["status"]["v1beta2"]["conditions"][0];
+        assert!(c.get("message").is_none(), "{c}");
+        assert_eq!(c["type"], "Ready");
+        let full = json!({"conditions": [{"type": "Ready", "status": "True", "message": ""}]});
+        let p = status_patch(&full, 0, "2026-01-01T00:00:00Z");
+        assert_eq!(p["status"]["conditions"][0]["message"], "reconciled");
     }
 
     #[test]

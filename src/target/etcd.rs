@@ -191,7 +191,7 @@ impl EtcdTarget {
             })?
             .map_err(unreachable)?;
         let format = detect_format(&mut client).await;
-        let stack = super::stack::ClientStack::from_env()
+        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Lean)
             .map_err(|e| TargetError::Config(e.to_string()))?;
         // TLS endpoints keep etcd-client for creates too.
         let wire = match (stack, tls) {

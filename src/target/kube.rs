@@ -201,7 +201,7 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
-        let stack = super::stack::ClientStack::from_env()
+        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Library)
             .map_err(|e| TargetError::Config(e.to_string()))?;
         let lean = match stack {
             super::stack::ClientStack::Lean => match super::kube_lean::LeanHttp::new(&cfg) {
@@ -810,7 +810,11 @@ impl Target for KubeTarget {
             .await?
         {
             (c, _) if (200..300).contains(&c) => Ok(()),
-            (c, _) => Err(RequestError::http(c)),
+            (c, answer) => {
+                // The apiserver's reason (a 422 names the field it refused).
+                tracing::debug!(code = c, %path, message = %answer["message"], "PATCH refused");
+                Err(RequestError::http(c))
+            }
         }
     }
 

@@ -12,8 +12,8 @@ use super::spec::FleetSpec;
 use super::upstream::{self, CrdSchemas};
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-/// The custom kinds, in creation order.
-const CUSTOM_KINDS: [Kind; 8] = [
+/// The custom kinds (every kind the tool installs a CRD for), in creation order.
+pub const CUSTOM_KINDS: [Kind; 8] = [
     Kind::Cluster,
     Kind::InfraCluster,
     Kind::KubeadmControlPlane,
@@ -155,7 +155,24 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
             "statusReplicasPath": ".status.replicas",
         });
     }
-    let labels = crd_labels(spec, kind);
+    let version = json!({
+        "name": api.version,
+        "served": true,
+        "storage": true,
+        "schema": {"openAPIV3Schema": root_schema(schema)},
+        "subresources": subresources,
+    });
+    envelope(&api, crd_labels(spec, kind), names, "Namespaced", version)
+}
+
+/// A CustomResourceDefinition of `api` serving the one `version`.
+pub(super) fn envelope(
+    api: &super::spec::ApiRef,
+    labels: Value,
+    names: Value,
+    scope: &str,
+    version: Value,
+) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -166,14 +183,8 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
         "spec": {
             "group": api.group,
             "names": names,
-            "scope": "Namespaced",
-            "versions": [{
-                "name": api.version,
-                "served": true,
-                "storage": true,
-                "schema": {"openAPIV3Schema": root_schema(schema)},
-                "subresources": subresources,
-            }],
+            "scope": scope,
+            "versions": [version],
         },
     })
 }

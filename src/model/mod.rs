@@ -62,7 +62,7 @@ mod tests;
 mod upstream_tests;
 
 pub use body::{create_body, take_create_body};
-pub use crds::{check_upstream, crds, provider_crds, upstream_kinds};
+pub use crds::{check_upstream, crds, provider_crds, upstream_kinds, CUSTOM_KINDS};
 pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};

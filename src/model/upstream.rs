@@ -158,21 +158,15 @@ pub fn rename(
             n.remove("shortNames");
         }
     }
-    Ok(json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": format!("{}.{}", api.plural, api.group),
-            "labels": labels,
-        },
-        "spec": {
-            "group": api.group,
-            "names": names,
-            "scope": upstream["spec"]["scope"].as_str().unwrap_or("Namespaced"),
-            "versions": [version],
-            "conversion": {"strategy": "None"},
-        },
-    }))
+    let mut crd = super::crds::envelope(
+        &api,
+        labels,
+        names,
+        upstream["spec"]["scope"].as_str().unwrap_or("Namespaced"),
+        version,
+    );
+    crd["spec"]["conversion"] = json!({"strategy": "None"});
+    Ok(crd)
 }
 
 /// Checks that `docs` can serve `spec`'s fleet: every Cluster API kind has an upstream CRD

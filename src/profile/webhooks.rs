@@ -205,16 +205,7 @@ pub struct WebhookPlan {
 }
 
 /// The kinds that can have webhooks: every kind the tool installs a CRD for.
-pub const WEBHOOK_KINDS: [Kind; 8] = [
-    Kind::Cluster,
-    Kind::InfraCluster,
-    Kind::KubeadmControlPlane,
-    Kind::MachineDeployment,
-    Kind::MachineSet,
-    Kind::Machine,
-    Kind::KubeadmConfig,
-    Kind::InfraMachine,
-];
+pub const WEBHOOK_KINDS: [Kind; 8] = crate::model::CUSTOM_KINDS;
 
 fn rate(err: Err, field: &str, v: Option<f64>) -> Result<f64, ProfileError> {
     let v = v.unwrap_or(0.0);

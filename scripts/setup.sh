@@ -354,6 +354,35 @@ build_reference_controller() {
 }
 build_reference_controller
 
+# --- Cluster API's CRDs (fleet.crd_dir, and the tests of the ClusterClass-era kinds) -------
+# The CustomResourceDefinitions of a Cluster API release, as generated upstream, from the
+# sigs.k8s.io/cluster-api module on the Go module proxy (core, kubeadm bootstrap and control
+# plane: Cluster, ClusterClass, MachineHealthCheck, MachinePool, the templates, ...), copied
+# into $ASSETS_ROOT/capi-crds/<version>/. Point `fleet.crd_dir` at that folder for real schemas.
+CAPI_CRDS_VERSION=v1.14.2
+fetch_capi_crds() {
+  local dest="$ASSETS_ROOT/capi-crds/$CAPI_CRDS_VERSION" t0 dir log
+  t0=$(now)
+  if [ -s "$dest/cluster.x-k8s.io_clusterclasses.yaml" ]; then
+    say "Cluster API $CAPI_CRDS_VERSION CRDs: $dest (present)"
+    return
+  fi
+  need_go
+  mkdir -p "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/capi-crds.log"
+  dir=$(cd "$SERVERS/reference-controller" && go mod download -json "sigs.k8s.io/cluster-api@$CAPI_CRDS_VERSION" 2> "$log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] && [ -d "$dir" ] || die "the Go module proxy refused sigs.k8s.io/cluster-api@$CAPI_CRDS_VERSION (log: $log)"
+  mkdir -p "$dest.tmp"
+  cp "$dir"/core/config/crd/bases/cluster.x-k8s.io_*.yaml \
+     "$dir"/bootstrap/kubeadm/config/crd/bases/*.yaml \
+     "$dir"/controlplane/kubeadm/config/crd/bases/*.yaml "$dest.tmp/"
+  chmod -R u+w "$dest.tmp"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
+  say "Cluster API $CAPI_CRDS_VERSION CRDs: $(find "$dest" -name '*.yaml' | wc -l) files -> $dest ($(took "$t0"))"
+}
+fetch_capi_crds
+
 # Debian's etcd-server package (if someone installed it) starts a system etcd on
 # 127.0.0.1:2379; capi-loadgen uses its own free ports, but stop it so it does not eat memory.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then

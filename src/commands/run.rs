@@ -39,7 +39,12 @@ fn print_plan(plan: &RunPlan) {
         f.capi_version.as_str()
     );
     for (k, n) in f.objects_per_cluster() {
-        println!("  {:<22} {n} per cluster", k.label());
+        println!("  {:<30} {n} per cluster", k.label());
+    }
+    if f.topology {
+        for (k, n) in f.objects_per_namespace() {
+            println!("  {:<30} {n} per namespace", k.label());
+        }
     }
     let p = &plan.phases;
     if let Some(c) = &p.create {

@@ -45,16 +45,24 @@ impl Selection {
 }
 
 /// Kinds in deletion order: leaves first, then their owners.
-pub const DELETE_ORDER: [Kind; 9] = [
+pub const DELETE_ORDER: [Kind; 17] = [
     Kind::Secret,
+    Kind::InfraMachinePool,
     Kind::InfraMachine,
     Kind::KubeadmConfig,
     Kind::Machine,
+    Kind::MachinePool,
+    Kind::MachineHealthCheck,
     Kind::MachineSet,
     Kind::MachineDeployment,
     Kind::KubeadmControlPlane,
     Kind::InfraCluster,
     Kind::Cluster,
+    Kind::KubeadmConfigTemplate,
+    Kind::InfraMachineTemplate,
+    Kind::InfraClusterTemplate,
+    Kind::KubeadmControlPlaneTemplate,
+    Kind::ClusterClass,
 ];
 
 /// Every (kind, API) the tool may have written under `api_group`: both CAPI versions and
@@ -64,6 +72,9 @@ pub fn tool_resources(api_group: &str) -> Vec<(Kind, ApiRef)> {
     for kind in DELETE_ORDER {
         for version in [CapiVersion::V1beta1, CapiVersion::V1beta2] {
             for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {
+                if kind == Kind::InfraMachinePool && provider.machine_pool_kind().is_none() {
+                    continue;
+                }
                 let mut spec = FleetSpec::example("x");
                 spec.api_group = api_group.to_string();
                 spec.capi_version = version;
@@ -196,10 +207,13 @@ mod tests {
     #[test]
     fn covers_every_version_and_provider_once() {
         let r = tool_resources("loadtest.cluster.x-k8s.io");
-        // 6 CAPI kinds x 2 versions + 2 provider kinds x 3 providers + Secret.
-        assert_eq!(r.len(), 6 * 2 + 2 * 3 + 1);
+        // 11 CAPI kinds x 2 versions + 4 provider kinds x 3 providers + Docker's machine
+        // pool + Secret.
+        assert_eq!(r.len(), 11 * 2 + 4 * 3 + 1 + 1);
         assert_eq!(r[0].0, Kind::Secret);
-        assert_eq!(r.last().map(|x| x.0), Some(Kind::Cluster));
+        assert_eq!(r.last().map(|x| x.0), Some(Kind::ClusterClass));
+        assert!(r.iter().any(|(_, a)| a.kind == "DockerMachinePool"));
+        assert!(!r.iter().any(|(_, a)| a.kind.contains("Unsupported")));
         assert!(r.iter().any(|(_, a)| a.kind == "NutanixMachine"
             && a.group == "infrastructure.loadtest.cluster.x-k8s.io"));
         assert!(r

@@ -96,6 +96,7 @@ fn is_owner_kind(k: Kind) -> bool {
     matches!(
         k,
         Kind::Cluster
+            | Kind::MachinePool
             | Kind::KubeadmControlPlane
             | Kind::MachineDeployment
             | Kind::MachineSet
@@ -188,16 +189,27 @@ async fn create_namespaces<T: Target>(
                 if i >= range.end_namespace {
                     return;
                 }
-                let obj = model::namespace_object(&fleet, i);
-                let intended = schedule
-                    .as_ref()
-                    .map(|s| s.next())
-                    .unwrap_or_else(Instant::now);
-                // Namespaces (one per cluster or fewer) keep the value: the kube target
-                // binds its RoleBinding from it.
-                let body = create_body(&obj, &HashMap::new());
-                ctx.create(intended, "create", &obj, Body::Value(&body))
-                    .await;
+                // The Namespace, then (ClusterClass fleets) its class and templates, which
+                // refer to the class's server-assigned UID.
+                let mut uids: HashMap<u32, String> = HashMap::new();
+                for obj in model::namespace_objects(&fleet, i) {
+                    if ctx.stop.is_stopped() {
+                        return;
+                    }
+                    let intended = schedule
+                        .as_ref()
+                        .map(|s| s.next())
+                        .unwrap_or_else(Instant::now);
+                    // Namespaces (one per cluster or fewer) keep the value: the kube target
+                    // binds its RoleBinding from it.
+                    let body = create_body(&obj, &uids);
+                    let uid = ctx
+                        .create(intended, "create", &obj, Body::Value(&body))
+                        .await;
+                    if let (Some(uid), Kind::ClusterClass) = (uid, obj.kind) {
+                        uids.insert(obj.index, uid);
+                    }
+                }
             }
         })
     });

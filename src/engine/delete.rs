@@ -66,6 +66,12 @@ pub async fn run<T: Target>(fleet: &Arc<FleetSpec>, ctx: &PhaseContext<T>, plan:
         if ctx.stop.is_stopped() {
             return;
         }
-        delete_one(ctx, &schedule, &model::namespace_object(fleet, i)).await;
+        let objs: Vec<_> = model::namespace_objects(fleet, i).collect();
+        for o in objs.iter().rev() {
+            if ctx.stop.is_stopped() {
+                return;
+            }
+            delete_one(ctx, &schedule, o).await;
+        }
     }
 }

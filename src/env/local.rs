@@ -261,13 +261,35 @@ fn log_tail(path: &Path) -> String {
     lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
+/// Starts tried when a chosen port was taken before the servers bound it.
+const PORT_ATTEMPTS: u32 = 3;
+
 /// etcd's default quota when the profile sets none (2 GiB).
 pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 impl LocalEnv {
     /// Starts etcd and kube-apiserver, waits for `/readyz`, creates the load identity and
     /// writes the kubeconfig. On any failure the processes started so far are stopped.
+    ///
+    /// The ports are free when chosen, but another process (an outgoing connection takes
+    /// ports from the same ephemeral range) may bind one before the servers do: a start
+    /// that fails with "address already in use" is retried on fresh ports.
     pub async fn start(opts: &LocalOptions) -> Result<LocalEnv, EnvError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(opts).await {
+                Err(EnvError::Start(m))
+                    if m.contains("address already in use") && attempt < PORT_ATTEMPTS =>
+                {
+                    tracing::warn!(attempt, "a port was taken before the servers bound it; starting again on fresh ports: {m}");
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn start_once(opts: &LocalOptions) -> Result<LocalEnv, EnvError> {
         let a = assets::discover(&opts.versions)?;
         let dir = opts.state_dir.clone();
         if dir.join("state.json").exists() {

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use super::kinds::{Kind, Provider};
 use super::machine::{self, ConfigVariant};
 use super::meta::{map, put_conditions, ClusterCtx, Cond2, Conditions};
-use super::names;
 use super::CLUSTER_NAME_LABEL;
+use super::{names, topology};
 
 /// Label naming a Machine's MachineDeployment.
 pub(crate) const DEPLOYMENT_NAME_LABEL: &str = "cluster.x-k8s.io/deployment-name";
@@ -72,7 +72,7 @@ pub(crate) fn cluster(ctx: &ClusterCtx) -> Value {
                "availableReplicas": n, "upToDateReplicas": n})
     };
     let kcp_kind = &ctx.api(Kind::KubeadmControlPlane).kind;
-    let body_spec = json!({
+    let mut body_spec = json!({
         "clusterNetwork": {
             "pods": {"cidrBlocks": [POD_CIDR]},
             "services": {"cidrBlocks": [SERVICE_CIDR]},
@@ -84,6 +84,9 @@ pub(crate) fn cluster(ctx: &ClusterCtx) -> Value {
         "infrastructureRef": ctx.infra_ref(spec.provider.cluster_kind(),
             &ctx.infra_cluster_name, None),
     });
+    if spec.topology {
+        body_spec["topology"] = topology::cluster_topology(ctx);
+    }
     let time = ctx.time(900);
     let new = concat(
         &[
@@ -241,10 +244,12 @@ pub(crate) fn kubeadm_control_plane(ctx: &ClusterCtx) -> Value {
     }
     put_conditions(ctx, &mut status, &conds, new_counts, old_counts);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
+    let mut labels = ctx.base_labels();
+    topology::mark_owned(ctx, &mut labels, None);
     object! {
         "apiVersion": ctx.api_version(Kind::KubeadmControlPlane),
         "kind": "KubeadmControlPlane",
-        "metadata": ctx.metadata(Kind::KubeadmControlPlane, &ctx.kcp_name, ctx.base_labels(),
+        "metadata": ctx.metadata(Kind::KubeadmControlPlane, &ctx.kcp_name, labels,
             Map::new(), vec![owner]),
         "spec": body_spec,
         "status": status,
@@ -389,10 +394,12 @@ pub(crate) fn machine_deployment(ctx: &ClusterCtx, md: u32, replicas: u64) -> Va
     status.insert("phase".into(), "Running".into());
     let annotations = map([(REVISION_ANNOTATION, "1".into())]);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
+    let mut labels = ctx.base_labels();
+    topology::mark_owned(ctx, &mut labels, Some(md));
     object! {
         "apiVersion": ctx.api_version(Kind::MachineDeployment),
         "kind": "MachineDeployment",
-        "metadata": ctx.metadata(Kind::MachineDeployment, &name, ctx.base_labels(), annotations,
+        "metadata": ctx.metadata(Kind::MachineDeployment, &name, labels, annotations,
             vec![owner]),
         "spec": body_spec,
         "status": status,

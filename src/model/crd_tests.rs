@@ -57,13 +57,19 @@ fn spec_for(group: &str, provider: Provider, version: CapiVersion) -> FleetSpec 
     spec.clusters_per_namespace = 2;
     spec.machine_deployments = 2;
     spec.payload.extra.insert(Kind::KubeadmConfig, 64);
+    // The ClusterClass-era kinds too (machine pools where the provider has them).
+    spec.topology = true;
+    spec.machine_health_checks = true;
+    if provider.machine_pool_kind().is_some() {
+        spec.machine_pools = 2;
+    }
     spec
 }
 
 #[test]
 fn schema_from_example_validates_its_example() {
     let spec = spec_for(DEFAULT_API_GROUP, Provider::Nutanix, CapiVersion::V1beta2);
-    for obj in cluster_objects(&spec, 0).chain([namespace_object(&spec, 0)]) {
+    for obj in cluster_objects(&spec, 0).chain(namespace_objects(&spec, 0)) {
         let schema = schema_from_example(&obj.body);
         let mut errs = schema_errors(&validator(&schema), &obj.body);
         strict_errors(&schema, &obj.body, "", &mut errs);
@@ -130,7 +136,7 @@ fn generated_crds_are_well_formed_and_accept_the_fleet() {
 
 fn check_crds(spec: &FleetSpec) {
     let crds = crds(spec);
-    let custom: Vec<Kind> = Kind::ALL.into_iter().filter(|k| !k.is_builtin()).collect();
+    let custom: Vec<Kind> = spec.custom_kinds();
     assert_eq!(crds.len(), custom.len());
     let mut by_kind: BTreeMap<String, (Kind, &Value)> = BTreeMap::new();
     for (crd, &kind) in crds.iter().zip(&custom) {
@@ -156,11 +162,14 @@ fn check_crds(spec: &FleetSpec) {
         assert_eq!(v["subresources"]["status"], json!({}));
         let scalable = matches!(
             kind,
-            Kind::KubeadmControlPlane | Kind::MachineDeployment | Kind::MachineSet
+            Kind::KubeadmControlPlane
+                | Kind::MachineDeployment
+                | Kind::MachineSet
+                | Kind::MachinePool
         );
         assert_eq!(v["subresources"].get("scale").is_some(), scalable);
         let expected_version = match kind {
-            Kind::InfraCluster | Kind::InfraMachine => "v1beta1",
+            k if k.is_provider() => "v1beta1",
             _ => spec.capi_version.as_str(),
         };
         assert_eq!(api.version, expected_version);
@@ -173,8 +182,12 @@ fn check_crds(spec: &FleetSpec) {
         by_kind.insert(api.kind.clone(), (kind, schema));
     }
     // Every body of a fleet validates and loses nothing to pruning, with or without status.
+    let class_objects: Vec<Object> = (0..spec.namespace_count())
+        .flat_map(|n| namespace_objects(spec, n))
+        .collect();
     for cluster in 0..spec.clusters {
-        for obj in cluster_objects(spec, cluster).filter(|o| !o.kind.is_builtin()) {
+        let objs = cluster_objects(spec, cluster).chain(class_objects.iter().cloned());
+        for obj in objs.filter(|o| !o.kind.is_builtin()) {
             let (_, schema) = by_kind[&obj.api.kind];
             let v = validator(schema);
             let mut body = obj.body.clone();
@@ -193,7 +206,9 @@ fn check_crds(spec: &FleetSpec) {
     }
     // provider_crds is the infrastructure subset.
     let providers = provider_crds(spec);
-    assert_eq!(providers.len(), 2);
+    let provider_kinds = custom.iter().filter(|k| k.is_provider()).count();
+    assert_eq!(providers.len(), provider_kinds);
+    assert!(provider_kinds >= 4, "{provider_kinds}");
     for p in &providers {
         assert!(p["spec"]["group"]
             .as_str()

@@ -9,11 +9,33 @@ use super::kinds::Kind;
 use super::objects::cluster_objects;
 use super::schema::{merge_schemas, schema_from_example};
 use super::spec::FleetSpec;
+use super::topology::namespace_objects;
 use super::upstream::{self, CrdSchemas};
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
-/// The custom kinds (every kind the tool installs a CRD for), in creation order.
-pub const CUSTOM_KINDS: [Kind; 8] = [
+/// The custom kinds (every kind the tool may install a CRD for), in creation order: a
+/// namespace's ClusterClass and templates, then a cluster's objects.
+pub const CUSTOM_KINDS: [Kind; 16] = [
+    Kind::ClusterClass,
+    Kind::KubeadmControlPlaneTemplate,
+    Kind::InfraClusterTemplate,
+    Kind::InfraMachineTemplate,
+    Kind::KubeadmConfigTemplate,
+    Kind::Cluster,
+    Kind::InfraCluster,
+    Kind::KubeadmControlPlane,
+    Kind::MachineDeployment,
+    Kind::MachineSet,
+    Kind::MachineHealthCheck,
+    Kind::MachinePool,
+    Kind::Machine,
+    Kind::KubeadmConfig,
+    Kind::InfraMachine,
+    Kind::InfraMachinePool,
+];
+
+/// The kinds of every fleet (a CRD each, whatever the fleet's shape).
+pub const CLASSIC_KINDS: [Kind; 8] = [
     Kind::Cluster,
     Kind::InfraCluster,
     Kind::KubeadmControlPlane,
@@ -38,10 +60,11 @@ fn sample_spec(spec: &FleetSpec) -> FleetSpec {
     s
 }
 
-/// Merged schemas of every custom kind, from one sample cluster.
+/// Merged schemas of every custom kind, from one sample namespace and cluster.
 fn schemas(spec: &FleetSpec) -> BTreeMap<Kind, Value> {
     let mut out: BTreeMap<Kind, Value> = BTreeMap::new();
-    for obj in cluster_objects(&sample_spec(spec), 0) {
+    let sample = sample_spec(spec);
+    for obj in namespace_objects(&sample, 0).chain(cluster_objects(&sample, 0)) {
         if obj.kind.is_builtin() {
             continue;
         }
@@ -81,7 +104,10 @@ fn root_schema(mut s: Value) -> Value {
 fn drop_required(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            m.remove("required");
+            // The keyword (a list), not a property named "required" (a schema).
+            if m.get("required").is_some_and(Value::is_array) {
+                m.remove("required");
+            }
             m.values_mut().for_each(drop_required);
         }
         Value::Array(a) => a.iter_mut().for_each(drop_required),
@@ -91,11 +117,11 @@ fn drop_required(v: &mut Value) {
 
 fn provider_label(spec: &FleetSpec, kind: Kind) -> String {
     match kind {
-        Kind::KubeadmControlPlane => "control-plane-kubeadm".into(),
-        Kind::KubeadmConfig => "bootstrap-kubeadm".into(),
-        Kind::InfraCluster | Kind::InfraMachine => {
-            format!("infrastructure-{}", spec.provider.as_str())
+        Kind::KubeadmControlPlane | Kind::KubeadmControlPlaneTemplate => {
+            "control-plane-kubeadm".into()
         }
+        Kind::KubeadmConfig | Kind::KubeadmConfigTemplate => "bootstrap-kubeadm".into(),
+        k if k.is_provider() => format!("infrastructure-{}", spec.provider.as_str()),
         _ => "cluster-api".into(),
     }
 }
@@ -107,6 +133,9 @@ fn short_name(kind: Kind) -> Option<&'static str> {
         Kind::MachineSet => Some("ms"),
         Kind::Machine => Some("ma"),
         Kind::KubeadmControlPlane => Some("kcp"),
+        Kind::ClusterClass => Some("cc"),
+        Kind::MachineHealthCheck => Some("mhc"),
+        Kind::MachinePool => Some("mp"),
         _ => None,
     }
 }
@@ -118,7 +147,7 @@ fn crd_labels(spec: &FleetSpec, kind: Kind) -> Value {
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         "cluster.x-k8s.io/provider": provider_label(spec, kind),
     });
-    if matches!(kind, Kind::InfraCluster | Kind::InfraMachine) {
+    if kind.is_provider() {
         labels["cluster.x-k8s.io/v1beta1"] = json!(spec.api_ref(kind).version);
     }
     labels
@@ -147,7 +176,7 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
     let mut subresources = json!({"status": {}});
     if matches!(
         kind,
-        Kind::KubeadmControlPlane | Kind::MachineDeployment | Kind::MachineSet
+        Kind::KubeadmControlPlane | Kind::MachineDeployment | Kind::MachineSet | Kind::MachinePool
     ) {
         subresources["scale"] = json!({
             "labelSelectorPath": ".status.selector",
@@ -212,7 +241,7 @@ fn crds_for(spec: &FleetSpec, kinds: &[Kind]) -> Vec<Value> {
 
 /// The custom kinds whose CRDs get upstream schemas (empty for inferred schemas).
 pub fn upstream_kinds(spec: &FleetSpec) -> Vec<Kind> {
-    CUSTOM_KINDS
+    spec.custom_kinds()
         .into_iter()
         .filter(|&k| upstream_crd(spec, k).is_some())
         .collect()
@@ -223,7 +252,7 @@ pub fn upstream_kinds(spec: &FleetSpec) -> Vec<Kind> {
 pub fn check_upstream(spec: &FleetSpec) -> Result<(), upstream::UpstreamError> {
     match &spec.crd_schemas {
         CrdSchemas::Inferred => Ok(()),
-        CrdSchemas::Upstream(docs) => upstream::check(docs, spec, &CUSTOM_KINDS).map(|_| ()),
+        CrdSchemas::Upstream(docs) => upstream::check(docs, spec, &spec.custom_kinds()).map(|_| ()),
     }
 }
 
@@ -235,11 +264,16 @@ pub fn check_upstream(spec: &FleetSpec) -> Result<(), upstream::UpstreamError> {
 /// define get those (renamed, see [`CrdSchemas`]); `status` is a subresource (and `scale` for KubeadmControlPlane,
 /// MachineDeployment and MachineSet, as upstream).
 pub fn crds(spec: &FleetSpec) -> Vec<Value> {
-    crds_for(spec, &CUSTOM_KINDS)
+    crds_for(spec, &spec.custom_kinds())
 }
 
 /// Only the provider (infrastructure) CRDs: what writing into the real `cluster.x-k8s.io`
 /// CRDs needs in addition, as those do not include provider kinds.
 pub fn provider_crds(spec: &FleetSpec) -> Vec<Value> {
-    crds_for(spec, &[Kind::InfraCluster, Kind::InfraMachine])
+    let kinds: Vec<Kind> = spec
+        .custom_kinds()
+        .into_iter()
+        .filter(|k| k.is_provider())
+        .collect();
+    crds_for(spec, &kinds)
 }

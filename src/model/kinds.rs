@@ -53,12 +53,31 @@ impl Provider {
         }
     }
 
-    /// Kind of the provider's machine template (referenced, never created by the tool).
+    /// Kind of the provider's machine template (created per namespace with
+    /// `fleet.topology`, otherwise only referenced).
     pub fn machine_template_kind(self) -> &'static str {
         match self {
             Provider::Metal3 => "Metal3MachineTemplate",
             Provider::Nutanix => "NutanixMachineTemplate",
             Provider::Docker => "DockerMachineTemplate",
+        }
+    }
+
+    /// Kind of the provider's cluster template, which a ClusterClass refers to.
+    pub fn cluster_template_kind(self) -> &'static str {
+        match self {
+            Provider::Metal3 => "Metal3ClusterTemplate",
+            Provider::Nutanix => "NutanixClusterTemplate",
+            Provider::Docker => "DockerClusterTemplate",
+        }
+    }
+
+    /// Kind of the provider's machine pool, for providers that implement MachinePools
+    /// (of the three, only Docker: CAPD's `DockerMachinePool`).
+    pub fn machine_pool_kind(self) -> Option<&'static str> {
+        match self {
+            Provider::Docker => Some("DockerMachinePool"),
+            Provider::Metal3 | Provider::Nutanix => None,
         }
     }
 }
@@ -107,11 +126,28 @@ pub enum Kind {
     InfraMachine,
     /// A core/v1 Secret (per-cluster certificates and kubeconfig, per-machine bootstrap data).
     Secret,
+    /// `ClusterClass` (core group), one per namespace with `fleet.topology`.
+    ClusterClass,
+    /// `KubeadmControlPlaneTemplate` (controlplane group), a ClusterClass's control plane.
+    KubeadmControlPlaneTemplate,
+    /// `KubeadmConfigTemplate` (bootstrap group), a ClusterClass's worker bootstrap.
+    KubeadmConfigTemplate,
+    /// The provider's cluster template (`Metal3ClusterTemplate`, ...).
+    InfraClusterTemplate,
+    /// The provider's machine template (`Metal3MachineTemplate`, ...).
+    InfraMachineTemplate,
+    /// `MachineHealthCheck` (core group).
+    MachineHealthCheck,
+    /// `MachinePool` (core group).
+    MachinePool,
+    /// The provider's machine pool (`DockerMachinePool`).
+    InfraMachinePool,
 }
 
 impl Kind {
-    /// Every kind, in creation order.
-    pub const ALL: [Kind; 10] = [
+    /// Every kind: those of the classic fleet in creation order, then the ClusterClass-era
+    /// kinds (topology templates, health checks, machine pools).
+    pub const ALL: [Kind; 18] = [
         Kind::Namespace,
         Kind::Cluster,
         Kind::InfraCluster,
@@ -122,6 +158,14 @@ impl Kind {
         Kind::KubeadmConfig,
         Kind::InfraMachine,
         Kind::Secret,
+        Kind::ClusterClass,
+        Kind::KubeadmControlPlaneTemplate,
+        Kind::KubeadmConfigTemplate,
+        Kind::InfraClusterTemplate,
+        Kind::InfraMachineTemplate,
+        Kind::MachineHealthCheck,
+        Kind::MachinePool,
+        Kind::InfraMachinePool,
     ];
 
     /// Stable snake-case label used in reports and metrics, e.g. `"kubeadm_control_plane"`.
@@ -137,12 +181,32 @@ impl Kind {
             Kind::KubeadmConfig => "kubeadm_config",
             Kind::InfraMachine => "infra_machine",
             Kind::Secret => "secret",
+            Kind::ClusterClass => "cluster_class",
+            Kind::KubeadmControlPlaneTemplate => "kubeadm_control_plane_template",
+            Kind::KubeadmConfigTemplate => "kubeadm_config_template",
+            Kind::InfraClusterTemplate => "infra_cluster_template",
+            Kind::InfraMachineTemplate => "infra_machine_template",
+            Kind::MachineHealthCheck => "machine_health_check",
+            Kind::MachinePool => "machine_pool",
+            Kind::InfraMachinePool => "infra_machine_pool",
         }
     }
 
     /// True for the built-in core/v1 kinds (stored as protobuf by kube-apiserver).
     pub fn is_builtin(self) -> bool {
         matches!(self, Kind::Namespace | Kind::Secret)
+    }
+
+    /// True for the provider (infrastructure) kinds.
+    pub fn is_provider(self) -> bool {
+        matches!(
+            self,
+            Kind::InfraCluster
+                | Kind::InfraMachine
+                | Kind::InfraClusterTemplate
+                | Kind::InfraMachineTemplate
+                | Kind::InfraMachinePool
+        )
     }
 
     /// Parses a [`Kind::label`] back into a kind.

@@ -44,14 +44,18 @@ mod machine;
 mod meta;
 mod names;
 mod objects;
+mod pools;
 mod providers;
 mod schema;
 mod secrets;
 mod spec;
 mod status;
+mod topology;
 mod upstream;
 mod values;
 
+#[cfg(test)]
+mod class_era_tests;
 #[cfg(test)]
 mod crd_tests;
 #[cfg(test)]
@@ -62,13 +66,14 @@ mod tests;
 mod upstream_tests;
 
 pub use body::{create_body, take_create_body};
-pub use crds::{check_upstream, crds, provider_crds, upstream_kinds, CUSTOM_KINDS};
+pub use crds::{check_upstream, crds, provider_crds, upstream_kinds, CLASSIC_KINDS, CUSTOM_KINDS};
 pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
 pub use status::{status_patch, RECONCILES_TO_FULL_STATUS};
+pub use topology::namespace_objects;
 pub use upstream::{CrdSchemas, UpstreamError, UPSTREAM_CORE_GROUP};
 pub use values::{namespace_templated, template_keys, TemplateKey, Templated, Val};
 

@@ -6,7 +6,7 @@ use super::kinds::Kind;
 use super::machine::MachineInfo;
 use super::meta::{with_padding, ClusterCtx};
 use super::spec::{FleetSpec, Object};
-use super::{capi, machine, names, providers, secrets};
+use super::{capi, machine, names, pools, providers, secrets};
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL};
 
 /// What sits at one position of a cluster's sequence.
@@ -19,6 +19,12 @@ pub(crate) enum Slot {
     ClusterSecret(usize),
     MachineDeployment(u32),
     MachineSet(u32),
+    /// 0 = the control plane's, `1 + i` = MachineDeployment `i`'s.
+    MachineHealthCheck(u32),
+    MachinePool(u32),
+    PoolConfig(u32),
+    InfraMachinePool(u32),
+    PoolSecret(u32),
     Machine(u64),
     KubeadmConfig(u64),
     InfraMachine(u64),
@@ -26,14 +32,18 @@ pub(crate) enum Slot {
 }
 
 /// Sizes of a cluster's sequence: Cluster, InfraCluster, KubeadmControlPlane, the cluster
-/// Secrets, (MachineDeployment, MachineSet) per deployment, then (Machine, KubeadmConfig,
-/// InfraMachine, bootstrap Secret) per machine, control plane first.
+/// Secrets, (MachineDeployment, MachineSet) per deployment, the MachineHealthChecks,
+/// (MachinePool, KubeadmConfig, InfraMachinePool, bootstrap Secret) per pool, then
+/// (Machine, KubeadmConfig, InfraMachine, bootstrap Secret) per machine, control plane
+/// first.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
     pub secrets: u64,
     pub mds: u64,
     pub control_plane: u64,
     pub workers_per_md: u64,
+    pub health_checks: u64,
+    pub pools: u64,
 }
 
 const HEAD: u64 = 3;
@@ -45,6 +55,8 @@ impl Layout {
             mds: spec.machine_deployments.into(),
             control_plane: spec.control_plane_replicas.into(),
             workers_per_md: spec.workers_per_machine_deployment.into(),
+            health_checks: spec.health_checks_per_cluster(),
+            pools: spec.machine_pools.into(),
         }
     }
 
@@ -52,8 +64,16 @@ impl Layout {
         self.control_plane + self.mds * self.workers_per_md
     }
 
-    fn machines_start(&self) -> u64 {
+    fn health_checks_start(&self) -> u64 {
         HEAD + self.secrets + 2 * self.mds
+    }
+
+    fn pools_start(&self) -> u64 {
+        self.health_checks_start() + self.health_checks
+    }
+
+    fn machines_start(&self) -> u64 {
+        self.pools_start() + 4 * self.pools
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -67,12 +87,25 @@ impl Layout {
             1 => Slot::InfraCluster,
             2 => Slot::ControlPlane,
             i if i < HEAD + self.secrets => Slot::ClusterSecret((i - HEAD) as usize),
-            i if i < self.machines_start() => {
+            i if i < self.health_checks_start() => {
                 let j = i - HEAD - self.secrets;
                 if j.is_multiple_of(2) {
                     Slot::MachineDeployment((j / 2) as u32)
                 } else {
                     Slot::MachineSet((j / 2) as u32)
+                }
+            }
+            i if i < self.pools_start() => {
+                Slot::MachineHealthCheck((i - self.health_checks_start()) as u32)
+            }
+            i if i < self.machines_start() => {
+                let j = i - self.pools_start();
+                let p = (j / 4) as u32;
+                match j % 4 {
+                    0 => Slot::MachinePool(p),
+                    1 => Slot::PoolConfig(p),
+                    2 => Slot::InfraMachinePool(p),
+                    _ => Slot::PoolSecret(p),
                 }
             }
             i if i < self.total() => {
@@ -93,6 +126,7 @@ impl Layout {
     pub(crate) fn index(&self, slot: Slot) -> u64 {
         let md = |i: u32| HEAD + self.secrets + 2 * u64::from(i);
         let m = |m: u64| self.machines_start() + 4 * m;
+        let p = |p: u32| self.pools_start() + 4 * u64::from(p);
         match slot {
             Slot::Cluster => 0,
             Slot::InfraCluster => 1,
@@ -100,6 +134,11 @@ impl Layout {
             Slot::ClusterSecret(i) => HEAD + i as u64,
             Slot::MachineDeployment(i) => md(i),
             Slot::MachineSet(i) => md(i) + 1,
+            Slot::MachineHealthCheck(i) => self.health_checks_start() + u64::from(i),
+            Slot::MachinePool(i) => p(i),
+            Slot::PoolConfig(i) => p(i) + 1,
+            Slot::InfraMachinePool(i) => p(i) + 2,
+            Slot::PoolSecret(i) => p(i) + 3,
             Slot::Machine(i) => m(i),
             Slot::KubeadmConfig(i) => m(i) + 1,
             Slot::InfraMachine(i) => m(i) + 2,
@@ -117,9 +156,13 @@ impl Layout {
     pub(crate) fn owners(&self, slot: Slot, kubeconfig_position: Option<usize>) -> Vec<Slot> {
         match slot {
             Slot::Cluster => vec![],
-            Slot::InfraCluster | Slot::ControlPlane | Slot::MachineDeployment(_) => {
-                vec![Slot::Cluster]
-            }
+            Slot::InfraCluster
+            | Slot::ControlPlane
+            | Slot::MachineDeployment(_)
+            | Slot::MachineHealthCheck(_)
+            | Slot::MachinePool(_) => vec![Slot::Cluster],
+            Slot::PoolConfig(p) | Slot::InfraMachinePool(p) => vec![Slot::MachinePool(p)],
+            Slot::PoolSecret(p) => vec![Slot::PoolConfig(p)],
             Slot::ClusterSecret(i) if Some(i) == kubeconfig_position => vec![Slot::Cluster],
             Slot::ClusterSecret(_) => vec![Slot::ControlPlane],
             Slot::MachineSet(i) => vec![Slot::MachineDeployment(i)],
@@ -266,6 +309,31 @@ impl ClusterObjects {
                 let body = secrets::bootstrap_secret(ctx, &info);
                 (Kind::Secret, info.config_name, body)
             }
+            Slot::MachineHealthCheck(i) => (
+                Kind::MachineHealthCheck,
+                pools::health_check_name(ctx, i),
+                pools::machine_health_check(ctx, i),
+            ),
+            Slot::MachinePool(p) => (
+                Kind::MachinePool,
+                pools::pool_name(ctx, p),
+                pools::machine_pool(ctx, p),
+            ),
+            Slot::PoolConfig(p) => (
+                Kind::KubeadmConfig,
+                pools::pool_config_name(ctx, p),
+                pools::pool_kubeadm_config(ctx, p),
+            ),
+            Slot::InfraMachinePool(p) => (
+                Kind::InfraMachinePool,
+                pools::infra_pool_name(ctx, p),
+                pools::infra_machine_pool(ctx, p),
+            ),
+            Slot::PoolSecret(p) => (
+                Kind::Secret,
+                pools::pool_config_name(ctx, p),
+                pools::pool_bootstrap_secret(ctx, p),
+            ),
         };
         self.object(index, slot, kind, name, body)
     }

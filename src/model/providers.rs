@@ -116,10 +116,12 @@ pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
     status.insert("ready".into(), true.into());
     status.insert("conditions".into(), conditions_v1(conds, &time));
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
+    let mut labels = ctx.base_labels();
+    super::topology::mark_owned(ctx, &mut labels, None);
     object! {
         "apiVersion": ctx.api_version(Kind::InfraCluster),
         "kind": ctx.spec.provider.cluster_kind(),
-        "metadata": ctx.metadata(Kind::InfraCluster, &ctx.infra_cluster_name, ctx.base_labels(),
+        "metadata": ctx.metadata(Kind::InfraCluster, &ctx.infra_cluster_name, labels,
             Map::new(), vec![owner]),
         "spec": spec,
         "status": status,

@@ -150,9 +150,14 @@ pub(crate) fn cluster_secret(ctx: &ClusterCtx, which: ClusterSecret, name: &str)
 /// the cloud-init (`value`, exactly `payload.bootstrap_data_bytes` bytes) and `format`.
 pub(crate) fn bootstrap_secret(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
     let cloud_init = cloudinit::cloud_init(ctx, info, ctx.spec.payload.bootstrap_data_bytes);
+    bootstrap_secret_with(ctx, &info.config_name, &cloud_init)
+}
+
+/// The bootstrap Secret `name` of the KubeadmConfig of the same name, holding `cloud_init`.
+pub(crate) fn bootstrap_secret_with(ctx: &ClusterCtx, name: &str, cloud_init: &str) -> Value {
     let mut data = Map::new();
     data.insert("format".into(), b64("cloud-config"));
-    data.insert("value".into(), b64(&cloud_init));
-    let owner = ctx.owner_ref(Kind::KubeadmConfig, &info.config_name);
-    secret(ctx, &info.config_name, owner, data)
+    data.insert("value".into(), b64(cloud_init));
+    let owner = ctx.owner_ref(Kind::KubeadmConfig, name);
+    secret(ctx, name, owner, data)
 }

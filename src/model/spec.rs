@@ -47,6 +47,9 @@ pub enum ModelError {
     /// The Kubernetes version is not of the form `v1.30.4`.
     #[error("kubernetes version {0:?} must look like v1.30.4")]
     KubernetesVersion(String),
+    /// MachinePools asked of a provider without a machine pool kind.
+    #[error("provider {0} has no MachinePool kind (of the modelled providers only docker has one, DockerMachinePool)")]
+    NoMachinePools(&'static str),
 }
 
 /// Everything needed to generate a fleet deterministically.
@@ -81,6 +84,16 @@ pub struct FleetSpec {
     pub shard: Shard,
     /// Where the CRDs' schemas come from (inferred by default).
     pub crd_schemas: super::upstream::CrdSchemas,
+    /// ClusterClass-managed clusters: a ClusterClass with its templates per namespace, and
+    /// Clusters with `spec.topology` whose objects carry the topology controller's marks.
+    pub topology: bool,
+    /// A MachineHealthCheck for the control plane and one per MachineDeployment.
+    pub machine_health_checks: bool,
+    /// MachinePools per cluster (each with its KubeadmConfig, provider machine pool and
+    /// bootstrap Secret); only for providers with a machine pool kind.
+    pub machine_pools: u32,
+    /// Replicas of each MachinePool.
+    pub machine_pool_replicas: u32,
 }
 
 /// One of `count` disjoint slices of a fleet, by namespace: shard `index` owns namespaces
@@ -129,6 +142,10 @@ impl FleetSpec {
             payload: PayloadSizes::default(),
             shard: Shard::default(),
             crd_schemas: Default::default(),
+            topology: false,
+            machine_health_checks: false,
+            machine_pools: 0,
+            machine_pool_replicas: 3,
         }
     }
 
@@ -159,6 +176,16 @@ impl FleetSpec {
                 reason: "at most 10000 per cluster",
             });
         }
+        if self.machine_pools > 1_000 {
+            return Err(ModelError::Count {
+                field: "machine_pools",
+                value: self.machine_pools.into(),
+                reason: "at most 1000 per cluster",
+            });
+        }
+        if self.machine_pools > 0 && self.provider.machine_pool_kind().is_none() {
+            return Err(ModelError::NoMachinePools(self.provider.as_str()));
+        }
         let machines = self.machines_per_cluster();
         if machines > names::MAX_MACHINES_PER_CLUSTER {
             return Err(ModelError::Count {
@@ -177,7 +204,8 @@ impl FleetSpec {
     }
 
     /// Number of objects of each kind one cluster yields. Namespaces are not included:
-    /// see [`FleetSpec::namespace_count`]. Kinds with zero objects are still listed.
+    /// see [`FleetSpec::namespace_count`]. The classic kinds are listed even with zero
+    /// objects; health checks and machine pools only when the fleet has them.
     pub fn objects_per_cluster(&self) -> BTreeMap<Kind, u64> {
         let machines = self.machines_per_cluster();
         let mds = u64::from(self.machine_deployments);
@@ -190,8 +218,68 @@ impl FleetSpec {
         m.insert(Kind::Machine, machines);
         m.insert(Kind::KubeadmConfig, machines);
         m.insert(Kind::InfraMachine, machines);
-        m.insert(Kind::Secret, self.cluster_secrets.len() as u64 + machines);
+        m.insert(
+            Kind::Secret,
+            self.cluster_secrets.len() as u64 + machines + u64::from(self.machine_pools),
+        );
+        // The ClusterClass-era kinds only when the fleet has them.
+        let checks = self.health_checks_per_cluster();
+        if checks > 0 {
+            m.insert(Kind::MachineHealthCheck, checks);
+        }
+        let pools = u64::from(self.machine_pools);
+        if pools > 0 {
+            m.insert(Kind::MachinePool, pools);
+            m.insert(Kind::InfraMachinePool, pools);
+            *m.entry(Kind::KubeadmConfig).or_default() += pools;
+        }
         m
+    }
+
+    /// MachineHealthChecks per cluster: one for the control plane and one per
+    /// MachineDeployment when enabled.
+    pub fn health_checks_per_cluster(&self) -> u64 {
+        if self.machine_health_checks {
+            1 + u64::from(self.machine_deployments)
+        } else {
+            0
+        }
+    }
+
+    /// Objects of each kind one namespace holds besides the clusters': the Namespace itself
+    /// and, with `topology`, the ClusterClass and its templates (a provider machine
+    /// template each for the control plane and the workers).
+    pub fn objects_per_namespace(&self) -> BTreeMap<Kind, u64> {
+        let mut m = BTreeMap::new();
+        m.insert(Kind::Namespace, 1);
+        if self.topology {
+            m.insert(Kind::ClusterClass, 1);
+            m.insert(Kind::KubeadmControlPlaneTemplate, 1);
+            m.insert(Kind::InfraClusterTemplate, 1);
+            m.insert(Kind::InfraMachineTemplate, 2);
+            m.insert(Kind::KubeadmConfigTemplate, 1);
+        }
+        m
+    }
+
+    /// Objects one namespace holds besides its clusters' (see
+    /// [`FleetSpec::objects_per_namespace`]).
+    pub fn objects_in_namespace(&self) -> u64 {
+        self.objects_per_namespace().values().sum()
+    }
+
+    /// The custom kinds the fleet writes, in creation order: those it needs CRDs for. The
+    /// classic kinds always (a fleet without workers still gets the MachineDeployment CRD,
+    /// as a Cluster API installation has it), the others when the fleet has them.
+    pub fn custom_kinds(&self) -> Vec<Kind> {
+        let mut counts = self.objects_per_cluster();
+        counts.extend(self.objects_per_namespace());
+        super::crds::CUSTOM_KINDS
+            .into_iter()
+            .filter(|k| {
+                super::crds::CLASSIC_KINDS.contains(k) || counts.get(k).is_some_and(|&n| n > 0)
+            })
+            .collect()
     }
 
     /// Objects in one cluster's sequence (what [`cluster_objects`](super::cluster_objects)
@@ -200,11 +288,15 @@ impl FleetSpec {
         self.objects_per_cluster().values().sum()
     }
 
-    /// Total objects of the fleet: clusters x per-cluster objects + namespaces.
+    /// Total objects of the fleet: clusters x per-cluster objects + namespaces x
+    /// per-namespace objects.
     pub fn total_objects(&self) -> u64 {
         self.clusters
             .saturating_mul(self.objects_in_cluster())
-            .saturating_add(self.namespace_count())
+            .saturating_add(
+                self.namespace_count()
+                    .saturating_mul(self.objects_in_namespace()),
+            )
     }
 
     /// Clusters per namespace, with 0 treated as 1.
@@ -243,12 +335,12 @@ impl FleetSpec {
         r.end - r.start
     }
 
-    /// Objects this process's shard creates: its clusters' objects and its namespaces.
+    /// Objects this process's shard creates: its clusters' objects and its namespaces'.
     pub fn shard_objects(&self) -> u64 {
         let ns = self.namespace_range();
         self.shard_clusters()
             .saturating_mul(self.objects_in_cluster())
-            .saturating_add(ns.end - ns.start)
+            .saturating_add((ns.end - ns.start).saturating_mul(self.objects_in_namespace()))
     }
 
     /// Index of the namespace holding `cluster`.
@@ -311,12 +403,43 @@ impl FleetSpec {
                 "v1beta1",
                 self.provider.machine_kind(),
             ),
+            Kind::ClusterClass => (self.api_group.clone(), capi, "ClusterClass"),
+            Kind::MachineHealthCheck => (self.api_group.clone(), capi, "MachineHealthCheck"),
+            Kind::MachinePool => (self.api_group.clone(), capi, "MachinePool"),
+            Kind::KubeadmConfigTemplate => (self.bootstrap_group(), capi, "KubeadmConfigTemplate"),
+            Kind::KubeadmControlPlaneTemplate => (
+                self.controlplane_group(),
+                capi,
+                "KubeadmControlPlaneTemplate",
+            ),
+            Kind::InfraClusterTemplate => (
+                self.infrastructure_group(),
+                "v1beta1",
+                self.provider.cluster_template_kind(),
+            ),
+            Kind::InfraMachineTemplate => (
+                self.infrastructure_group(),
+                "v1beta1",
+                self.provider.machine_template_kind(),
+            ),
+            Kind::InfraMachinePool => (
+                self.infrastructure_group(),
+                "v1beta1",
+                // Only Docker has one (validated); the others' would-be name is never served.
+                self.provider
+                    .machine_pool_kind()
+                    .unwrap_or("UnsupportedMachinePool"),
+            ),
         };
         ApiRef {
             group,
             version: version.to_string(),
             kind: k.to_string(),
-            plural: format!("{}s", k.to_ascii_lowercase()),
+            // "clusterclasses", "machines".
+            plural: match k.to_ascii_lowercase() {
+                k if k.ends_with('s') => format!("{k}es"),
+                k => format!("{k}s"),
+            },
             namespaced: kind != Kind::Namespace,
         }
     }

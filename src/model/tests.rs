@@ -291,7 +291,14 @@ fn counts_and_ownership() {
                 }
                 Kind::Secret if o.name.contains("-md-") => Some(Kind::KubeadmConfig),
                 Kind::Secret => Some(Kind::KubeadmControlPlane),
-                Kind::Namespace => unreachable!(),
+                Kind::MachineHealthCheck | Kind::MachinePool => Some(Kind::Cluster),
+                Kind::InfraMachinePool => Some(Kind::MachinePool),
+                Kind::Namespace
+                | Kind::ClusterClass
+                | Kind::KubeadmControlPlaneTemplate
+                | Kind::KubeadmConfigTemplate
+                | Kind::InfraClusterTemplate
+                | Kind::InfraMachineTemplate => unreachable!("not a cluster's object"),
             };
             assert_eq!(
                 o.owners.first().map(|&i| objs[i as usize].kind),

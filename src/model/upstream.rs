@@ -83,9 +83,13 @@ pub enum UpstreamError {
 /// The upstream group a kind lives in, e.g. `controlplane.cluster.x-k8s.io`.
 pub fn upstream_group(kind: Kind) -> String {
     match kind {
-        Kind::KubeadmConfig => format!("bootstrap.{UPSTREAM_CORE_GROUP}"),
-        Kind::KubeadmControlPlane => format!("controlplane.{UPSTREAM_CORE_GROUP}"),
-        Kind::InfraCluster | Kind::InfraMachine => format!("infrastructure.{UPSTREAM_CORE_GROUP}"),
+        Kind::KubeadmConfig | Kind::KubeadmConfigTemplate => {
+            format!("bootstrap.{UPSTREAM_CORE_GROUP}")
+        }
+        Kind::KubeadmControlPlane | Kind::KubeadmControlPlaneTemplate => {
+            format!("controlplane.{UPSTREAM_CORE_GROUP}")
+        }
+        k if k.is_provider() => format!("infrastructure.{UPSTREAM_CORE_GROUP}"),
         _ => UPSTREAM_CORE_GROUP.to_string(),
     }
 }
@@ -93,7 +97,7 @@ pub fn upstream_group(kind: Kind) -> String {
 /// True for the kinds Cluster API itself (core, kubeadm bootstrap and control plane)
 /// defines, which an upstream CRD set must therefore contain.
 pub fn is_capi_kind(kind: Kind) -> bool {
-    !kind.is_builtin() && !matches!(kind, Kind::InfraCluster | Kind::InfraMachine)
+    !kind.is_builtin() && !kind.is_provider()
 }
 
 /// The upstream CRD document for `kind` of `spec`'s provider, if `docs` has one.

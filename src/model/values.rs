@@ -16,7 +16,7 @@ use super::meta::with_padding;
 use super::names;
 use super::objects::{ClusterObjects, Slot};
 use super::spec::{FleetSpec, Object};
-use super::{capi, kubeadm, providers, secrets, PADDING_ANNOTATION};
+use super::{capi, kubeadm, pools, providers, secrets, PADDING_ANNOTATION};
 
 /// One varying value of an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +101,11 @@ impl ClusterObjects {
             Slot::KubeadmConfig(m) => (Kind::KubeadmConfig, machine_shape(m)),
             Slot::InfraMachine(m) => (Kind::InfraMachine, machine_shape(m)),
             Slot::BootstrapSecret(m) => (Kind::Secret, 1000 + machine_shape(m)),
+            Slot::MachineHealthCheck(i) => (Kind::MachineHealthCheck, u32::from(i > 0)),
+            Slot::MachinePool(_) => (Kind::MachinePool, 0),
+            Slot::PoolConfig(_) => (Kind::KubeadmConfig, 10_000),
+            Slot::InfraMachinePool(_) => (Kind::InfraMachinePool, 0),
+            Slot::PoolSecret(_) => (Kind::Secret, 10_000),
         };
         TemplateKey { kind, shape }
     }
@@ -145,7 +150,41 @@ impl ClusterObjects {
             Slot::MachineDeployment(i) => {
                 let name = capi::md_name(ctx, i);
                 v.push(text(&name));
+                if spec.topology {
+                    v.push(Val::Text(super::topology::topology_md_name(i)));
+                }
                 (Kind::MachineDeployment, name)
+            }
+            Slot::MachineHealthCheck(i) => {
+                let name = pools::health_check_name(ctx, i);
+                v.push(text(&name));
+                v.push(if i == 0 {
+                    text(&ctx.kcp_name)
+                } else {
+                    Val::Text(capi::md_name(ctx, i - 1))
+                });
+                (Kind::MachineHealthCheck, name)
+            }
+            Slot::MachinePool(p) => {
+                self.pool_values(p, &mut v);
+                (Kind::MachinePool, pools::pool_name(ctx, p))
+            }
+            Slot::PoolConfig(p) => {
+                self.pool_values(p, &mut v);
+                self.kubeadm_values(&mut v);
+                (Kind::KubeadmConfig, pools::pool_config_name(ctx, p))
+            }
+            Slot::InfraMachinePool(p) => {
+                self.pool_values(p, &mut v);
+                v.extend(pools::instance_ips(ctx).into_iter().map(Val::Text));
+                (Kind::InfraMachinePool, pools::infra_pool_name(ctx, p))
+            }
+            Slot::PoolSecret(p) => {
+                self.pool_values(p, &mut v);
+                let size = spec.payload.bootstrap_data_bytes;
+                let cloud_init = pools::pool_cloud_init(ctx, p, size);
+                v.push(Val::Data(cloud_init.into_bytes()));
+                (Kind::Secret, pools::pool_config_name(ctx, p))
             }
             Slot::MachineSet(i) => {
                 let name = capi::ms_name(ctx, i);
@@ -218,7 +257,19 @@ impl ClusterObjects {
             Slot::Machine(m) => self.machine(m).machine_name,
             Slot::KubeadmConfig(m) | Slot::BootstrapSecret(m) => self.machine(m).config_name,
             Slot::InfraMachine(m) => self.machine(m).infra_name,
+            Slot::MachineHealthCheck(i) => pools::health_check_name(ctx, i),
+            Slot::MachinePool(p) => pools::pool_name(ctx, p),
+            Slot::PoolConfig(p) | Slot::PoolSecret(p) => pools::pool_config_name(ctx, p),
+            Slot::InfraMachinePool(p) => pools::infra_pool_name(ctx, p),
         }
+    }
+
+    /// Names shared by a MachinePool's objects.
+    fn pool_values(&self, p: u32, v: &mut Vec<Val>) {
+        let ctx = &self.ctx;
+        v.push(Val::Text(pools::pool_name(ctx, p)));
+        v.push(Val::Text(pools::infra_pool_name(ctx, p)));
+        v.push(Val::Text(pools::pool_config_name(ctx, p)));
     }
 
     /// Names shared by a machine's objects (labels, references, owner names).

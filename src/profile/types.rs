@@ -277,6 +277,16 @@ pub struct FleetSection {
     pub kubernetes_version: Option<String>,
     /// Per-cluster Secrets (default kubeconfig, ca, etcd, sa, proxy).
     pub cluster_secrets: Option<Vec<ClusterSecret>>,
+    /// ClusterClass-managed clusters: a ClusterClass and its templates per namespace and
+    /// Clusters with `spec.topology` (default false).
+    pub topology: Option<bool>,
+    /// A MachineHealthCheck for the control plane and one per MachineDeployment (default
+    /// false).
+    pub machine_health_checks: Option<bool>,
+    /// MachinePools per cluster (default 0; providers with a machine pool kind only).
+    pub machine_pools: Option<u64>,
+    /// Replicas of each MachinePool (default 3).
+    pub machine_pool_replicas: Option<u64>,
     /// Object size knobs.
     #[serde(default)]
     pub payload_bytes: PayloadSection,

@@ -437,7 +437,12 @@ pub fn validate(
         payload: payload(&f.payload_bytes, err)?,
         shard: Default::default(),
         crd_schemas: super::crd_dir::crd_schemas(f, err)?,
+        topology: false,
+        machine_health_checks: false,
+        machine_pools: 0,
+        machine_pool_replicas: 0,
     };
+    let fleet = super::class_era::apply(f, fleet, err)?;
     super::crd_dir::check(&fleet, err)?;
     let per_cluster: u64 = fleet.objects_per_cluster().values().sum();
     if per_cluster
@@ -604,8 +609,11 @@ pub fn validate(
         }
     };
     let target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
-    let webhooks =
+    let mut webhooks =
         super::webhooks::webhook_plan(p.webhooks.as_ref(), o.webhook_host.as_deref(), err)?;
+    if let (Some(w), Some(section)) = (webhooks.as_mut(), p.webhooks.as_ref()) {
+        super::webhooks::fit_to_fleet(w, section, &fleet, err)?;
+    }
     if webhooks.is_some() && matches!(target, TargetPlan::Etcd { .. }) {
         return Err(err(
             "webhooks",

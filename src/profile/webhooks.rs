@@ -205,7 +205,7 @@ pub struct WebhookPlan {
 }
 
 /// The kinds that can have webhooks: every kind the tool installs a CRD for.
-pub const WEBHOOK_KINDS: [Kind; 8] = crate::model::CUSTOM_KINDS;
+pub const WEBHOOK_KINDS: [Kind; 16] = crate::model::CUSTOM_KINDS;
 
 fn rate(err: Err, field: &str, v: Option<f64>) -> Result<f64, ProfileError> {
     let v = v.unwrap_or(0.0);
@@ -306,6 +306,36 @@ fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Keeps the webhooks on the kinds `fleet` writes: by default every one of them; a kind
+/// listed in `webhooks.kinds` that the fleet does not write is an error.
+pub(super) fn fit_to_fleet(
+    w: &mut WebhookPlan,
+    section: &WebhooksSection,
+    fleet: &crate::model::FleetSpec,
+    err: Err,
+) -> Result<(), ProfileError> {
+    let written = fleet.custom_kinds();
+    if section.kinds.is_some() {
+        if let Some(k) = w.kinds.iter().find(|k| !written.contains(k)) {
+            return Err(err(
+                "webhooks.kinds",
+                format!(
+                    "`{}` is not in the fleet (it writes {})",
+                    k.label(),
+                    written
+                        .iter()
+                        .map(|k| k.label())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    } else {
+        w.kinds.retain(|k| written.contains(k));
+    }
+    Ok(())
 }
 
 /// Validates `webhooks:`; `host_flag` is `--webhook-host`, which wins over `webhooks.host`.

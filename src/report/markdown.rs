@@ -52,6 +52,20 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
         "- fleet: {} clusters in {} namespaces, {} objects planned; {} control-plane + {} x {} workers per cluster; provider {}; {} {}",
         f.clusters, f.namespaces, f.objects_planned, f.control_plane_replicas, f.machine_deployments, f.workers_per_machine_deployment, f.provider, f.api_group, f.capi_version
     );
+    let per = |k: &str| f.objects_per_cluster.get(k).copied().unwrap_or(0);
+    let (checks, pools) = (per("machine_health_check"), per("machine_pool"));
+    if f.topology || checks > 0 || pools > 0 {
+        let per_ns: u64 = f.objects_per_namespace.values().sum();
+        let _ = writeln!(
+            o,
+            "- ClusterClass era: {}; {checks} MachineHealthCheck(s) and {pools} MachinePool(s) per cluster",
+            if f.topology {
+                format!("topology-managed clusters, a ClusterClass with its templates per namespace ({per_ns} objects per namespace with the Namespace)")
+            } else {
+                "no topology".to_string()
+            }
+        );
+    }
     let c = &s.client;
     let qps = c
         .qps

@@ -168,6 +168,13 @@ pub struct FleetInfo {
     /// Kinds (labels) whose CRDs had upstream schemas; the others' were inferred.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstream_schema_kinds: Vec<String>,
+    /// ClusterClass-managed clusters (`fleet.topology`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub topology: bool,
+    /// Objects per namespace by kind label, besides its clusters' (the Namespace, and with
+    /// topology the ClusterClass and its templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects_per_namespace: BTreeMap<String, u64>,
 }
 
 fn inferred() -> String {

@@ -131,6 +131,17 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
             w.write_all(&buf).map_err(|e| Error::io(p, e))?;
         }
         done.fetch_add(1, Ordering::Relaxed);
+        // A ClusterClass fleet's class and templates (a few per namespace: no templates).
+        for obj in model::namespace_objects(fleet, n).skip(1) {
+            // Serializing a `Value` into memory cannot fail.
+            buf = serde_json::to_vec(&create_body(&obj, &HashMap::new())).unwrap_or_default();
+            streamed.add(obj.kind, buf.len());
+            if let (Some(w), Some(p)) = (file.as_mut(), objects_out) {
+                buf.push(b'\n');
+                w.write_all(&buf).map_err(|e| Error::io(p, e))?;
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
     }
     let clusters = fleet.cluster_range();
     let threads = if file.is_some() {
@@ -204,10 +215,13 @@ pub async fn run(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<String
 
 /// The dry run's table: objects and create-body bytes per kind.
 pub fn render(s: &Streamed, seconds: f64) -> String {
-    let mut o = String::from("kind                       objects   mean body B    total MiB\n");
+    let mut o = format!(
+        "{:<30} {:>12} {:>13} {:>12}\n",
+        "kind", "objects", "mean body B", "total MiB"
+    );
     for (kind, t) in &s.kinds {
         o += &format!(
-            "{:<22} {:>12} {:>13.0} {:>12.1}\n",
+            "{:<30} {:>12} {:>13.0} {:>12.1}\n",
             kind.label(),
             t.objects,
             t.body_bytes as f64 / t.objects.max(1) as f64,

@@ -39,6 +39,15 @@ fn fleet_info(f: &FleetSpec) -> FleetInfo {
             .into_iter()
             .map(|k| k.label().to_string())
             .collect(),
+        topology: f.topology,
+        objects_per_namespace: if f.topology {
+            f.objects_per_namespace()
+                .into_iter()
+                .map(|(k, n)| (k.label().to_string(), n))
+                .collect()
+        } else {
+            Default::default()
+        },
     }
 }
 

@@ -218,12 +218,12 @@ pub fn render(r: &SizesReport) -> String {
         r.clusters, r.run_id
     );
     s += &format!(
-        "{:<24} {:>8} {:>12} {:>14}\n",
+        "{:<30} {:>8} {:>12} {:>14}\n",
         "kind", "objects", "bytes/object", "bytes/cluster"
     );
     for (k, b) in &r.kinds {
         s += &format!(
-            "{k:<24} {:>8} {:>12.0} {:>14.0}\n",
+            "{k:<30} {:>8} {:>12.0} {:>14.0}\n",
             b.objects, b.bytes_per_object, b.bytes_per_cluster
         );
     }

@@ -178,7 +178,12 @@ pub async fn remove(admin: &KubeTarget, selector: &str) -> Result<usize, Webhook
 /// which kube-apiserver sends through the webhooks once it has loaded the configurations.
 fn probe_object(fleet: &FleetSpec, kind: Kind) -> Option<(String, Value)> {
     let cluster = fleet.cluster_range().start;
-    let obj = model::cluster_objects(fleet, cluster).find(|o| o.kind == kind)?;
+    let obj = model::cluster_objects(fleet, cluster)
+        .chain(model::namespace_objects(
+            fleet,
+            fleet.namespace_index(cluster),
+        ))
+        .find(|o| o.kind == kind)?;
     let mut body = obj.body;
     let meta = body["metadata"].as_object_mut()?;
     meta.remove("ownerReferences");

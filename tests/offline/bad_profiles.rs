@@ -147,6 +147,8 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("bad-local-etcd-version.yaml", Some(5), "local.etcd_version", "must be a version like v3.6.16"),
     // repeated entries and values that cannot mean anything
     ("duplicate-cluster-secret.yaml", Some(4), "fleet.cluster_secrets", "`ca` is listed twice"),
+    ("machine-pools-on-metal3.yaml", Some(4), "fleet.machine_pools", "provider metal3 has no MachinePool kind"),
+    ("pool-replicas-without-pools.yaml", Some(5), "fleet.machine_pool_replicas", "only used with `machine_pools`"),
     ("duplicate-watch-kind.yaml", Some(6), "watchers.kinds", "`machine` is listed twice"),
     ("zero-etcd-quota.yaml", Some(5), "observe.etcd_quota_bytes", "must be > 0"),
     ("infinite-threshold.yaml", Some(6), "observe.thresholds.etcd_wal_fsync_p99", "finite"),

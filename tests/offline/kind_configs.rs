@@ -594,16 +594,24 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
     let (crd_any, crd_named) = verbs("apiextensions.k8s.io", "customresourcedefinitions").unwrap();
     assert_eq!(crd_any, ["get", "list", "watch"]);
     let mut names = std::collections::BTreeSet::new();
+    // Every provider, classic and ClusterClass-era (machine pools where the provider has
+    // them).
     for provider in ["metal3", "nutanix", "docker"] {
-        let fleet = capi_loadgen::profile::parse_str(
-            std::path::Path::new("p.yaml"),
-            &format!("fleet: {{clusters: 1, provider: {provider}}}\n"),
-            &Default::default(),
-        )
-        .unwrap()
-        .fleet;
-        for c in capi_loadgen::model::crds(&fleet) {
-            names.insert(c["metadata"]["name"].as_str().unwrap().to_string());
+        let pools = if provider == "docker" { 1 } else { 0 };
+        for era in [
+            String::new(),
+            format!(", topology: true, machine_health_checks: true, machine_pools: {pools}"),
+        ] {
+            let fleet = capi_loadgen::profile::parse_str(
+                std::path::Path::new("p.yaml"),
+                &format!("fleet: {{clusters: 1, provider: {provider}{era}}}\n"),
+                &Default::default(),
+            )
+            .unwrap()
+            .fleet;
+            for c in capi_loadgen::model::crds(&fleet) {
+                names.insert(c["metadata"]["name"].as_str().unwrap().to_string());
+            }
         }
     }
     let listed = names.iter().cloned().collect::<Vec<_>>().join(",");
@@ -624,12 +632,18 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
             "{u}"
         );
     }
-    // Nothing beyond: the tool's kinds (+status, +scale for three), namespaces, finalize,
+    // Nothing beyond: the tool's kinds (+status, +scale for four), namespaces, finalize,
     // rolebindings, clusterroles, CRDs, two APF types.
     let scale = tool_pairs
         .iter()
         .filter(|(_, p)| {
-            ["machinedeployments", "machinesets", "kubeadmcontrolplanes"].contains(&p.as_str())
+            [
+                "machinedeployments",
+                "machinesets",
+                "kubeadmcontrolplanes",
+                "machinepools",
+            ]
+            .contains(&p.as_str())
         })
         .count();
     let tool_entries = tool_pairs.len() * LOADTEST_GROUPS.len() * 2 + scale * LOADTEST_GROUPS.len();

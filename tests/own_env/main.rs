@@ -5,6 +5,7 @@
 mod apiserver_memory;
 mod apiservers;
 mod capi_schema;
+mod class_era;
 mod faults;
 mod local_env;
 mod management_clusters;

@@ -211,3 +211,24 @@ pub async fn run_profile_to(
     }
     cli(&args).await
 }
+
+/// The Cluster API release's CRDs `scripts/setup.sh` fetches from the Go module proxy
+/// (`$CAPI_LOADGEN_CAPI_CRDS`, else `~/.cache/capi-loadgen/assets/capi-crds/v1.14.2`): the
+/// ClusterClass-era kinds (ClusterClass, the templates, MachineHealthCheck, MachinePool)
+/// besides the classic ones.
+pub fn capi_release_crds() -> PathBuf {
+    let dir = std::env::var_os("CAPI_LOADGEN_CAPI_CRDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/capi-loadgen/assets/capi-crds/v1.14.2")
+        });
+    assert!(
+        dir.join("cluster.x-k8s.io_clusterclasses.yaml").is_file(),
+        "{}: no Cluster API CRDs; run scripts/setup.sh (it fetches them from the Go module proxy)",
+        dir.display()
+    );
+    dir
+}

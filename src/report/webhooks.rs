@@ -58,6 +58,11 @@ pub struct WebhooksSummary {
     pub calls_apiserver: Option<f64>,
     /// Calls per second over the load.
     pub calls_per_second: f64,
+    /// Calls answered after holding a slot, per second the webhooks were busy (first
+    /// arrival to last answer): the throughput Little's law bounds by concurrency /
+    /// latency. Calls kube-apiserver gave up on while they waited are not in it.
+    #[serde(default)]
+    pub completed_per_second: f64,
     /// Create p99 (ms) of the kinds with webhooks, all phases.
     pub create_p99_ms_with: Option<f64>,
     /// Create p99 (ms) of the kinds without (Secrets, Namespaces).
@@ -130,6 +135,11 @@ pub fn summarize(
         apiserver,
         calls_tool,
         calls_per_second: calls_tool as f64 / seconds.max(1e-9),
+        completed_per_second: if served.busy_seconds > 0.0 {
+            served.webhooks.iter().map(|w| w.completed).sum::<u64>() as f64 / served.busy_seconds
+        } else {
+            0.0
+        },
         create_p99_ms_with: worst(true),
         create_p99_ms_without: worst(false),
         creates_failed_with: creates(true).map(|o| o.counts.failed).sum(),
@@ -154,12 +164,12 @@ pub fn render(o: &mut String, w: &WebhooksSummary) {
         _ => "unlimited concurrency".into(),
     };
     let _ = writeln!(o, "## Webhooks\n");
-    let _ = writeln!(o, "The tool served {} webhooks for {} on {} ({}; {}), `failurePolicy: {}`, `timeoutSeconds: {}`; rejected {:.1}%, HTTP 500 {:.1}%, held past the timeout {:.1}% of calls{}. kube-apiserver called them {:.1} times a second.\n",
+    let _ = writeln!(o, "The tool served {} webhooks for {} on {} ({}; {}), `failurePolicy: {}`, `timeoutSeconds: {}`; rejected {:.1}%, HTTP 500 {:.1}%, held past the timeout {:.1}% of calls{}. kube-apiserver called them {:.1} times a second; the server answered {:.1} calls a second after holding a slot (over the {:.1} s it was busy).\n",
         match (s.mutating, s.validating) { (true, true) => "defaulting and validating", (true, false) => "defaulting", _ => "validating" },
         s.kinds.join(", "), s.operations.join("/"), s.latency, cap, s.failure_policy, s.timeout_seconds,
         s.reject_rate * 100.0, s.error_rate * 100.0, s.timeout_rate * 100.0,
         if s.patch { "; the defaulting webhook adds an annotation (a JSON patch)" } else { "; objects accepted unchanged" },
-        w.calls_per_second);
+        w.calls_per_second, w.completed_per_second, w.served.busy_seconds);
     let total = match w.calls_apiserver {
         Some(a) if a == w.calls_tool as f64 => format!("**equal** ({a:.0})"),
         Some(a) => format!("**differ** (kube-apiserver {a:.0})"),

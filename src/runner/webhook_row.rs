@@ -20,8 +20,11 @@ pub const FAILURE_THRESHOLD_PERCENT: f64 = 1.0;
 struct Point {
     /// Offered creates/s (the swept value).
     offered: f64,
-    /// Webhook calls/s the tool's server counted.
+    /// Webhook calls/s the tool's server answered after holding a slot, per second it was
+    /// busy (older summaries: calls received per second of load).
     calls: f64,
+    /// Webhook calls/s the tool's server received (answered or given up on).
+    arrivals: f64,
     /// Calls kube-apiserver counted, per second (None: not observed).
     calls_apiserver: Option<f64>,
     /// Failed creates, % of sent.
@@ -48,7 +51,12 @@ fn read_point(offered: f64, s: &Summary) -> Option<Point> {
     let per_second = w.calls_per_second / w.calls_tool.max(1) as f64;
     Some(Point {
         offered,
-        calls: w.calls_per_second,
+        calls: if w.completed_per_second > 0.0 {
+            w.completed_per_second
+        } else {
+            w.calls_per_second
+        },
+        arrivals: w.calls_per_second,
         calls_apiserver: w.calls_apiserver.map(|c| c * per_second),
         failed_percent: s.totals.failed as f64 * 100.0 / s.totals.sent.max(1) as f64,
         create_p99: w.create_p99_ms_with.unwrap_or(0.0),
@@ -135,17 +143,17 @@ pub async fn webhook_row(spec: SweepSpec) -> Result<Row, Error> {
         .collect();
     let (knee, ceiling) = plateau(&tool, 3.0);
     let chart = svg_lines(
-        "webhook calls/s achieved",
+        "webhook calls/s answered and made",
         "calls/s",
         "offered webhook calls/s",
         &[
             Line {
-                label: "tool's server",
+                label: "answered (tool's server)",
                 points: &tool,
                 knee: knee.x(),
             },
             Line {
-                label: "kube-apiserver",
+                label: "made (kube-apiserver)",
                 points: &apiserver,
                 knee: None,
             },
@@ -168,9 +176,10 @@ pub async fn webhook_row(spec: SweepSpec) -> Result<Row, Error> {
         .iter()
         .map(|p| {
             format!(
-                "{} offered: {:.0} calls/s, create p99 {:.0} ms, slot wait p99 {:.0} ms, {:.1}% failed",
+                "{} offered: {:.0} calls/s answered ({:.0} received), create p99 {:.0} ms, slot wait p99 {:.0} ms, {:.1}% failed",
                 group(p.offered),
                 p.calls,
+                p.arrivals,
                 p.create_p99,
                 p.slot_wait_p99,
                 p.failed_percent
@@ -188,7 +197,7 @@ pub async fn webhook_row(spec: SweepSpec) -> Result<Row, Error> {
             out.status = RowStatus::Measured;
             out.measured = Some(c);
             out.measured_note = format!(
-                "Webhook calls stop following the offered rate at about {} offered calls/s and flatten at {} calls/s{}.{tail}",
+                "Answered webhook calls stop following the offered rate at about {} offered calls/s and flatten at {} calls/s{}; calls beyond wait for a slot until kube-apiserver gives up on them at timeoutSeconds.{tail}",
                 group(x),
                 group(c),
                 model

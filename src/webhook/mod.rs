@@ -67,6 +67,10 @@ pub struct ServedWebhook {
     pub errors: u64,
     /// Held past `timeoutSeconds`.
     pub timeouts: u64,
+    /// Got a slot and were answered (a call kube-apiserver gave up on while it waited for
+    /// a slot never is).
+    #[serde(default)]
+    pub completed: u64,
     /// Arrival to answer (ms), waiting for a slot included.
     pub mean_ms: f64,
     /// Median (ms).
@@ -97,6 +101,9 @@ pub struct Served {
     pub handshake_failures: u64,
     /// CPU seconds of the server's thread (TLS, JSON, timers), on the tool's machine.
     pub cpu_seconds: Option<f64>,
+    /// Seconds from the first call's arrival to the last answer.
+    #[serde(default)]
+    pub busy_seconds: f64,
 }
 
 /// Webhooks being served and installed.
@@ -190,6 +197,7 @@ impl Running {
                     rejected: s.rejected,
                     errors: s.errors,
                     timeouts: s.timeouts,
+                    completed: s.completed,
                     mean_ms: s.latency.mean() / 1e3,
                     p50_ms: ms(s.latency.value_at_quantile(0.5)),
                     p99_ms: ms(s.latency.value_at_quantile(0.99)),
@@ -210,6 +218,10 @@ impl Running {
             bad_requests: shared.bad_requests.load(Ordering::Relaxed),
             handshake_failures: shared.handshake_failures.load(Ordering::Relaxed),
             cpu_seconds,
+            busy_seconds: match *shared.span.lock().unwrap_or_else(|p| p.into_inner()) {
+                (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+                _ => 0.0,
+            },
         };
         (served, removed.err())
     }

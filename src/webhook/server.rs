@@ -54,6 +54,9 @@ pub struct HookStats {
     pub errors: u64,
     /// Held past the timeout.
     pub timeouts: u64,
+    /// Calls that got a slot and were answered (a call kube-apiserver gave up on while it
+    /// waited for a slot never is).
+    pub completed: u64,
     /// Arrival to answer, µs (waiting for a slot included).
     pub latency: Histogram<u64>,
     /// Waiting for a slot, µs.
@@ -74,6 +77,7 @@ impl Default for HookStats {
             rejected: 0,
             errors: 0,
             timeouts: 0,
+            completed: 0,
             latency: histogram(),
             queue: histogram(),
         }
@@ -98,6 +102,8 @@ pub struct Shared {
     pub handshake_failures: AtomicU64,
     /// The server thread's id (for its CPU time), 0 until it runs.
     pub tid: AtomicI64,
+    /// First arrival and last answer of a counted call: the time the webhooks were busy.
+    pub span: Mutex<(Option<Instant>, Option<Instant>)>,
     plan: WebhookPlan,
     slots: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -182,6 +188,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<By
     }
     let d = draw(&shared.plan, hook.validating, &mut rand::rng());
     {
+        let mut span = shared.span.lock().unwrap_or_else(|p| p.into_inner());
+        span.0.get_or_insert(arrived);
+    }
+    {
         let mut s = shared.stats[i].lock().unwrap_or_else(|p| p.into_inner());
         s.calls += 1;
         match d.outcome {
@@ -206,9 +216,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<By
     {
         let mut s = shared.stats[i].lock().unwrap_or_else(|p| p.into_inner());
         s.patched += u64::from(patch.is_some() && d.outcome == Outcome::Allow);
+        s.completed += 1;
         s.latency.saturating_record(us(arrived.elapsed()));
         s.queue.saturating_record(us(queued));
     }
+    shared.span.lock().unwrap_or_else(|p| p.into_inner()).1 = Some(Instant::now());
     match d.outcome {
         Outcome::Error => text(500, "capi-loadgen: simulated webhook failure"),
         Outcome::Reject => review(
@@ -257,6 +269,7 @@ impl Server {
             bad_requests: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
             tid: AtomicI64::new(0),
+            span: Mutex::default(),
             plan: plan.clone(),
             slots: plan
                 .concurrency

@@ -21,9 +21,10 @@ Not part of CI; standard library only. Run it niced on a shared machine:
      from /proc before/after each run (client CPU / server CPU at saturation);
   4. memory: `run --dry-run` (streams every object) at 15,000 clusters x 1,000 machines, and
      real runs of three sizes (peak RSS and CPU of each child process from wait4(2));
-  5. CRD schemas (bench/schemas.py): the same fleet through inferred and through upstream
-     Cluster API schemas (--crd-dir), alternating: server CPU per create, create p99, bytes
-     per cluster, and the growth of status and managedFields over N reconciles.
+  5. CRD schemas and webhooks (bench/schemas.py): the same fleet through inferred and through
+     upstream Cluster API schemas (--crd-dir), and through upstream schemas with defaulting
+     and validating webhooks on every kind, alternating: server CPU per create, create p99,
+     bytes per cluster, and the growth of status and managedFields over N reconciles.
 --paths picks some of 2-5 (e.g. --paths schemas); all by default.
 Runs alternate baseline/tool, --pairs times; medians and ratios at the end.
 

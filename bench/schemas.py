@@ -1,9 +1,12 @@
-"""The CRD-schema path of bench/bench.py: what real Cluster API schemas cost the apiserver.
+"""The CRD-schema path of bench/bench.py: what real Cluster API schemas and admission
+webhooks cost the apiserver.
 
 The same fleet is created through the tool's CRDs with schemas inferred from its own bodies
-(`fleet.crd_schemas: inferred`) and with the upstream Cluster API CRDs renamed into its
-groups (`fleet.crd_schemas: upstream`, `fleet.crd_dir`), alternating, --pairs times, in one
-local environment. Each side first installs its CRDs with a one-cluster run (so the CRD
+(`fleet.crd_schemas: inferred`), with the upstream Cluster API CRDs renamed into its groups
+(`fleet.crd_schemas: upstream`, `fleet.crd_dir`), and with those plus defaulting and
+validating webhooks on every kind (`webhooks:`, answered after WEBHOOK_LATENCY_MS, no
+concurrency limit: the apiserver's side of the round trips, not a webhook bottleneck),
+alternating, --pairs times, in one local environment. Each side first installs its CRDs with a one-cluster run (so the CRD
 update, and the OpenAPI rebuild it triggers, stays out of the measured window); the measured
 run then creates the fleet with `install_crds: false`, and kube-apiserver's and etcd's CPU
 is read from /proc before and after it. Rows: server CPU per create, create p99 (Machine,
@@ -24,10 +27,14 @@ GROWTH_RECONCILES = [0, 1, 4, 16]
 GROWTH_CLUSTERS = 4
 GROWTH_WALL_PERIOD_S = 1.0
 CRD_GROUP = "loadtest.cluster.x-k8s.io"
+# The sides compared, in the order they run within a pair.
+SIDES = ("inferred", "upstream", "webhooks")
+# Latency of the webhooks side's simulated webhooks (a healthy webhook pod nearby).
+WEBHOOK_LATENCY_MS = 2
 
 
 def fleet(clusters, side, crd_dir, capi_version, install):
-    extra = f"  crd_schemas: upstream\n  crd_dir: {crd_dir}\n" if side == "upstream" else "  crd_schemas: inferred\n"
+    extra = f"  crd_schemas: upstream\n  crd_dir: {crd_dir}\n" if side != "inferred" else "  crd_schemas: inferred\n"
     return (f"fleet:\n  clusters: {clusters}\n  clusters_per_namespace: 1000\n  control_plane_replicas: 1\n"
             f"  machine_deployments: 1\n  workers_per_machine_deployment: 3\n  capi_version: {capi_version}\n"
             f"  install_crds: {'true' if install else 'false'}\n  payload_bytes:\n    bootstrap_data: 1024\n{extra}")
@@ -82,19 +89,24 @@ def crd_schemas_path(b, tools):
 
     rows = []
     for pair in range(1, a.pairs + 1):
-        for side in ("inferred", "upstream"):
+        for side in SIDES:
             tag = f"{side[0]}{pair}"
             install(side, tag)
+            hooks = f"webhooks: {{latency: {{ms: {WEBHOOK_LATENCY_MS}}}}}\n" if side == "webhooks" else ""
             prof = b.profile(f"schemas-{tag}.yaml", f"name: bench-schemas-{side}\ntarget: {{type: kube}}\n"
-                             f"{fleet(clusters, side, crd_dir, a.schema_capi_version, False)}"
+                             f"{fleet(clusters, side, crd_dir, a.schema_capi_version, False)}{hooks}"
                              f"client: {{pool_size: 1, qps: -1}}\nphases: {{create: {{concurrency: {a.workers}}}}}\n")
             out = b.work / f"schemas-{tag}"
             t0 = {k: tools.proc_cpu_ticks(p) for k, p in pids.items()}
             m = tools.measured([b.tool, "run", prof, *kube, "--run-id", f"s{tag}", "--out", out], f"{out}.log")
             t1 = {k: tools.proc_cpu_ticks(p) for k, p in pids.items()}
             s = json.loads((out / "summary.json").read_text())
-            if s["fleet"]["crd_schemas"] != side:
-                raise tools.BenchError(f"{out}: ran with {s['fleet']['crd_schemas']} schemas, not {side}")
+            want = "inferred" if side == "inferred" else "upstream"
+            if s["fleet"]["crd_schemas"] != want:
+                raise tools.BenchError(f"{out}: ran with {s['fleet']['crd_schemas']} schemas, not {want}")
+            calls = (s.get("webhooks") or {}).get("calls_tool", 0)
+            if (side == "webhooks") != (calls > 0):
+                raise tools.BenchError(f"{out}: {calls} webhook calls on the {side} side")
             ok, p99_machine, p99_worst = create_stats(s)
             if ok != s["fleet"]["objects_planned"] or s["totals"]["failed"]:
                 raise tools.BenchError(f"{out}: {ok} of {s['fleet']['objects_planned']} creates ok ({side} schemas)")
@@ -106,6 +118,7 @@ def crd_schemas_path(b, tools):
                               "etcd_cpu_us_per_create": cpu["etcd"] * 1e6 / ok,
                               "server_cpu_us_per_create": (cpu["apiserver"] + cpu["etcd"]) * 1e6 / ok,
                               "create_p99_ms_machine": p99_machine, "create_p99_ms_worst_kind": p99_worst,
+                              "webhook_calls_per_create": calls / ok,
                               "keys_in_etcd": nkeys, "bytes_per_cluster": nkeys * (mkey + mval) / clusters})
     rows += status_growth(b, tools, kube, ep, crd_dir)
     b.env_down()
@@ -152,10 +165,14 @@ def status_growth(b, tools, kube, ep, crd_dir):
 
 def summarize(by, table, tools):
     inf, up = by.get(("crd_schemas", "inferred"), []), by.get(("crd_schemas", "upstream"), [])
+    hooks = by.get(("crd_schemas", "webhooks"), [])
     med, fmt = tools.med, tools.fmt
     if inf or up:
-        print(f"\nCRD schemas (medians of {len(inf)} inferred / {len(up)} upstream runs, same fleet, same environment):")
-        for name, rows in (("inferred", inf), ("upstream", up)):
+        print(f"\nCRD schemas and webhooks (medians of {len(inf)} inferred / {len(up)} upstream / {len(hooks)} "
+              f"upstream + {WEBHOOK_LATENCY_MS} ms webhooks runs, same fleet, same environment):")
+        for name, rows in (("inferred", inf), ("upstream", up), ("webhooks", hooks)):
+            if not rows:
+                continue
             print(f"  {name:8}: server CPU {fmt(med(rows, 'server_cpu_us_per_create'))} us/create "
                   f"(kube-apiserver {fmt(med(rows, 'apiserver_cpu_us_per_create'))}, etcd {fmt(med(rows, 'etcd_cpu_us_per_create'))}), "
                   f"create p99 {fmt(med(rows, 'create_p99_ms_machine'))} ms (Machine), "
@@ -167,6 +184,9 @@ def summarize(by, table, tools):
                            ("create p99 ms (worst kind)", "create_p99_ms_worst_kind"),
                            ("stored bytes per cluster", "bytes_per_cluster")):
             table.ratio(f"schemas: {label} (upstream / inferred)", med(inf, key), med(up, key), False, None)
+            if hooks:
+                table.ratio(f"webhooks: {label} (with / without, upstream schemas)", med(up, key), med(hooks, key),
+                            False, None)
     growth = by.get(("status_growth", "inferred"), []) + by.get(("status_growth", "upstream"), [])
     if growth:
         print("\nstatus growth (bytes per object in etcd after N reconciles; status and managedFields are part of it):")

@@ -31,7 +31,8 @@ async fn count(admin: &KubeTarget, group: &str, v: &str, plural: &str) -> usize 
     list["items"].as_array().unwrap().len()
 }
 
-async fn run(kc: &std::path::Path, name: &str, yaml: &str) -> serde_json::Value {
+/// Runs `yaml` as run id `name`: its summary (schema-checked) and report.
+async fn run(kc: &std::path::Path, name: &str, yaml: &str) -> (serde_json::Value, String) {
     let profile = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("{name}-out"));
     common::cli(&[
@@ -46,7 +47,11 @@ async fn run(kc: &std::path::Path, name: &str, yaml: &str) -> serde_json::Value 
     ])
     .await
     .expect("run completes");
-    common::assert_valid_summary(&out.join("summary.json"))
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    (
+        common::assert_valid_summary(&out.join("summary.json")),
+        report,
+    )
 }
 
 fn assert_all_accepted(summary: &serde_json::Value, what: &str) {
@@ -102,7 +107,7 @@ async fn check_version(version: CapiVersion) {
         .await
         .expect("upstream CRDs install");
     let name = format!("era-capi-{v}");
-    let summary = run(
+    let (summary, _) = run(
         &kc,
         &name,
         &fleet_yaml(v, "cluster.x-k8s.io", "  install_crds: false\n"),
@@ -119,11 +124,27 @@ async fn check_version(version: CapiVersion) {
         2
     );
 
-    // crd_schemas: upstream: the same schemas renamed into the tool's groups.
+    // crd_schemas: upstream: the same schemas renamed into the tool's groups, with
+    // defaulting and validating webhooks on every kind (ClusterClass and templates too).
     let extra = format!("  crd_schemas: upstream\n  crd_dir: {}\n", dir.display());
     let name = format!("era-side-{v}");
-    let summary = run(&kc, &name, &fleet_yaml(v, model::DEFAULT_API_GROUP, &extra)).await;
+    let yaml = fleet_yaml(v, model::DEFAULT_API_GROUP, &extra) + "webhooks: {latency: {ms: 1}}\n";
+    let (summary, report) = run(&kc, &name, &yaml).await;
     assert_all_accepted(&summary, &format!("{v} crd_schemas: upstream"));
+    let w = &summary["webhooks"];
+    let kinds = w["setup"]["kinds"].as_array().unwrap();
+    // Every custom kind: this fleet writes all of them.
+    assert_eq!(kinds.len(), model::CUSTOM_KINDS.len(), "{v}: {kinds:?}");
+    assert!(kinds.iter().any(|k| k == "cluster_class"), "{kinds:?}");
+    // The apiserver counted every call the tool served: two per create of those kinds.
+    let calls = w["calls_tool"].as_u64().unwrap();
+    assert!(calls > 100, "{v}: {calls}");
+    assert_eq!(w["calls_apiserver"].as_f64(), Some(calls as f64), "{v}");
+    assert!(report.contains("## Webhooks"), "{report}");
+    assert!(
+        report.contains("ClusterClass era: topology-managed"),
+        "{report}"
+    );
     assert_eq!(
         summary["fleet"]["upstream_schema_kinds"]
             .as_array()

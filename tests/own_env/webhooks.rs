@@ -102,7 +102,17 @@ async fn apiserver_counts_every_webhook_call_the_tool_served() {
             assert_eq!(h.patched, h.calls, "{h:?}");
         }
         assert!(h.p50_ms >= 19.9, "{h:?}");
+        // Below capacity every call got a slot and was answered.
+        assert_eq!(h.completed, h.calls, "{h:?}");
     }
+    assert!(w.served.busy_seconds > 0.0);
+    let answered = w.served.webhooks.iter().map(|h| h.completed).sum::<u64>() as f64;
+    assert!(
+        (w.completed_per_second - answered / w.served.busy_seconds).abs() < 1e-6,
+        "{} vs {answered} / {}",
+        w.completed_per_second,
+        w.served.busy_seconds
+    );
     assert!(w.served.max_in_flight <= 10, "{}", w.served.max_in_flight);
     assert!(w.served.probe_calls >= 1);
     assert!(w.served.cpu_seconds.is_some());

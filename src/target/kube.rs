@@ -201,7 +201,7 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
-        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Library)
+        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Lean)
             .map_err(|e| TargetError::Config(e.to_string()))?;
         let lean = match stack {
             super::stack::ClientStack::Lean => match super::kube_lean::LeanHttp::new(&cfg) {

@@ -66,9 +66,10 @@ phases:
     let out = common::state_dir("restart-out");
     // A freshly started kube-apiserver answers the first creates of custom resources slowly
     // (the very first about 2 s on a busy 2-core machine, the first ones of other kinds up
-    // to about 1 s; a few ms once warm), past the measured run's 2 s timeout. A Cluster whose create timed out before it was stored is never
-    // there, and every steady-phase GET of it is a 404 for the rest of the run: it would
-    // look like a client that did not recover from the restart. A first run with a generous
+    // to about 1 s; a few ms once warm), past the measured run's 2 s timeout. A Cluster
+    // whose create timed out before it was stored is never there, and every steady-phase
+    // GET of it is a 404 for the rest of the run: it would look like a client that did not
+    // recover from the restart. A first run with a generous
     // timeout installs the CRDs and creates one of each kind, so the only failures of the
     // measured run are the restart's (which installs no CRDs: the kill then lands in its
     // steady phase, as set-up is short).

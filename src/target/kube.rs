@@ -40,7 +40,7 @@ fn classify(e: &kube::Error) -> RequestError {
         kube::Error::Api(s) => RequestError::http(s.code),
         _ => {
             // Counted as `transport`; the cause is worth a look when they pile up.
-            tracing::debug!(error = %e, "request failed without an answer");
+            tracing::debug!(error = %root_cause(e), "request failed without an answer");
             RequestError::Transport
         }
     }
@@ -201,7 +201,7 @@ impl KubeTarget {
             http::HeaderValue::from_static(USER_AGENT),
         ));
         let endpoint = cfg.cluster_url.to_string();
-        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Library)
+        let stack = super::stack::ClientStack::from_env_or(super::stack::ClientStack::Lean)
             .map_err(|e| TargetError::Config(e.to_string()))?;
         let lean = match stack {
             super::stack::ClientStack::Lean => match super::kube_lean::LeanHttp::new(&cfg) {
@@ -604,7 +604,7 @@ impl KubeTarget {
                 Some(lean) => {
                     use http_body_util::BodyExt;
                     let resp = lean.send(req).await.map_err(|e| {
-                        tracing::debug!(error = %e, "request failed without an answer");
+                        tracing::debug!(error = %root_cause(&*e), %path, "request failed without an answer");
                         RequestError::Transport
                     })?;
                     let status = resp.status().as_u16();
@@ -614,7 +614,7 @@ impl KubeTarget {
                         .collect()
                         .await
                         .map_err(|e| {
-                            tracing::debug!(error = %e, "reading an answer failed");
+                            tracing::debug!(error = %root_cause(&e), %path, "reading an answer failed");
                             RequestError::Transport
                         })?
                         .to_bytes();

@@ -1,7 +1,7 @@
 //! The lean HTTP path to kube-apiserver: hyper's pooled HTTP/1.1 client over rustls (the
 //! connection behaviour of kube-rs's client: a pool of keep-alive connections, one per
 //! request in flight). HTTP/2 (`enable_http2` on the connector, offered in ALPN) is left off
-//! until its behaviour through an apiserver restart is checked by the fault tests.
+//! until its create throughput is measured (it survives the apiserver-restart fault test).
 //! Authentication is kube's own: the
 //! kubeconfig is resolved by `kube::Config` (client certificates, tokens, token files, exec
 //! plugins) and its tower layers (`ConfigExt::base_uri_layer`, `auth_layer` with token

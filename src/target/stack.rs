@@ -1,11 +1,9 @@
 //! Which client stack carries the load path's writes: for etcd a thin gRPC client over
-//! HTTP/2 ([`super::etcd_wire`], the default), for kube-apiserver hyper over rustls without
-//! kube-rs's tower buffer and tracing layers ([`super::kube_lean`]). kube-apiserver targets
-//! default to kube-rs's `Client`: the lean kube path still counts failures differently after
-//! an apiserver restart (a steady share of requests failed for the rest of the run in the
-//! restart fault test), so it is opt-in until that is understood. The environment variable
+//! HTTP/2 ([`super::etcd_wire`]), for kube-apiserver hyper over rustls without kube-rs's
+//! tower buffer and tracing layers ([`super::kube_lean`]; watches stay on kube-rs). Both
+//! lean paths are the defaults; the environment variable
 //! `CAPI_LOADGEN_CLIENT_STACK` picks one stack for both (`lean` or `library`), to compare
-//! them on the same target; reads, watches and set-up always use the libraries.
+//! them on the same target.
 
 /// The environment variable that selects the stack.
 pub const ENV: &str = "CAPI_LOADGEN_CLIENT_STACK";

@@ -90,7 +90,7 @@ async fn a_breakpoints_suite_compared_with_itself_has_no_regression() {
         row(&md, "breakpoint client-qps").ends_with("| ok |"),
         "{md}"
     );
-    assert!(md.ends_with("\n6 metrics, 0 regressed\n"), "{md}");
+    assert!(md.ends_with("\n7 metrics, 0 regressed\n"), "{md}");
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_lowered_breakpoint_regresses_unless_the_tolerance_allows_it() {
         "{line}"
     );
     assert!(row(&md, "breakpoint apf").ends_with("| ok |"), "{md}");
-    assert!(md.ends_with("\n6 metrics, 1 regressed\n"), "{md}");
+    assert!(md.ends_with("\n7 metrics, 1 regressed\n"), "{md}");
     // The other way round it is an improvement.
     let (r, md) = compare(&worse, &bp, &[]).await;
     r.expect("better is not a regression");

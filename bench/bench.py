@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -103,19 +104,44 @@ def stop_running():
     RUNNING.clear()
 
 
+# Between two reads of a measured process's VmHWM.
+HWM_POLL_S = 0.05
+
+
+def sample_hwm(pid, peak):
+    """Keeps peak[0] at the highest VmHWM (KiB) of /proc/<pid>/status until the process is gone."""
+    while True:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+        if not m:  # a zombie: its memory is gone
+            return
+        peak[0] = max(peak[0], int(m.group(1)))
+        time.sleep(HWM_POLL_S)
+
+
 def measured(argv, out):
-    """Runs argv niced, stdout+stderr to `out`; returns wall s, user s, sys s, peak RSS KiB
-    (wait4(2): the process and the children it waited for, as GNU time reports them)."""
+    """Runs argv niced, stdout+stderr to `out`; returns wall s, user s, sys s (wait4(2)) and
+    peak RSS KiB. The peak is the process's own VmHWM, sampled from /proc: wait4's ru_maxrss
+    also keeps the high-water mark of the memory it replaced at exec, which for a child forked
+    from this Python process is this process's size, not the measured program's."""
     t0 = time.monotonic()
+    peak = [0]
     with open(out, "wb") as f:
         p = spawn(argv, stdout=f, stderr=subprocess.STDOUT)
+        sampler = threading.Thread(target=sample_hwm, args=(p.pid, peak), daemon=True)
+        sampler.start()
         _, status, ru = os.wait4(p.pid, 0)
+        sampler.join(timeout=1)
     p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - t0
     if p.returncode != 0:
         tail(out)
         raise BenchError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} ... exited {p.returncode} (log: {out})")
-    return {"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "max_rss_kib": ru.ru_maxrss}
+    return {"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
+            "max_rss_kib": peak[0] or ru.ru_maxrss}
 
 
 def run_quiet(argv, out, what):

@@ -303,6 +303,13 @@ impl LocalEnv {
             }
             std::fs::remove_dir_all(&dir).map_err(|e| EnvError::io(&dir, e))?;
         }
+        // Every start is a fresh environment: `env down` (or a failed start) leaves the etcd
+        // data behind without state.json, and an etcd started on it would bring back the
+        // last environment's objects and CRDs.
+        let old_data = dir.join("etcd");
+        if old_data.join("member").is_dir() {
+            std::fs::remove_dir_all(&old_data).map_err(|e| EnvError::io(&old_data, e))?;
+        }
         std::fs::create_dir_all(dir.join("pki")).map_err(|e| EnvError::io(&dir, e))?;
         let keys = pki::generate()?;
         let pki_dir = dir.join("pki");

@@ -80,6 +80,20 @@ async fn starts_ready_with_two_identities_and_stops_cleanly() {
         LocalInfo::read(&opts.state_dir).is_err(),
         "state.json removed on stop"
     );
+
+    // Started again on the same state directory, it is a fresh environment: the etcd data
+    // the stop left behind does not bring the namespace back.
+    let mut env = LocalEnv::start(&opts).await.expect("second start");
+    let admin = env.admin_client().await.unwrap();
+    let req = http::Request::get("/api/v1/namespaces/probe")
+        .body(Vec::new())
+        .unwrap();
+    let again = admin.request::<serde_json::Value>(req).await;
+    assert!(
+        matches!(&again, Err(kube::Error::Api(e)) if e.code == 404),
+        "{again:?}"
+    );
+    env.stop().await;
 }
 
 /// Waits until the environment started by `child` is ready (its state.json is written

@@ -371,7 +371,9 @@ fetch_capi_crds() {
   mkdir -p "$CACHE_ROOT/build"
   log="$CACHE_ROOT/build/capi-crds.log"
   dir=$(cd "$SERVERS/reference-controller" && go mod download -json "sigs.k8s.io/cluster-api@$CAPI_CRDS_VERSION" 2> "$log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] && [ -d "$dir" ] || die "the Go module proxy refused sigs.k8s.io/cluster-api@$CAPI_CRDS_VERSION (log: $log)"
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    die "the Go module proxy refused sigs.k8s.io/cluster-api@$CAPI_CRDS_VERSION (log: $log)"
+  fi
   mkdir -p "$dest.tmp"
   cp "$dir"/core/config/crd/bases/cluster.x-k8s.io_*.yaml \
      "$dir"/bootstrap/kubeadm/config/crd/bases/*.yaml \

@@ -147,6 +147,7 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("bad-local-etcd-version.yaml", Some(5), "local.etcd_version", "must be a version like v3.6.16"),
     // repeated entries and values that cannot mean anything
     ("duplicate-cluster-secret.yaml", Some(4), "fleet.cluster_secrets", "`ca` is listed twice"),
+    ("webhook-kind-not-in-fleet.yaml", Some(5), "webhooks.kinds", "`machine_pool` is not in the fleet"),
     ("machine-pools-on-metal3.yaml", Some(4), "fleet.machine_pools", "provider metal3 has no MachinePool kind"),
     ("pool-replicas-without-pools.yaml", Some(5), "fleet.machine_pool_replicas", "only used with `machine_pools`"),
     ("duplicate-watch-kind.yaml", Some(6), "watchers.kinds", "`machine` is listed twice"),

@@ -299,9 +299,14 @@ pub(crate) fn cloned_from(name: &str, kind: &str, group: &str) -> Map<String, Va
     ])
 }
 
-/// The `KubeadmConfig` body.
-pub(crate) fn kubeadm_config(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
-    let time = ctx.time(info.created + 30);
+/// The `status` of a KubeadmConfig whose bootstrap data is in Secret `data_secret`,
+/// ready since `time` at `generation`.
+pub(crate) fn kubeadm_config_status(
+    ctx: &ClusterCtx,
+    data_secret: &str,
+    time: &str,
+    generation: u64,
+) -> Map<String, Value> {
     let conds = Conditions {
         old: &["Ready", "CertificatesAvailable", "DataSecretAvailable"],
         new: &[
@@ -310,12 +315,12 @@ pub(crate) fn kubeadm_config(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
             ("CertificatesAvailable", true, "Available"),
             ("Paused", false, "NotPaused"),
         ],
-        time: &time,
-        generation: 2,
+        time,
+        generation,
     };
     let mut status = map([
-        ("dataSecretName", info.config_name.clone().into()),
-        ("observedGeneration", 2.into()),
+        ("dataSecretName", data_secret.into()),
+        ("observedGeneration", generation.into()),
     ]);
     if ctx.v2 {
         status.insert("initialization".into(), json!({"dataSecretCreated": true}));
@@ -323,6 +328,12 @@ pub(crate) fn kubeadm_config(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
         status.insert("ready".into(), true.into());
     }
     put_conditions(ctx, &mut status, &conds, Map::new(), Map::new());
+    status
+}
+
+/// The `KubeadmConfig` body.
+pub(crate) fn kubeadm_config(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
+    let status = kubeadm_config_status(ctx, &info.config_name, &ctx.time(info.created + 30), 2);
     let annotations = if info.is_control_plane() {
         Map::new()
     } else {

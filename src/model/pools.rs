@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::capi::{md_name, DEPLOYMENT_NAME_LABEL};
 use super::kinds::Kind;
-use super::machine::{kubeadm_config_spec, ConfigVariant, MachineInfo};
+use super::machine::{kubeadm_config_spec, kubeadm_config_status, ConfigVariant, MachineInfo};
 use super::meta::{conditions_v1, map, put_conditions, ClusterCtx, Conditions};
 use super::{cloudinit, secrets, CLUSTER_NAME_LABEL};
 
@@ -244,28 +244,7 @@ fn pool_info(ctx: &ClusterCtx, p: u32) -> MachineInfo {
 /// The KubeadmConfig of MachinePool `p` (owned by the pool, as Cluster API sets it).
 pub(crate) fn pool_kubeadm_config(ctx: &ClusterCtx, p: u32) -> Value {
     let info = pool_info(ctx, p);
-    let time = ctx.time(120);
-    let conds = Conditions {
-        old: &["Ready", "CertificatesAvailable", "DataSecretAvailable"],
-        new: &[
-            ("Ready", true, "Ready"),
-            ("DataSecretAvailable", true, "Available"),
-            ("CertificatesAvailable", true, "Available"),
-            ("Paused", false, "NotPaused"),
-        ],
-        time: &time,
-        generation: 1,
-    };
-    let mut status = map([
-        ("dataSecretName", info.config_name.clone().into()),
-        ("observedGeneration", 1.into()),
-    ]);
-    if ctx.v2 {
-        status.insert("initialization".into(), json!({"dataSecretCreated": true}));
-    } else {
-        status.insert("ready".into(), true.into());
-    }
-    put_conditions(ctx, &mut status, &conds, Map::new(), Map::new());
+    let status = kubeadm_config_status(ctx, &info.config_name, &ctx.time(120), 1);
     let owner = ctx.owner_ref(Kind::MachinePool, &pool_name(ctx, p));
     object! {
         "apiVersion": ctx.api_version(Kind::KubeadmConfig),

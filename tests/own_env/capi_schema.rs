@@ -3,13 +3,7 @@
 
 use capi_loadgen_test_support as common;
 
-use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::model::{self, CapiVersion, FleetSpec, Provider};
-use capi_loadgen::target::kube::KubeTarget;
-use std::time::Duration;
-
-/// Request timeout of the admin client that installs the upstream CRDs.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
     let dir = format!(
@@ -31,16 +25,8 @@ fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
 
 async fn check_version(version: CapiVersion) {
     let v = version.as_str();
-    let mut env = LocalEnv::start(&LocalOptions {
-        state_dir: common::state_dir(&format!("schema-{v}")),
-        ..Default::default()
-    })
-    .await
-    .expect("local environment");
+    let (mut env, admin) = common::own_env_with_admin(&format!("schema-{v}")).await;
     let kc = env.info.kubeconfig.clone();
-    let admin = KubeTarget::from_kubeconfig(Some(&kc), Some("capi-loadgen-admin"), CLIENT_TIMEOUT)
-        .await
-        .unwrap();
     // The real CAPI CRDs, plus the providers' kinds (which upstream CAPI does not define).
     let mut crds = upstream_crds(v);
     for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {

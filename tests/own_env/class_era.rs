@@ -5,14 +5,9 @@
 
 use capi_loadgen_test_support as common;
 
-use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::model::{self, CapiVersion, CrdSchemas, Provider};
 use capi_loadgen::target::kube::KubeTarget;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Request timeout of the admin client that installs CRDs and lists objects.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The fleet of both runs: 3 clusters in 2 namespaces (two ClusterClasses), a health check
 /// per control plane and MachineDeployment, 2 MachinePools per cluster.
@@ -76,16 +71,8 @@ fn assert_all_accepted(summary: &serde_json::Value, what: &str) {
 
 async fn check_version(version: CapiVersion) {
     let v = version.as_str();
-    let mut env = LocalEnv::start(&LocalOptions {
-        state_dir: common::state_dir(&format!("class-era-{v}")),
-        ..Default::default()
-    })
-    .await
-    .expect("local environment");
+    let (mut env, admin) = common::own_env_with_admin(&format!("class-era-{v}")).await;
     let kc = env.info.kubeconfig.clone();
-    let admin = KubeTarget::from_kubeconfig(Some(&kc), Some("capi-loadgen-admin"), CLIENT_TIMEOUT)
-        .await
-        .unwrap();
     let dir = common::capi_release_crds();
     let docs = capi_loadgen::profile::read_crd_dir(&dir).expect("the release's CRDs parse");
 

@@ -232,3 +232,25 @@ pub fn capi_release_crds() -> PathBuf {
     );
     dir
 }
+
+/// Request timeout of [`own_env_with_admin`]'s admin client.
+pub const ADMIN_CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A fresh local environment of its own (state directory `name`) and a kube client as its
+/// admin, for tests that install CRDs and inspect what a run stored.
+pub async fn own_env_with_admin(name: &str) -> (LocalEnv, capi_loadgen::target::kube::KubeTarget) {
+    let env = LocalEnv::start(&LocalOptions {
+        state_dir: state_dir(name),
+        ..Default::default()
+    })
+    .await
+    .expect("local environment");
+    let admin = capi_loadgen::target::kube::KubeTarget::from_kubeconfig(
+        Some(&env.info.kubeconfig),
+        Some("capi-loadgen-admin"),
+        ADMIN_CLIENT_TIMEOUT,
+    )
+    .await
+    .expect("admin client");
+    (env, admin)
+}

@@ -25,6 +25,9 @@ pub enum Error {
     /// The target failed during set-up.
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),
+    /// The real Cluster API managers could not be set up, or did not finish the run.
+    #[error(transparent)]
+    Capi(#[from] crate::real_controllers::CapiError),
     /// The Prometheus to read observations from could not be used (before any load).
     #[error(transparent)]
     Prometheus(#[from] crate::measure::prometheus::PrometheusError),
@@ -94,6 +97,7 @@ impl Error {
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Refused(_) => exit::REFUSED,
             Error::Prometheus(_) => exit::OBSERVE_SOURCE,
+            Error::Capi(e) => e.exit_code(),
             Error::Regressed { .. } => exit::REGRESSION,
         }
     }

@@ -27,5 +27,8 @@ pub const UNHEALTHY: i32 = 9;
 /// The Prometheus named to read the observations from (`observe.prometheus_url`) could
 /// not be reached or did not answer as a Prometheus; nothing was written to the target.
 pub const OBSERVE_SOURCE: i32 = 10;
+/// The real Cluster API managers (`capi_controllers:`) failed, or did not provision the
+/// fleet in time; partial results were written.
+pub const CONTROLLERS: i32 = 11;
 /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
 pub const INTERRUPTED: i32 = 130;

@@ -21,6 +21,7 @@ pub mod measure;
 pub mod model;
 pub mod plan;
 pub mod profile;
+pub mod real_controllers;
 pub mod report;
 pub mod runner;
 pub mod sweep;

@@ -179,6 +179,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
                 values.len()
             );
         }
+        if let Some(c) = &plan.capi_controllers {
+            println!("{}", crate::real_controllers::describe(&plan, c));
+            println!("dry run: nothing started or sent");
+            return Ok(());
+        }
         print_plan(&plan);
         if args.plan_only {
             println!("dry run: plan only, nothing generated or sent");
@@ -190,6 +195,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             println!("create bodies: {}", p.display());
         }
         return Ok(());
+    }
+    if plan.capi_controllers.is_some() {
+        return crate::real_controllers::run(&plan).await.map(|_| ());
     }
     runner::run_plan(&plan, args.recover).await
 }

@@ -4,6 +4,7 @@
 //! parser or from validation, names `file:line: field: problem`. All cross-field checks live
 //! in `validate`. See `profiles/README.md` for every field, its unit and default.
 
+pub mod capi_controllers;
 mod class_era;
 mod crd_dir;
 #[cfg(test)]

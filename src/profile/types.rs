@@ -36,6 +36,8 @@ pub struct Profile {
     pub on_target_failure: Option<OnTargetFailure>,
     /// Simulated admission webhooks (defaulting and validating) for the fleet's kinds.
     pub webhooks: Option<super::webhooks::WebhooksSection>,
+    /// The real Cluster API managers as the load (instead of the phases' model).
+    pub capi_controllers: Option<super::capi_controllers::CapiControllersSection>,
 }
 
 /// `on_target_failure:` what a run does when the target fails: 25 requests in a row

@@ -160,6 +160,8 @@ pub struct RunPlan {
     pub log_progress: Duration,
     /// Simulated admission webhooks.
     pub webhooks: Option<super::WebhookPlan>,
+    /// The real Cluster API managers as the load (`capi_controllers:`).
+    pub capi_controllers: Option<super::capi_controllers::CapiControllersPlan>,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).
@@ -621,6 +623,19 @@ pub fn validate(
         ));
     }
 
+    let capi_controllers = super::capi_controllers::plan(p.capi_controllers.as_ref(), err)?;
+    if capi_controllers.is_some() && !matches!(target, TargetPlan::Local(_)) {
+        return Err(err(
+            "capi_controllers",
+            "the real managers run only on the local environment (target.type: local): their webhooks listen on 127.0.0.1, which a remote apiserver or a kind node cannot call".into(),
+        ));
+    }
+    if capi_controllers.is_some() && management_clusters > 1 {
+        return Err(err(
+            "capi_controllers",
+            "runs on one management cluster (CAPD's in-memory backend takes fixed ports: one per machine)".into(),
+        ));
+    }
     let name = p.name.clone().unwrap_or_else(|| {
         source
             .file_stem()
@@ -655,5 +670,6 @@ pub fn validate(
             .log_progress
             .unwrap_or(Duration::from_secs_f64(DEFAULT_LOG_PROGRESS_SECONDS)),
         webhooks,
+        capi_controllers,
     })
 }

@@ -6,7 +6,8 @@
 #   scripts/setup.sh --kubernetes v1.34.4           # another kube-apiserver, beside the others
 #   scripts/setup.sh --kubernetes v1.37.2,v1.20.2   # several at once
 #   scripts/setup.sh --etcd v3.4.23                 # Debian's older etcd, beside the default
-#   scripts/setup.sh --all                          # every supported version (the test matrix)
+#   scripts/setup.sh --capi                         # also Cluster API's own managers (capi_controllers:)
+#   scripts/setup.sh --all                          # every supported version (the test matrix) and the managers
 #   scripts/setup.sh --bench                        # also the benchmark's baselines (bench/bench.py)
 #   scripts/setup.sh --list                         # what is built, then exit
 #
@@ -28,6 +29,10 @@
 #   - capi-loadgen-reference-controller: servers/reference-controller (a controller-runtime
 #     manager that `phases.steady.controller: reference` runs), cached in
 #     assets/reference-controller/ and rebuilt when its sources change.
+#   - Cluster API's managers (core, kubeadm control plane and bootstrap, CAPD) for
+#     `capi_controllers:` profiles: upstream's main packages at the release servers/capi/go.mod
+#     pins, built by scripts/capi-managers.sh into assets/capi/<version>/ (about 15 minutes
+#     on 2 cores the first time).
 #
 # The tool looks for binaries in $KUBEBUILDER_ASSETS (the envtest convention), then $PATH, then
 # this cache (newest version first unless a profile or flag names one).
@@ -55,16 +60,19 @@ K8S_VERSIONS=""
 ETCD_VERSIONS=""
 LIST=0
 BENCH=0
+CAPI=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --kubernetes) [ $# -ge 2 ] || die "--kubernetes needs a version (e.g. v1.34.4)"; K8S_VERSIONS="$2"; shift 2 ;;
     --kubernetes=*) K8S_VERSIONS="${1#*=}"; shift ;;
     --etcd) [ $# -ge 2 ] || die "--etcd needs a version (e.g. v3.6.16)"; ETCD_VERSIONS="$2"; shift 2 ;;
     --etcd=*) ETCD_VERSIONS="${1#*=}"; shift ;;
-    --all) K8S_VERSIONS=ALL; shift ;;
+    --all) K8S_VERSIONS=ALL; CAPI=default; shift ;;
+    --capi) if [ $# -ge 2 ] && [[ "$2" =~ ^v[0-9] ]]; then CAPI="$2"; shift 2; else CAPI=default; shift; fi ;;
+    --capi=*) CAPI="${1#*=}"; shift ;;
     --list) LIST=1; shift ;;
     --bench) BENCH=1; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
   esac
 done
@@ -384,6 +392,16 @@ fetch_capi_crds() {
   say "Cluster API $CAPI_CRDS_VERSION CRDs: $(find "$dest" -name '*.yaml' | wc -l) files -> $dest ($(took "$t0"))"
 }
 fetch_capi_crds
+
+# --- Cluster API's own managers (capi_controllers:) ------------------------------------------
+if [ -n "$CAPI" ]; then
+  pinned=$(required "$SERVERS/capi/go.mod" sigs.k8s.io/cluster-api)
+  if [ "$CAPI" != default ] && [ "$CAPI" != "$pinned" ]; then
+    die "--capi $CAPI: servers/capi/go.mod pins $pinned (edit its three sigs.k8s.io/cluster-api requires and replaces, then go mod tidy), or use --capi $pinned"
+  fi
+  need_go
+  bash "$REPO/scripts/capi-managers.sh" | sed 's/^capi-managers: /setup: /'
+fi
 
 # Debian's etcd-server package (if someone installed it) starts a system etcd on
 # 127.0.0.1:2379; capi-loadgen uses its own free ports, but stop it so it does not eat memory.

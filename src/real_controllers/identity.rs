@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// The namespace of the managers' ServiceAccounts.
-pub(crate) const SYSTEM_NAMESPACE: &str = "capi-loadgen-system";
+pub(crate) const SYSTEM_NAMESPACE: &str = "capi-loadgen-managers";
 
 /// The server and CA of the local environment's kubeconfig, and its admin token.
 pub(crate) struct Cluster {

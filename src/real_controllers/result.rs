@@ -70,7 +70,8 @@ pub struct FleetAsked {
     pub kubernetes_version: String,
 }
 
-/// The apiserver's account of one manager, beside the manager's own, over the whole run.
+/// The apiserver's account of one manager, beside the manager's own, over the whole run
+/// (start to just before the managers stop).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct CallCheck {
     /// Management calls the manager's client counted.

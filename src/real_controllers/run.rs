@@ -209,7 +209,14 @@ async fn run_on(
     )
     .await
     .err();
+    // Every manager's own count over the whole run, taken just before they stop; the audit
+    // log is read up to the same moment.
+    let mut client_totals = BTreeMap::new();
     if let Some(run) = running.as_mut() {
+        for (m, s) in run.snapshot().await {
+            client_totals.insert(m, s.calls.values().sum::<f64>().round() as u64);
+        }
+        boundaries.push(("teardown".into(), chrono::Utc::now()));
         if let Some(dead) = run.dead() {
             r.status = CapiStatus::ManagerExited;
             r.notes.push(format!(
@@ -232,12 +239,7 @@ async fn run_on(
         match audit::read(audit_log, &boundaries, &users) {
             Ok(a) => {
                 for p in PROVIDERS {
-                    let client: u64 = r
-                        .steps
-                        .iter()
-                        .filter_map(|s| s.managers.get(p.name))
-                        .map(|m| m.total_calls)
-                        .sum();
+                    let client = client_totals.get(p.name).copied().unwrap_or(0);
                     let apiserver: u64 = a
                         .users
                         .get(&user_of(p.name, capi.managers.identity))

@@ -33,6 +33,10 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("unknown-sweep-field.yaml", Some(6), "sweep.step", "unknown field `step`"),
     ("unknown-watchers-field.yaml", Some(6), "watchers.namespace", "unknown field `namespace`"),
     ("unknown-phase.yaml", Some(6), "phases.upgrade", "unknown field `upgrade`"),
+    ("capi-controllers-unknown-manager-flag.yaml", Some(6), "capi_controllers.managers.kube_api_qsp", "unknown field `kube_api_qsp`"),
+    ("capi-controllers-kube-target.yaml", Some(7), "capi_controllers", "only on the local environment"),
+    ("capi-controllers-even-control-plane.yaml", Some(5), "capi_controllers.control_plane_machines", "is even"),
+    ("capi-controllers-bad-feature-gates.yaml", Some(6), "capi_controllers.managers.feature_gates", "Gate=true"),
     // wrong types
     ("string-for-clusters.yaml", Some(3), "fleet.clusters", "whole number"),
     ("string-for-qps.yaml", Some(5), "client.qps", "expected a number"),

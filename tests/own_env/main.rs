@@ -4,6 +4,7 @@
 
 mod apiserver_memory;
 mod apiservers;
+mod capi_controllers;
 mod capi_schema;
 mod class_era;
 mod faults;

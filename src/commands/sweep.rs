@@ -53,6 +53,11 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(format!("sweep-{sweep_id}")));
+    if base.capi_controllers.is_some() {
+        crate::real_controllers::sweep(&args.profile, &text, &field, &values, &dir, &overrides)
+            .await?;
+        return Ok(());
+    }
     let spec = SweepSpec {
         source: args.profile.clone(),
         text,

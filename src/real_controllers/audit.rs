@@ -108,6 +108,26 @@ pub(crate) fn read(log: &Path, steps: &Steps, users: &[String]) -> Result<AuditS
     Ok(out)
 }
 
+/// The resource with the most calls per cluster (subresources and every verb counted with
+/// it; watches are long-lived and left out) among `c`'s, over `clusters`.
+pub(crate) fn busiest_kind(c: &AuditCalls, clusters: u64) -> Option<super::result::BusiestKind> {
+    let mut per: BTreeMap<&str, u64> = BTreeMap::new();
+    for (k, n) in &c.resources {
+        let Some((verb, res)) = k.split_once(' ') else { continue };
+        if verb == "watch" {
+            continue;
+        }
+        *per.entry(res.split('/').next().unwrap_or(res)).or_default() += n;
+    }
+    per.into_iter()
+        .max_by_key(|(_, n)| *n)
+        .filter(|_| clusters > 0)
+        .map(|(r, n)| super::result::BusiestKind {
+            resource: r.to_string(),
+            calls_per_cluster: n as f64 / clusters as f64,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +184,7 @@ mod tests {
         assert_eq!(u["startup"].not_found, 1);
         assert_eq!(u["startup"].resources["delete secrets"], 1);
         assert_eq!(u["provision"].verbs["patch"], 1);
+        let b = busiest_kind(&u["startup"], 2).unwrap();
+        assert_eq!((b.resource.as_str(), b.calls_per_cluster), ("secrets", 0.5));
     }
 }

@@ -24,6 +24,7 @@ mod provision;
 mod render;
 mod result;
 mod run;
+mod sweep;
 mod teardown;
 
 pub use result::CapiRunResult;
@@ -64,6 +65,7 @@ pub fn describe(
     )
 }
 pub use run::run;
+pub use sweep::{sweep, CapiSweep};
 
 use std::path::PathBuf;
 

@@ -80,6 +80,15 @@ pub struct CallCheck {
     pub apiserver: u64,
 }
 
+/// The resource a manager calls most per provisioned cluster.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BusiestKind {
+    /// The resource (plural; subresources counted with it).
+    pub resource: String,
+    /// Its calls per cluster provisioned.
+    pub calls_per_cluster: f64,
+}
+
 /// A run with the real managers.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct CapiRunResult {
@@ -127,6 +136,10 @@ pub struct CapiRunResult {
     pub audit: Option<AuditSummary>,
     /// Per manager: its client's count against the apiserver's, over the whole run.
     pub call_check: BTreeMap<String, CallCheck>,
+    /// Per manager, the resource it called most per cluster while provisioning (audit log):
+    /// controller-runtime gives every resource kind its own client and so its own token
+    /// bucket, so this kind's calls are what `--kube-api-qps` limits first.
+    pub busiest_kind: BTreeMap<String, BusiestKind>,
     /// What the run says about itself (a timeout, a manager that died, what was left).
     pub notes: Vec<String>,
 }

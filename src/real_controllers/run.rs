@@ -247,6 +247,14 @@ async fn run_on(
                     r.call_check
                         .insert(p.name.to_string(), CallCheck { client, apiserver });
                 }
+                for p in PROVIDERS {
+                    let user = user_of(p.name, capi.managers.identity);
+                    if let Some(c) = a.users.get(&user).and_then(|s| s.get("provision")) {
+                        if let Some(b) = super::audit::busiest_kind(c, r.creates.created) {
+                            r.busiest_kind.insert(p.name.to_string(), b);
+                        }
+                    }
+                }
                 r.audit = Some(a);
             }
             Err(e) => r.notes.push(format!("audit log not read: {e}")),

@@ -29,6 +29,6 @@ pub const UNHEALTHY: i32 = 9;
 pub const OBSERVE_SOURCE: i32 = 10;
 /// The real Cluster API managers (`capi_controllers:`) failed, or did not provision the
 /// fleet in time; partial results were written.
-pub const CONTROLLERS: i32 = 11;
+pub const CONTROLLERS: i32 = 13;
 /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
 pub const INTERRUPTED: i32 = 130;

@@ -158,7 +158,7 @@ pub enum CapiError {
 
 impl CapiError {
     /// The exit code: a missing build or a taken port is the environment's; a bad manifest,
-    /// a refused call, a dead manager or an unfinished run are the managers' (11).
+    /// a refused call, a dead manager or an unfinished run are the managers' (13).
     pub fn exit_code(&self) -> i32 {
         match self {
             CapiError::NotBuilt { .. } | CapiError::PortTaken { .. } => crate::exit::ENVIRONMENT,

@@ -31,6 +31,10 @@ pub struct CapiControllersSection {
     /// After every cluster is Available, add this many workers per cluster and time them
     /// (default 0: no scale-up step).
     pub scale_up_workers: Option<u64>,
+    /// After provisioning (and the scale-up), upgrade every cluster to this Kubernetes
+    /// version through `spec.topology.version` and time the rolling replacement of every
+    /// machine (default: no upgrade step).
+    pub upgrade_to: Option<String>,
     /// Seconds to watch the managers with nothing to do once the fleet is provisioned
     /// (default 30).
     pub idle_seconds: Option<u64>,
@@ -96,6 +100,8 @@ pub struct CapiControllersPlan {
     pub kubernetes_version: String,
     /// Workers added per cluster after provisioning.
     pub scale_up_workers: u64,
+    /// The Kubernetes version of the upgrade step.
+    pub upgrade_to: Option<String>,
     /// The idle window.
     pub idle: Duration,
     /// Provisioning deadline.
@@ -199,6 +205,21 @@ pub(super) fn plan(
             format!("{scale_up_workers} is too large (at most 100)"),
         ));
     }
+    let upgrade_to = s.upgrade_to.clone();
+    if let Some(u) = &upgrade_to {
+        if !version_like(u) {
+            return Err(err(
+                "capi_controllers.upgrade_to",
+                format!("'{u}' is not a version like v1.35.1"),
+            ));
+        }
+        if *u == kubernetes_version {
+            return Err(err(
+                "capi_controllers.upgrade_to",
+                format!("{u} is the fleet's version already (capi_controllers.kubernetes_version)"),
+            ));
+        }
+    }
     let idle = s.idle_seconds.unwrap_or(30);
     if idle > 86_400 {
         return Err(err(
@@ -265,6 +286,7 @@ pub(super) fn plan(
         worker_machines,
         kubernetes_version,
         scale_up_workers,
+        upgrade_to,
         idle: Duration::from_secs(idle),
         provision_timeout: Duration::from_secs(timeout),
         audit: s.audit.unwrap_or(true),

@@ -41,7 +41,7 @@ pub fn describe(
     };
     let m = &c.managers;
     format!(
-        "profile {} ({}): run id {}\nreal Cluster API {} managers ({built}): {}\nflags: --kube-api-qps {} --kube-api-burst {} {} --sync-period {}s --feature-gates {} as {:?}\nfleet: {} topology clusters from CAPD's in-memory ClusterClass in {} namespaces, {} control-plane + {} worker machines each, Kubernetes {}, created {}; then {} added workers per cluster, {} s idle, {}",
+        "profile {} ({}): run id {}\nreal Cluster API {} managers ({built}): {}\nflags: --kube-api-qps {} --kube-api-burst {} {} --sync-period {}s --feature-gates {} as {:?}\nfleet: {} topology clusters from CAPD's in-memory ClusterClass in {} namespaces, {} control-plane + {} worker machines each, Kubernetes {}, created {}; then {} added workers per cluster, {}, {} s idle, {}",
         plan.name,
         plan.source.display(),
         plan.run_id,
@@ -60,6 +60,7 @@ pub fn describe(
         c.kubernetes_version,
         c.clusters_per_minute.map_or_else(|| "all at once".into(), |r| format!("{r} per minute")),
         c.scale_up_workers,
+        c.upgrade_to.as_ref().map_or_else(|| "no upgrade".into(), |u| format!("an upgrade to {u}")),
         c.idle.as_secs(),
         if c.delete { "then deleted" } else { "then left in place" },
     )

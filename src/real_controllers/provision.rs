@@ -249,6 +249,8 @@ pub struct FleetState {
     pub to_available: Latency,
     /// Machine created → Running (s, per machine).
     pub machine_to_running: Latency,
+    /// Machines at each Kubernetes version (`spec.version`).
+    pub versions: std::collections::BTreeMap<String, u64>,
 }
 
 fn time(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -316,6 +318,9 @@ pub(crate) async fn look(
             continue;
         }
         s.machines += 1;
+        if let Some(v) = m.data["spec"]["version"].as_str() {
+            *s.versions.entry(v.to_string()).or_default() += 1;
+        }
         if m.data["status"]["phase"] == "Running" {
             s.running += 1;
             let created = m
@@ -394,6 +399,31 @@ pub(crate) async fn scale_up(
         )
         .await
         .map_err(CapiError::api(format!("scale up {ns}/{name}")))?;
+    }
+    Ok(())
+}
+
+/// Moves every cluster to Kubernetes `version` (`spec.topology.version`): the managers roll
+/// the control plane and the workers onto new machines.
+pub(crate) async fn upgrade(
+    client: &kube::Client,
+    fleet: &Fleet,
+    version: &str,
+) -> Result<(), CapiError> {
+    let patch = json!([{"op": "replace", "path": "/spec/topology/version", "value": version}]);
+    for (ns, name) in &fleet.clusters {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &ar("cluster.x-k8s.io", "v1beta2", "Cluster", "clusters"),
+        );
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::<Value>::Json(serde_json::from_value(patch.clone()).unwrap_or_default()),
+        )
+        .await
+        .map_err(CapiError::api(format!("upgrade {ns}/{name}")))?;
     }
     Ok(())
 }

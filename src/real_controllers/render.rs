@@ -104,11 +104,15 @@ pub(crate) fn markdown(r: &CapiRunResult) -> String {
         }
     }
     let _ = writeln!(o, "\n## Per cluster and per reconcile\n");
-    let _ = writeln!(o, "| manager | calls per cluster provisioned | calls per added worker | calls per reconcile (provisioning) | idle calls | peak RSS MiB | client count / apiserver count |");
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "| manager | calls per cluster provisioned | calls per added worker | calls per upgraded machine | calls per reconcile (provisioning) | idle calls | peak RSS MiB | client count / apiserver count |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (m, per) in &r.calls_per_cluster {
         let added = r
             .calls_per_added_machine
+            .as_ref()
+            .and_then(|a| a.get(m).copied());
+        let upgraded = r
+            .calls_per_upgraded_machine
             .as_ref()
             .and_then(|a| a.get(m).copied());
         let check = r
@@ -117,8 +121,9 @@ pub(crate) fn markdown(r: &CapiRunResult) -> String {
             .map_or_else(|| "–".into(), |c| format!("{} / {}", c.client, c.apiserver));
         let _ = writeln!(
             o,
-            "| {m} | {per:.1} | {} | {} | {} | {} | {check} |",
+            "| {m} | {per:.1} | {} | {} | {} | {} | {} | {check} |",
             opt(added, 1),
+            opt(upgraded, 1),
             opt(r.calls_per_reconcile.get(m).copied().flatten(), 2),
             r.idle_calls
                 .get(m)

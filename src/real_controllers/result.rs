@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 /// One step of the run (startup, provision, scale_up, idle, delete) and what each manager did.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Step {
-    /// `startup`, `provision`, `scale_up`, `idle` or `delete`.
+    /// `startup`, `provision`, `scale_up`, `upgrade`, `idle` or `delete`.
     pub name: String,
     /// Wall time.
     pub seconds: f64,
@@ -64,6 +64,8 @@ pub struct FleetAsked {
     pub worker_machines: u64,
     /// Workers added per cluster after provisioning.
     pub scale_up_workers: u64,
+    /// The upgrade step's Kubernetes version.
+    pub upgrade_to: Option<String>,
     /// Clusters created per minute (None: all at once).
     pub clusters_per_minute: Option<f64>,
     /// The workload clusters' Kubernetes version.
@@ -118,6 +120,10 @@ pub struct CapiRunResult {
     pub provisioned: FleetState,
     /// The fleet after the scale-up step (if any).
     pub scaled: Option<FleetState>,
+    /// The fleet after the upgrade step (if any).
+    pub upgraded: Option<FleetState>,
+    /// Management calls per machine replaced by the upgrade, by manager and in all.
+    pub calls_per_upgraded_machine: Option<BTreeMap<String, f64>>,
     /// Management calls per cluster provisioned, by manager and in all.
     pub calls_per_cluster: BTreeMap<String, f64>,
     /// Management calls per added worker, by manager and in all (scale-up step).

@@ -178,6 +178,7 @@ async fn run_on(
             control_plane_machines: capi.control_plane_machines,
             worker_machines: capi.worker_machines,
             scale_up_workers: capi.scale_up_workers,
+            upgrade_to: capi.upgrade_to.clone(),
             clusters_per_minute: capi.clusters_per_minute,
             kubernetes_version: capi.kubernetes_version.clone(),
         },
@@ -473,6 +474,37 @@ async fn steps(
         if !done && !stop.is_stopped() {
             r.status = CapiStatus::TimedOut;
             r.notes.push("the scale-up did not finish in time".into());
+        }
+    }
+
+    // Upgrade: every machine replaced by one at the new version.
+    if let (Some(version), false) = (&capi.upgrade_to, stop.is_stopped()) {
+        let t = Instant::now();
+        let cpu_a = apiserver_pid.and_then(cpu_seconds);
+        provision::upgrade(&admin, &fleet, version).await?;
+        let want = plan.fleet.clusters
+            * (capi.control_plane_machines + capi.worker_machines + capi.scale_up_workers);
+        let (state, done) = provision::wait_for(&admin, &fleet, &plan.run_id, "upgrade", capi.provision_timeout, stop, |s| {
+            s.machines == want && s.running == want && s.versions.get(version.as_str()) == Some(&want)
+        })
+        .await?;
+        let after = if done { settle(run).await } else { run.snapshot().await };
+        let s = step("upgrade", t, &before, &after, (cpu_a, apiserver_pid.and_then(cpu_seconds)));
+        let replaced = want.max(1) as f64;
+        let mut per: BTreeMap<String, f64> = s
+            .managers
+            .iter()
+            .map(|(m, c)| (m.clone(), c.total_calls as f64 / replaced))
+            .collect();
+        per.insert("all".into(), per.values().sum());
+        r.calls_per_upgraded_machine = Some(per);
+        r.steps.push(s);
+        boundaries.push(("upgrade".into(), chrono::Utc::now()));
+        r.upgraded = Some(state);
+        before = after;
+        if !done && !stop.is_stopped() {
+            r.status = CapiStatus::TimedOut;
+            r.notes.push(format!("the upgrade to {version} did not finish in time"));
         }
     }
 

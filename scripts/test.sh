@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every supported kube-apiserver version: the version-matrix test runs on each one built.
-bash scripts/setup.sh --all
+bash scripts/setup.sh --all --for-tests
 export PATH="$HOME/.cargo/bin:$PATH"
 # Incremental caches would double target/ for a one-shot build.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -15,7 +15,7 @@ export RUST_BACKTRACE=0
 # a whole run's future is polled on them).
 export RUST_MIN_STACK="${RUST_MIN_STACK:-8388608}"
 echo "test: shellcheck scripts/*.sh"
-command -v shellcheck >/dev/null 2>&1 || { echo "test: error: shellcheck not found (scripts/setup.sh installs it on Debian)" >&2; exit 1; }
+command -v shellcheck >/dev/null 2>&1 || { echo "test: error: shellcheck not found (scripts/setup.sh --for-tests installs it on Debian)" >&2; exit 1; }
 shellcheck scripts/*.sh
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check

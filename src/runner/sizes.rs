@@ -405,7 +405,10 @@ mod tests {
         let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/quickstart.yaml");
         let plan = crate::profile::load(std::path::Path::new(quickstart), &Default::default())
             .expect("the quickstart profile");
-        assert!(plan.phases.delete.is_some(), "the quickstart deletes its fleet");
+        assert!(
+            plan.phases.delete.is_some(),
+            "the quickstart deletes its fleet"
+        );
         let measured = measured_plan(&plan);
         assert!(measured.phases.delete.is_none());
         assert_eq!(measured.phases.create, plan.phases.create);

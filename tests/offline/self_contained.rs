@@ -73,10 +73,16 @@ fn crate_dir(file: &Path) -> PathBuf {
     dir
 }
 
-/// The `..` components right after each `CARGO_MANIFEST_DIR` in `text` (as in
-/// `concat!(env!("CARGO_MANIFEST_DIR"), "/../x")` or `.join("../..")`).
+/// Cargo's manifest-dir variable, spelled in pieces so that this file does not contain it.
+fn manifest_var() -> String {
+    format!("CARGO_MANIFEST{}DIR", '_')
+}
+
+/// The `..` components of the first string literal after each mention of the manifest-dir
+/// variable in `text` (as in a `concat!` of it with "/../x", or a `.join("../..")` of it).
 fn manifest_dir_climbs(text: &str) -> Vec<(usize, usize)> {
-    let needle = "CARGO_MANIFEST_DIR";
+    let needle = manifest_var();
+    let needle = needle.as_str();
     let mut out = Vec::new();
     for (at, _) in text.match_indices(needle) {
         let after = &text[at + needle.len()..];
@@ -151,22 +157,21 @@ fn no_project_file_names_a_path_outside_the_checkout() {
 
 #[test]
 fn the_scan_catches_escapes() {
+    // `@M` stands for the manifest-dir variable, `@S` for the sibling folder's name.
+    let m = |s: &str| s.replace("@M", &manifest_var()).replace("@S", "shared");
     let src = root().join("src/model/x.rs");
     let support = root().join("tests/support/src/lib.rs");
-    let sibling = format!(
-        "const D: &str = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../{}/x\");",
-        "shared"
-    );
+    let sibling = m(r#"const D: &str = concat!(env!("@M"), "/../@S/x");"#);
     assert_eq!(offences(&src, &sibling).len(), 2, "named and climbed out");
-    let climb = "let d = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../other\");";
-    assert_eq!(offences(&src, climb).len(), 1);
+    let climb = m(r#"let d = concat!(env!("@M"), "/../other");"#);
+    assert_eq!(offences(&src, &climb).len(), 1);
     // The support crate is two folders below the root: `../..` is the root itself.
-    let up_to_root = "Path::new(env!(\"CARGO_MANIFEST_DIR\"))\n        .join(\"../..\")";
-    assert!(offences(&support, up_to_root).is_empty());
-    let beyond = "Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"../../..\")";
-    assert_eq!(offences(&support, beyond).len(), 1);
+    let up_to_root = m("Path::new(env!(\"@M\"))\n        .join(\"../..\")");
+    assert!(offences(&support, &up_to_root).is_empty());
+    let beyond = m(r#"Path::new(env!("@M")).join("../../..")"#);
+    assert_eq!(offences(&support, &beyond).len(), 1);
     let machine = format!("cp x {}work{}main/y", '/', '/');
     assert_eq!(offences(&root().join("scripts/x.sh"), &machine).len(), 1);
-    let inside = "concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/profiles/quickstart.yaml\")";
-    assert!(offences(&src, inside).is_empty());
+    let inside = m(r#"concat!(env!("@M"), "/profiles/quickstart.yaml")"#);
+    assert!(offences(&src, &inside).is_empty());
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: set-up if needed, then shellcheck of every script, fmt, clippy -D warnings
+# The test command: set-up if needed, then shellcheck of every script, fmt, clippy -D warnings,
+# rustdoc -D warnings
 # and every test (unit tests and integration tests against a real local etcd + kube-apiserver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "test: cargo doc --no-deps (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "test: instruction counts (scripts/instructions.sh, baseline bench/instructions-baseline.json)"
 bash scripts/instructions.sh
 echo "test: cargo test"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set-up if needed, then shellcheck of every script, fmt, clippy -D warnings,
-# rustdoc -D warnings
-# and every test (unit tests and integration tests against a real local etcd + kube-apiserver).
+# rustdoc -D warnings and every test (unit tests and integration tests against a real local
+# etcd + kube-apiserver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every supported kube-apiserver version: the version-matrix test runs on each one built.

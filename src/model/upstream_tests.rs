@@ -1,6 +1,6 @@
 //! Offline conformance against the real Cluster API CRDs: the release `scripts/setup.sh`
 //! fetches into the cache, prepared into one served version each
-//! ([`crate::profile::release_crds`]).
+//! ([`crate::env::capi_crds`]).
 //!
 //! Every body is checked three ways: JSON-Schema validation of the CRD's `openAPIV3Schema`
 //! (types, required fields, enums, patterns, lengths, formats); a strict walk that fails on
@@ -122,10 +122,10 @@ pub(super) fn strict_errors(schema: &Value, value: &Value, path: &str, errs: &mu
 /// The release's CRD in `file`, prepared for `version`; a cache without the release (run
 /// `scripts/setup.sh`, as `scripts/test.sh` does first) fails the test saying so.
 fn load_crd(version: &str, file: &str) -> Value {
-    use crate::profile::release_crds;
-    let dir = release_crds::release_crds_dir();
-    let crd = release_crds::read_release_crd(&dir, file).unwrap_or_else(|e| panic!("{e}"));
-    release_crds::prepare(&crd, version)
+    use crate::env::capi_crds;
+    let dir = capi_crds::release_crds_dir();
+    let crd = capi_crds::read_release_crd(&dir, file).unwrap_or_else(|e| panic!("{e}"));
+    capi_crds::prepare(&crd, version)
         .unwrap_or_else(|| panic!("{}/{file}: does not serve {version}", dir.display()))
 }
 

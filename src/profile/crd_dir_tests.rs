@@ -9,13 +9,13 @@ use std::path::Path;
 /// The release folder of the cache; a cache without it (run `scripts/setup.sh`, as
 /// `scripts/test.sh` does first) fails the test saying so.
 fn upstream_dir() -> String {
-    let dir = super::release_crds::release_crds_dir();
-    for file in super::release_crds::CLASSIC_CRD_FILES {
+    let dir = crate::env::capi_crds::release_crds_dir();
+    for file in crate::env::capi_crds::CLASSIC_CRD_FILES {
         let path = dir.join(file);
         if !path.is_file() {
             panic!(
                 "{}",
-                super::release_crds::ReleaseCrdsError::Missing { path }
+                crate::env::capi_crds::ReleaseCrdsError::Missing { path }
             );
         }
     }

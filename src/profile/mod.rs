@@ -11,7 +11,6 @@ mod crd_dir_tests;
 mod locate;
 mod observe;
 pub mod phases;
-pub mod release_crds;
 pub mod shard;
 mod sweep_section;
 mod target;

@@ -217,7 +217,7 @@ pub async fn run_profile_to(
 /// ClusterClass-era kinds (ClusterClass, the templates, MachineHealthCheck, MachinePool)
 /// besides the classic ones.
 pub fn capi_release_crds() -> PathBuf {
-    let dir = capi_loadgen::profile::release_crds::release_crds_dir();
+    let dir = capi_loadgen::env::capi_crds::release_crds_dir();
     assert!(
         dir.join("cluster.x-k8s.io_clusterclasses.yaml").is_file(),
         "{}: no Cluster API CRDs; run scripts/setup.sh (it fetches them from the Go module proxy)",
@@ -228,9 +228,9 @@ pub fn capi_release_crds() -> PathBuf {
 
 /// The release's six classic CRDs (Cluster, Machine, MachineSet, MachineDeployment,
 /// KubeadmConfig, KubeadmControlPlane) prepared to serve and store only `version`
-/// (`capi_loadgen::profile::release_crds::prepare`), in their real `cluster.x-k8s.io` groups.
+/// (`capi_loadgen::env::capi_crds::prepare`), in their real `cluster.x-k8s.io` groups.
 pub fn prepared_capi_crds(version: &str) -> Vec<serde_json::Value> {
-    capi_loadgen::profile::release_crds::prepared_crds(&capi_release_crds(), version)
+    capi_loadgen::env::capi_crds::prepared_crds(&capi_release_crds(), version)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

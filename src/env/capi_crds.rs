@@ -66,7 +66,7 @@ pub enum ReleaseCrdsError {
 pub fn release_crds_dir() -> PathBuf {
     match std::env::var_os("CAPI_LOADGEN_CAPI_CRDS") {
         Some(d) => PathBuf::from(d),
-        None => crate::env::assets::cache_root()
+        None => super::assets::cache_root()
             .join("assets/capi-crds")
             .join(CAPI_RELEASE),
     }

@@ -211,4 +211,15 @@ mod tests {
         let e = prepared_crds(empty.path(), "v1beta2").expect_err("not a CRD");
         assert!(matches!(e, ReleaseCrdsError::Parse { .. }), "{e}");
     }
+
+    #[test]
+    fn the_release_is_the_one_setup_fetches() {
+        let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/setup.sh");
+        let text = std::fs::read_to_string(setup).unwrap();
+        let line = format!("CAPI_CRDS_VERSION={CAPI_RELEASE}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{setup} has no line {line}"
+        );
+    }
 }

@@ -411,3 +411,31 @@ fn the_checks_catch_wrong_commands() {
         ]
     );
 }
+
+#[test]
+fn setup_help_lists_every_flag_setup_handles() {
+    let script = root().join("scripts/setup.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--help")
+        .output()
+        .expect("bash runs scripts/setup.sh --help");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let text = std::fs::read_to_string(&script).unwrap();
+    // The argument loop's case arms: `    --flag)` or `    --flag=*)`.
+    let flags: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter_map(|l| l.split([')', '=', '|']).next())
+        .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(flags.len() >= 6, "{flags:?}");
+    for f in flags {
+        assert!(
+            help.contains(&format!("--{f}")),
+            "--{f} is not in setup.sh --help:\n{help}"
+        );
+    }
+    assert!(help.contains("--for-tests"), "{help}");
+}

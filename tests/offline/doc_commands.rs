@@ -439,3 +439,25 @@ fn setup_help_lists_every_flag_setup_handles() {
     }
     assert!(help.contains("--for-tests"), "{help}");
 }
+
+#[test]
+fn every_relative_link_of_the_docs_resolves() {
+    let mut broken = Vec::new();
+    for f in markdown_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let dir = f.parent().unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") || target.contains(' ') {
+                continue;
+            }
+            if !dir.join(target).exists() {
+                let rel = f.strip_prefix(root()).unwrap().display();
+                broken.push(format!("{rel}: {target}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}

@@ -8,7 +8,7 @@
 #   scripts/instructions.sh --old           # the reference encoder's counts, for comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null 2>&1 || { echo "instructions: error: valgrind not found (scripts/setup.sh installs it on Debian)" >&2; exit 1; }
+command -v valgrind >/dev/null 2>&1 || { echo "instructions: error: valgrind not found (scripts/setup.sh --for-tests installs it on Debian)" >&2; exit 1; }
 case "$(uname -m)" in
   x86_64) ;;
   *) echo "instructions: error: $(uname -m): the baseline holds x86_64 instruction counts" >&2; exit 1 ;;

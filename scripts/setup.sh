@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Make etcd, etcdctl, kube-apiserver, the reference controller and protoc available for capi-loadgen (and shellcheck,
-# which scripts/test.sh runs on every script).
+# Make etcd, etcdctl, kube-apiserver, the reference controller, protoc and Cluster API's CRDs
+# available for capi-loadgen; with --for-tests also the tools only the tests use: Prometheus,
+# ShellCheck and valgrind.
 #
 #   scripts/setup.sh                                # the default versions (newest supported)
+#   scripts/setup.sh --for-tests                    # also Prometheus, shellcheck and valgrind (scripts/test.sh)
 #   scripts/setup.sh --kubernetes v1.34.4           # another kube-apiserver, beside the others
 #   scripts/setup.sh --kubernetes v1.37.2,v1.20.2   # several at once
 #   scripts/setup.sh --etcd v3.4.23                 # Debian's older etcd, beside the default
@@ -10,6 +12,8 @@
 #   scripts/setup.sh --all                          # every supported version (the test matrix) and the managers
 #   scripts/setup.sh --bench                        # also the benchmark's baselines (bench/bench.py)
 #   scripts/setup.sh --list                         # what is built, then exit
+#
+# scripts/quickstart.sh runs it without --for-tests; scripts/test.sh runs it with --all --for-tests.
 #
 # Idempotent and safe to rerun: each step checks first and says what it did and how long it
 # took. Binaries are cached under ~/.cache/capi-loadgen/assets/<version>/ (one folder per
@@ -61,6 +65,7 @@ ETCD_VERSIONS=""
 LIST=0
 BENCH=0
 CAPI=""
+FOR_TESTS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kubernetes) [ $# -ge 2 ] || die "--kubernetes needs a version (e.g. v1.34.4)"; K8S_VERSIONS="$2"; shift 2 ;;
@@ -72,7 +77,8 @@ while [ $# -gt 0 ]; do
     --capi=*) CAPI="${1#*=}"; shift ;;
     --list) LIST=1; shift ;;
     --bench) BENCH=1; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    --for-tests) FOR_TESTS=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
   esac
 done
@@ -128,36 +134,41 @@ else
   say "protoc: installed $(protoc --version)"
 fi
 
-# --- prometheus (tests/own_env/prometheus.rs reads the observations from a real Prometheus
-# scraping the local environment; the test is skipped, saying so, without it) ----------------
-if [ -x /usr/bin/prometheus ]; then
-  say "prometheus: /usr/bin/prometheus (present)"
-elif is_debian; then
-  # Only the binary is used: the tests start their own Prometheus on a free port.
-  apt_install prometheus
-  say "prometheus: installed $(/usr/bin/prometheus --version 2>&1 | head -n1)"
-else
-  say "prometheus: not found; tests/own_env/prometheus.rs will be skipped (https://prometheus.io/download/)"
-fi
+# --- the tools only the tests use (--for-tests): Prometheus, shellcheck, valgrind ----------
+if [ "$FOR_TESTS" -eq 1 ]; then
+  # --- prometheus (tests/own_env/prometheus.rs reads the observations from a real Prometheus
+  # scraping the local environment; the test is skipped, saying so, without it) ----------------
+  if [ -x /usr/bin/prometheus ]; then
+    say "prometheus: /usr/bin/prometheus (present)"
+  elif is_debian; then
+    # Only the binary is used: the tests start their own Prometheus on a free port.
+    apt_install prometheus
+    say "prometheus: installed $(/usr/bin/prometheus --version 2>&1 | head -n1)"
+  else
+    say "prometheus: not found; tests/own_env/prometheus.rs will be skipped (https://prometheus.io/download/)"
+  fi
 
-# --- shellcheck (scripts/test.sh lints every script with it) -------------------------------
-if command -v shellcheck >/dev/null 2>&1; then
-  say "shellcheck: $(command -v shellcheck) (present)"
-elif is_debian; then
-  apt_install shellcheck
-  say "shellcheck: installed $(command -v shellcheck)"
-else
-  say "shellcheck: not found; install it (https://github.com/koalaman/shellcheck#installing) for scripts/test.sh"
-fi
+  # --- shellcheck (scripts/test.sh lints every script with it) -------------------------------
+  if command -v shellcheck >/dev/null 2>&1; then
+    say "shellcheck: $(command -v shellcheck) (present)"
+  elif is_debian; then
+    apt_install shellcheck
+    say "shellcheck: installed $(command -v shellcheck)"
+  else
+    say "shellcheck: not found; install it (https://github.com/koalaman/shellcheck#installing) for scripts/test.sh"
+  fi
 
-# --- valgrind (scripts/instructions.sh counts instructions with callgrind) ------------------
-if command -v valgrind >/dev/null 2>&1; then
-  say "valgrind: $(command -v valgrind) (present)"
-elif is_debian; then
-  apt_install valgrind
-  say "valgrind: installed $(valgrind --version)"
+  # --- valgrind (scripts/instructions.sh counts instructions with callgrind) ------------------
+  if command -v valgrind >/dev/null 2>&1; then
+    say "valgrind: $(command -v valgrind) (present)"
+  elif is_debian; then
+    apt_install valgrind
+    say "valgrind: installed $(valgrind --version)"
+  else
+    say "valgrind: not found; install it (https://valgrind.org/downloads/) for scripts/instructions.sh"
+  fi
 else
-  say "valgrind: not found; install it (https://valgrind.org/downloads/) for scripts/instructions.sh"
+  say "prometheus, shellcheck, valgrind: not needed without --for-tests (scripts/test.sh asks for them)"
 fi
 
 # --- Go (for the servers/ modules) -------------------------------------------------------

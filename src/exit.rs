@@ -1,5 +1,6 @@
-//! Exit codes, documented in README.md ("Exit codes"): one per kind of failure, so scripts
-//! and CI jobs can tell a bad profile from an unreachable target from an interrupted run.
+//! Exit codes, documented in README.md and docs/guide/measurements.md ("Exit codes"): one
+//! per kind of failure, so scripts and CI jobs can tell a bad profile from an unreachable
+//! target from an interrupted run.
 
 /// Success.
 pub const OK: i32 = 0;

@@ -25,6 +25,9 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
         ..Default::default()
     };
     let plan = profile::load(&args.profile, &overrides)?;
+    if plan.phases.delete.is_some() {
+        println!("sizes: the profile's delete phase is skipped (the fleet is measured in etcd)");
+    }
     let r = measure(&plan).await?;
     print!("{}", render(&r));
     let path = plan.out_dir.join("sizes.json");

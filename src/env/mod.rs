@@ -3,6 +3,7 @@
 
 pub mod assets;
 mod bootstrap;
+pub mod capi_crds;
 pub mod local;
 pub mod pki;
 pub mod process;

@@ -1,6 +1,6 @@
 //! `local.apiservers: N`: N kube-apiservers on the one etcd, as highly available control
 //! planes run them (kubeadm's "Creating Highly Available Clusters",
-//! https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/high-availability/).
+//! <https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/high-availability/>).
 //! Each serves on its own loopback port with the same certificates, tokens and
 //! service-account keys. `default/kubernetes` lists none of them: current servers refuse a
 //! loopback advertise address for the endpoint reconciler (so it is off, see `local.rs`), and

@@ -1,5 +1,5 @@
 //! A single-pass parser of the Prometheus text exposition format ("Exposition formats",
-//! https://prometheus.io/docs/instrumenting/exposition_formats/) for the lines the snapshot
+//! <https://prometheus.io/docs/instrumenting/exposition_formats/>) for the lines the snapshot
 //! reads: no regular expressions, labels kept as their raw text and looked up on demand,
 //! histogram buckets grouped as they come (a series' buckets are consecutive in the
 //! exposition). The sample shapes mirror prometheus-parse's (`metric`, `labels.get`,

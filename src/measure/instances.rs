@@ -4,7 +4,7 @@
 //! buckets is meaningless. The instances are listed in the `default/kubernetes` Service's
 //! EndpointSlices (kube-apiserver's endpoint reconciler writes one address per instance:
 //! "Kubernetes API server endpoint reconciler", `--endpoint-reconciler-type`,
-//! https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/), and
+//! <https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/>), and
 //! each is scraped directly with the kubeconfig's credentials.
 
 use crate::target::kube::KubeTarget;

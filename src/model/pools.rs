@@ -2,7 +2,7 @@
 //! KubeadmConfig, provider machine pool and bootstrap Secret), for v1beta1 and v1beta2.
 //!
 //! Shapes follow Cluster API's `MachineHealthCheck` and `MachinePool` types
-//! (`api/core/v1beta2`, https://github.com/kubernetes-sigs/cluster-api) and CAPD's
+//! (`api/core/v1beta2`, <https://github.com/kubernetes-sigs/cluster-api>) and CAPD's
 //! `DockerMachinePool`; a health check is what `clusterctl generate cluster` templates and
 //! the topology controller create: one for the control plane, one per MachineDeployment.
 

@@ -5,7 +5,7 @@
 //! short Cluster with `spec.topology` (class, version, replicas), and the topology
 //! controller creates the control plane, the provider cluster and the MachineDeployments
 //! from the class's templates ("Cluster Class" in the Cluster API book,
-//! https://cluster-api.sigs.k8s.io/tasks/experimental-features/cluster-class/). With
+//! <https://cluster-api.sigs.k8s.io/tasks/experimental-features/cluster-class/>). With
 //! `fleet.topology` each namespace gets one ClusterClass, its KubeadmControlPlaneTemplate,
 //! provider cluster template, a provider machine template each for the control plane and
 //! the workers, and the workers' KubeadmConfigTemplate; the templates are owned by the

@@ -1,4 +1,6 @@
-//! Offline conformance against the real Cluster API CRDs (../shared/capi-crds/prepared).
+//! Offline conformance against the real Cluster API CRDs: the release `scripts/setup.sh`
+//! fetches into the cache, prepared into one served version each
+//! ([`crate::env::capi_crds`]).
 //!
 //! Every body is checked three ways: JSON-Schema validation of the CRD's `openAPIV3Schema`
 //! (types, required fields, enums, patterns, lengths, formats); a strict walk that fails on
@@ -10,7 +12,6 @@ use serde_json::Value;
 
 use super::*;
 
-const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/capi-crds/prepared");
 const UNIQUE_NAMES_RULE: &str = "self.all(x, self.exists_one(y, x.name == y.name))";
 
 /// Removes `x-kubernetes-*` keys (unknown keywords to a JSON-Schema validator).
@@ -118,20 +119,24 @@ pub(super) fn strict_errors(schema: &Value, value: &Value, path: &str, errs: &mu
     }
 }
 
+/// The release's CRD in `file`, prepared for `version`; a cache without the release (run
+/// `scripts/setup.sh`, as `scripts/test.sh` does first) fails the test saying so.
 fn load_crd(version: &str, file: &str) -> Value {
-    let path = format!("{CRD_DIR}/{version}/{file}");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("CRD JSON")
+    use crate::env::capi_crds;
+    let dir = capi_crds::release_crds_dir();
+    let crd = capi_crds::read_release_crd(&dir, file).unwrap_or_else(|e| panic!("{e}"));
+    capi_crds::prepare(&crd, version)
+        .unwrap_or_else(|| panic!("{}/{file}: does not serve {version}", dir.display()))
 }
 
 fn crd_file(kind: Kind) -> Option<&'static str> {
     Some(match kind {
-        Kind::Cluster => "cluster.x-k8s.io_clusters.json",
-        Kind::MachineDeployment => "cluster.x-k8s.io_machinedeployments.json",
-        Kind::MachineSet => "cluster.x-k8s.io_machinesets.json",
-        Kind::Machine => "cluster.x-k8s.io_machines.json",
-        Kind::KubeadmConfig => "bootstrap.cluster.x-k8s.io_kubeadmconfigs.json",
-        Kind::KubeadmControlPlane => "controlplane.cluster.x-k8s.io_kubeadmcontrolplanes.json",
+        Kind::Cluster => "cluster.x-k8s.io_clusters.yaml",
+        Kind::MachineDeployment => "cluster.x-k8s.io_machinedeployments.yaml",
+        Kind::MachineSet => "cluster.x-k8s.io_machinesets.yaml",
+        Kind::Machine => "cluster.x-k8s.io_machines.yaml",
+        Kind::KubeadmConfig => "bootstrap.cluster.x-k8s.io_kubeadmconfigs.yaml",
+        Kind::KubeadmControlPlane => "controlplane.cluster.x-k8s.io_kubeadmcontrolplanes.yaml",
         _ => return None,
     })
 }
@@ -223,7 +228,7 @@ fn bodies_conform_to_upstream_crds() {
 #[test]
 fn upstream_check_catches_mistakes() {
     // The checks above must be able to fail: break a v1beta2 Machine in several ways.
-    let crd = load_crd("v1beta2", "cluster.x-k8s.io_machines.json");
+    let crd = load_crd("v1beta2", "cluster.x-k8s.io_machines.yaml");
     let v = validator(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
     let spec = upstream_spec(Provider::Metal3, CapiVersion::V1beta2);
     let machine = cluster_objects(&spec, 0)

@@ -1,19 +1,34 @@
 //! `fleet.crd_schemas: upstream`: reading the real Cluster API CRDs (the YAML files as
-//! published, ../shared/capi-crds/upstream) and renaming them into the tool's groups;
-//! every misuse is a profile error naming its field.
+//! published, the release `scripts/setup.sh` fetches into the cache) and renaming them into
+//! the tool's groups; every misuse is a profile error naming its field.
 
 use super::*;
 use crate::model::{self, CrdSchemas, Kind};
 use std::path::Path;
 
-const UPSTREAM_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/capi-crds/upstream");
+/// The release folder of the cache; a cache without it (run `scripts/setup.sh`, as
+/// `scripts/test.sh` does first) fails the test saying so.
+fn upstream_dir() -> String {
+    let dir = crate::env::capi_crds::release_crds_dir();
+    for file in crate::env::capi_crds::CLASSIC_CRD_FILES {
+        let path = dir.join(file);
+        if !path.is_file() {
+            panic!(
+                "{}",
+                crate::env::capi_crds::ReleaseCrdsError::Missing { path }
+            );
+        }
+    }
+    dir.display().to_string()
+}
 
 fn parse(yaml: &str) -> Result<RunPlan, ProfileError> {
     parse_str(Path::new("p.yaml"), yaml, &Overrides::default())
 }
 
 fn upstream_profile(version: &str, extra: &str) -> String {
-    format!("fleet:\n  clusters: 2\n  capi_version: {version}\n  crd_schemas: upstream\n  crd_dir: {UPSTREAM_DIR}\n{extra}")
+    let dir = upstream_dir();
+    format!("fleet:\n  clusters: 2\n  capi_version: {version}\n  crd_schemas: upstream\n  crd_dir: {dir}\n{extra}")
 }
 
 fn count_key(v: &serde_json::Value, key: &str) -> usize {
@@ -87,7 +102,7 @@ fn misuse_names_the_field() {
             "needs `fleet.crd_dir`",
         ),
         (
-            format!("fleet:\n  clusters: 2\n  crd_dir: {UPSTREAM_DIR}\n"),
+            format!("fleet:\n  clusters: 2\n  crd_dir: {}\n", upstream_dir()),
             "fleet.crd_dir",
             "only read with",
         ),
@@ -123,7 +138,7 @@ fn misuse_names_the_field() {
     }
     // A directory lacking a Cluster API kind: named in the error.
     let partial = tempfile::tempdir().unwrap();
-    for f in std::fs::read_dir(UPSTREAM_DIR).unwrap() {
+    for f in std::fs::read_dir(upstream_dir()).unwrap() {
         let f = f.unwrap().path();
         if !f.to_string_lossy().contains("kubeadmcontrolplanes") {
             std::fs::copy(&f, partial.path().join(f.file_name().unwrap())).unwrap();

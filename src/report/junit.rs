@@ -4,7 +4,7 @@
 //! degraded), is skipped when it was not observed, and passes otherwise; each case's
 //! `system-out` holds the value and the thresholds applied. The layout follows the JUnit
 //! XML schema as Jenkins' xUnit plugin publishes it (`junit-10.xsd`,
-//! https://github.com/jenkinsci/xunit-plugin): `testsuites` > `testsuite` (name, tests,
+//! <https://github.com/jenkinsci/xunit-plugin>): `testsuites` > `testsuite` (name, tests,
 //! failures, errors, skipped, time, timestamp) > `properties`, `testcase` (name, classname,
 //! time) > one of `failure`/`skipped`, then `system-out`.
 

@@ -273,14 +273,24 @@ pub fn render(r: &SizesReport) -> String {
     s
 }
 
-/// Runs `plan` (which must reach etcd: the local environment or an etcd target) and
-/// measures the bytes per kind as stored in etcd and the db's growth; see [`report`].
+/// The plan `sizes` runs: the profile's without its delete phase, so that the fleet is still
+/// in etcd when its bytes are read (a profile such as the quickstart ends by deleting it).
+pub fn measured_plan(plan: &RunPlan) -> RunPlan {
+    let mut plan = plan.clone();
+    plan.phases.delete = None;
+    plan
+}
+
+/// Runs `plan` without its delete phase ([`measured_plan`]; the target must reach etcd:
+/// the local environment or an etcd target) and measures the bytes per kind as stored in
+/// etcd and the db's growth; see [`report`].
 pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
     if matches!(plan.target, TargetPlan::Kube { .. }) {
         return Err(Error::Usage(
             "sizes reads etcd directly: use the local environment (the default) or --etcd-endpoint, not --kubeconfig".into(),
         ));
     }
+    let plan = &measured_plan(plan);
     with_target(plan, async |c, handle, stop| {
         let etcd = c
             .etcd
@@ -317,11 +327,6 @@ pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
             .filter(|m| m.settled)
             .map(|m| m.end);
         match (memory_before, memory_after) {
-            _ if plan.phases.delete.is_some() => {
-                r.apiserver_memory_not_measured = Some(
-                    "the profile's delete phase removes the fleet before the end sample".into(),
-                )
-            }
             (Some(b), Some(a)) => {
                 r.apiserver_memory = Some(MemoryPerCluster::of(
                     b,
@@ -393,5 +398,20 @@ mod tests {
         // A db that did not grow (free pages reused) falls back to logical bytes.
         let r = report("r", 10, &by, before, before);
         assert_eq!(r.db_bytes_per_cluster, 20_000.0);
+    }
+
+    #[test]
+    fn the_measured_plan_keeps_the_fleet() {
+        let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/quickstart.yaml");
+        let plan = crate::profile::load(std::path::Path::new(quickstart), &Default::default())
+            .expect("the quickstart profile");
+        assert!(
+            plan.phases.delete.is_some(),
+            "the quickstart deletes its fleet"
+        );
+        let measured = measured_plan(&plan);
+        assert!(measured.phases.delete.is_none());
+        assert_eq!(measured.phases.create, plan.phases.create);
+        assert_eq!(measured.fleet.clusters, plan.fleet.clusters);
     }
 }

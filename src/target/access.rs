@@ -4,7 +4,7 @@
 //! binding the ClusterRole [`NAMESPACE_ROLE`] there with a RoleBinding right after creating
 //! each namespace (RBAC lets it: `bind` on that one ClusterRole; see "Using RBAC
 //! Authorization", privilege escalation prevention,
-//! https://kubernetes.io/docs/reference/access-authn-authz/rbac/#restrictions-on-role-binding-creation-or-update).
+//! <https://kubernetes.io/docs/reference/access-authn-authz/rbac/#restrictions-on-role-binding-creation-or-update>).
 //! Whether that is needed is asked, not guessed: a SelfSubjectAccessReview for `list
 //! secrets` in all namespaces (an admin, or the local environment's load identity, needs no
 //! binding and gets none).

@@ -2,7 +2,7 @@
 //! like `$PATH`: `:` on Linux) merged in order, the first file to set a name (cluster, user,
 //! context) or the current context winning, and files that do not exist skipped. See
 //! "Organizing Cluster Access Using kubeconfig Files",
-//! https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
+//! <https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/>
 
 use kube::config::Kubeconfig;
 use std::ffi::OsStr;

@@ -1,34 +1,18 @@
 //! In `cluster.x-k8s.io` mode the objects must be accepted by the real upstream Cluster API
-//! CRDs (../shared/capi-crds/prepared), in both API versions users run, for every provider.
+//! CRDs (the release `scripts/setup.sh` fetches, prepared to serve one version each), in
+//! both API versions users run, for every provider.
 
 use capi_loadgen_test_support as common;
 
 use capi_loadgen::model::{self, CapiVersion, FleetSpec, Provider};
-
-fn upstream_crds(version: &str) -> Vec<serde_json::Value> {
-    let dir = format!(
-        "{}/../shared/capi-crds/prepared/{version}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 6, "{dir}");
-    files
-        .iter()
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .collect()
-}
 
 async fn check_version(version: CapiVersion) {
     let v = version.as_str();
     let (mut env, admin) = common::own_env_with_admin(&format!("schema-{v}")).await;
     let kc = env.info.kubeconfig.clone();
     // The real CAPI CRDs, plus the providers' kinds (which upstream CAPI does not define).
-    let mut crds = upstream_crds(v);
+    let mut crds = common::prepared_capi_crds(v);
+    assert_eq!(crds.len(), 6, "{v}");
     for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {
         let mut spec = FleetSpec::example("schema");
         spec.api_group = "cluster.x-k8s.io".into();

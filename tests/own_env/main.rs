@@ -13,6 +13,7 @@ mod management_clusters;
 mod nospace;
 mod prometheus;
 mod rbac;
+mod sizes;
 mod upstream_schemas;
 mod version_matrix;
 mod webhooks;

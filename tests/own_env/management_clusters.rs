@@ -110,7 +110,7 @@ async fn the_planned_management_clusters_hold_a_fleet_one_cannot() {
     assert!(md.contains("## Per shard") && md.contains("mc-1"), "{md}");
 }
 
-/// The README's example: 15,000 clusters x 10 machines calibrated by the committed
+/// The sizing guide's example (docs/guide/sizing.md): 15,000 clusters x 10 machines calibrated by the committed
 /// reference suite, every figure with a source.
 #[tokio::test]
 async fn the_reference_plan_has_a_source_for_every_figure() {

@@ -5,7 +5,7 @@
 //! `observe.apiserver_urls`, etcd through `--etcd-metrics-url`, as in `apiservers.rs`) and
 //! once with `--prometheus-url`. Both must judge etcd from real readings, keep the two
 //! apiservers apart, and count the mutating requests the tool sent. Skipped, saying so,
-//! when `/usr/bin/prometheus` is not installed (`scripts/setup.sh` installs it).
+//! when `/usr/bin/prometheus` is not installed (`scripts/setup.sh --for-tests` installs it).
 
 use capi_loadgen_test_support as common;
 
@@ -182,7 +182,7 @@ fn per_instance(s: &Summary) -> std::collections::BTreeMap<String, f64> {
 #[tokio::test]
 async fn prometheus_gives_the_same_verdicts_and_instances_as_scraping() {
     if !Path::new(PROMETHEUS).exists() {
-        eprintln!("SKIPPED: {PROMETHEUS} is not installed (Debian's `prometheus` package; scripts/setup.sh installs it)");
+        eprintln!("SKIPPED: {PROMETHEUS} is not installed (Debian's `prometheus` package; scripts/setup.sh --for-tests installs it)");
         return;
     }
     let dir = common::state_dir("prometheus");

@@ -1,5 +1,5 @@
 //! `fleet.crd_schemas: upstream`: the real Cluster API CRDs (the YAML files as published,
-//! ../shared/capi-crds/upstream) renamed into the tool's `loadtest.` groups, installed by a
+//! the release `scripts/setup.sh` fetches into the cache) renamed into the tool's `loadtest.` groups, installed by a
 //! run, and a fleet created, reconciled (status patches) and deleted through them, in both
 //! API versions.
 
@@ -14,10 +14,7 @@ use std::time::Duration;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn upstream_dir() -> String {
-    format!(
-        "{}/../shared/capi-crds/upstream",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    common::capi_release_crds().display().to_string()
 }
 
 /// Counts `key` anywhere in `v`.

@@ -5,9 +5,10 @@
 //! every observation snapshot an HTTP API query
 //! (`/api/v1/query`, "HTTP API", <https://prometheus.io/docs/prometheus/latest/querying/api/>):
 //! instant vectors of the same raw counters, gauges and histogram buckets the scraper reads,
-//! one per `instance` label, turned into the same [`Snapshot`]s ([`snapshot`]). Deltas are
-//! taken per instance as for direct scraping, so the rest of the pipeline (verdicts,
-//! `observed.csv`, the report) cannot tell where the values came from; the summary says it
+//! one per `instance` label, turned into the same
+//! [`Snapshot`](crate::measure::metrics::Snapshot)s ([`snapshot`]). Deltas are taken per
+//! instance as for direct scraping, so the rest of the pipeline (verdicts, `observed.csv`,
+//! the report) cannot tell where the values came from; the summary says it
 //! (`observed.source`).
 //!
 //! **Staleness.** Prometheus holds what it scraped last, up to one scrape interval old. A

@@ -213,24 +213,25 @@ pub async fn run_profile_to(
 }
 
 /// The Cluster API release's CRDs `scripts/setup.sh` fetches from the Go module proxy
-/// (`$CAPI_LOADGEN_CAPI_CRDS`, else `~/.cache/capi-loadgen/assets/capi-crds/v1.14.2`): the
+/// (`$CAPI_LOADGEN_CAPI_CRDS`, else `~/.cache/capi-loadgen/assets/capi-crds/<release>`): the
 /// ClusterClass-era kinds (ClusterClass, the templates, MachineHealthCheck, MachinePool)
 /// besides the classic ones.
 pub fn capi_release_crds() -> PathBuf {
-    let dir = std::env::var_os("CAPI_LOADGEN_CAPI_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/capi-loadgen/assets/capi-crds/v1.14.2")
-        });
+    let dir = capi_loadgen::env::capi_crds::release_crds_dir();
     assert!(
         dir.join("cluster.x-k8s.io_clusterclasses.yaml").is_file(),
         "{}: no Cluster API CRDs; run scripts/setup.sh (it fetches them from the Go module proxy)",
         dir.display()
     );
     dir
+}
+
+/// The release's six classic CRDs (Cluster, Machine, MachineSet, MachineDeployment,
+/// KubeadmConfig, KubeadmControlPlane) prepared to serve and store only `version`
+/// (`capi_loadgen::env::capi_crds::prepare`), in their real `cluster.x-k8s.io` groups.
+pub fn prepared_capi_crds(version: &str) -> Vec<serde_json::Value> {
+    capi_loadgen::env::capi_crds::prepared_crds(&capi_release_crds(), version)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Request timeout of [`own_env_with_admin`]'s admin client.

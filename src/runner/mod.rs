@@ -14,6 +14,7 @@ pub mod dry_run;
 pub mod etcd_fill;
 pub mod execute;
 pub mod multi;
+pub mod namespace_settle;
 pub mod recover;
 pub mod reference;
 pub mod sizes;

@@ -380,6 +380,11 @@ pub struct RunArgs {
     /// Exit non-zero (9) when a health verdict is at least this bad.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// Exit non-zero (12) when more than this percentage of the requests sent failed
+    /// (after retries; 429s are counted apart): the summary's status is then `failed`,
+    /// its stop_reason says how many. 100 turns the check off.
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub max_failure_ratio: f64,
     /// Serve the tool's own Prometheus metrics here during the run (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,

@@ -242,13 +242,28 @@ async fn load_phases<T: Target>(
         Some(StopReason::Interrupted) => RunStatus::Interrupted,
         Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
     };
+    let too_many = too_many_failures(status, &totals, plan.max_failure_ratio);
     let s = Summary {
-        status,
-        stop_reason: reason.as_ref().map(|r| match r {
-            StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
-            StopReason::TargetFailed(m) => format!("target failed: {m}"),
-            StopReason::QuotaFull(m) => format!("quota full: {m}"),
-        }),
+        status: if too_many.is_some() {
+            RunStatus::Failed
+        } else {
+            status
+        },
+        stop_reason: reason
+            .as_ref()
+            .map(|r| match r {
+                StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
+                StopReason::TargetFailed(m) => format!("target failed: {m}"),
+                StopReason::QuotaFull(m) => format!("quota full: {m}"),
+            })
+            .or_else(|| {
+                too_many.map(|(ratio, max)| {
+                    format!(
+                        "{} of {} requests failed ({ratio:.1}%), more than --max-failure-ratio {max}%",
+                        totals.failed, totals.sent
+                    )
+                })
+            }),
         finished_at: chrono::Utc::now().to_rfc3339(),
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
@@ -300,6 +315,15 @@ async fn load_phases<T: Target>(
             tracing::info!("results: {}", plan.out_dir.display());
         }
         crate::profile::Output::Nothing => {}
+    }
+    if let Some((ratio, max)) = too_many {
+        return Err(Error::TooManyFailures {
+            failed: s.totals.failed,
+            sent: s.totals.sent,
+            ratio,
+            max,
+            dir: plan.out_dir.clone(),
+        });
     }
     let worst = health::worst(&s.health);
     match (reason, plan.fail_on) {
@@ -437,6 +461,20 @@ pub fn archive_lines(plan: &RunPlan) -> Result<String, Error> {
         format!("{}-shard-{}-of-{}", plan.run_id, sh.index, sh.count)
     };
     crate::report::archive::encode(&plan.out_dir, &label).map_err(|e| Error::io(&plan.out_dir, e))
+}
+
+/// (failed percentage, limit) when a completed run's failed requests exceed the limit.
+fn too_many_failures(
+    status: RunStatus,
+    totals: &summary::Counts,
+    max: Option<f64>,
+) -> Option<(f64, f64)> {
+    let max = max?;
+    if status != RunStatus::Completed || totals.sent == 0 {
+        return None;
+    }
+    let ratio = totals.failed as f64 / totals.sent as f64 * 100.0;
+    (ratio > max).then_some((ratio, max))
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

@@ -7,3 +7,4 @@ mod dry_run;
 mod fuzz_corpus;
 mod guard;
 mod kind_configs;
+mod run_ids;

@@ -17,6 +17,7 @@ pub mod multi;
 pub mod namespace_settle;
 pub mod recover;
 pub mod reference;
+pub mod row_cleanup;
 pub mod sizes;
 pub mod sweep_run;
 pub mod versions;

@@ -140,6 +140,7 @@ async fn load_phases<T: Target>(
     };
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
     let (baseline_taken, baseline) = tokio::sync::oneshot::channel();
+    let etcd_version = super::run_checks::etcd_metrics_check(plan, c).await;
     let scraper = match plan.observe.interval {
         None => None,
         Some(interval) => Some((
@@ -242,7 +243,7 @@ async fn load_phases<T: Target>(
         Some(StopReason::Interrupted) => RunStatus::Interrupted,
         Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
     };
-    let too_many = too_many_failures(status, &totals, plan.max_failure_ratio);
+    let too_many = super::run_checks::too_many_failures(status, &totals, plan.max_failure_ratio);
     let s = Summary {
         status: if too_many.is_some() {
             RunStatus::Failed
@@ -268,7 +269,7 @@ async fn load_phases<T: Target>(
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
         load_started_at: Some(load_started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        target: c.info.clone(),
+        target: super::run_checks::with_etcd_version(c.info.clone(), etcd_version),
         phases: outcome.phases,
         controllers,
         watch: outcome.watch,
@@ -461,20 +462,6 @@ pub fn archive_lines(plan: &RunPlan) -> Result<String, Error> {
         format!("{}-shard-{}-of-{}", plan.run_id, sh.index, sh.count)
     };
     crate::report::archive::encode(&plan.out_dir, &label).map_err(|e| Error::io(&plan.out_dir, e))
-}
-
-/// (failed percentage, limit) when a completed run's failed requests exceed the limit.
-fn too_many_failures(
-    status: RunStatus,
-    totals: &summary::Counts,
-    max: Option<f64>,
-) -> Option<(f64, f64)> {
-    let max = max?;
-    if status != RunStatus::Completed || totals.sent == 0 {
-        return None;
-    }
-    let ratio = totals.failed as f64 / totals.sent as f64 * 100.0;
-    (ratio > max).then_some((ratio, max))
 }
 
 fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summary, Error> {

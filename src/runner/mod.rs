@@ -18,6 +18,7 @@ pub mod namespace_settle;
 pub mod recover;
 pub mod reference;
 pub mod row_cleanup;
+pub mod run_checks;
 pub mod sizes;
 pub mod sweep_run;
 pub mod versions;

@@ -239,7 +239,7 @@ async fn cleanup_empties_namespaces_itself_only_without_a_namespace_controller()
     }
     stop.store(true, Ordering::SeqCst);
     controller.await.unwrap();
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
         seen.gone_before.is_empty(),
         "the tool finalized namespaces a controller was about to handle: {:?}",

@@ -15,7 +15,11 @@
 //! to be absent and no namespace shows a sign of a controller within
 //! [`NO_CONTROLLER_GRACE`] (the local environment: etcd and kube-apiserver only) does the
 //! tool do the controller's work: it deletes every object in the namespace, then removes
-//! the finalizer. A lease it may not read counts as a controller.
+//! the finalizer. An identity that may not read the lease (deploy/rbac.yaml grants no
+//! access to kube-system) waits [`UNKNOWN_LEASE_GRACE`] for such a sign instead: a real
+//! controller takes up deleted namespaces within seconds and marks them with its
+//! conditions. Either way the namespace is emptied before it is finalized, so even a wrong
+//! guess orphans nothing the identity can see.
 
 use crate::error::Error;
 use crate::target::kube::KubeTarget;
@@ -26,6 +30,10 @@ use std::time::{Duration, Instant};
 /// How long deleted namespaces may show no sign of a namespace controller before the tool,
 /// with no controller lease on the cluster, empties and finalizes them itself.
 pub const NO_CONTROLLER_GRACE: Duration = Duration::from_secs(5);
+
+/// How long deleted namespaces may show no sign of a namespace controller before the tool
+/// empties and finalizes them itself, when it may not read the controller lease.
+pub const UNKNOWN_LEASE_GRACE: Duration = Duration::from_secs(15);
 
 /// The lease kube-controller-manager holds while it runs (leader election).
 pub const CONTROLLER_LEASE: &str =
@@ -44,6 +52,19 @@ pub enum Controller {
     Present(String),
     /// No lease, and no sign of one yet.
     Absent,
+    /// The lease could not be read (the words say why), and no sign of one yet.
+    Unknown(String),
+}
+
+impl Controller {
+    /// How long to look for signs of a controller before doing its work; None: never.
+    fn grace(&self) -> Option<Duration> {
+        match self {
+            Controller::Present(_) => None,
+            Controller::Absent => Some(NO_CONTROLLER_GRACE),
+            Controller::Unknown(_) => Some(UNKNOWN_LEASE_GRACE),
+        }
+    }
 }
 
 /// What waiting for the namespaces did.
@@ -59,17 +80,16 @@ pub struct Settled {
     pub controller: Option<String>,
 }
 
-/// Reads the controller lease: present, absent (404), or evidence of a controller when it
-/// cannot be read (the tool then never finalizes).
+/// Reads the controller lease: present, absent (404), or unknown when it cannot be read.
 pub async fn controller_by_lease(t: &KubeTarget) -> Controller {
     match t.raw("GET", CONTROLLER_LEASE, None).await {
         Ok((200, _)) => Controller::Present("lease kube-system/kube-controller-manager".into()),
         Ok((404, _)) => Controller::Absent,
-        Ok((code, _)) => Controller::Present(format!(
-            "lease kube-system/kube-controller-manager could not be read (HTTP {code}), so one is assumed"
+        Ok((code, _)) => Controller::Unknown(format!(
+            "lease kube-system/kube-controller-manager could not be read (HTTP {code})"
         )),
-        Err(e) => Controller::Present(format!(
-            "lease kube-system/kube-controller-manager could not be read ({}), so one is assumed",
+        Err(e) => Controller::Unknown(format!(
+            "lease kube-system/kube-controller-manager could not be read ({})",
             e.label()
         )),
     }
@@ -106,6 +126,11 @@ pub async fn empty_namespace(
         match code {
             200 => {}
             404 | 405 => continue,
+            // Least privilege: a resource the identity may not list is one it never wrote.
+            403 => {
+                tracing::debug!(namespace = %ns, resource, "not allowed to list: not emptied");
+                continue;
+            }
             c => return Err(fail(format!("list {resource}: HTTP {c}"))),
         }
         for item in list["items"].as_array().into_iter().flatten() {
@@ -143,14 +168,14 @@ pub async fn settle_namespaces(t: &KubeTarget, names: &BTreeSet<String>) -> Resu
             let got = t.raw("GET", &format!("/api/v1/namespaces/{n}"), None).await;
             match got {
                 Ok((404, _)) => {
-                    if !finalized.contains(n) && controller == Controller::Absent {
+                    if !finalized.contains(n) && controller.grace().is_some() {
                         controller = Controller::Present(format!(
                             "namespace {n} went away without the tool finalizing it"
                         ));
                     }
                 }
                 Ok((200, ns)) => {
-                    if has_controller_conditions(&ns) && controller == Controller::Absent {
+                    if has_controller_conditions(&ns) && controller.grace().is_some() {
                         controller = Controller::Present(format!(
                             "namespace {n} carries the namespace controller's conditions"
                         ));
@@ -166,7 +191,10 @@ pub async fn settle_namespaces(t: &KubeTarget, names: &BTreeSet<String>) -> Resu
         if pending.is_empty() {
             break;
         }
-        if controller == Controller::Absent && start.elapsed() >= NO_CONTROLLER_GRACE {
+        if controller
+            .grace()
+            .is_some_and(|grace| start.elapsed() >= grace)
+        {
             let cols = match &collections {
                 Some(c) => c.clone(),
                 None => {
@@ -180,7 +208,11 @@ pub async fn settle_namespaces(t: &KubeTarget, names: &BTreeSet<String>) -> Resu
             let todo: Vec<String> = pending.difference(&finalized).cloned().collect();
             for n in &todo {
                 out.objects_deleted += empty_namespace(t, &cols, n).await?;
-                tracing::info!(namespace = %n, "no namespace controller (no lease kube-system/kube-controller-manager, no sign of one): finalizing the emptied namespace");
+                let why = match &controller {
+                    Controller::Unknown(why) => why.as_str(),
+                    _ => "no lease kube-system/kube-controller-manager",
+                };
+                tracing::info!(namespace = %n, "no namespace controller ({why}, no sign of one): finalizing the emptied namespace");
                 t.finalize_namespace(n)
                     .await
                     .map_err(|e| Error::Usage(format!("finalize {n}: {}", e.label())))?;

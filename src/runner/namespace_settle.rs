@@ -116,7 +116,11 @@ pub async fn empty_namespace(
         dir: std::path::PathBuf::from("-"),
     };
     let mut deleted = 0;
-    for collection in collections {
+    // RoleBindings last: the one that grants a least-privileged identity its rights here.
+    let (bindings, rest): (Vec<&String>, Vec<&String>) = collections
+        .iter()
+        .partition(|c| c.ends_with("/rolebindings"));
+    for collection in rest.into_iter().chain(bindings) {
         let (base, resource) = collection.rsplit_once('/').unwrap_or(("", ""));
         let path = format!("{base}/namespaces/{ns}/{resource}");
         let (code, list) = t

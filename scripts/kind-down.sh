@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Delete the kind cluster made by scripts/kind-up.sh and the ServiceAccount kubeconfig that
-# scripts/kind-identity.sh wrote for it.
+# Delete the kind cluster made by scripts/kind-up.sh, the ServiceAccount kubeconfig that
+# scripts/kind-identity.sh wrote for it, and the .kind/<name>.env (and copied config) that
+# kind-up.sh wrote.
 #
 #   scripts/kind-down.sh [--name capi-loadgen]
 set -euo pipefail
@@ -26,7 +27,9 @@ if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
 else
   printf 'kind-down: no kind cluster named %s\n' "$NAME"
 fi
-if [ -f "$ROOT/.kind/$NAME.kubeconfig" ]; then
-  rm -f "$ROOT/.kind/$NAME.kubeconfig"
-  printf 'kind-down: removed %s\n' "$ROOT/.kind/$NAME.kubeconfig"
-fi
+for f in "$ROOT/.kind/$NAME.kubeconfig" "$ROOT/.kind/$NAME.env" "$ROOT/.kind/$NAME.kind-config.yaml"; do
+  if [ -f "$f" ]; then
+    rm -f "$f"
+    printf 'kind-down: removed %s\n' "$f"
+  fi
+done

@@ -9,15 +9,20 @@
 #                fleet = `capi-loadgen run profiles/quickstart.yaml`
 #   --baseline   an earlier nightly's OUT (default $CAPI_LOADGEN_BASELINE); compares
 #                BASELINE/fleet with OUT/fleet and BASELINE/breakpoints with OUT/breakpoints
-#   --out        results (default results/nightly-<UTC date-time> in this repository)
-#   --tolerance  passed to `capi-loadgen compare` (default: compare's own)
+#   --out        results (default results/nightly-<UTC date-time to the second>-<pid> in
+#                this repository; an existing folder is refused, never written over)
+#   --tolerance  passed to `capi-loadgen compare` (default: compare's own, by metric class:
+#                latency tails 100%, throughput 20%, the rest 10%)
+#   --max-failure-ratio  passed to `capi-loadgen run` (default: run's own, 1%): a fleet run
+#                with more failed requests fails the night
 #   anything else is passed to both capi-loadgen commands (--kubeconfig, --context,
 #   --allow-context, --etcd-endpoint, ...); without it both run on local environments.
 #
 # Binary: $CAPI_LOADGEN, else target/release/capi-loadgen (built with cargo if missing).
 # Exit status: 0 when every run succeeded and nothing regressed; 1 otherwise (a failed run,
-# a regression, or a compare that could not read its input). A suite without a baseline
-# folder is reported in compare.md and not counted as a failure (the first nightly).
+# too many failed requests, a regression, a baseline unlike the candidate, or a compare
+# that could not read its input). A suite without a baseline folder is reported in
+# compare.md and not counted as a failure (the first nightly).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +37,7 @@ SUITE=all
 BASELINE="${CAPI_LOADGEN_BASELINE:-}"
 OUT=""
 TOLERANCE="${CAPI_LOADGEN_TOLERANCE:-}"
+MAX_FAILURE_RATIO="${CAPI_LOADGEN_MAX_FAILURE_RATIO:-}"
 CONN=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,6 +49,8 @@ while [ $# -gt 0 ]; do
     --out=*) OUT="${1#--out=}"; shift ;;
     --tolerance) [ $# -ge 2 ] || usage; TOLERANCE="$2"; shift 2 ;;
     --tolerance=*) TOLERANCE="${1#--tolerance=}"; shift ;;
+    --max-failure-ratio) [ $# -ge 2 ] || usage; MAX_FAILURE_RATIO="$2"; shift 2 ;;
+    --max-failure-ratio=*) MAX_FAILURE_RATIO="${1#--max-failure-ratio=}"; shift ;;
     -h|--help) usage 0 ;;
     *) CONN+=("$1"); shift ;;
   esac
@@ -53,8 +61,14 @@ case "$SUITE" in
   *) die "--suite must be breakpoints, fleet or all (got $SUITE)" ;;
 esac
 
-STAMP=$(date -u +%Y%m%d-%H%M)
-OUT="${OUT:-$ROOT/results/nightly-$STAMP}"
+# Seconds and the pid: two nightlies started in the same minute (or second) never share a
+# run id or a results folder. Run ids are at most 24 characters: n-YYmmdd-HHMMSS-<pid>.
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+RUN_ID="n-${STAMP:2}-$(( $$ % 100000 ))"
+OUT="${OUT:-$ROOT/results/nightly-$STAMP-$$}"
+if [ -e "$OUT/fleet" ] || [ -e "$OUT/breakpoints" ]; then
+  die "$OUT already holds a nightly's results: give another --out"
+fi
 if [ -n "$BASELINE" ] && [ ! -d "$BASELINE" ]; then
   die "baseline $BASELINE is not a directory"
 fi
@@ -83,12 +97,17 @@ for s in "${SUITES[@]}"; do
       "$BIN" breakpoints --out "$OUT/breakpoints" ${CONN[@]+"${CONN[@]}"} || rc=$?
       ;;
     fleet)
-      say "capi-loadgen run profiles/quickstart.yaml --run-id nightly-$STAMP --out $OUT/fleet${CONN[*]+ ${CONN[*]}}"
-      "$BIN" run "$ROOT/profiles/quickstart.yaml" --run-id "nightly-$STAMP" --out "$OUT/fleet" \
-        ${CONN[@]+"${CONN[@]}"} || rc=$?
+      RATIO=()
+      [ -z "$MAX_FAILURE_RATIO" ] || RATIO=(--max-failure-ratio "$MAX_FAILURE_RATIO")
+      say "capi-loadgen run profiles/quickstart.yaml --run-id $RUN_ID --out $OUT/fleet${RATIO[*]+ ${RATIO[*]}}${CONN[*]+ ${CONN[*]}}"
+      "$BIN" run "$ROOT/profiles/quickstart.yaml" --run-id "$RUN_ID" --out "$OUT/fleet" \
+        ${RATIO[@]+"${RATIO[@]}"} ${CONN[@]+"${CONN[@]}"} || rc=$?
       ;;
   esac
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" -eq 12 ]; then
+    say "$s: FAILED (exit 12: more requests failed than --max-failure-ratio allows; see $OUT/$s/summary.json stop_reason)"
+    FAILED=1
+  elif [ "$rc" -ne 0 ]; then
     say "$s: FAILED (exit $rc)"
     FAILED=1
   fi
@@ -112,10 +131,12 @@ if [ -n "$BASELINE" ]; then
       continue
     fi
     rc=0
-    "$BIN" compare ${TOL[@]+"${TOL[@]}"} "$BASELINE/$s" "$OUT/$s" >> "$MD" || rc=$?
+    err=$("$BIN" compare ${TOL[@]+"${TOL[@]}"} "$BASELINE/$s" "$OUT/$s" 2>&1 >> "$MD") || rc=$?
+    [ -z "$err" ] || printf '%s\n' "$err" | tee -a "$MD" >&2
     case "$rc" in
       0) verdict="no regression" ;;
       1) verdict="REGRESSION"; FAILED=1 ;;
+      11) verdict="not compared: the baseline is unlike this run (exit 11, see above)"; FAILED=1 ;;
       *) verdict="compare failed (exit $rc: bad input)"; FAILED=1 ;;
     esac
     printf '\n**%s: %s**\n' "$s" "$verdict" >> "$MD"

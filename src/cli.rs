@@ -380,6 +380,11 @@ pub struct RunArgs {
     /// Exit non-zero (9) when a health verdict is at least this bad.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// Exit non-zero (12) when more than this percentage of the requests sent failed
+    /// (after retries; 429s are counted apart): the summary's status is then `failed`,
+    /// its stop_reason says how many. 100 turns the check off.
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub max_failure_ratio: f64,
     /// Serve the tool's own Prometheus metrics here during the run (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -510,13 +515,17 @@ pub struct CompareArgs {
     pub baseline: PathBuf,
     /// The candidate results folder, of the same kind.
     pub candidate: PathBuf,
-    /// How much worse (in percent of the baseline) a metric may get before it counts as
-    /// regressed. Whatever the tolerance, a change smaller than the metric's floor never
-    /// regresses: 1 ms for latencies, waits and lags, 1 request (or write) per second for
-    /// throughput, 0.1 percentage points for the failure rate, 1 KiB per cluster for etcd
-    /// bytes, 1 unit (cluster, write/s, request) for breakpoints.
-    #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
-    pub tolerance: f64,
+    /// How much worse (in percent of the baseline) any metric may get before it counts as
+    /// regressed. Default: by metric class, since tail latencies vary far more between
+    /// identical runs than counts do: 100% for latency, throttle wait, queue wait and lag
+    /// p99s, 20% for throughput, 10% for the rest. Whatever the tolerance, a change smaller
+    /// than the metric's floor never regresses: 1 ms for latencies, waits and lags, 1
+    /// request (or write) per second for throughput, 0.1 percentage points for the failure
+    /// rate, 1 KiB per cluster for etcd bytes, 1 unit (cluster, write/s, request) for
+    /// breakpoints. Two runs that are not alike (profile, fleet size, target kind, shards,
+    /// versions) are refused with exit 11.
+    #[arg(long, value_name = "PERCENT")]
+    pub tolerance: Option<f64>,
     /// The tolerance of one metric family (repeatable), e.g. latency_p99=25. Families:
     /// latency_p99, throttle_wait_p99, throughput, failure_rate, queue_wait_p99, lag_p99,
     /// bytes_per_cluster, breakpoint.

@@ -78,6 +78,25 @@ pub enum Error {
         /// Metrics compared.
         total: usize,
     },
+    /// `compare` was given two results that are not alike (profile, fleet size, target
+    /// kind or versions differ): one line naming the difference.
+    #[error("{0}")]
+    Unlike(String),
+    /// The run finished but more of its requests failed than `--max-failure-ratio` allows;
+    /// results were written.
+    #[error("{failed} of {sent} requests failed ({ratio:.1}%), more than --max-failure-ratio {max:.1}%: results written to {}", dir.display())]
+    TooManyFailures {
+        /// Failed requests (failed + throttled beyond retries).
+        failed: u64,
+        /// Requests sent.
+        sent: u64,
+        /// failed / sent in percent.
+        ratio: f64,
+        /// The allowed percentage.
+        max: f64,
+        /// Where the results are.
+        dir: PathBuf,
+    },
     /// Anything else (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +118,8 @@ impl Error {
             Error::Prometheus(_) => exit::OBSERVE_SOURCE,
             Error::Capi(e) => e.exit_code(),
             Error::Regressed { .. } => exit::REGRESSION,
+            Error::Unlike(_) => exit::UNLIKE,
+            Error::TooManyFailures { .. } => exit::TOO_MANY_FAILURES,
         }
     }
 

@@ -28,6 +28,12 @@ pub const UNHEALTHY: i32 = 9;
 /// The Prometheus named to read the observations from (`observe.prometheus_url`) could
 /// not be reached or did not answer as a Prometheus; nothing was written to the target.
 pub const OBSERVE_SOURCE: i32 = 10;
+/// `compare` only: the two results are not alike (different profile, fleet size, target
+/// kind, shard count, kube-apiserver or etcd version): nothing was compared.
+pub const UNLIKE: i32 = 11;
+/// The run finished, but more of its requests failed than `--max-failure-ratio` (profile
+/// `max_failure_ratio`) allows; results were written and the summary says why.
+pub const TOO_MANY_FAILURES: i32 = 12;
 /// The real Cluster API managers (`capi_controllers:`) failed, or did not provision the
 /// fleet in time; partial results were written.
 pub const CONTROLLERS: i32 = 13;

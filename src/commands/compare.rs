@@ -1,7 +1,8 @@
 //! `capi-loadgen compare <baseline> <candidate>`: two results folders of the same kind side
 //! by side, one row per metric with both values, the change, the tolerance and a verdict
 //! (see [`crate::report::compare`]); the Markdown goes to stdout (and `--out`). Exit 1 when
-//! a metric regressed beyond its tolerance (like `diff`), 2 on bad input.
+//! a metric regressed beyond its tolerance (like `diff`), 2 on bad input, 11 when the two
+//! results are not alike (see [`crate::report::compare::likeness`]).
 
 use crate::cli::CompareArgs;
 use crate::error::Error;
@@ -9,15 +10,14 @@ use crate::report::compare::inputs::compare;
 use crate::report::compare::Tolerances;
 
 fn tolerances(args: &CompareArgs) -> Result<Tolerances, Error> {
-    let default = args.tolerance;
-    if !(default.is_finite() && default >= 0.0) {
-        return Err(Error::Usage(format!(
-            "compare: --tolerance {default}: not a percentage (a number >= 0)"
-        )));
-    }
-    let mut t = Tolerances {
-        default,
-        by_family: Default::default(),
+    let mut t = match args.tolerance {
+        Some(d) if !(d.is_finite() && d >= 0.0) => {
+            return Err(Error::Usage(format!(
+                "compare: --tolerance {d}: not a percentage (a number >= 0)"
+            )))
+        }
+        Some(d) => Tolerances::uniform(d),
+        None => Tolerances::class_defaults(),
     };
     for s in &args.tolerance_for {
         let (f, pct) =

@@ -149,12 +149,19 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
                 std::time::Duration::from_secs_f64(args.metrics_linger_seconds.clamp(0.0, 3600.0)),
             )
         }),
+        max_failure_ratio: Some(args.max_failure_ratio),
         fail_on: args.fail_on.map(|f| match f {
             crate::cli::FailOn::Warning => Level::Warning,
             crate::cli::FailOn::Degraded => Level::Degraded,
             crate::cli::FailOn::Critical => Level::Critical,
         }),
     };
+    if !(0.0..=100.0).contains(&args.max_failure_ratio) {
+        return Err(Error::Usage(format!(
+            "--max-failure-ratio {}: a percentage from 0 to 100",
+            args.max_failure_ratio
+        )));
+    }
     let mut plan = profile::load(&args.profile, &overrides)?;
     if let Some(shard) = args.shard {
         profile::shard::apply(&mut plan, shard, run_id_given, out_given).map_err(Error::Usage)?;
@@ -196,8 +203,26 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
+    refuse_existing_results(&plan.out_dir)?;
     if plan.capi_controllers.is_some() {
         return crate::real_controllers::run(&plan).await.map(|_| ());
     }
     runner::run_plan(&plan, args.recover).await
+}
+
+/// A results folder that already holds a run's summary is never written over: two runs
+/// with the same run id (the default folder is `results/<run id>`) or `--out` would mix
+/// their files and their objects' labels.
+fn refuse_existing_results(dir: &std::path::Path) -> Result<(), Error> {
+    let held = ["summary.json", "capi-controllers.json"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists());
+    if let Some(summary) = held {
+        return Err(Error::Usage(format!(
+            "{}: already holds a run's results; give another --run-id or --out (a run id is also the label of its objects, so it must be new)",
+            summary.display()
+        )));
+    }
+    Ok(())
 }

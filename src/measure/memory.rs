@@ -226,7 +226,27 @@ async fn force_gc(client: &kube::Client) -> Result<(), String> {
         .await
         .map_err(|_| format!("no answer within {} s", FORCED_GC_TIMEOUT.as_secs()))?
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| gc_error(&e))
+}
+
+/// A readable sentence for a failed forced collection (never kube's debug struct).
+fn gc_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "this identity may not read it (HTTP 403: {}); it needs `get` on the nonResourceURL /debug/pprof/* (an admin kubeconfig has it)",
+            if s.message.is_empty() { "forbidden" } else { s.message.as_str() }
+        ),
+        kube::Error::Api(s) => format!(
+            "HTTP {}{}",
+            s.code,
+            if s.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.message)
+            }
+        ),
+        other => format!("the request failed: {other}"),
+    }
 }
 
 /// The settle at the end of a load: force a collection, stay idle for `settle`, then take
@@ -276,6 +296,25 @@ pub async fn settled(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_forced_collection_reads_as_a_sentence() {
+        let mut st = kube::core::Status::failure(
+            "forbidden: User \"system:serviceaccount:x:y\" cannot get path \"/debug/pprof/heap\"",
+            "Forbidden",
+        );
+        st.code = 403;
+        let text = gc_error(&kube::Error::Api(Box::new(st)));
+        assert!(
+            text.starts_with("this identity may not read it (HTTP 403: forbidden: User"),
+            "{text}"
+        );
+        assert!(text.contains("nonResourceURL /debug/pprof/*"), "{text}");
+        assert!(
+            !text.contains("Status {") && !text.contains("ApiError"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn vm_rss_is_read_in_bytes() {

@@ -562,6 +562,9 @@ pub struct Overrides {
     pub metrics: Option<(std::net::SocketAddr, std::time::Duration)>,
     /// `--fail-on`: the verdict level that fails the run.
     pub fail_on: Option<crate::thresholds::Level>,
+    /// `--max-failure-ratio` (percent): more failed requests fail the run (`run` only;
+    /// sweeps and breakpoint experiments push targets into failure on purpose).
+    pub max_failure_ratio: Option<f64>,
     /// Kube contexts the safety guard lets through (`--allow-context`).
     pub allow_contexts: Vec<String>,
     /// etcd endpoints the safety guard lets through (`--allow-endpoint`).

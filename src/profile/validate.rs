@@ -144,6 +144,9 @@ pub struct RunPlan {
     pub metrics: Option<(std::net::SocketAddr, Duration)>,
     /// A verdict at least this bad fails the run (`--fail-on`).
     pub fail_on: Option<crate::thresholds::Level>,
+    /// More failed requests than this percentage of those sent fail a completed run
+    /// (`--max-failure-ratio`); None: no limit.
+    pub max_failure_ratio: Option<f64>,
     /// Results directory.
     pub out_dir: PathBuf,
     /// How `sweep` varies this profile.
@@ -659,6 +662,7 @@ pub fn validate(
         watchers,
         observe,
         fail_on: o.fail_on,
+        max_failure_ratio: o.max_failure_ratio,
         metrics: o.metrics,
         out_dir,
         sweep,

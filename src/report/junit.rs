@@ -72,6 +72,12 @@ pub fn render(s: &Summary, fail_on: Option<Level>) -> String {
     let status = match s.status {
         RunStatus::Completed => Case::Pass,
         RunStatus::Interrupted => Case::Fail("interrupted".into(), "interrupted"),
+        RunStatus::Failed => Case::Fail(
+            s.stop_reason
+                .clone()
+                .unwrap_or_else(|| "too many failed requests".into()),
+            "failed",
+        ),
         RunStatus::Aborted => Case::Fail(
             s.stop_reason.clone().unwrap_or_else(|| "aborted".into()),
             "aborted",

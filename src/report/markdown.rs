@@ -194,10 +194,22 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
             );
         }
         if step > 1 {
-            let _ = writeln!(o, "\n(every {step}th second shown)");
+            let _ = writeln!(o, "\n(every {} second shown)", ordinal(step));
         }
     }
     o
+}
+
+/// 1st, 2nd, 3rd, 4th, … 11th, 12th, 13th, … 21st, 22nd.
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn cell(v: Option<f64>, digits: usize) -> String {
@@ -388,5 +400,23 @@ fn apiserver_memory(o: &mut String, m: &crate::measure::memory::ApiserverMemory)
     }
     if let (Some(a), Some(b)) = (m.start.objects, m.end.objects) {
         let _ = writeln!(o, "- objects stored: {a:.0} → {b:.0} ({:+.0})", b - a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 112]
+            .into_iter()
+            .map(super::ordinal)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd",
+                "101st", "111th", "112th"
+            ]
+        );
     }
 }

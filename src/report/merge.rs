@@ -442,8 +442,9 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
         .map(|s| s.summary.status)
         .max_by_key(|st| match st {
             RunStatus::Completed => 0,
-            RunStatus::Interrupted => 1,
-            RunStatus::Aborted => 2,
+            RunStatus::Failed => 1,
+            RunStatus::Interrupted => 2,
+            RunStatus::Aborted => 3,
         })
         .unwrap_or(RunStatus::Completed);
     let reasons: Vec<String> = shards

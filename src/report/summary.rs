@@ -24,6 +24,9 @@ pub enum RunStatus {
     Interrupted,
     /// Stopped because the target failed.
     Aborted,
+    /// Every phase ran, but more requests failed than `--max-failure-ratio` allows
+    /// (`stop_reason` says how many).
+    Failed,
 }
 
 /// The whole summary.

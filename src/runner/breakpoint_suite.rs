@@ -370,6 +370,32 @@ fn write_all(dir: &Path, r: &BreakpointsReport) -> Result<(), Error> {
     std::fs::write(&p, markdown(r)).map_err(|e| io(&p, e))
 }
 
+/// On a named target, deletes what the row's runs left (by their run-id labels) and says
+/// so; a cleanup that fails is said in the row's note and on stderr, since the next row
+/// would measure on top of it.
+async fn clean_after_row(suite: &Suite, b: Bottleneck, r: &mut Row) {
+    let (path, text) = profile_of(b);
+    let result = match profile::parse_str(std::path::Path::new(path), text, &suite.overrides) {
+        Ok(plan) => {
+            super::row_cleanup::clean_suite_runs(&plan.target, &plan.fleet.api_group, &suite.run_id)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(line) => println!("breakpoints {}: {b}: {line}", suite.run_id),
+        Err(e) => {
+            eprintln!(
+                "breakpoints {}: {b}: cleanup after the row failed ({e}): the next rows measure on top of its objects; run `capi-loadgen cleanup --all-runs` on the target",
+                suite.run_id
+            );
+            r.measured_note = format!("{} Cleanup after the row failed: {e}.", r.measured_note)
+                .trim()
+                .to_string();
+        }
+    }
+}
+
 /// Runs the suite: the selected experiments in [`Bottleneck::ALL`]'s order, writing
 /// `breakpoints.json` and `breakpoints.md` after each; an interrupted suite is written
 /// before [`Error::Interrupted`] is returned.
@@ -461,6 +487,9 @@ pub async fn run_suite(o: SuiteOptions) -> Result<BreakpointsReport, Error> {
                 r
             }
         };
+        if !suite.local && r.status != RowStatus::Skipped {
+            clean_after_row(&suite, b, &mut r).await;
+        }
         r.seconds = started.elapsed().as_secs_f64();
         if r.status == RowStatus::Failed {
             report.complete = false;

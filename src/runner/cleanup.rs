@@ -13,7 +13,7 @@ use crate::target::kube::KubeTarget;
 use crate::target::Target;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Namespace name → one foreign object found in it.
 pub type Foreign = BTreeMap<String, String>;
@@ -85,48 +85,6 @@ async fn foreign_in_etcd(t: &EtcdTarget, candidates: &BTreeSet<String>) -> Resul
     Ok(out)
 }
 
-/// Waits for deleted namespaces to disappear; where no namespace controller acts on them
-/// (no status conditions after `grace`), finalizes them as that controller would.
-async fn settle_namespaces(
-    t: &KubeTarget,
-    names: &BTreeSet<String>,
-    grace: Duration,
-) -> Result<(), Error> {
-    let deadline = Instant::now() + grace;
-    let mut pending: BTreeSet<String> = names.clone();
-    while !pending.is_empty() {
-        let mut still = BTreeSet::new();
-        for n in &pending {
-            match t.raw("GET", &format!("/api/v1/namespaces/{n}"), None).await {
-                Ok((404, _)) => {}
-                Ok((_, ns))
-                    if Instant::now() >= deadline
-                        && ns["status"]["conditions"]
-                            .as_array()
-                            .is_none_or(|c| c.is_empty()) =>
-                {
-                    tracing::info!(namespace = %n, "no namespace controller: finalizing the emptied namespace");
-                    t.finalize_namespace(n)
-                        .await
-                        .map_err(|e| Error::Usage(format!("finalize {n}: {}", e.label())))?;
-                }
-                _ => {
-                    still.insert(n.clone());
-                }
-            }
-        }
-        pending = still;
-        if Instant::now() >= deadline + grace {
-            tracing::warn!("namespaces still terminating: {pending:?}");
-            break;
-        }
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    Ok(())
-}
-
 /// What to clean, where, and how fast.
 #[derive(Clone, Debug)]
 pub struct CleanupRequest {
@@ -153,6 +111,8 @@ pub struct CleanupReport {
     pub kept: Foreign,
     /// Namespace deletes that failed.
     pub failed_namespaces: u64,
+    /// How the deleted namespaces went (kube targets).
+    pub settled: super::namespace_settle::Settled,
     /// Requests sent, failed and throttled.
     pub requests: (u64, u64, u64),
     /// The label selector used.
@@ -181,6 +141,22 @@ impl CleanupReport {
         for (ns, what) in &self.kept {
             o += &format!(
                 "kept namespace {ns}: it holds objects that are not this run's (e.g. {what})\n"
+            );
+        }
+        let st = &self.settled;
+        if st.finalized_by_tool > 0 {
+            o += &format!(
+                "finalized {} namespace(s) itself after deleting the {} object(s) left in them (no namespace controller on this cluster)\n",
+                st.finalized_by_tool, st.objects_deleted
+            );
+        }
+        if !st.still_terminating.is_empty() {
+            o +=
+                &format!(
+                "{} namespace(s) still terminating, left to the namespace controller ({}): {}\n",
+                st.still_terminating.len(),
+                st.controller.as_deref().unwrap_or("none seen"),
+                st.still_terminating.iter().cloned().collect::<Vec<_>>().join(", ")
             );
         }
         let (sent, failed, throttled) = self.requests;
@@ -275,6 +251,7 @@ pub async fn cleanup(req: &CleanupRequest) -> Result<CleanupReport, Error> {
     let signals = super::watch_signals(handle.clone());
     let mut connected = connect(&req.target, plan.pool_size, plan.timeout, "cleanup").await?;
     let t0 = Instant::now();
+    let mut settled = super::namespace_settle::Settled::default();
     let result = match &connected.load {
         Load::Kube(load) => {
             let admin = connected
@@ -296,10 +273,14 @@ pub async fn cleanup(req: &CleanupRequest) -> Result<CleanupReport, Error> {
                 async |c: &BTreeSet<String>| foreign_in_kube(&admin, c, sel).await,
             )
             .await;
-            if let Ok((_, deleted_ns, _)) = &r {
-                settle_namespaces(&admin, deleted_ns, Duration::from_secs(5)).await?;
+            match r {
+                Ok((o, deleted_ns, m)) => {
+                    settled =
+                        super::namespace_settle::settle_namespaces(&admin, &deleted_ns).await?;
+                    Ok((o, deleted_ns, m))
+                }
+                Err(e) => Err(e),
             }
-            r
         }
         Load::Etcd(load) => {
             let etcd = load[0].clone();
@@ -323,6 +304,7 @@ pub async fn cleanup(req: &CleanupRequest) -> Result<CleanupReport, Error> {
         namespaces_deleted: o.namespaces_deleted,
         kept: o.kept,
         failed_namespaces: o.failed_namespaces,
+        settled,
         requests: (sent, failed, throttled),
         selector: sel.selector(),
         endpoint: connected.info.endpoint.clone(),

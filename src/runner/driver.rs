@@ -218,7 +218,7 @@ pub async fn run<T: Target>(
         let (t0, before) = (Instant::now(), sent(&progress));
         let bar = Bar::new(
             "create",
-            Some(fleet.total_objects()),
+            Some(fleet.shard_objects()),
             "objects",
             progress.clone(),
             false,
@@ -405,7 +405,7 @@ pub async fn run<T: Target>(
         let (t0, before) = (Instant::now(), sent(&progress));
         let bar = Bar::new(
             "delete",
-            Some(fleet.total_objects()),
+            Some(fleet.shard_objects()),
             "objects",
             progress.clone(),
             false,

@@ -140,6 +140,7 @@ async fn load_phases<T: Target>(
     };
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
     let (baseline_taken, baseline) = tokio::sync::oneshot::channel();
+    let etcd_version = super::run_checks::etcd_metrics_check(plan, c).await;
     let scraper = match plan.observe.interval {
         None => None,
         Some(interval) => Some((
@@ -242,18 +243,33 @@ async fn load_phases<T: Target>(
         Some(StopReason::Interrupted) => RunStatus::Interrupted,
         Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
     };
+    let too_many = super::run_checks::too_many_failures(status, &totals, plan.max_failure_ratio);
     let s = Summary {
-        status,
-        stop_reason: reason.as_ref().map(|r| match r {
-            StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
-            StopReason::TargetFailed(m) => format!("target failed: {m}"),
-            StopReason::QuotaFull(m) => format!("quota full: {m}"),
-        }),
+        status: if too_many.is_some() {
+            RunStatus::Failed
+        } else {
+            status
+        },
+        stop_reason: reason
+            .as_ref()
+            .map(|r| match r {
+                StopReason::Interrupted => "interrupted by SIGINT/SIGTERM".to_string(),
+                StopReason::TargetFailed(m) => format!("target failed: {m}"),
+                StopReason::QuotaFull(m) => format!("quota full: {m}"),
+            })
+            .or_else(|| {
+                too_many.map(|(ratio, max)| {
+                    format!(
+                        "{} of {} requests failed ({ratio:.1}%), more than --max-failure-ratio {max}%",
+                        totals.failed, totals.sent
+                    )
+                })
+            }),
         finished_at: chrono::Utc::now().to_rfc3339(),
         started_at: started_at.to_rfc3339(),
         duration_seconds: duration.as_secs_f64(),
         load_started_at: Some(load_started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        target: c.info.clone(),
+        target: super::run_checks::with_etcd_version(c.info.clone(), etcd_version),
         phases: outcome.phases,
         controllers,
         watch: outcome.watch,
@@ -300,6 +316,15 @@ async fn load_phases<T: Target>(
             tracing::info!("results: {}", plan.out_dir.display());
         }
         crate::profile::Output::Nothing => {}
+    }
+    if let Some((ratio, max)) = too_many {
+        return Err(Error::TooManyFailures {
+            failed: s.totals.failed,
+            sent: s.totals.sent,
+            ratio,
+            max,
+            dir: plan.out_dir.clone(),
+        });
     }
     let worst = health::worst(&s.health);
     match (reason, plan.fail_on) {

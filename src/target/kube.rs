@@ -338,12 +338,23 @@ impl KubeTarget {
             if code == 409 || exists {
                 // deploy/rbac.yaml: no create, but update of the tool's CRDs by name.
                 self.update_crd(path, &name, crd).await.map_err(setup)?;
-            } else if code == 401 || code == 403 {
+            } else if code == 403 {
+                let said = body["message"].as_str().unwrap_or_default();
+                return Err(TargetError::Forbidden {
+                    endpoint: self.endpoint.clone(),
+                    action: "create CustomResourceDefinitions".into(),
+                    said: if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({said})")
+                    },
+                    fix: "grant it with `kubectl apply -f deploy/rbac-crds.yaml`, or install the CRDs once as an admin (`capi-loadgen crds <profile> | kubectl apply -f -`) and set fleet.install_crds: false".into(),
+                });
+            } else if code == 401 {
                 return Err(TargetError::Auth {
                     endpoint: self.endpoint.clone(),
                     code,
-                    hint: " (creating CRDs needs deploy/rbac-crds.yaml or an admin: `capi-loadgen crds <profile> | kubectl apply -f -`; or set fleet.install_crds: false)"
-                        .into(),
+                    hint: String::new(),
                 });
             } else if code >= 300 {
                 return Err(setup(format!(

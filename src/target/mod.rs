@@ -167,6 +167,19 @@ pub enum TargetError {
         /// Extra advice.
         hint: String,
     },
+    /// The credentials were accepted, but RBAC does not allow what the tool asked (HTTP
+    /// 403 on a set-up call): a permission problem, not a credential one.
+    #[error("{endpoint}: permission denied (HTTP 403, RBAC): this identity may not {action}{said}; {fix}")]
+    Forbidden {
+        /// The URL tried.
+        endpoint: String,
+        /// What was refused, e.g. `create CustomResourceDefinitions`.
+        action: String,
+        /// The apiserver's message, as ` (…)`, or empty.
+        said: String,
+        /// How to grant it or do without it.
+        fix: String,
+    },
     /// The kubeconfig could not be used.
     #[error("{0}")]
     Config(String),
@@ -186,7 +199,7 @@ impl TargetError {
         use crate::exit;
         match self {
             TargetError::Unreachable { .. } => exit::UNREACHABLE,
-            TargetError::Auth { .. } => exit::AUTH,
+            TargetError::Auth { .. } | TargetError::Forbidden { .. } => exit::AUTH,
             TargetError::Config(_) => exit::USAGE,
             TargetError::Setup { .. } => exit::TARGET_FAILED,
         }

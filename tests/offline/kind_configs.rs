@@ -650,11 +650,16 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
     assert_eq!(granted.len(), tool_entries + 7, "{granted:?}");
     assert_eq!(urls.len(), 2, "{urls:?}");
 
-    // In the namespaces it creates: Secrets, and list (only) on built-in types.
+    // In the namespaces it creates: Secrets, list (only) on built-in types, and delete of
+    // its own RoleBinding there.
     let (ns_granted, ns_urls) = grants(ns_role);
     assert!(ns_urls.is_empty());
     for ((g, res), (v, names)) in &ns_granted {
-        assert!(names.is_empty());
+        if (g.as_str(), res.as_str()) == ("rbac.authorization.k8s.io", "rolebindings") {
+            assert_eq!(names, &["delete capi-loadgen"]);
+        } else {
+            assert!(names.is_empty(), "{g}/{res}: {names:?}");
+        }
         if (g.as_str(), res.as_str()) == ("", "secrets") {
             assert_eq!(
                 v,
@@ -737,6 +742,14 @@ fn indexed_job_shards_match_and_use_the_load_identity() {
     assert_eq!(shards, completions);
     assert_eq!(after("--out"), "/results/$(JOB_COMPLETION_INDEX)");
     assert_eq!(after("--allow-context"), "in-cluster");
+    // Three or more shards fit on a 2-core kind node beside its control plane (about 1 CPU
+    // of requests): at most 250m each.
+    let cpu = str_at(c, "/resources/requests/cpu").expect("a CPU request");
+    let millis: u64 = cpu
+        .strip_suffix('m')
+        .map(|m| m.parse().unwrap())
+        .unwrap_or_else(|| cpu.parse::<u64>().unwrap() * 1000);
+    assert!(millis * 4 <= 1000, "CPU request {cpu} x 4 shards");
     // Results outlive the pod in its log; the Job cleans up after itself; metrics served.
     assert_eq!(after("--output"), "archive");
     assert!(job
@@ -802,4 +815,44 @@ fn indexed_job_shards_match_and_use_the_load_identity() {
         matches!(plan.target, capi_loadgen::profile::TargetPlan::Kube { .. }),
         "the Job's profile must target kube (the cluster the pods run in)"
     );
+}
+
+/// Runs scripts/kind-metrics-port.sh on `config` (written to a temp file).
+fn metrics_port(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("kind.yaml");
+    std::fs::write(&f, config).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root().join("scripts/kind-metrics-port.sh"))
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn kind_up_reads_the_etcd_metrics_host_port_from_the_config() {
+    let tuned = read("kind-configs/tuned.yaml");
+    assert_eq!(metrics_port(&tuned), "2381");
+    // Published on another host port: that port, not 2381.
+    assert_eq!(
+        metrics_port(&tuned.replace("hostPort: 2381", "hostPort: 23811")),
+        "23811"
+    );
+    // A mapping of another container port (23811) is not etcd's metrics port.
+    assert_eq!(
+        metrics_port(&tuned.replace("containerPort: 2381", "containerPort: 23811")),
+        ""
+    );
+    assert_eq!(metrics_port(&read("kind-configs/default.yaml")), "");
+    // kind-up uses it rather than a fixed port; kind-down removes the env file.
+    let up = read("scripts/kind-up.sh");
+    assert!(up.contains("kind-metrics-port.sh") && !up.contains("127.0.0.1:2381/metrics\\n"));
+    assert!(up.contains("--image") && up.contains("CAPI_LOADGEN_KIND_IMAGE"));
+    assert!(read("scripts/kind-down.sh").contains(".kind/$NAME.env"));
 }

@@ -10,4 +10,5 @@ mod dry_run;
 mod fuzz_corpus;
 mod guard;
 mod kind_configs;
+mod run_ids;
 mod self_contained;

@@ -137,7 +137,20 @@ phases:
         (alive, killed)
     });
     let started = Instant::now();
-    let r = common::run_profile_to(&profile, Some(&env.info.kubeconfig), "it-restart", &out).await;
+    // The outage fails requests on purpose: no failure ratio limit.
+    let r = common::cli(&[
+        "run",
+        profile.to_str().unwrap(),
+        "--kubeconfig",
+        env.info.kubeconfig.to_str().unwrap(),
+        "--run-id",
+        "it-restart",
+        "--out",
+        out.to_str().unwrap(),
+        "--max-failure-ratio",
+        "100",
+    ])
+    .await;
     drop(done);
     let (alive, killed) = restarter.join().unwrap();
     let log = std::fs::read_to_string(env.info.state_dir.join("kube-apiserver.restarted.log"))

@@ -10,6 +10,7 @@ mod class_era;
 mod faults;
 mod local_env;
 mod management_clusters;
+mod namespace_controller;
 mod nospace;
 mod prometheus;
 mod rbac;

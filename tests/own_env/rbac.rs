@@ -157,6 +157,23 @@ async fn the_quickstart_cleanup_and_a_sweep_run_as_the_least_privileged_identity
     )
     .await;
     assert_eq!(code, 403, "creating a CRD");
+    // A run whose CRDs are not installed says so as a permission problem, with the fix.
+    let other_group = common::profile_file(
+        "rbac-crd-group",
+        "fleet: {clusters: 1, api_group: other.rbac.example.io}\n",
+    );
+    let e = common::run_profile_to(&other_group, Some(&kc), "rbac-g", &dir.join("group"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), capi_loadgen::exit::AUTH, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("permission denied (HTTP 403, RBAC)")
+            && msg.contains("create CustomResourceDefinitions")
+            && msg.contains("deploy/rbac-crds.yaml")
+            && !msg.contains("credentials rejected"),
+        "{msg}"
+    );
 
     // The quickstart, as that identity (the kubeconfig's current context).
     let results = dir.join("results");

@@ -43,9 +43,25 @@ async fn run(
 ) -> (Summary, serde_json::Value) {
     let p = common::profile_file(name, &format!("{FLEET}webhooks: {webhooks}\n"));
     let out = dir.join(name);
-    common::run_profile_to(&p, Some(&env.info.kubeconfig), name, &out)
-        .await
-        .unwrap();
+    let r = common::run_profile_to(&p, Some(&env.info.kubeconfig), name, &out).await;
+    match r {
+        Ok(()) => {}
+        // More than the default 1% of requests failed: the run fails, saying so, and its
+        // results are written all the same.
+        Err(e @ capi_loadgen::Error::TooManyFailures { .. }) => {
+            assert_eq!(e.exit_code(), capi_loadgen::exit::TOO_MANY_FAILURES);
+            let s = Summary::read(&out).unwrap();
+            assert_eq!(s.status, capi_loadgen::report::summary::RunStatus::Failed);
+            let why = s.stop_reason.clone().unwrap_or_default();
+            assert!(why.contains("more than --max-failure-ratio 1%"), "{why}");
+            assert!(
+                s.totals.failed * 100 > s.totals.sent,
+                "{:?} with {e}",
+                s.totals
+            );
+        }
+        Err(e) => panic!("{name}: {e}"),
+    }
     let json = common::assert_valid_summary(&out.join("summary.json"));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("## Webhooks"), "{report}");
@@ -145,6 +161,11 @@ async fn apiserver_counts_every_webhook_call_the_tool_served() {
         "{latency: {distribution: normal, ms: 5, stddev_ms: 2}, reject_rate: 0.1, error_rate: 0.05, failure_policy: Fail}",
     )
     .await;
+    assert_eq!(
+        s.status,
+        capi_loadgen::report::summary::RunStatus::Failed,
+        "15% failed creates fail the run"
+    );
     let w = s.webhooks.as_ref().unwrap();
     let rejected: u64 = w.served.webhooks.iter().map(|h| h.rejected).sum();
     let errors: u64 = w.served.webhooks.iter().map(|h| h.errors).sum();

@@ -204,3 +204,66 @@ async fn cleanup_needs_a_selection() {
         .unwrap_err();
     assert_eq!(e.exit_code(), capi_loadgen::exit::USAGE);
 }
+
+/// What a breakpoints row leaves on a named target (its runs' ids begin with the suite's)
+/// is deleted after the row; another run's objects stay.
+#[tokio::test]
+async fn a_breakpoints_rows_runs_are_cleaned_up_and_no_other() {
+    let env = common::shared_env();
+    let kc = env.kubeconfig.to_str().unwrap();
+    let p = common::profile_file("cleanup-rows", PROFILE);
+    for id in ["clrow-cq-p00", "clrow-cq-p01", "clrowx-keep"] {
+        let out = common::state_dir(&format!("cleanup-rows-{id}"));
+        common::cli(&[
+            "run",
+            p.to_str().unwrap(),
+            "--kubeconfig",
+            kc,
+            "--run-id",
+            id,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .await
+        .unwrap();
+    }
+    let target = capi_loadgen::profile::TargetPlan::Kube {
+        kubeconfig: Some(env.kubeconfig.clone()),
+        context: None,
+        allow: vec![],
+        chosen: None,
+    };
+    let spec = fleet("clrow-cq-p00");
+    let line =
+        capi_loadgen::runner::row_cleanup::clean_suite_runs(&target, &spec.api_group, "clrow")
+            .await
+            .expect("the row's runs are cleaned up");
+    assert!(
+        line.contains("clrow-cq-p00, clrow-cq-p01") && !line.contains("clrowx"),
+        "{line}"
+    );
+    let admin = KubeTarget::from_kubeconfig(
+        Some(&env.kubeconfig),
+        Some("capi-loadgen-admin"),
+        CLIENT_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    for (id, left) in [
+        ("clrow-cq-p00", false),
+        ("clrow-cq-p01", false),
+        ("clrowx-keep", true),
+    ] {
+        let sel = format!("capi-loadgen.io/run-id={id}");
+        let machines = admin
+            .list_names(&spec.api_ref(Kind::Machine), None, &sel)
+            .await
+            .unwrap();
+        let namespaces = admin
+            .list_names(&spec.api_ref(Kind::Namespace), None, &sel)
+            .await
+            .unwrap();
+        assert_eq!(!machines.is_empty(), left, "{id}: {machines:?}");
+        assert_eq!(!namespaces.is_empty(), left, "{id}: {namespaces:?}");
+    }
+}

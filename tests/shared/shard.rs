@@ -25,8 +25,9 @@ phases:
 ";
 
 /// Runs the shards as separate processes, in parallel; shard 2 takes its index from
-/// $JOB_COMPLETION_INDEX as in an Indexed Job. Bounded: killed after 120 s.
-fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
+/// $JOB_COMPLETION_INDEX as in an Indexed Job. Bounded: killed after 120 s. Returns each
+/// shard's results folder and stderr.
+fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> (Vec<PathBuf>, Vec<String>) {
     let mut children = Vec::new();
     let mut dirs = Vec::new();
     for i in 0..3 {
@@ -48,6 +49,7 @@ fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
         dirs.push(out);
     }
     let deadline = Instant::now() + SHARDS_DEADLINE;
+    let mut logs = Vec::new();
     for (i, mut c) in children.into_iter().enumerate() {
         loop {
             if let Some(status) = c.try_wait().unwrap() {
@@ -55,6 +57,7 @@ fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
                 use std::io::Read;
                 c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                 assert!(status.success(), "shard {i} failed: {status}: {err}");
+                logs.push(err);
                 break;
             }
             if Instant::now() > deadline {
@@ -64,7 +67,21 @@ fn run_shards(profile: &Path, kubeconfig: &Path, base: &Path) -> Vec<PathBuf> {
             std::thread::sleep(POLL);
         }
     }
-    dirs
+    (dirs, logs)
+}
+
+/// The `total` of the create phase's "phase started" log line.
+fn create_total(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains("phase started") && l.contains("create"))
+        .unwrap_or_else(|| panic!("no create 'phase started' line in\n{log}"));
+    let rest = &line[line.find("total=").expect("a total") + "total=".len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,9 +108,14 @@ async fn three_shards_merge_into_the_single_process_run() {
     let one = Summary::read(&single).unwrap();
 
     let (p, k, b) = (profile.clone(), kc.clone(), base.clone());
-    let dirs = tokio::task::spawn_blocking(move || run_shards(&p, &k, &b))
+    let (dirs, logs) = tokio::task::spawn_blocking(move || run_shards(&p, &k, &b))
         .await
         .unwrap();
+    // Each shard's progress counts its own objects, not the whole fleet's.
+    let whole = common::fleet("shard-fleet-spec", FLEET, "sh-shards").total_objects();
+    let totals: Vec<u64> = logs.iter().map(|l| create_total(l)).collect();
+    assert_eq!(totals.iter().sum::<u64>(), whole, "{totals:?}");
+    assert!(totals.iter().all(|t| *t < whole), "{totals:?}");
     let shards: Vec<Summary> = dirs
         .iter()
         .map(|d| {

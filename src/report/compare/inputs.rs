@@ -121,6 +121,13 @@ pub fn compare(baseline: &Path, candidate: &Path, tol: &Tolerances) -> Result<Co
     let ((bid, cid), (metrics, notes)) = match kind {
         Kind::Run => {
             let (b, c): (Summary, Summary) = (read_json(&bf)?, read_json(&cf)?);
+            if let Some(diff) = super::likeness::unlike(&b, &c) {
+                return Err(Error::Unlike(format!(
+                    "compare: baseline {} and candidate {} are not alike ({diff}): compare runs of the same profile, fleet, target kind and versions",
+                    baseline.display(),
+                    candidate.display()
+                )));
+            }
             ((b.run_id.clone(), c.run_id.clone()), run_metrics(&b, &c))
         }
         Kind::Sweep => {

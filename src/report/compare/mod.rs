@@ -3,9 +3,12 @@
 //! `capi-loadgen compare` prints. Works on values; [`inputs`] reads the files.
 
 pub mod inputs;
+pub mod likeness;
+pub mod tolerances;
+
+pub use tolerances::{percent, Tolerances};
 
 use super::breakpoints::group;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What a metric measures, which decides its direction, tolerance and noise floor.
@@ -75,68 +78,6 @@ impl Family {
             Family::BytesPerCluster => 1024.0,
             _ => 1.0,
         }
-    }
-}
-
-/// Tolerances in percent: one for every family, overridable per family.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tolerances {
-    /// `--tolerance`.
-    pub default: f64,
-    /// `--tolerance-for FAMILY=PERCENT`.
-    pub by_family: BTreeMap<Family, f64>,
-}
-
-impl Tolerances {
-    /// The tolerance of one family.
-    pub fn of(&self, f: Family) -> f64 {
-        self.by_family.get(&f).copied().unwrap_or(self.default)
-    }
-
-    /// Parses `FAMILY=PERCENT`.
-    pub fn parse_override(s: &str) -> Result<(Family, f64), String> {
-        let names = || {
-            Family::ALL
-                .iter()
-                .map(|f| f.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let (name, pct) = s
-            .split_once('=')
-            .ok_or_else(|| format!("--tolerance-for {s:?}: expected METRIC=PERCENT"))?;
-        let family = Family::parse(name.trim()).ok_or_else(|| {
-            format!(
-                "--tolerance-for {s:?}: unknown metric {name:?} (one of {})",
-                names()
-            )
-        })?;
-        Ok((
-            family,
-            percent(pct.trim()).map_err(|e| format!("--tolerance-for {s:?}: {e}"))?,
-        ))
-    }
-
-    /// "10%", or "10% (latency_p99 25%)".
-    pub fn describe(&self) -> String {
-        let over: Vec<String> = self
-            .by_family
-            .iter()
-            .map(|(f, t)| format!("{} {}%", f.name(), num(*t)))
-            .collect();
-        if over.is_empty() {
-            format!("{}%", num(self.default))
-        } else {
-            format!("{}% ({})", num(self.default), over.join(", "))
-        }
-    }
-}
-
-/// Parses a tolerance: a finite, non-negative percentage (a trailing `%` is allowed).
-pub fn percent(s: &str) -> Result<f64, String> {
-    match s.strip_suffix('%').unwrap_or(s).trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a percentage (a number >= 0)")),
     }
 }
 
@@ -385,7 +326,7 @@ pub fn render(sides: &Sides, metrics: &[Metric], tol: &Tolerances, notes: &[Stri
         sides.baseline_path,
         sides.candidate_id,
         sides.candidate_path,
-        tol.describe()
+        tol.describe_for(metrics.iter().map(|m| m.family))
     );
     o += "| metric | unit | baseline | candidate | change | tolerance | verdict |\n";
     o += "|---|---|---:|---:|---:|---:|---|\n";
@@ -487,31 +428,6 @@ mod tests {
     }
 
     #[test]
-    fn tolerance_overrides_apply_by_family() {
-        let (f, t) = Tolerances::parse_override("latency_p99=25").unwrap();
-        assert_eq!((f, t), (Family::LatencyP99, 25.0));
-        let tol = Tolerances {
-            default: 10.0,
-            by_family: [(f, t)].into(),
-        };
-        assert_eq!(tol.of(Family::LatencyP99), 25.0);
-        assert_eq!(tol.of(Family::LagP99), 10.0);
-        assert_eq!(v(Family::LatencyP99, 100.0, 120.0, tol.of(f)), Verdict::Ok);
-        assert_eq!(
-            v(Family::LagP99, 100.0, 120.0, tol.of(Family::LagP99)),
-            Verdict::Regressed
-        );
-        assert_eq!(tol.describe(), "10% (latency_p99 25%)");
-        assert!(Tolerances::parse_override("latency=5")
-            .unwrap_err()
-            .contains("throttle_wait_p99"));
-        assert!(Tolerances::parse_override("latency_p99").is_err());
-        assert!(Tolerances::parse_override("latency_p99=-1").is_err());
-        assert!(Tolerances::parse_override("latency_p99=NaN").is_err());
-        assert_eq!(percent("12.5%"), Ok(12.5));
-    }
-
-    #[test]
     fn new_and_missing_are_not_regressions() {
         let n = m(Family::LatencyP99, Value::none(), Value::Exact(1e6));
         assert_eq!(judge(&n, 10.0), Verdict::New);
@@ -566,10 +482,7 @@ mod tests {
             m(Family::FailureRate, Value::Exact(0.5), Value::Exact(0.55)),
             m(Family::Throughput, Value::Exact(0.0), Value::Exact(3.0)),
         ];
-        let tol = Tolerances {
-            default: 10.0,
-            by_family: BTreeMap::new(),
-        };
+        let tol = Tolerances::uniform(10.0);
         let c = render(&sides, &metrics, &tol, &["a note".into()]);
         assert_eq!((c.total, c.regressed), (3, 1));
         assert!(c.markdown.starts_with(

@@ -179,6 +179,7 @@ pub async fn run<T: Target>(
     stopper: StopHandle,
     progress: Arc<Progress>,
     reference: Option<super::reference::ReferenceConn>,
+    observer: &crate::measure::self_observe::SelfObserver,
 ) -> PhasesOutcome {
     let fleet = Arc::new(plan.fleet.clone());
     let mut out = PhasesOutcome {
@@ -202,16 +203,21 @@ pub async fn run<T: Target>(
                    qps,
                    t0: Instant,
                    before: u64,
-                   p: &Progress| PhaseSummary {
-        name: name.into(),
-        mode: mode.into(),
-        target_rate: rate.map(|r| r.0),
-        rate_unit: rate.map(|r| r.1.to_string()),
-        concurrency,
-        client_qps: qps,
-        duration_seconds: t0.elapsed().as_secs_f64(),
-        sent: sent(p) - before,
-        machines_churned: None,
+                   p: &Progress| {
+        // Closes the tool's own account of this phase (CPU, memory, scheduling delay).
+        observer.end_phase(name);
+        PhaseSummary {
+            name: name.into(),
+            mode: mode.into(),
+            target_rate: rate.map(|r| r.0),
+            rate_unit: rate.map(|r| r.1.to_string()),
+            concurrency,
+            client_qps: qps,
+            duration_seconds: t0.elapsed().as_secs_f64(),
+            sent: sent(p) - before,
+            machines_churned: None,
+            skipped_missing: None,
+        }
     };
 
     if let Some(c) = &plan.phases.create {

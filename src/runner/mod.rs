@@ -19,6 +19,7 @@ pub mod reference;
 pub mod sizes;
 pub mod sweep_run;
 pub mod versions;
+pub mod warm_up;
 pub mod webhook_row;
 
 pub use connect::{connect, Connected, Load};

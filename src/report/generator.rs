@@ -42,9 +42,26 @@ pub struct GeneratorSummary {
     pub cpu_percent_limit: f64,
     /// The scheduling delay p99 above which the tool counts as saturated (ms).
     pub sched_delay_p99_limit_ms: f64,
+    /// The machine's 1-minute load average when the run ended (`/proc/loadavg`): above
+    /// the machine's cores, other processes were keeping the tool waiting for a CPU.
+    #[serde(default)]
+    pub machine_load_average: Option<f64>,
+    /// The CPUs of the machine the tool may run on.
+    #[serde(default)]
+    pub machine_cpus: Option<f64>,
     /// What the tool used.
     #[serde(flatten)]
     pub usage: SelfObservation,
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn judge(u: &SelfUsage, whole: bool) -> Vec<String> {
@@ -75,11 +92,33 @@ fn judge(u: &SelfUsage, whole: bool) -> Vec<String> {
 
 /// Judges what the tool used.
 pub fn summarize(usage: SelfObservation) -> GeneratorSummary {
+    let load = load_average();
+    let cpus = std::thread::available_parallelism()
+        .ok()
+        .map(|n| n.get() as f64);
+    summarize_on(usage, load, cpus)
+}
+
+/// [`summarize`] with the machine's load average and CPUs given.
+pub fn summarize_on(
+    usage: SelfObservation,
+    load: Option<f64>,
+    cpus: Option<f64>,
+) -> GeneratorSummary {
     let mut reasons = judge(&usage.whole, true);
     for p in &usage.phases {
         reasons.extend(judge(p, false));
     }
+    if let (Some(l), Some(c), false) = (load, cpus, reasons.is_empty()) {
+        if l > c {
+            reasons.push(format!(
+                "the machine's load average was {l:.1} on {c:.0} CPUs: other processes were keeping the tool waiting for a CPU"
+            ));
+        }
+    }
     GeneratorSummary {
+        machine_load_average: load,
+        machine_cpus: cpus,
         verdict: if reasons.is_empty() {
             GeneratorVerdict::Ok
         } else {
@@ -153,6 +192,12 @@ pub fn markdown(g: &GeneratorSummary) -> String {
         b.source,
         g.sched_delay_p99_limit_ms
     );
+    if let (Some(l), Some(c)) = (g.machine_load_average, g.machine_cpus) {
+        let _ = writeln!(
+            o,
+            "The machine's 1-minute load average at the end: {l:.1} on {c:.0} CPUs.\n"
+        );
+    }
     for r in &g.reasons {
         let _ = writeln!(o, "- {r}");
     }

@@ -14,4 +14,5 @@ mod prometheus;
 mod rbac;
 mod upstream_schemas;
 mod version_matrix;
+mod warm_up;
 mod webhooks;

@@ -304,6 +304,31 @@ async fn watchers_measure_delivery_lag_on_both_targets() {
 }
 
 #[tokio::test]
+async fn status_patch_events_are_matched_to_the_patches_that_caused_them() {
+    let env = common::shared_env();
+    let name = "watch-status";
+    // 4 Clusters, each reconciled (one status PATCH) every 0.5 s for 3 s.
+    let p = common::profile_file(
+        name,
+        "fleet: {clusters: 4, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {pool_size: 2, qps: -1}\nobserve: {enabled: false}\nwatchers: {count: 1, kinds: [cluster]}\nphases:\n  create: {concurrency: 4}\n  steady: {duration_seconds: 3, sync_period_seconds: 0.5, jitter: 0, concurrency: 4, calls_per_reconcile: {patch_status: 1}}\n",
+    );
+    let out = common::state_dir(&format!("out-{name}"));
+    common::run_profile_to(&p, Some(&env.kubeconfig), name, &out)
+        .await
+        .expect("run completes");
+    common::assert_valid_summary(&out.join("summary.json"));
+    let s = Summary::read(&out).unwrap();
+    let w = s.watch.expect("watch summary");
+    // Creates give 4 events; the status PATCHes give the rest.
+    assert!(w.events > 8, "status patches were watched: {w:?}");
+    assert_eq!(
+        w.matched, w.events,
+        "every event, status PATCHes' included, matched to the write that caused it: {w:?}"
+    );
+    assert_eq!(w.lag_ms.count, w.matched);
+}
+
+#[tokio::test]
 async fn cluster_and_machine_controllers_share_one_client() {
     let env = common::shared_env();
     // 10 clusters x 3 machines; both controllers reconcile every item once per 4 s.

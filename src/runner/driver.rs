@@ -155,6 +155,7 @@ fn ctx<T: Clone>(
     stopper: &StopHandle,
     progress: &Arc<Progress>,
     acks: &Option<Arc<AckBook>>,
+    missing: &Arc<crate::engine::missing::MissingObjects>,
 ) -> PhaseContext<T> {
     PhaseContext {
         pool: Arc::new(ClientPool::new(load.to_vec(), client)),
@@ -166,6 +167,7 @@ fn ctx<T: Clone>(
         drain: DEFAULT_DRAIN,
         acks: acks.clone(),
         on_failure: Default::default(),
+        missing: missing.clone(),
     }
 }
 
@@ -191,9 +193,14 @@ pub async fn run<T: Target>(
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
+    // One account of missing objects for every phase: a create that failed leaves its
+    // object (and its dependents) out of the later phases.
+    let missing = Arc::new(crate::engine::missing::MissingObjects::default());
     let make = |client: &ClientPlan| PhaseContext {
         on_failure: plan.on_target_failure,
-        ..ctx(&load, client, &samples, &stop, &stopper, &progress, &acks)
+        ..ctx(
+            &load, client, &samples, &stop, &stopper, &progress, &acks, &missing,
+        )
     };
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
     let summary = |name: &str,
@@ -292,7 +299,7 @@ pub async fn run<T: Target>(
             }
         };
         bar.finish();
-        out.phases.push(summary(
+        let mut steady = summary(
             "steady",
             "timed",
             None,
@@ -301,7 +308,9 @@ pub async fn run<T: Target>(
             t0,
             before,
             &progress,
-        ));
+        );
+        steady.skipped_missing = Some(missing.len());
+        out.phases.push(steady);
         let period = s.sync_period.as_secs_f64();
         let capacity = s.client_qps.map(|q| q * plan.client.pool_size as f64);
         // Calls one cluster costs per period, every controller together (they share the client).

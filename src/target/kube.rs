@@ -214,7 +214,7 @@ impl KubeTarget {
             super::stack::ClientStack::Library => None,
         };
         let config = Some(Box::new(cfg.clone()));
-        let client = kube::Client::try_from(cfg)
+        let client = super::kube_lean::library_client(&cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
         Ok(KubeTarget {
             client,

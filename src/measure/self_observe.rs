@@ -304,7 +304,7 @@ impl SelfObserver {
                 let late = tokio::time::Instant::now().saturating_duration_since(due);
                 let us = (late.as_micros() as u64).clamp(1, crate::measure::MAX_MICROS);
                 n += 1;
-                let reading = (n % STATUS_EVERY == 0).then(read_proc);
+                let reading = n.is_multiple_of(STATUS_EVERY).then(read_proc);
                 let (p99, sink) = {
                     let Ok(mut st) = s.lock() else { return };
                     let _ = st.whole.delay_us.record(us);

@@ -155,7 +155,6 @@ fn ctx<T: Clone>(
     stopper: &StopHandle,
     progress: &Arc<Progress>,
     acks: &Option<Arc<AckBook>>,
-    missing: &Arc<crate::engine::missing::MissingObjects>,
 ) -> PhaseContext<T> {
     PhaseContext {
         pool: Arc::new(ClientPool::new(load.to_vec(), client)),
@@ -167,12 +166,13 @@ fn ctx<T: Clone>(
         drain: DEFAULT_DRAIN,
         acks: acks.clone(),
         on_failure: Default::default(),
-        missing: missing.clone(),
+        missing: Default::default(),
     }
 }
 
 /// Runs every phase of `plan` in order; stops early when `stop` fires. `reference` is where
 /// the reference controller connects (`phases.steady.controller: reference`).
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T: Target>(
     plan: &RunPlan,
     load: Vec<T>,
@@ -198,9 +198,8 @@ pub async fn run<T: Target>(
     let missing = Arc::new(crate::engine::missing::MissingObjects::default());
     let make = |client: &ClientPlan| PhaseContext {
         on_failure: plan.on_target_failure,
-        ..ctx(
-            &load, client, &samples, &stop, &stopper, &progress, &acks, &missing,
-        )
+        missing: missing.clone(),
+        ..ctx(&load, client, &samples, &stop, &stopper, &progress, &acks)
     };
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
     let summary = |name: &str,

@@ -37,3 +37,11 @@ pub const DEFAULTS: [(&str, &str, Thresholds); 7] = [
     ("apiserver_mutating_p99", "ms", [500.0, 1000.0, 5000.0]),
     ("rejected_429_rate", "% of requests", [0.001, 1.0, 10.0]),
 ];
+
+/// The share of the cores the tool may use (its cgroup's CPU quota, else the CPUs it may
+/// run on) above which the generator counts as saturated (%).
+pub const GENERATOR_CPU_PERCENT: f64 = 80.0;
+
+/// The scheduling delay p99 of the tool's runtime (how late a task due every 10 ms wakes)
+/// above which the generator counts as saturated (ms).
+pub const GENERATOR_SCHED_DELAY_P99_MS: f64 = 50.0;

@@ -70,6 +70,17 @@ async fn an_accumulating_sweep_builds_one_fleet_and_finds_n_star() {
         (12.0..=32.0).contains(&knee),
         "knee {knee} near N* = 20 ({backlog:?})"
     );
+    // The client limit bound this knee (achieved ≈ QPS, throttle wait rising), and the
+    // tool's own CPU is recorded beside every point.
+    let bound = &r["knee_bounds"]["queue_backlog"];
+    assert_eq!(bound["bound"], "client_limit", "{bound}");
+    assert_eq!(bound["generator_saturated"], false, "{bound}");
+    assert!(points.iter().all(|p| p["tool_cpu_percent"].is_number()));
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(
+        md.contains("tool CPU %") && md.contains("the client limit ("),
+        "{md}"
+    );
     assert!(out.join("queue_backlog.svg").exists());
     assert!(out.join("reconcile_lag_p99.svg").exists());
 }

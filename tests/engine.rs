@@ -304,6 +304,77 @@ async fn watchers_measure_delivery_lag_on_both_targets() {
 }
 
 #[tokio::test]
+async fn status_patch_events_are_matched_to_the_patches_that_caused_them() {
+    let env = common::shared_env();
+    let name = "watch-status";
+    // 4 Clusters, each reconciled (one status PATCH) every 0.5 s for 3 s.
+    let p = common::profile_file(
+        name,
+        "fleet: {clusters: 4, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {pool_size: 2, qps: -1}\nobserve: {enabled: false}\nwatchers: {count: 1, kinds: [cluster]}\nphases:\n  create: {concurrency: 4}\n  steady: {duration_seconds: 3, sync_period_seconds: 0.5, jitter: 0, concurrency: 4, calls_per_reconcile: {patch_status: 1}}\n",
+    );
+    let out = common::state_dir(&format!("out-{name}"));
+    common::run_profile_to(&p, Some(&env.kubeconfig), name, &out)
+        .await
+        .expect("run completes");
+    common::assert_valid_summary(&out.join("summary.json"));
+    let s = Summary::read(&out).unwrap();
+    let w = s.watch.expect("watch summary");
+    // Creates give 4 events; the status PATCHes give the rest.
+    assert!(w.events > 8, "status patches were watched: {w:?}");
+    assert_eq!(
+        w.matched, w.events,
+        "every event, status PATCHes' included, matched to the write that caused it: {w:?}"
+    );
+    assert_eq!(w.lag_ms.count, w.matched);
+}
+
+#[tokio::test]
+async fn objects_whose_create_failed_are_left_out_of_the_steady_phase() {
+    let env = common::shared_env();
+    // A validating webhook refuses about half of the Cluster creates; their objects (and
+    // what they own) are not reconciled: no 404s, and the steady phase says how many.
+    let (s, _) = run_profile(
+        "missing",
+        "fleet: {clusters: 12, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {pool_size: 2, qps: -1}\nobserve: {enabled: false}\nwebhooks: {kinds: [cluster], reject_rate: 0.5, failure_policy: Fail}\nphases:\n  create: {concurrency: 4}\n  steady: {duration_seconds: 3, sync_period_seconds: 0.5, jitter: 0, concurrency: 4, calls_per_reconcile: {get: 3, patch_status: 1}}\n",
+        &env.kubeconfig,
+    )
+    .await;
+    let failed_clusters: u64 = s
+        .operations
+        .iter()
+        .filter(|o| o.phase == "create" && o.kind == "cluster")
+        .map(|o| o.counts.failed)
+        .sum();
+    assert!(
+        failed_clusters > 0,
+        "the webhook refused some Cluster creates"
+    );
+    let steady = s.phases.iter().find(|p| p.name == "steady").unwrap();
+    // Each refused Cluster and its dependents (the objects it owns).
+    let skipped = steady
+        .skipped_missing
+        .expect("steady reports skipped_missing");
+    assert!(skipped >= failed_clusters, "{skipped} < {failed_clusters}");
+    let not_found: u64 = s
+        .operations
+        .iter()
+        .filter(|o| o.phase == "steady")
+        .filter_map(|o| o.failed_by.get("http_404"))
+        .sum();
+    assert_eq!(
+        not_found, 0,
+        "no requests for objects that were never stored"
+    );
+    let steady_ok: u64 = s
+        .operations
+        .iter()
+        .filter(|o| o.phase == "steady")
+        .map(|o| o.counts.ok)
+        .sum();
+    assert!(steady_ok > 0, "the stored clusters were reconciled");
+}
+
+#[tokio::test]
 async fn cluster_and_machine_controllers_share_one_client() {
     let env = common::shared_env();
     // 10 clusters x 3 machines; both controllers reconcile every item once per 4 s.

@@ -63,7 +63,7 @@ impl<T: Target> PhaseContext<T> {
         phase: &'static str,
         obj: &Object,
         body: Body<'_>,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, ()> {
         let book = self.acks.as_deref().filter(|b| b.watches(obj.kind));
         self.call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
             let r = match body {
@@ -87,7 +87,8 @@ impl<T: Target> PhaseContext<T> {
             r
         })
         .await
-        .and_then(|c| c.uid)
+        .map(|c| c.uid)
+        .ok_or(())
     }
 }
 
@@ -206,7 +207,7 @@ async fn create_namespaces<T: Target>(
                     let uid = ctx
                         .create(intended, "create", &obj, Body::Value(&body))
                         .await;
-                    if let (Some(uid), Kind::ClusterClass) = (uid, obj.kind) {
+                    if let (Ok(Some(uid)), Kind::ClusterClass) = (uid, obj.kind) {
                         uids.insert(obj.index, uid);
                     }
                 }
@@ -251,6 +252,9 @@ async fn create_clusters<T: Target>(
                 // the others follow it, as a controller creates them one after another.
                 let mut cluster_start = clusters.as_ref().map(|s| s.at(c - range.first_cluster));
                 let objs = model::cluster_objects(&fleet, c).for_create();
+                // Indices of this cluster's objects that are not on the target: their
+                // create failed, or an owner's did.
+                let mut failed: Vec<u32> = Vec::new();
                 for i in 0..objs.total() as u32 {
                     // A cluster once started is finished, deadline or not: no half clusters.
                     if ctx.stop.is_stopped() {
@@ -271,6 +275,17 @@ async fn create_clusters<T: Target>(
                         .await;
                     drop(body);
                     let obj = &t.object;
+                    let uid = if uid.is_err() || obj.owners.iter().any(|o| failed.contains(o)) {
+                        failed.push(obj.index);
+                        ctx.missing.insert(
+                            obj.kind,
+                            obj.namespace.as_deref().unwrap_or_default(),
+                            &obj.name,
+                        );
+                        None
+                    } else {
+                        uid.ok().flatten()
+                    };
                     if obj.kind == Kind::Machine {
                         // A machine's dependents follow it directly: the previous machine's
                         // owners are done with, so a cluster of any size holds O(1) uids.

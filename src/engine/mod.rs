@@ -5,6 +5,7 @@ pub mod churn;
 pub mod cleanup;
 pub mod create;
 pub mod delete;
+pub mod missing;
 pub mod pool;
 pub mod queue;
 pub mod request;

@@ -40,6 +40,8 @@ pub struct PhaseContext<T> {
     pub acks: Option<Arc<super::watch::AckBook>>,
     /// Stop when the target fails, or back off and keep going.
     pub on_failure: OnTargetFailure,
+    /// Objects whose create failed, and their dependents: later phases leave them out.
+    pub missing: Arc<super::missing::MissingObjects>,
 }
 
 /// Requests in a row without any answer (or with a 5xx) after which the target counts as
@@ -71,6 +73,7 @@ impl<T> Clone for PhaseContext<T> {
             drain: self.drain,
             acks: self.acks.clone(),
             on_failure: self.on_failure,
+            missing: self.missing.clone(),
         }
     }
 }
@@ -271,6 +274,7 @@ mod tests {
             drain: DEFAULT_DRAIN,
             acks: None,
             on_failure: OnTargetFailure::Abort,
+            missing: Default::default(),
         };
         let calls = AtomicU64::new(0);
         // Two 429s with Retry-After: 1, then success.

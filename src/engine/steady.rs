@@ -198,6 +198,11 @@ async fn reconcile<T: Target>(
         patched: (kind, patched),
         status,
     } = Work::new(fleet, cluster, machine, mix);
+    // An item whose object was never stored is not in the fleet: no reconcile (it is not a
+    // duration sample either), and no GETs of missing objects.
+    if ctx.missing.contains(kind, &ns, &patched) {
+        return false;
+    }
     let live = || !ctx.stop.is_stopped() && Instant::now() < end;
     for i in 0..mix.get {
         if !live() {
@@ -206,6 +211,9 @@ async fn reconcile<T: Target>(
         let Some((kind, on)) = gets.get(i as usize % gets.len().max(1)) else {
             continue;
         };
+        if ctx.missing.contains(*kind, &ns, on) {
+            continue;
+        }
         let (api, ns, on) = (apis.of(*kind), Some(ns.as_str()), on.as_str());
         ctx.call("steady", Verb::Get, *kind, |t: T| async move {
             t.get(api, ns, on).await.map(|_| ())
@@ -233,8 +241,15 @@ async fn reconcile<T: Target>(
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let patch = model::status_patch(&status, number.unwrap_or_default(), &now);
         let (api, ns, n, p) = (apis.of(kind), ns.as_str(), patched.as_str(), &patch);
+        // A watched kind's status write is noted with the resourceVersion it was stored
+        // at, so the watch event it causes is matched to it (not counted as foreign).
+        let book = ctx.acks.as_deref().filter(|b| b.watches(kind));
         ctx.call("steady", Verb::Patch, kind, |t: T| async move {
-            t.patch(api, Some(ns), n, p, true).await
+            let rv = t.patch_versioned(api, Some(ns), n, p, true).await?;
+            if let (Some(book), Some(rv)) = (book, rv) {
+                book.ack(kind, format!("{ns}/{n}"), rv);
+            }
+            Ok(())
         })
         .await;
         calls.fetch_add(1, Ordering::Relaxed);

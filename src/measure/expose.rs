@@ -49,6 +49,53 @@ pub struct ToolMetrics {
     responses_429: Family<OpLabels, Counter>,
     in_flight: Gauge<i64, AtomicI64Compat>,
     queue_depth: Gauge<i64, AtomicI64Compat>,
+    own: OwnGauges,
+}
+
+/// The tool's own resource use ([`super::self_observe`]).
+#[derive(Default)]
+struct OwnGauges {
+    cpu_seconds: Gauge<f64, AtomicU64>,
+    rss_bytes: Gauge<i64, AtomicI64Compat>,
+    peak_rss_bytes: Gauge<i64, AtomicI64Compat>,
+    threads: Gauge<i64, AtomicI64Compat>,
+    sched_delay_p99: Gauge<f64, AtomicU64>,
+}
+
+impl OwnGauges {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "self_cpu_seconds",
+            "CPU seconds (user + system) the tool's process has used",
+            self.cpu_seconds.clone(),
+        );
+        registry.register(
+            "self_resident_memory_bytes",
+            "The tool's resident memory (VmRSS)",
+            self.rss_bytes.clone(),
+        );
+        registry.register(
+            "self_peak_resident_memory_bytes",
+            "The tool's peak resident memory (VmHWM)",
+            self.peak_rss_bytes.clone(),
+        );
+        registry.register("self_threads", "The tool's threads", self.threads.clone());
+        registry.register(
+            "self_sched_delay_p99_seconds",
+            "How late the tool's runtime wakes a task due every 10 ms, p99 of the current phase",
+            self.sched_delay_p99.clone(),
+        );
+    }
+}
+
+impl super::self_observe::SelfSink for ToolMetrics {
+    fn self_reading(&self, r: &super::self_observe::ProcReading, p99_seconds: f64) {
+        self.own.cpu_seconds.set(r.cpu_seconds);
+        self.own.rss_bytes.set(r.rss_bytes as i64);
+        self.own.peak_rss_bytes.set(r.hwm_bytes as i64);
+        self.own.threads.set(r.threads as i64);
+        self.own.sched_delay_p99.set(p99_seconds);
+    }
 }
 
 /// `prometheus-client`'s default gauge atomic.
@@ -117,7 +164,10 @@ impl ToolMetrics {
             "Controller work-queue depth (steady phase)",
             queue_depth.clone(),
         );
+        let own = OwnGauges::default();
+        own.register(&mut registry);
         ToolMetrics {
+            own,
             registry,
             requests,
             latency,
@@ -166,6 +216,11 @@ impl ToolMetrics {
         self.in_flight.set(p.in_flight() as i64);
         self.queue_depth
             .set(p.queue_depth.load(Ordering::Relaxed) as i64);
+        let r = super::self_observe::read_proc();
+        self.own.cpu_seconds.set(r.cpu_seconds);
+        self.own.rss_bytes.set(r.rss_bytes as i64);
+        self.own.peak_rss_bytes.set(r.hwm_bytes as i64);
+        self.own.threads.set(r.threads as i64);
     }
 
     /// The text exposition.

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod metrics;
 pub mod prometheus;
 pub mod scrape;
+pub mod self_observe;
 pub mod timeseries;
 
 use crate::model::Kind;

@@ -270,6 +270,10 @@ pub struct FleetSection {
     pub capi_version: Option<CapiVersion>,
     /// Install the tool's CRDs before the run (default true).
     pub install_crds: Option<bool>,
+    /// Warm the target before the measured phases (default true): one unmeasured create
+    /// and delete per kind in a warm-up namespace, so the first measured creates of a kind
+    /// do not pay for the apiserver bringing up its handler.
+    pub warm_up: Option<bool>,
     /// Where the CRDs' schemas come from: `inferred` (default) or `upstream`.
     pub crd_schemas: Option<CrdSchemaSource>,
     /// Directory of upstream CRD YAML/JSON files (for `crd_schemas: upstream`; relative

@@ -130,6 +130,8 @@ pub struct RunPlan {
     pub fleet: FleetSpec,
     /// Install the CRDs first.
     pub install_crds: bool,
+    /// One unmeasured create and delete per kind before the load phases (`fleet.warm_up`).
+    pub warm_up: bool,
     /// Where to write.
     pub target: TargetPlan,
     /// Client pool.
@@ -656,6 +658,7 @@ pub fn validate(
         run_id,
         fleet,
         install_crds,
+        warm_up: f.warm_up.unwrap_or(true),
         target,
         client,
         phases,

@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 /// Version of `breakpoints.json` (see `results/breakpoints.schema.json`). 2 added the
 /// `apiserver-memory` row, its `memory` fit, and a null `documented_clusters` where the
-/// write-ups give no cluster count.
-pub const SCHEMA_VERSION: u32 = 2;
+/// write-ups give no cluster count; 3 added the status `bound_elsewhere`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How an experiment ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,10 @@ pub enum RowStatus {
     Skipped,
     /// The experiment could not run to the end.
     Failed,
+    /// The curve broke, but what bound it is not what the row measures (the tool itself,
+    /// or another limit): the knee is not this row's breakpoint (`measured_note` says what
+    /// bound it).
+    BoundElsewhere,
 }
 
 /// The documented bottlenecks of a Cluster API management cluster, in the order a growing
@@ -276,6 +280,41 @@ pub fn group(x: f64) -> String {
     }
 }
 
+/// Holds a row's knee to what bound it: when `bound` (from the sweep's data) is not
+/// `expected`, the row's status becomes [`RowStatus::BoundElsewhere`], its measurement is
+/// withdrawn and its note says what bound the knee. A knee found while the tool was
+/// saturated never counts.
+pub fn hold_to_bound(
+    row: &mut Row,
+    bound: Option<&crate::sweep::bound::KneeBound>,
+    expected: crate::sweep::bound::Bound,
+) {
+    let Some(b) = bound else { return };
+    if row.status != RowStatus::Measured {
+        return;
+    }
+    if b.bound == expected && !b.generator_saturated {
+        let _ = write!(
+            row.measured_note,
+            " Bound by {}: {}.",
+            b.bound.describe(),
+            b.evidence
+        );
+        return;
+    }
+    row.status = RowStatus::BoundElsewhere;
+    row.measured_note = format!(
+        "Not this row's breakpoint: the curve broke at {}, but what bound it was {} ({}), not {}. {}",
+        num(row.measured, &row.unit),
+        b.bound.describe(),
+        b.evidence,
+        expected.describe(),
+        row.measured_note
+    );
+    row.measured = None;
+    row.measured_clusters = None;
+}
+
 /// Renders `breakpoints.md`.
 pub fn markdown(r: &BreakpointsReport) -> String {
     let mut o = format!(
@@ -305,6 +344,7 @@ pub fn markdown(r: &BreakpointsReport) -> String {
             RowStatus::NotReached => "not reached in range".into(),
             RowStatus::Skipped => "skipped".into(),
             RowStatus::Failed => "failed".into(),
+            RowStatus::BoundElsewhere => "bound elsewhere (see below)".into(),
         };
         let evidence = row
             .evidence
@@ -357,6 +397,61 @@ mod tests {
         assert_eq!(group(45213.0), "45,213");
         assert_eq!(group(1234567.0), "1,234,567");
         assert_eq!(group(-2500.0), "-2,500");
+    }
+
+    #[test]
+    fn a_knee_bound_elsewhere_is_not_the_rows_breakpoint() {
+        use crate::sweep::bound::{Bound, KneeBound};
+        let measured = || Row {
+            status: RowStatus::Measured,
+            measured: Some(600.0),
+            measured_clusters: Some(600.0),
+            ..Bottleneck::ClientQps.row()
+        };
+        let by = |bound, generator_saturated| KneeBound {
+            bound,
+            generator_saturated,
+            evidence: "numbers".into(),
+        };
+        let mut own = measured();
+        hold_to_bound(
+            &mut own,
+            Some(&by(Bound::ClientLimit, false)),
+            Bound::ClientLimit,
+        );
+        assert_eq!(
+            (own.status, own.measured),
+            (RowStatus::Measured, Some(600.0))
+        );
+        assert!(
+            own.measured_note.contains("Bound by the client limit"),
+            "{}",
+            own.measured_note
+        );
+        for other in [by(Bound::Target, false), by(Bound::Generator, true)] {
+            let mut row = measured();
+            hold_to_bound(&mut row, Some(&other), Bound::ClientLimit);
+            assert_eq!(
+                (row.status, row.measured),
+                (RowStatus::BoundElsewhere, None)
+            );
+            assert!(
+                row.measured_note.starts_with("Not this row's breakpoint"),
+                "{}",
+                row.measured_note
+            );
+            let report = BreakpointsReport {
+                schema_version: SCHEMA_VERSION,
+                run_id: "r".into(),
+                tool_version: "0".into(),
+                started_at: "t".into(),
+                duration_seconds: 1.0,
+                target: "local".into(),
+                rows: vec![row],
+                complete: true,
+            };
+            assert!(markdown(&report).contains("bound elsewhere"));
+        }
     }
 
     #[test]

@@ -176,6 +176,7 @@ mod tests {
             points: vec![],
             curves: vec![curve(k)],
             complete: true,
+            knee_bounds: Default::default(),
         };
         let close = rows(&report(600.0), &report(620.0));
         assert_eq!(close[0].agrees(), Some(true));

@@ -251,6 +251,7 @@ fn phases(shards: &[ShardResult]) -> Vec<PhaseSummary> {
                     m.duration_seconds = m.duration_seconds.max(p.duration_seconds);
                     m.sent += p.sent;
                     m.machines_churned = sum_opt(m.machines_churned, p.machines_churned);
+                    m.skipped_missing = sum_opt(m.skipped_missing, p.skipped_missing);
                 }
             }
         }
@@ -496,6 +497,12 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
         totals,
         operations,
         webhooks: None,
+        // The shard whose generator was worse: one saturated shard makes the whole suspect.
+        generator: shards
+            .iter()
+            .filter_map(|s| s.summary.generator.clone())
+            .max_by_key(|g| g.verdict == crate::report::generator::GeneratorVerdict::Saturated),
+        warm_up: first.warm_up.clone(),
     };
     Ok((s, m, hists))
 }

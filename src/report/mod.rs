@@ -7,6 +7,7 @@ pub mod breakpoints;
 pub mod compare;
 pub mod controllers;
 pub mod files;
+pub mod generator;
 pub mod health;
 pub mod junit;
 pub mod markdown;

@@ -11,8 +11,10 @@ use std::path::Path;
 /// Version of the summary format. 2 added `load_started_at`, `shard` and `merged_from`;
 /// 3 added `observed.apiserver_memory` and the apiserver memory series of the observed
 /// points; 4 added `webhooks`, `observed.admission_webhooks` and
-/// `observed.apiserver_cpu_seconds` (all optional, so older files still read).
-pub const SCHEMA_VERSION: u32 = 4;
+/// `observed.apiserver_cpu_seconds` (all optional, so older files still read); 5 added
+/// `generator` (the tool's own CPU, memory, threads and scheduling delay, and whether it
+/// was saturated), `warm_up` and the phases' `skipped_missing`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +87,30 @@ pub struct Summary {
     /// The simulated admission webhooks, when the profile has `webhooks:`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<super::webhooks::WebhooksSummary>,
+    /// The tool's own resource use, per phase and for the whole run, and whether it kept up
+    /// (`saturated`: its latencies include its own queueing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<super::generator::GeneratorSummary>,
+    /// What was done to the target before the measured phases so that their first requests
+    /// do not pay for a cold start (CRDs established and served, one unmeasured request per
+    /// kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<WarmUp>,
+}
+
+/// The unmeasured warm-up before the load phases.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmUp {
+    /// CRDs waited for until `Established` and listed by discovery.
+    pub crds_established: u64,
+    /// Kinds (labels) that answered one unmeasured dry-run create.
+    pub kinds_warmed: Vec<String>,
+    /// Kinds whose warm-up request failed (`kind: error`); the run went on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Wall seconds the warm-up took.
+    pub seconds: f64,
 }
 
 /// One shard of a sharded run.
@@ -225,6 +251,10 @@ pub struct PhaseSummary {
     pub sent: u64,
     /// Machines churned (churn phase).
     pub machines_churned: Option<u64>,
+    /// Objects (with what depends on them) left out of this phase because their create
+    /// failed or timed out: requests for them would only measure 404s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_missing: Option<u64>,
 }
 
 /// What the watchers saw.

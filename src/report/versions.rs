@@ -214,6 +214,7 @@ mod tests {
                 prediction_formula: None,
             }],
             complete: true,
+            knee_bounds: Default::default(),
         }
     }
 

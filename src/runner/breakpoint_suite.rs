@@ -10,8 +10,9 @@ use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
 use crate::profile::{self, Overrides, TargetPlan};
 use crate::report::breakpoints::{
-    group, markdown, Bottleneck, BreakpointsReport, Row, RowStatus, SCHEMA_VERSION,
+    group, hold_to_bound, markdown, Bottleneck, BreakpointsReport, Row, RowStatus, SCHEMA_VERSION,
 };
+use crate::sweep::bound::Bound;
 use crate::sweep::knee::Breakpoint;
 use crate::sweep::SweepReport;
 use std::path::{Path, PathBuf};
@@ -210,10 +211,40 @@ async fn controller_row(s: &Suite, b: Bottleneck) -> Result<Row, Error> {
         Bottleneck::ClientQps => "Sync period 600 s compressed 20x (30 s wall); the controller's QPS 20 becomes 400 wall requests/s and its 10 workers 200, so both the client's N* = QPS x period / calls and the workers' N* are those of the uncompressed model; 1 control-plane machine per cluster and no Secrets, because the breakpoint depends on calls per reconcile, not object sizes. Each point adds clusters to the previous points' fleet.".into(),
         _ => "Sync period 600 s compressed 40x (15 s wall) with the 10 workers run as 400: a reconcile's think time and API latency are real time in both, so N* = concurrency x period / duration is unchanged. The client limit is raised (QPS 200) so only the workers bind. Each point adds clusters to the previous points' fleet.".into(),
     };
+    let expected = match b {
+        Bottleneck::ClientQps => Bound::ClientLimit,
+        _ => Bound::Workers,
+    };
+    hold_to_bound(&mut out, r.knee_bound("queue_backlog"), expected);
+    out.measured_note += &tool_cpu_note(&r);
     if !r.complete {
         out.status = RowStatus::Failed;
     }
     Ok(out)
+}
+
+/// The tool's CPU at each point, for a row's note.
+fn tool_cpu_note(r: &SweepReport) -> String {
+    let cells: Vec<String> = r
+        .points
+        .iter()
+        .filter_map(|p| {
+            let c = p.tool_cpu_percent?;
+            let busy = if p.tool_saturated == Some(true) {
+                " saturated"
+            } else {
+                ""
+            };
+            Some(format!("{}: {c:.0}%{busy}", group(p.x)))
+        })
+        .collect();
+    if cells.is_empty() {
+        return String::new();
+    }
+    format!(
+        " Tool CPU (% of its budget) per point: {}.",
+        cells.join(", ")
+    )
 }
 
 /// Row 3: the offered write rate into a bare etcd until achieved writes/s flattens.
@@ -266,6 +297,8 @@ async fn etcd_writes_row(s: &Suite) -> Result<Row, Error> {
             );
         }
     }
+    hold_to_bound(&mut out, r.knee_bound("write_throughput"), Bound::Target);
+    out.measured_note += &tool_cpu_note(&r);
     out.scaling = "Nothing is scaled but time: 6 s per rate on a fresh etcd. Writing etcd directly (byte-for-byte what kube-apiserver stores) keeps the apiserver's CPU out of a row that is about etcd; the tool shares the 2 cores with etcd, as etcd's own benchmark client did.".into();
     if !r.complete {
         out.status = RowStatus::Failed;

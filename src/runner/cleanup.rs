@@ -213,6 +213,7 @@ async fn clean<T: Target>(
         drain: crate::engine::request::DEFAULT_DRAIN,
         acks: None,
         on_failure: crate::profile::OnTargetFailure::Abort,
+        missing: Default::default(),
     };
     let deleted = cleanup::delete_objects(&ctx, &req.api_group, sel, req.concurrency).await;
     let mut candidates = cleanup::our_namespaces(&ctx, sel).await.unwrap_or_default();

@@ -166,11 +166,13 @@ fn ctx<T: Clone>(
         drain: DEFAULT_DRAIN,
         acks: acks.clone(),
         on_failure: Default::default(),
+        missing: Default::default(),
     }
 }
 
 /// Runs every phase of `plan` in order; stops early when `stop` fires. `reference` is where
 /// the reference controller connects (`phases.steady.controller: reference`).
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T: Target>(
     plan: &RunPlan,
     load: Vec<T>,
@@ -179,6 +181,7 @@ pub async fn run<T: Target>(
     stopper: StopHandle,
     progress: Arc<Progress>,
     reference: Option<super::reference::ReferenceConn>,
+    observer: &crate::measure::self_observe::SelfObserver,
 ) -> PhasesOutcome {
     let fleet = Arc::new(plan.fleet.clone());
     let mut out = PhasesOutcome {
@@ -190,8 +193,12 @@ pub async fn run<T: Target>(
     };
     let watchers = start_watchers(plan, &load, &stop);
     let acks = watchers.as_ref().map(|w| w.book.clone());
+    // One account of missing objects for every phase: a create that failed leaves its
+    // object (and its dependents) out of the later phases.
+    let missing = Arc::new(crate::engine::missing::MissingObjects::default());
     let make = |client: &ClientPlan| PhaseContext {
         on_failure: plan.on_target_failure,
+        missing: missing.clone(),
         ..ctx(&load, client, &samples, &stop, &stopper, &progress, &acks)
     };
     let sent = |p: &Progress| p.started.load(Ordering::Relaxed);
@@ -202,16 +209,21 @@ pub async fn run<T: Target>(
                    qps,
                    t0: Instant,
                    before: u64,
-                   p: &Progress| PhaseSummary {
-        name: name.into(),
-        mode: mode.into(),
-        target_rate: rate.map(|r| r.0),
-        rate_unit: rate.map(|r| r.1.to_string()),
-        concurrency,
-        client_qps: qps,
-        duration_seconds: t0.elapsed().as_secs_f64(),
-        sent: sent(p) - before,
-        machines_churned: None,
+                   p: &Progress| {
+        // Closes the tool's own account of this phase (CPU, memory, scheduling delay).
+        observer.end_phase(name);
+        PhaseSummary {
+            name: name.into(),
+            mode: mode.into(),
+            target_rate: rate.map(|r| r.0),
+            rate_unit: rate.map(|r| r.1.to_string()),
+            concurrency,
+            client_qps: qps,
+            duration_seconds: t0.elapsed().as_secs_f64(),
+            sent: sent(p) - before,
+            machines_churned: None,
+            skipped_missing: None,
+        }
     };
 
     if let Some(c) = &plan.phases.create {
@@ -286,7 +298,7 @@ pub async fn run<T: Target>(
             }
         };
         bar.finish();
-        out.phases.push(summary(
+        let mut steady = summary(
             "steady",
             "timed",
             None,
@@ -295,7 +307,9 @@ pub async fn run<T: Target>(
             t0,
             before,
             &progress,
-        ));
+        );
+        steady.skipped_missing = Some(missing.len());
+        out.phases.push(steady);
         let period = s.sync_period.as_secs_f64();
         let capacity = s.client_qps.map(|q| q * plan.client.pool_size as f64);
         // Calls one cluster costs per period, every controller together (they share the client).

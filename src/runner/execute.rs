@@ -101,16 +101,31 @@ async fn load_phases<T: Target>(
     stop: Stop,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Summary, Error> {
+    let observer = measure::self_observe::SelfObserver::start();
     // Before anything is written: a Prometheus that cannot be used ends the run here.
     let prometheus = match (&plan.observe.prometheus, plan.observe.interval) {
         (Some(p), Some(_)) => Some(prometheus_source(p).await?),
         _ => None,
     };
+    let crds = model::crds(&plan.fleet);
     match (&c.admin, plan.install_crds) {
-        (Some(admin), true) => admin.install_crds(&model::crds(&plan.fleet)).await?,
+        (Some(admin), true) => admin.install_crds(&crds).await?,
         (None, true) => tracing::info!("bare etcd without an apiserver: CRDs not installed"),
         _ => {}
     }
+    let warm_up = match (&c.admin, plan.warm_up) {
+        (Some(admin), true) => {
+            let installed = if plan.install_crds { &crds[..] } else { &[] };
+            Some(
+                super::warm_up::warm_up(admin, &plan.fleet, installed)
+                    .await
+                    .map_err(|m| {
+                        Error::Env(crate::env::EnvError::Start(format!("warm-up: {m}")))
+                    })?,
+            )
+        }
+        _ => None,
+    };
     let reference = super::reference::conn_for(plan, c)?;
     let (tx, collector) = measure::channel(4096);
     let progress = Arc::new(Progress::default());
@@ -167,6 +182,10 @@ async fn load_phases<T: Target>(
         tokio::time::Instant::now(),
         exposed.as_ref().map(|e| e.0.clone()),
     ));
+    if let Some((m, _)) = &exposed {
+        observer.set_sink(m.clone());
+    }
+    observer.restart_phase();
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let mut outcome = super::driver::run(
         plan,
@@ -176,8 +195,10 @@ async fn load_phases<T: Target>(
         handle.clone(),
         progress,
         reference,
+        &observer,
     )
     .await;
+    let generator = crate::report::generator::summarize(observer.finish());
     let load_seconds = t0.elapsed().as_secs_f64();
     let webhooks = match (webhooks, &c.admin) {
         (Some(w), Some(admin)) => Some(w.finish(admin).await),
@@ -278,6 +299,8 @@ async fn load_phases<T: Target>(
         totals,
         operations,
         webhooks,
+        generator: Some(generator),
+        warm_up,
         ..empty_summary(plan)
     };
     s.write(&plan.out_dir)
@@ -532,6 +555,8 @@ fn empty_summary(plan: &RunPlan) -> Summary {
         totals: Default::default(),
         operations: Vec::new(),
         webhooks: None,
+        generator: None,
+        warm_up: None,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod run_checks;
 pub mod sizes;
 pub mod sweep_run;
 pub mod versions;
+pub mod warm_up;
 pub mod webhook_row;
 
 pub use connect::{connect, Connected, Load};

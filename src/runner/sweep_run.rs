@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::profile::{self, Overrides, RunPlan};
 use crate::report::Summary;
 use crate::sweep::file::markdown;
-use crate::sweep::points::{curves, SweepPoint};
+use crate::sweep::points::SweepPoint;
 use crate::sweep::{SweepReport, SweepState};
 use std::path::{Path, PathBuf};
 
@@ -143,12 +143,13 @@ pub async fn sweep(spec: &SweepSpec) -> Result<SweepReport, Error> {
         points: Vec::new(),
         curves: Vec::new(),
         complete: false,
+        knee_bounds: Default::default(),
     };
     let n = spec.values.len();
     let record = |report: &mut SweepReport, i: usize, s: &Summary| -> Result<(), Error> {
         let x: f64 = spec.values[i].parse().unwrap_or(f64::NAN);
         report.points.push(point_from(x, s));
-        report.curves = curves(&report.points);
+        report.derive();
         write_all(&spec.dir, report)
     };
     let announce = |i: usize| {
@@ -229,7 +230,7 @@ pub fn rederive(spec: &SweepSpec) -> Option<SweepReport> {
         super::execute::discount_client_wait(&mut s.controllers, &s.operations);
         *p = point_from(p.x, &s);
     }
-    r.curves = curves(&r.points);
+    r.derive();
     write_all(&spec.dir, &r).ok()?;
     Some(r)
 }
@@ -288,5 +289,64 @@ pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
             .find(|p| p.name == "create" && p.rate_unit.as_deref() == Some("objects/s"))
             .and_then(|p| p.target_rate),
         wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
+        ..load_of(s)
+    }
+}
+
+/// The tool's CPU and the main phase's rates and server latency at one point (what decides
+/// a knee's bound, `crate::sweep::bound`). The main phase is steady when it ran, else create.
+fn load_of(s: &Summary) -> SweepPoint {
+    let gen = s.generator.as_ref();
+    let judged = gen.map(|g| {
+        std::iter::once(&g.usage.whole)
+            .chain(
+                g.usage
+                    .phases
+                    .iter()
+                    .filter(|p| p.wall_seconds >= crate::report::generator::MIN_PHASE_SECONDS),
+            )
+            .map(|u| u.cpu_percent_of_budget)
+            .fold(0.0, f64::max)
+    });
+    let phase = s
+        .phases
+        .iter()
+        .find(|p| p.name == "steady")
+        .or_else(|| s.phases.iter().find(|p| p.name == "create"));
+    let server = phase.and_then(|p| {
+        s.operations
+            .iter()
+            .filter(|o| o.phase == p.name && o.server_ms.count > 0)
+            .map(|o| o.server_ms.p99)
+            .reduce(f64::max)
+    });
+    SweepPoint {
+        x: 0.0,
+        run_id: String::new(),
+        status: String::new(),
+        throttle_wait_p99_ms: 0.0,
+        queue_wait_p99_ms: None,
+        missed_periods: None,
+        write_p99_ms: None,
+        rate_429_percent: 0.0,
+        db_size_bytes: None,
+        achieved_rps: 0.0,
+        predicted_breakpoint: None,
+        predicted_concurrency_breakpoint: None,
+        queue_backlog: None,
+        lag_p99_ms: None,
+        writes_per_second: None,
+        offered_writes_per_second: None,
+        wall_period_ms: None,
+        tool_cpu_percent: judged,
+        tool_saturated: gen
+            .map(|g| g.verdict == crate::report::generator::GeneratorVerdict::Saturated),
+        client_limit_rps: phase
+            .and_then(|p| p.client_qps)
+            .map(|q| q * s.client.pool_size as f64),
+        phase_rps: phase
+            .filter(|p| p.duration_seconds > 0.0)
+            .map(|p| p.sent as f64 / p.duration_seconds),
+        server_p99_ms: server,
     }
 }

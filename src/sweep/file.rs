@@ -25,6 +25,30 @@ pub struct SweepReport {
     /// Whether the sweep ran to its last value (true when the field is missing).
     #[serde(default = "complete_by_default")]
     pub complete: bool,
+    /// What bound each curve's knee (by metric), for the curves that have one
+    /// ([`super::bound`]).
+    #[serde(default)]
+    pub knee_bounds: std::collections::BTreeMap<String, super::bound::KneeBound>,
+}
+
+impl SweepReport {
+    /// Derives the curves and their knees' bounds from the points.
+    pub fn derive(&mut self) {
+        self.curves = super::points::curves(&self.points);
+        self.knee_bounds = self
+            .curves
+            .iter()
+            .filter_map(|c| {
+                let b = super::bound::bound_of(&self.points, c.knee.x()?)?;
+                Some((c.metric.clone(), b))
+            })
+            .collect();
+    }
+
+    /// What bound the knee of `metric`, when it has one.
+    pub fn knee_bound(&self, metric: &str) -> Option<&super::bound::KneeBound> {
+        self.knee_bounds.get(metric)
+    }
 }
 
 fn complete_by_default() -> bool {
@@ -43,12 +67,12 @@ pub fn markdown(r: &SweepReport) -> String {
     if r.state == SweepState::Accumulate {
         o += "State accumulates: one target for every point, each point adding the clusters the previous one did not create.\n\n";
     }
-    o += "| x | status | throttle wait p99 ms | queue wait p99 ms | queue backlog | missed periods | write p99 ms | writes/s | 429 % | etcd db MiB | req/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    o += "| x | status | throttle wait p99 ms | queue wait p99 ms | queue backlog | missed periods | write p99 ms | writes/s | 429 % | etcd db MiB | req/s | tool CPU % |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
     for p in &r.points {
         let _ = writeln!(
             o,
-            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {} | {:.0} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {} | {:.0} | {} |",
             p.x,
             p.status,
             p.throttle_wait_p99_ms,
@@ -61,10 +85,14 @@ pub fn markdown(r: &SweepReport) -> String {
             f(p.writes_per_second, 0),
             p.rate_429_percent,
             f(p.db_size_bytes.map(|b| b / 1048576.0), 1),
-            p.achieved_rps
+            p.achieved_rps,
+            match (p.tool_cpu_percent, p.tool_saturated) {
+                (Some(c), Some(true)) => format!("{c:.0} (saturated)"),
+                (c, _) => f(c, 0),
+            }
         );
     }
-    o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | model prediction |\n|---|---:|---:|---:|---:|\n";
+    o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | knee bound by | model prediction |\n|---|---:|---:|---:|---|---:|\n";
     for c in &r.curves {
         let x = |b: &super::knee::Breakpoint| {
             b.x()
@@ -86,9 +114,20 @@ pub fn markdown(r: &SweepReport) -> String {
             }
             _ => x(&c.knee),
         };
+        let bound = match r.knee_bound(&c.metric) {
+            Some(b) if b.generator_saturated => {
+                format!(
+                    "**{}**: {}; not the target's knee",
+                    b.bound.describe(),
+                    b.evidence
+                )
+            }
+            Some(b) => format!("{} ({})", b.bound.describe(), b.evidence),
+            None => "-".into(),
+        };
         let _ = writeln!(
             o,
-            "| {} | {t} | {} | {knee} | {model} |",
+            "| {} | {t} | {} | {knee} | {bound} | {model} |",
             c.metric,
             x(&c.crossing),
         );

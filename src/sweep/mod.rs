@@ -1,6 +1,7 @@
 //! Sweeps: one profile run over a range of values of one field, the breakpoints found on
 //! the measured curves, and the sweep's files (`sweep.json`, `sweep.md`).
 
+pub mod bound;
 pub mod file;
 pub mod knee;
 pub mod points;

@@ -46,6 +46,23 @@ pub struct SweepPoint {
     pub offered_writes_per_second: Option<f64>,
     /// The controller's sync period on the wall clock (ms), when a steady phase ran.
     pub wall_period_ms: Option<f64>,
+    /// The tool's own CPU at this point: the busiest judged stretch (the whole run, or a
+    /// phase of at least 2 s) as % of the cores it may use.
+    #[serde(default)]
+    pub tool_cpu_percent: Option<f64>,
+    /// Whether the tool was saturated at this point (its generator verdict).
+    #[serde(default)]
+    pub tool_saturated: Option<bool>,
+    /// Requests/s the client limit allows in the point's main phase (steady if it ran, else
+    /// create): QPS x pool; None when unlimited.
+    #[serde(default)]
+    pub client_limit_rps: Option<f64>,
+    /// Requests/s achieved in that phase.
+    #[serde(default)]
+    pub phase_rps: Option<f64>,
+    /// Server latency (sent → answered) p99 in that phase, worst operation (ms).
+    #[serde(default)]
+    pub server_p99_ms: Option<f64>,
 }
 
 /// One metric over the swept values, with its breakpoints.

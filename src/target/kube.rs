@@ -214,7 +214,7 @@ impl KubeTarget {
             super::stack::ClientStack::Library => None,
         };
         let config = Some(Box::new(cfg.clone()));
-        let client = kube::Client::try_from(cfg)
+        let client = super::kube_lean::library_client(&cfg)
             .map_err(|e| TargetError::Config(format!("{endpoint}: {e}")))?;
         Ok(KubeTarget {
             client,
@@ -812,6 +812,19 @@ impl Target for KubeTarget {
         patch: &serde_json::Value,
         status: bool,
     ) -> Result<(), RequestError> {
+        self.patch_versioned(api, namespace, name, patch, status)
+            .await
+            .map(|_| ())
+    }
+
+    async fn patch_versioned(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> Result<Option<String>, RequestError> {
         let mut path = format!("{}/{name}", api.collection_path(namespace));
         if status {
             path.push_str("/status");
@@ -820,7 +833,9 @@ impl Target for KubeTarget {
             .raw_typed("PATCH", &path, Some(patch), "application/merge-patch+json")
             .await?
         {
-            (c, _) if (200..300).contains(&c) => Ok(()),
+            (c, answer) if (200..300).contains(&c) => Ok(answer["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string)),
             (c, answer) => {
                 // The apiserver's reason (a 422 names the field it refused).
                 tracing::debug!(code = c, %path, message = %answer["message"], "PATCH refused");

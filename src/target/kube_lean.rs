@@ -43,12 +43,41 @@ pub enum LeanError {
     ServerName(String),
 }
 
-/// How long an idle pooled connection is kept: well under kube-apiserver's 90 s.
+/// How long an idle pooled connection is kept, on every client stack (the lean path and
+/// kube-rs's, see [`library_client`]): well under kube-apiserver's [`APISERVER_IDLE`].
 pub const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long kube-apiserver keeps an idle connection open (k8s.io/apiserver
+/// pkg/server/secure_serving.go, `IdleTimeout`).
+pub const APISERVER_IDLE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// kube-rs's client (its request building, watches and tower buffer) over a connection pool
+/// that lets idle connections go after [`POOL_IDLE`], as the lean path does: kube-rs's own
+/// pool keeps them for hyper's default 90 s, as long as the apiserver, so a connection could
+/// be picked just as the server closes it. A configuration the lean path cannot carry (a
+/// proxy) keeps kube-rs's own stack.
+pub fn library_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
+    library_client_idle(cfg, POOL_IDLE)
+}
+
+fn library_client_idle(
+    cfg: &kube::Config,
+    idle: std::time::Duration,
+) -> Result<kube::Client, kube::Error> {
+    match LeanHttp::with_idle(cfg, idle) {
+        Ok(l) => Ok(kube::Client::new(l.service, cfg.default_namespace.clone())),
+        Err(LeanError::Kube(e)) => Err(e),
+        Err(_) => kube::Client::try_from(cfg.clone()),
+    }
+}
 
 impl LeanHttp {
     /// Builds the client from a resolved kube configuration.
     pub fn new(cfg: &kube::Config) -> Result<LeanHttp, LeanError> {
+        Self::with_idle(cfg, POOL_IDLE)
+    }
+
+    fn with_idle(cfg: &kube::Config, idle: std::time::Duration) -> Result<LeanHttp, LeanError> {
         if let Some(p) = &cfg.proxy_url {
             return Err(LeanError::Proxy(p.to_string()));
         }
@@ -77,7 +106,7 @@ impl LeanHttp {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE)
+                .pool_idle_timeout(idle)
                 .build(https);
         // The errors are boxed below the auth layer: its two variants (static header, token
         // refresh) must fail alike.
@@ -96,5 +125,95 @@ impl LeanHttp {
     /// and its body still to be read.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, BoxError> {
         self.service.clone().oneshot(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// An HTTP/1.1 server on 127.0.0.1 that answers `{}` and counts the connections it
+    /// accepted.
+    async fn counting_server() -> (String, Arc<AtomicU64>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"{}")),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[test]
+    fn both_stacks_let_idle_connections_go_before_the_apiserver_does() {
+        assert!(POOL_IDLE < APISERVER_IDLE);
+    }
+
+    /// The two stacks, each over its own pool.
+    enum Stack {
+        Lean(LeanHttp),
+        Library(kube::Client),
+    }
+
+    impl Stack {
+        async fn get(&self) {
+            match self {
+                Stack::Lean(lean) => {
+                    let req = Request::get("/version").body(Body::empty()).unwrap();
+                    let resp = lean.send(req).await.unwrap();
+                    let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+                }
+                Stack::Library(client) => {
+                    let req = Request::get("/version").body(Vec::new()).unwrap();
+                    let _: serde_json::Value = client.request(req).await.unwrap();
+                }
+            }
+        }
+    }
+
+    /// Two requests in a row share one pooled connection; after the idle policy's time
+    /// without requests, the next one opens a new connection. Checked on both stacks with a
+    /// short idle time (the mechanism is the one [`POOL_IDLE`] sets).
+    #[tokio::test]
+    async fn idle_connections_are_dropped_on_both_stacks() {
+        let idle = Duration::from_millis(300);
+        for name in ["lean", "library"] {
+            let (url, accepted) = counting_server().await;
+            let cfg = kube::Config::new(url.parse().unwrap());
+            let stack = match name {
+                "lean" => Stack::Lean(LeanHttp::with_idle(&cfg, idle).unwrap()),
+                _ => Stack::Library(library_client_idle(&cfg, idle).unwrap()),
+            };
+            stack.get().await;
+            stack.get().await;
+            assert_eq!(
+                accepted.load(Ordering::Relaxed),
+                1,
+                "{name}: one pooled connection"
+            );
+            tokio::time::sleep(idle * 3).await;
+            stack.get().await;
+            assert_eq!(
+                accepted.load(Ordering::Relaxed),
+                2,
+                "{name}: the idle connection was let go"
+            );
+        }
     }
 }

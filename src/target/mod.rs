@@ -244,6 +244,22 @@ pub trait Target: Clone + Send + Sync + 'static {
         patch: &serde_json::Value,
         status: bool,
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    /// [`Target::patch`] that also returns the resourceVersion the write was stored at,
+    /// when the target reports it (what matches a watch event to the write that caused
+    /// it). The default patches and reports none.
+    fn patch_versioned(
+        &self,
+        api: &ApiRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> impl Future<Output = Result<Option<String>, RequestError>> + Send {
+        async move {
+            self.patch(api, namespace, name, patch, status).await?;
+            Ok(None)
+        }
+    }
     /// Deletes one object by name (absent objects count as deleted).
     fn delete(
         &self,

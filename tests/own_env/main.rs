@@ -17,4 +17,5 @@ mod rbac;
 mod sizes;
 mod upstream_schemas;
 mod version_matrix;
+mod warm_up;
 mod webhooks;

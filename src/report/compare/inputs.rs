@@ -440,6 +440,7 @@ fn row_value(dir: &Path, row: Option<&Row>) -> Value {
         RowStatus::NotReached => Value::Beyond(range_end(dir, row)),
         RowStatus::Skipped => Value::Absent("skipped".into()),
         RowStatus::Failed => Value::Absent("failed".into()),
+        RowStatus::BoundElsewhere => Value::Absent("bound elsewhere".into()),
     }
 }
 

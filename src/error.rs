@@ -24,7 +24,7 @@ pub enum Error {
     Env(#[from] crate::env::EnvError),
     /// The target failed during set-up.
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::backend::TargetError),
     /// The Prometheus to read observations from could not be used (before any load).
     #[error(transparent)]
     Prometheus(#[from] crate::measure::prometheus::PrometheusError),

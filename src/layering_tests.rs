@@ -160,8 +160,8 @@ fn the_path_parser_sees_every_form() {
         ["engine", "report"]
     );
     assert_eq!(
-        crate_paths("let x = crate::model::f(crate::target::g());"),
-        ["model", "target"]
+        crate_paths("let x = crate::model::f(crate::backend::g());"),
+        ["model", "backend"]
     );
     assert!(crate_paths("capi_loadgen::run(x); my_crate::y").is_empty());
     assert_eq!(code_of("use crate::a; // crate::b"), "use crate::a; ");

@@ -14,8 +14,8 @@ pub mod prometheus;
 pub mod scrape;
 pub mod timeseries;
 
+use crate::backend::RequestError;
 use crate::model::Kind;
-use crate::target::RequestError;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -90,7 +90,7 @@ pub(super) fn etcd(
         ));
     }
     let tls =
-        (s.ca_file.is_some() || s.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+        (s.ca_file.is_some() || s.cert_file.is_some()).then(|| crate::backend::etcd::EtcdTls {
             ca: s.ca_file.clone(),
             cert: s.cert_file.clone(),
             key: s.key_file.clone(),

@@ -176,7 +176,7 @@ pub(super) fn target_plan(
         ));
     }
     let tls =
-        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::backend::etcd::EtcdTls {
             ca: t.ca_file.clone(),
             cert: t.cert_file.clone(),
             key: t.key_file.clone(),

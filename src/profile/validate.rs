@@ -23,7 +23,7 @@ pub enum TargetPlan {
         /// Endpoints; empty = start the local environment and use its etcd.
         endpoints: Vec<String>,
         /// TLS client settings.
-        tls: Option<crate::target::etcd::EtcdTls>,
+        tls: Option<crate::backend::etcd::EtcdTls>,
         /// The local environment to start when `endpoints` is empty.
         local: LocalOptions,
         /// Endpoints off loopback the safety guard lets through.
@@ -95,7 +95,7 @@ pub struct ObserveEtcd {
     /// Client URLs.
     pub endpoints: Vec<String>,
     /// TLS client settings.
-    pub tls: Option<crate::target::etcd::EtcdTls>,
+    pub tls: Option<crate::backend::etcd::EtcdTls>,
 }
 
 /// Default `observe.memory_settle_seconds`.

@@ -534,7 +534,7 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
     let ns_role = named(
         &docs,
         "ClusterRole",
-        capi_loadgen::target::access::NAMESPACE_ROLE,
+        capi_loadgen::backend::access::NAMESPACE_ROLE,
     );
     let binding = find(&docs, "ClusterRoleBinding");
     assert_eq!(str_at(sa, "/metadata/name"), Some("capi-loadgen"));
@@ -587,7 +587,7 @@ fn rbac_grants_the_tool_what_it_needs_and_no_more() {
             .1,
         [format!(
             "bind {}",
-            capi_loadgen::target::access::NAMESPACE_ROLE
+            capi_loadgen::backend::access::NAMESPACE_ROLE
         )]
     );
     // CRDs: read; change only the tool's own, by name; never create (rbac-crds.yaml opts in).

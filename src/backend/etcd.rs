@@ -2,12 +2,12 @@
 //! under its default `/registry` prefix: `/registry/<group>/<plural>/<ns>/<name>` with JSON for custom resources,
 //! `/registry/secrets/<ns>/<name>` and `/registry/namespaces/<name>` as `k8s\0` protobuf for
 //! built-ins, in the stored form the apiserver produces (uid, creationTimestamp,
-//! generation, managedFields; see [`super::encode`]). Creates are create-only transactions
+//! generation, managedFields; see [`crate::stored::encode`]). Creates are create-only transactions
 //! (create revision = 0), updates are guarded by the mod revision.
 
-use super::encode::{self, StoreMeta, StoredFormat};
 use super::{Created, EtcdError, RequestError, Target, TargetError};
-use crate::model::{self, ApiRef, Object};
+use crate::model::{ApiRef, Object};
+use crate::stored::encode::{self, StoredFormat};
 use etcd_client::{
     AlarmAction, AlarmOptions, AlarmType, Client, CompactionOptions, Compare, CompareOp,
     GetOptions, Txn, TxnOp,
@@ -15,8 +15,7 @@ use etcd_client::{
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Field manager recorded in managedFields, as the kube target's User-Agent makes it.
-pub const MANAGER: &str = "capi-loadgen";
+pub use crate::stored::value::{decode_value, MANAGER};
 
 /// Client certificates for an etcd with TLS.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -114,15 +113,6 @@ pub fn key_prefix(api: &ApiRef, namespace: Option<&str>) -> String {
         p.push('/');
     }
     p
-}
-
-/// Decodes a stored value: protobuf or JSON for built-ins, JSON for custom resources.
-pub fn decode_value(api: &ApiRef, bytes: &[u8]) -> Option<serde_json::Value> {
-    if api.group.is_empty() {
-        encode::decode_builtin(bytes).ok()
-    } else {
-        serde_json::from_slice(bytes).ok()
-    }
 }
 
 /// Equality (`k=v`) and existence (`k`) label selector terms, comma-separated (AND).
@@ -402,28 +392,9 @@ impl EtcdTarget {
         obj: &serde_json::Value,
         format: StoredFormat,
     ) -> Result<Vec<u8>, RequestError> {
-        if api.group.is_empty() {
-            encode::encode_builtin(obj, format).map_err(|_| RequestError::Etcd(EtcdError::Other))
-        } else {
-            Ok(encode::encode_json(obj))
-        }
+        crate::stored::value::encode_value(api, obj, format)
+            .map_err(|_| RequestError::Etcd(EtcdError::Other))
     }
-}
-
-/// Now as `metadata.creationTimestamp` (RFC 3339, seconds), formatted once per second per
-/// thread.
-fn creation_timestamp() -> String {
-    thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
-    }
-    let now = chrono::Utc::now();
-    LAST.with_borrow_mut(|(sec, text)| {
-        if *sec != now.timestamp() {
-            *sec = now.timestamp();
-            *text = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        }
-        text.clone()
-    })
 }
 
 /// Which apiserver wrote this etcd: every server since v1.21 labels namespaces with
@@ -453,37 +424,15 @@ async fn detect_format(client: &mut Client) -> StoredFormat {
 }
 
 /// The UID and the value bytes kube-apiserver would store for a create of `obj` with
-/// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences),
-/// in the stored form `format`.
+/// `body` ([`crate::stored::value::stored_value`]); an object that cannot be encoded is an
+/// etcd failure of class `other`.
 pub fn stored_value(
     obj: &Object,
     body: &serde_json::Value,
     format: StoredFormat,
 ) -> Result<(String, Vec<u8>), RequestError> {
-    let uid = if obj.uid.is_empty() {
-        let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
-            .as_str()
-            .unwrap_or("");
-        model::placeholder_uid(run_id, obj.namespace.as_deref().unwrap_or(""), &obj.name)
-    } else {
-        obj.uid.clone()
-    };
-    let now = creation_timestamp();
-    let custom = !obj.api.group.is_empty();
-    let meta = StoreMeta {
-        uid: &uid,
-        creation_timestamp: &now,
-        manager: MANAGER,
-        is_custom_resource: custom,
-        strip_status: custom,
-        format,
-    };
-    if let Some(value) = super::stored_json::custom_resource(body, &meta) {
-        return Ok((uid, value));
-    }
-    let stored = encode::stored_form(body, &meta);
-    let value = EtcdTarget::encode(&obj.api, &stored, format)?;
-    Ok((uid, value))
+    crate::stored::value::stored_value(obj, body, format)
+        .map_err(|_| RequestError::Etcd(EtcdError::Other))
 }
 
 impl Target for EtcdTarget {
@@ -503,9 +452,9 @@ impl Target for EtcdTarget {
     async fn create_rendered(
         &self,
         obj: &Object,
-        body: &super::template::Rendered<'_>,
+        body: &crate::stored::template::Rendered<'_>,
     ) -> Result<Created, RequestError> {
-        let now = creation_timestamp();
+        let now = crate::stored::value::creation_timestamp();
         let value = body
             .stored(self.format, &obj.uid, &now)
             .map_err(|_| RequestError::Etcd(EtcdError::Other))?;
@@ -535,8 +484,8 @@ impl Target for EtcdTarget {
         namespace: Option<&str>,
         label_selector: &str,
         resource_version: &str,
-    ) -> Result<crate::target::WatchStream, RequestError> {
-        use crate::target::WatchItem;
+    ) -> Result<crate::backend::WatchStream, RequestError> {
+        use crate::backend::WatchItem;
         use futures::StreamExt;
         let prefix = key_prefix(api, namespace);
         // Like the apiserver, a watch from version V delivers changes after V.

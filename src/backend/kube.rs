@@ -632,7 +632,7 @@ impl KubeTarget {
                 }
             };
             if nospace(status, &body) {
-                return Err(RequestError::Etcd(crate::target::EtcdError::NoSpace));
+                return Err(RequestError::Etcd(crate::backend::EtcdError::NoSpace));
             }
             if status == 429 || (status >= 500 && retry.is_some()) {
                 return Err(RequestError::Http {
@@ -693,7 +693,7 @@ impl Target for KubeTarget {
     async fn create_rendered(
         &self,
         obj: &Object,
-        body: &super::template::Rendered<'_>,
+        body: &crate::stored::template::Rendered<'_>,
     ) -> Result<Created, RequestError> {
         if obj.kind == crate::model::Kind::Namespace && self.namespace_subject.is_some() {
             // Binding the namespace's RoleBinding reads the body.
@@ -734,7 +734,7 @@ impl Target for KubeTarget {
         namespace: Option<&str>,
         label_selector: &str,
         resource_version: &str,
-    ) -> Result<crate::target::WatchStream, RequestError> {
+    ) -> Result<crate::backend::WatchStream, RequestError> {
         use futures::StreamExt;
         use kube::api::{ApiResource, DynamicObject, WatchEvent, WatchParams};
         let ar = ApiResource {
@@ -762,18 +762,18 @@ impl Target for KubeTarget {
         Ok(stream
             .map(move |ev| match ev {
                 Ok(WatchEvent::Added(o)) | Ok(WatchEvent::Modified(o)) => {
-                    Ok(crate::target::WatchItem::Changed {
+                    Ok(crate::backend::WatchItem::Changed {
                         key: key(&o),
                         resource_version: rv(&o),
                     })
                 }
-                Ok(WatchEvent::Deleted(o)) => Ok(crate::target::WatchItem::Deleted {
+                Ok(WatchEvent::Deleted(o)) => Ok(crate::backend::WatchItem::Deleted {
                     resource_version: rv(&o),
                 }),
-                Ok(WatchEvent::Bookmark(b)) => Ok(crate::target::WatchItem::Bookmark {
+                Ok(WatchEvent::Bookmark(b)) => Ok(crate::backend::WatchItem::Bookmark {
                     resource_version: b.metadata.resource_version,
                 }),
-                Ok(WatchEvent::Error(e)) if e.code == 410 => Ok(crate::target::WatchItem::Gone),
+                Ok(WatchEvent::Error(e)) if e.code == 410 => Ok(crate::backend::WatchItem::Gone),
                 Ok(WatchEvent::Error(e)) => Err(RequestError::http(e.code)),
                 Err(e) => Err(classify(&e)),
             })

@@ -11,6 +11,7 @@ mod crd_dir_tests;
 mod locate;
 mod observe;
 pub mod phases;
+mod run_plan;
 pub mod shard;
 mod sweep_section;
 mod target;
@@ -22,11 +23,11 @@ pub mod webhooks;
 
 pub use crd_dir::read_dir as read_crd_dir;
 pub use observe::ObservePrometheus;
-pub use sweep_section::SweepPlan;
-pub use types::*;
-pub use validate::{
+pub use run_plan::{
     new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
 };
+pub use sweep_section::SweepPlan;
+pub use types::*;
 pub use webhooks::{FailurePolicy, LatencyPlan, WebhookPlan};
 
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! `observe.apiserver_urls`, and a Prometheus to read them from instead
 //! (`observe.prometheus_url` or `--prometheus-url`).
 
+use super::run_plan::ObserveEtcd;
 use super::types::ObserveEtcdSection;
-use super::validate::ObserveEtcd;
 use super::ProfileError;
 use std::path::PathBuf;
 

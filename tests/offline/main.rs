@@ -3,6 +3,7 @@
 
 mod bad_profiles;
 mod compare;
+mod deploy_manifests;
 mod dry_run;
 mod fuzz_corpus;
 mod guard;

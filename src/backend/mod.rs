@@ -9,6 +9,7 @@ pub mod guard;
 pub mod kube;
 pub mod kube_lean;
 pub mod kubeconfig;
+pub mod namespace_binding;
 pub mod stack;
 
 use crate::model::{ApiRef, Object};

@@ -8,6 +8,7 @@ mod class_era;
 mod crd_dir;
 #[cfg(test)]
 mod crd_dir_tests;
+mod fields;
 mod locate;
 mod observe;
 pub mod phases;
@@ -22,10 +23,8 @@ mod validate;
 pub mod webhooks;
 
 pub use crd_dir::read_dir as read_crd_dir;
-pub use observe::ObservePrometheus;
-pub use run_plan::{
-    new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
-};
+pub use observe::{ObserveEtcd, ObservePrometheus};
+pub use run_plan::{new_run_id, ClientPlan, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 pub use sweep_section::SweepPlan;
 pub use types::*;
 pub use webhooks::{FailurePolicy, LatencyPlan, WebhookPlan};

@@ -3,10 +3,18 @@
 //! `observe.apiserver_urls`, and a Prometheus to read them from instead
 //! (`observe.prometheus_url` or `--prometheus-url`).
 
-use super::run_plan::ObserveEtcd;
 use super::types::ObserveEtcdSection;
 use super::ProfileError;
 use std::path::PathBuf;
+
+/// etcd endpoints to observe (not to write to).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserveEtcd {
+    /// Client URLs.
+    pub endpoints: Vec<String>,
+    /// TLS client settings.
+    pub tls: Option<crate::backend::etcd::EtcdTls>,
+}
 
 /// `observe.prometheus_url` and its settings.
 #[derive(Clone, Debug, PartialEq)]

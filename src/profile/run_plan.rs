@@ -1,6 +1,7 @@
 //! What a validated profile becomes: the [`RunPlan`] and its parts (target, client,
 //! observation, watch), and the limits validation holds profiles to.
 
+use super::observe::ObserveEtcd;
 use super::types::*;
 use crate::env::LocalOptions;
 use crate::model::{FleetSpec, Kind};
@@ -86,15 +87,6 @@ pub struct ObservePlan {
     pub apiserver_urls: Vec<String>,
     /// A Prometheus to read the series from instead of scraping.
     pub prometheus: Option<super::observe::ObservePrometheus>,
-}
-
-/// etcd endpoints to observe (not to write to).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObserveEtcd {
-    /// Client URLs.
-    pub endpoints: Vec<String>,
-    /// TLS client settings.
-    pub tls: Option<crate::backend::etcd::EtcdTls>,
 }
 
 /// Default `observe.memory_settle_seconds`.

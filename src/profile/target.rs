@@ -1,9 +1,9 @@
 //! Validation of `target:` and `local:` into [`TargetPlan`]: where the load goes, and the
 //! local environment's settings.
 
+use super::fields::positive;
 use super::run_plan::TargetPlan;
 use super::types::*;
-use super::validate::positive;
 use super::ProfileError;
 use crate::env::assets::{Version, Wanted};
 use crate::env::LocalOptions;

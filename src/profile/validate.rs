@@ -1,6 +1,7 @@
 //! Every cross-field check, in one place: a parsed [`Profile`] becomes a [`RunPlan`] or an error
 //! naming the field.
 
+use super::fields::positive;
 use super::run_plan::*;
 use super::types::*;
 use super::ProfileError;
@@ -41,23 +42,6 @@ fn valid_dns_subdomain(s: &str) -> bool {
 }
 
 type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
-
-pub(super) fn positive(
-    err: Err,
-    field: &str,
-    v: Option<u64>,
-    default: u64,
-    max: u64,
-) -> Result<u64, ProfileError> {
-    let v = v.unwrap_or(default);
-    if v == 0 {
-        return Err(err(field, "must be > 0".into()));
-    }
-    if v > max {
-        return Err(err(field, format!("{v} is too large (at most {max})")));
-    }
-    Ok(v)
-}
 
 fn client_plan(c: &ClientSection, err: Err) -> Result<(ClientPlan, u64), ProfileError> {
     let (qps, burst, conc, preset): (f64, u64, u64, Option<&str>) = match c.preset {

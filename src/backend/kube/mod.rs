@@ -170,7 +170,7 @@ impl KubeTarget {
         namespace: &serde_json::Value,
         subject: &serde_json::Value,
     ) -> Result<(), RequestError> {
-        let rb = super::access::binding(namespace, subject);
+        let rb = super::namespace_binding::binding(namespace, subject);
         let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
         let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
         let bytes = serde_json::to_vec(&rb).map_err(|_| RequestError::Transport)?;

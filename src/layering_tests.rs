@@ -480,7 +480,6 @@ const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
     ("model/machine.rs", "model/objects.rs"),
     ("model/machine.rs", "model/providers.rs"),
     ("model/meta.rs", "model/spec.rs"),
-    ("model/cloudinit.rs", "model/secrets.rs"),
     ("model/objects.rs", "model/providers.rs"),
     ("model/crds.rs", "model/objects.rs"),
     ("model/crds.rs", "model/spec.rs"),

@@ -24,7 +24,7 @@ pub enum Error {
     Env(#[from] crate::env::EnvError),
     /// The target failed during set-up.
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::backend::TargetError),
     /// The real Cluster API managers could not be set up, or did not finish the run.
     #[error(transparent)]
     Capi(#[from] crate::real_controllers::CapiError),

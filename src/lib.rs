@@ -3,14 +3,16 @@
 //!
 //! A request's way through the code: `profile` (parse + validate into a
 //! [`profile::RunPlan`]) → `runner` (connect, drive the phases) → `engine` (phases, workers,
-//! the rate-limited client `pool`) → `target` (kube-apiserver or etcd) → `measure`
+//! the rate-limited client `pool`) → `backend` (kube-apiserver or etcd) → `measure`
 //! (collector: histograms, counters) → `report` (summary.json, tables, merge, compare).
-//! `env` starts the local etcd + kube-apiserver; `model` generates the CAPI objects;
+//! `env` starts the local etcd + kube-apiserver; `stored` encodes objects as kube-apiserver
+//! stores them in etcd; `model` generates the CAPI objects;
 //! `sweep` finds breakpoints on curves; `plan` sizes management clusters from measurements.
 //! `docs/` explains the models behind the numbers.
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod cli;
 mod commands;
 pub mod engine;
@@ -24,8 +26,8 @@ pub mod profile;
 pub mod real_controllers;
 pub mod report;
 pub mod runner;
+pub mod stored;
 pub mod sweep;
-pub mod target;
 pub mod thresholds;
 pub mod webhook;
 

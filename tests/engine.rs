@@ -442,7 +442,7 @@ async fn churn_replaces_machines_and_delete_removes_the_fleet() {
     assert_eq!(s.phases[2].mode, "open");
     assert_eq!(s.totals.ok, s.totals.sent, "every request succeeded");
     // Nothing of the run is left but its (terminating) namespaces.
-    let admin = capi_loadgen::target::kube::KubeTarget::from_kubeconfig(
+    let admin = capi_loadgen::backend::kube::KubeTarget::from_kubeconfig(
         Some(&env.kubeconfig),
         Some("capi-loadgen-admin"),
         CLIENT_TIMEOUT,
@@ -457,7 +457,7 @@ async fn churn_replaces_machines_and_delete_removes_the_fleet() {
         .into_iter()
         .filter(|k| *k != capi_loadgen::model::Kind::Namespace)
     {
-        use capi_loadgen::target::Target;
+        use capi_loadgen::backend::Target;
         let left = admin
             .list_names(
                 &spec.api_ref(kind),

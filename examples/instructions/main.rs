@@ -9,10 +9,10 @@
 //! `instructions [--old] [--iterations N] [--only PREFIX]`: prints `scenario iterations`
 //! per line in the order the profiles are dumped.
 
+use capi_loadgen::backend::Target;
 use capi_loadgen::model::{self, create_body, FleetSpec, Kind, Object};
-use capi_loadgen::target::encode::StoredFormat;
-use capi_loadgen::target::template::{reference, FleetTemplates, Form, Rendered};
-use capi_loadgen::target::Target;
+use capi_loadgen::stored::encode::StoredFormat;
+use capi_loadgen::stored::template::{reference, FleetTemplates, Form, Rendered};
 use std::collections::HashMap;
 use std::hint::black_box;
 

@@ -3,8 +3,8 @@
 //! answering etcd's Status, Range and Txn with fixed messages (etcd).
 
 use bytes::Bytes;
-use capi_loadgen::target::etcd::EtcdTarget;
-use capi_loadgen::target::kube::KubeTarget;
+use capi_loadgen::backend::etcd::EtcdTarget;
+use capi_loadgen::backend::kube::KubeTarget;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};

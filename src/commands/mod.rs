@@ -65,5 +65,5 @@ fn connection_overrides(conn: &crate::cli::ConnectionArgs) -> crate::profile::Ov
 /// `$KUBECONFIG` as the target after `--kubeconfig` (kubectl's convention), for commands
 /// that run a profile (`run`, `sweep`).
 fn kubeconfig_env() -> Option<String> {
-    crate::target::kubeconfig::env_value().map(|v| v.to_string_lossy().into_owned())
+    crate::backend::kubeconfig::env_value().map(|v| v.to_string_lossy().into_owned())
 }

@@ -5,12 +5,12 @@
 //! Machine). Rounds walk the workers in order, so successive rounds touch different machines.
 
 use super::request::PhaseContext;
+use crate::backend::Target;
 use crate::measure::Verb;
 use crate::model::create_body;
 use crate::model::{self, FleetSpec, Kind, Object};
 use crate::profile::phases::ChurnPlan;
 use crate::profile::ChurnMode;
-use crate::target::Target;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;

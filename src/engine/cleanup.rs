@@ -6,9 +6,9 @@
 //! handled by the caller, which knows whether a namespace still holds anything foreign.
 
 use super::request::PhaseContext;
+use crate::backend::Target;
 use crate::measure::Verb;
 use crate::model::{self, ApiRef, CapiVersion, FleetSpec, Kind, Provider};
-use crate::target::Target;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 

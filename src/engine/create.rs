@@ -8,11 +8,11 @@
 //! from it, so falling behind the schedule shows as latency, not as a lower request rate.
 
 pub use super::request::{PhaseContext, Progress};
+use crate::backend::{Created, Target};
 use crate::measure::Verb;
 use crate::model::{self, create_body, FleetSpec, Kind, Object};
 use crate::profile::phases::{CreatePlan, Rate};
-use crate::target::template::{FleetTemplates, Rendered};
-use crate::target::{Created, Target};
+use crate::stored::template::{FleetTemplates, Rendered};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -4,10 +4,10 @@
 
 use super::create::Schedule;
 use super::request::PhaseContext;
+use crate::backend::Target;
 use crate::measure::Verb;
 use crate::model::{self, FleetSpec, Object};
 use crate::profile::phases::DeletePlan;
-use crate::target::Target;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::time::Instant;

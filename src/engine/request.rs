@@ -5,11 +5,11 @@
 
 use super::pool::ClientPool;
 use super::{Stop, StopHandle, StopReason};
+use crate::backend::RequestError;
 pub use crate::measure::Progress;
 use crate::measure::{Sample, Verb};
 use crate::model::Kind;
 use crate::profile::OnTargetFailure;
-use crate::target::RequestError;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl<T> PhaseContext<T> {
     /// long the worker backs off instead.
     fn judge_target(&self, outcome: &Result<(), RequestError>) -> Option<Duration> {
         match outcome {
-            Err(RequestError::Etcd(crate::target::EtcdError::NoSpace)) => {
+            Err(RequestError::Etcd(crate::backend::EtcdError::NoSpace)) => {
                 self.stopper.stop(StopReason::QuotaFull(
                     "etcd NOSPACE: mvcc: database space exceeded".into(),
                 ));

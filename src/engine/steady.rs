@@ -14,11 +14,11 @@
 use super::queue::{Added, WorkQueue};
 use super::request::PhaseContext;
 use super::tally::{Tallied, Tally};
+use crate::backend::Target;
 use crate::measure::Verb;
 use crate::model::{self, ApiRef, FleetSpec, Kind};
 use crate::profile::phases::{CallMix, SteadyPlan};
 use crate::profile::EnqueueMode;
-use crate::target::Target;
 use hdrhistogram::Histogram;
 use rand::Rng;
 use std::cmp::Reverse;

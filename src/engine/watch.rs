@@ -5,9 +5,9 @@
 //! disconnect, and restart from the current version when it is too old (410 / compaction).
 
 use super::Stop;
+use crate::backend::{Target, WatchItem};
 use crate::measure::new_histogram;
 use crate::model::{ApiRef, Kind};
-use crate::target::{Target, WatchItem};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! <https://kubernetes.io/docs/concepts/cluster-administration/flow-control/>): the model
 //! behind the 429-onset breakpoint.
 
-use crate::target::kube::KubeTarget;
+use crate::backend::kube::KubeTarget;
 use serde_json::Value;
 
 /// Seat limits the apiserver itself reports for a priority level (v1.26+ with seat

@@ -7,7 +7,7 @@
 //! <https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/>), and
 //! each is scraped directly with the kubeconfig's credentials.
 
-use crate::target::kube::KubeTarget;
+use crate::backend::kube::KubeTarget;
 
 /// `https://<address>:<port>` of every ready endpoint of the `default/kubernetes`
 /// EndpointSlices, sorted; empty when none lists one.

@@ -15,8 +15,8 @@ pub mod scrape;
 pub mod self_observe;
 pub mod timeseries;
 
+use crate::backend::RequestError;
 use crate::model::Kind;
-use crate::target::RequestError;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

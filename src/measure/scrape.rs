@@ -4,7 +4,7 @@
 //! not exported is listed as not observed; the run goes on either way.
 
 use super::metrics::{quantile_of_delta, InstanceSnapshots, Snapshot};
-use crate::target::etcd::EtcdTarget;
+use crate::backend::etcd::EtcdTarget;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -221,7 +221,7 @@ mod tests {
             outcome: if ok {
                 Ok(())
             } else {
-                Err(crate::target::RequestError::http(429))
+                Err(crate::backend::RequestError::http(429))
             },
             done,
         }

@@ -16,7 +16,7 @@ use super::kubeadm::{
 use super::machine::{ConfigVariant, MachineInfo};
 use super::meta::ClusterCtx;
 use super::names::Rng;
-use super::secrets::{cert_pem, key_pem, Material};
+use super::pem::{cert_pem, key_pem, Material};
 
 const HEADER: &str = "## template: jinja\n#cloud-config\n\nwrite_files:\n";
 const PLACEHOLDER_PATH: &str = "/run/cluster-api/placeholder";

@@ -44,6 +44,7 @@ mod machine;
 mod meta;
 mod names;
 mod objects;
+mod pem;
 mod pools;
 mod providers;
 mod schema;

@@ -1,5 +1,5 @@
 //! What varies between objects of the same shape: the per-object values a byte template
-//! (`target::template`) patches into bytes rendered once per fleet.
+//! (`stored::template`) patches into bytes rendered once per fleet.
 //!
 //! Objects with the same [`TemplateKey`] have the same structure (the same keys, lists and
 //! constants); they differ only in the [`Val`]s listed here, always in the same order for

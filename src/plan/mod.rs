@@ -256,7 +256,7 @@ impl FleetInput {
 /// scale it from the suite's fleet to this one.
 fn apiserver_memory(f: &FleetInput, c: &Calibration) -> Option<(f64, f64, String)> {
     let m = c.apiserver_memory.as_ref()?;
-    let stored = crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    let stored = crate::stored::sizing::model_bytes_per_cluster(&f.spec());
     let per_cluster = m.bytes_per_stored_byte.value * stored;
     Some((
         per_cluster,
@@ -414,7 +414,7 @@ fn flags(f: &FleetInput, c: &Calibration, clusters: f64) -> Flags {
 
 /// Computes the plan.
 pub fn plan(f: &FleetInput, c: &Calibration, calibration_from: &str) -> CapacityPlan {
-    let model_bytes = crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    let model_bytes = crate::stored::sizing::model_bytes_per_cluster(&f.spec());
     let bytes_per_cluster = model_bytes * c.etcd_bytes_factor.value;
     let n = f.clusters as f64;
     let memory = apiserver_memory(f, c);
@@ -508,7 +508,7 @@ fn claim_checks(f: &FleetInput, c: &Calibration, bytes_per_cluster: f64) -> Vec<
         let mut hundred = f.clone();
         hundred.machines_per_cluster = 101;
         let b = |x: &FleetInput| {
-            crate::target::sizing::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
+            crate::stored::sizing::model_bytes_per_cluster(&x.spec()) * c.etcd_bytes_factor.value
         };
         (b(&hundred) - b(&one)) / 100.0
     };

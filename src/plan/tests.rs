@@ -15,7 +15,7 @@ fn by_id<'a>(p: &'a CapacityPlan, id: &str) -> &'a Breakpoint {
 /// A calibration whose db factor stores exactly `bytes` per cluster of `f`'s shape.
 fn storing(f: &FleetInput, bytes: f64) -> Calibration {
     let mut c = Calibration::default();
-    c.etcd_bytes_factor.value = bytes / crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    c.etcd_bytes_factor.value = bytes / crate::stored::sizing::model_bytes_per_cluster(&f.spec());
     c
 }
 
@@ -185,7 +185,7 @@ fn kept_flags_size_by_the_client_limit() {
 fn apiserver_memory_rows_and_the_request_per_shard() {
     use super::calibration::ApiserverMemoryCalibration;
     let f = fleet(10_000);
-    let stored = crate::target::sizing::model_bytes_per_cluster(&f.spec());
+    let stored = crate::stored::sizing::model_bytes_per_cluster(&f.spec());
     let mut c = storing(&f, 8.0 * GIB / 50_000.0);
     // 1 MiB of resident memory per cluster of this shape, 256 MiB without the fleet.
     let fig = |value: f64| Figure {

@@ -9,9 +9,11 @@ mod class_era;
 mod crd_dir;
 #[cfg(test)]
 mod crd_dir_tests;
+mod fields;
 mod locate;
 mod observe;
 pub mod phases;
+mod run_plan;
 pub mod shard;
 mod sweep_section;
 mod target;
@@ -22,12 +24,10 @@ mod validate;
 pub mod webhooks;
 
 pub use crd_dir::read_dir as read_crd_dir;
-pub use observe::ObservePrometheus;
+pub use observe::{ObserveEtcd, ObservePrometheus};
+pub use run_plan::{new_run_id, ClientPlan, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 pub use sweep_section::SweepPlan;
 pub use types::*;
-pub use validate::{
-    new_run_id, ClientPlan, ObserveEtcd, RunPlan, TargetPlan, CLIENT_GO_MAX_RETRIES,
-};
 pub use webhooks::{FailurePolicy, LatencyPlan, WebhookPlan};
 
 use std::path::{Path, PathBuf};

@@ -4,9 +4,17 @@
 //! (`observe.prometheus_url` or `--prometheus-url`).
 
 use super::types::ObserveEtcdSection;
-use super::validate::ObserveEtcd;
 use super::ProfileError;
 use std::path::PathBuf;
+
+/// etcd endpoints to observe (not to write to).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserveEtcd {
+    /// Client URLs.
+    pub endpoints: Vec<String>,
+    /// TLS client settings.
+    pub tls: Option<crate::backend::etcd::EtcdTls>,
+}
 
 /// `observe.prometheus_url` and its settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +98,7 @@ pub(super) fn etcd(
         ));
     }
     let tls =
-        (s.ca_file.is_some() || s.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+        (s.ca_file.is_some() || s.cert_file.is_some()).then(|| crate::backend::etcd::EtcdTls {
             ca: s.ca_file.clone(),
             cert: s.cert_file.clone(),
             key: s.key_file.clone(),

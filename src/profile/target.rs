@@ -1,8 +1,9 @@
 //! Validation of `target:` and `local:` into [`TargetPlan`]: where the load goes, and the
 //! local environment's settings.
 
+use super::fields::positive;
+use super::run_plan::TargetPlan;
 use super::types::*;
-use super::validate::{positive, TargetPlan};
 use super::ProfileError;
 use crate::env::assets::{Version, Wanted};
 use crate::env::LocalOptions;
@@ -176,7 +177,7 @@ pub(super) fn target_plan(
         ));
     }
     let tls =
-        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::target::etcd::EtcdTls {
+        (t.ca_file.is_some() || t.cert_file.is_some()).then(|| crate::backend::etcd::EtcdTls {
             ca: t.ca_file.clone(),
             cert: t.cert_file.clone(),
             key: t.key_file.clone(),

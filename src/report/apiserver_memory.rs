@@ -174,7 +174,7 @@ pub fn size(b: f64) -> String {
 
 /// The fit for `breakpoints.md`.
 pub fn markdown(m: &MemoryFit) -> String {
-    let g = super::breakpoints::group;
+    let g = super::numbers::group;
     let mut o = String::new();
     let r = &m.resident_per_cluster;
     let _ = writeln!(

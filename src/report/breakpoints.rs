@@ -3,6 +3,7 @@
 //! measured here and the plots that show it. `docs/breakpoints.md` explains the table and
 //! its public sources.
 
+pub use super::numbers::group;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -260,23 +261,6 @@ fn num(v: Option<f64>, unit: &str) -> String {
         Some(x) if x >= 100.0 => format!("{} {unit}", group(x)),
         Some(x) => format!("{x:.1} {unit}"),
         None => "-".into(),
-    }
-}
-
-/// 12345.6 → "12,346".
-pub fn group(x: f64) -> String {
-    let s = format!("{:.0}", x.abs());
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if x < 0.0 {
-        format!("-{out}")
-    } else {
-        out
     }
 }
 

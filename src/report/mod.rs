@@ -12,6 +12,7 @@ pub mod health;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+mod numbers;
 pub mod plot;
 pub mod shards;
 pub mod summary;

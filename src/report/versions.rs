@@ -6,7 +6,8 @@
 //! Each version's own results stay in `<dir>/<version>/` (a sweep folder or a breakpoints
 //! folder), so every number here can be traced to its run.
 
-use super::breakpoints::{group, BreakpointsReport};
+use super::breakpoints::BreakpointsReport;
+use super::numbers::group;
 use crate::sweep::file::SweepReport;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;

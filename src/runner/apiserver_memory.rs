@@ -86,7 +86,7 @@ pub async fn apiserver_memory_row(spec: SweepSpec) -> Result<Row, Error> {
         },
     )?;
     let limits = plan.observe.apiserver_memory_limits_bytes.clone();
-    let etcd_by_kind = crate::target::sizing::model_bytes_per_cluster_by_kind(&plan.fleet);
+    let etcd_by_kind = crate::stored::sizing::model_bytes_per_cluster_by_kind(&plan.fleet);
     let r = sweep(&spec).await?;
     let mut row = b.row();
     row.results = Some(format!("{id}/sweep.md"));

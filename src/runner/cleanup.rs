@@ -2,15 +2,15 @@
 //! tool created goes only when nothing foreign lives in it.
 
 use super::connect::{connect, Load};
+use crate::backend::etcd::EtcdTarget;
+use crate::backend::kube::KubeTarget;
+use crate::backend::Target;
 use crate::engine::cleanup::{self, Deleted, Selection};
 use crate::engine::request::{PhaseContext, Progress};
 use crate::engine::{pool::ClientPool, stop_signal, Stop, StopHandle};
 use crate::error::Error;
 use crate::measure;
 use crate::profile::{ClientPlan, TargetPlan};
-use crate::target::etcd::EtcdTarget;
-use crate::target::kube::KubeTarget;
-use crate::target::Target;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +23,7 @@ async fn foreign_in_kube(
     candidates: &BTreeSet<String>,
     sel: &Selection,
 ) -> Result<Foreign, Error> {
-    let setup = |e: crate::target::RequestError| {
+    let setup = |e: crate::backend::RequestError| {
         Error::Usage(format!("{}: discovery failed: {}", t.endpoint(), e.label()))
     };
     let mut out = Foreign::new();
@@ -36,14 +36,14 @@ async fn foreign_in_kube(
             // Least privilege (deploy/rbac.yaml): not in all namespaces, so in each
             // candidate; a namespace where even that is not allowed cannot be shown empty
             // and is kept.
-            Err(crate::target::RequestError::Http { code: 403, .. }) => {
+            Err(crate::backend::RequestError::Http { code: 403, .. }) => {
                 let mut found = Vec::new();
                 for ns in candidates {
                     let (base, resource) = collection.rsplit_once('/').unwrap_or(("", ""));
                     let path = format!("{base}/namespaces/{ns}/{resource}");
                     match t.list_namespaced(&path, &sel.foreign_selector()).await {
                         Ok(f) => found.extend(f),
-                        Err(crate::target::RequestError::Http { code: 403, .. }) => found.push((
+                        Err(crate::backend::RequestError::Http { code: 403, .. }) => found.push((
                             ns.clone(),
                             format!(
                                 "{resource}: not allowed to list them here, so not shown empty"

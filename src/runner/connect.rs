@@ -2,14 +2,14 @@
 //! clients (one per pool member), an admin client for set-up, and an etcd handle where one
 //! is reachable (db size, byte counts).
 
+use crate::backend::etcd::EtcdTarget;
+use crate::backend::guard;
+use crate::backend::kube::KubeTarget;
+use crate::backend::Target;
 use crate::env::{local, LocalEnv, LocalOptions};
 use crate::error::Error;
 use crate::profile::TargetPlan;
 use crate::report::summary::TargetInfo;
-use crate::target::etcd::EtcdTarget;
-use crate::target::guard;
-use crate::target::kube::KubeTarget;
-use crate::target::Target;
 use std::time::Duration;
 
 /// The load clients, of one kind.
@@ -72,7 +72,7 @@ async fn kube_clients(
 
 async fn etcd_clients(
     endpoints: &[String],
-    tls: Option<&crate::target::etcd::EtcdTls>,
+    tls: Option<&crate::backend::etcd::EtcdTls>,
     n: usize,
     timeout: Duration,
 ) -> Result<Vec<EtcdTarget>, Error> {
@@ -199,18 +199,18 @@ pub async fn connect(
             .await?;
             // Least privilege (deploy/rbac.yaml): no Secrets cluster-wide, so each namespace
             // the run creates gets a RoleBinding that opens it to this identity.
-            if !Box::pin(crate::target::access::can(&admin, "list", "secrets"))
+            if !Box::pin(crate::backend::access::can(&admin, "list", "secrets"))
                 .await
                 .unwrap_or(true)
             {
-                let subject = crate::target::access::subject(&admin).await.map_err(|e| {
+                let subject = crate::backend::access::subject(&admin).await.map_err(|e| {
                     Error::Usage(format!(
                         "{}: who am I (SelfSubjectReview): {}",
                         admin.endpoint(),
                         e.label()
                     ))
                 })?;
-                tracing::info!(%subject, "no Secrets cluster-wide: binding {} in each namespace created", crate::target::access::NAMESPACE_ROLE);
+                tracing::info!(%subject, "no Secrets cluster-wide: binding {} in each namespace created", crate::backend::access::NAMESPACE_ROLE);
                 for t in load.iter_mut().chain(std::iter::once(&mut admin)) {
                     t.bind_created_namespaces(subject.clone());
                 }

@@ -2,6 +2,7 @@
 //! each with its own pool (token buckets start full) and progress bar, all feeding one
 //! collector.
 
+use crate::backend::Target;
 use crate::engine::pool::ClientPool;
 use crate::engine::request::DEFAULT_DRAIN;
 use crate::engine::request::{PhaseContext, Progress};
@@ -12,7 +13,6 @@ use crate::model::{self, Kind};
 use crate::profile::phases::Rate;
 use crate::profile::{ClientPlan, ControllerKind, RunPlan};
 use crate::report::summary::{ControllerSummary, Distribution, PhaseSummary, WatchSummary};
-use crate::target::Target;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::model::{self, create_body, FleetSpec, Kind, Templated};
-use crate::target::template::{FleetTemplates, Rendered};
+use crate::stored::template::{FleetTemplates, Rendered};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;

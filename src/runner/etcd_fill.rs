@@ -11,7 +11,7 @@ use crate::model::{self, Kind};
 use crate::profile::{self, Overrides};
 use crate::report::breakpoints::{group, Bottleneck, Row, RowStatus};
 use crate::report::Summary;
-use crate::target::sizing::model_bytes_per_cluster;
+use crate::stored::sizing::model_bytes_per_cluster;
 use std::path::{Path, PathBuf};
 
 /// Runs the etcd-size row (only on the local environment: it fills etcd on purpose).

@@ -2,6 +2,7 @@
 //! (`summary.json`, `report.md`, `timeseries.csv`, histograms, `observed.csv`).
 
 use super::connect::{connect, Connected, Load};
+use crate::backend::Target;
 use crate::engine::request::Progress;
 use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
 use crate::error::Error;
@@ -13,7 +14,6 @@ use crate::report::summary::{
     self, ClientInfo, FleetInfo, ProfileInfo, RunStatus, ShardInfo, Summary, TargetInfo, ToolInfo,
 };
 use crate::report::table;
-use crate::target::Target;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -435,7 +435,7 @@ async fn observed_sources(
         }
     }
     if let (None, Some(o)) = (&sources.etcd, &plan.observe.etcd) {
-        match crate::target::etcd::EtcdTarget::connect(
+        match crate::backend::etcd::EtcdTarget::connect(
             &o.endpoints,
             o.tls.as_ref(),
             plan.client.timeout,
@@ -454,7 +454,7 @@ async fn observed_sources(
 /// The instances named (the profile's, or the local environment's), else those listed in
 /// `default/kubernetes`, each reachable; else why not.
 async fn scrape_instances(
-    admin: &crate::target::kube::KubeTarget,
+    admin: &crate::backend::kube::KubeTarget,
     named: &[String],
 ) -> Result<Vec<(String, kube::Client)>, String> {
     use crate::measure::instances;

@@ -22,8 +22,8 @@
 //! guess orphans nothing the identity can see.
 
 use crate::error::Error;
-use crate::target::kube::KubeTarget;
-use crate::target::Target;
+use crate::backend::kube::KubeTarget;
+use crate::backend::Target;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

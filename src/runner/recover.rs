@@ -40,7 +40,7 @@ pub async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Rec
                 "--recover needs etcd: the local environment or an etcd target (a kubeconfig does not reach etcd)".into(),
             )
         })?;
-    let failed = |e: crate::target::RequestError| Error::TargetFailed {
+    let failed = |e: crate::backend::RequestError| Error::TargetFailed {
         reason: format!("etcd recovery: {e:?}"),
         dir: PathBuf::from("-"),
     };
@@ -50,7 +50,7 @@ pub async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Rec
     // through etcd itself, as an operator would with the apiserver refusing writes.
     let deleted = cleanup(&CleanupRequest {
         target: TargetPlan::Etcd {
-            endpoints: vec![crate::target::Target::endpoint(&etcd)],
+            endpoints: vec![crate::backend::Target::endpoint(&etcd)],
             tls: None,
             local: Default::default(),
             allow: Vec::new(),

@@ -14,7 +14,7 @@ use crate::engine::cleanup::Selection;
 use crate::error::Error;
 use crate::model::{FleetSpec, Kind};
 use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
-use crate::target::Target;
+use crate::backend::Target;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -3,13 +3,13 @@
 //! etcd's 2 GiB default and 8 GiB suggested-maximum quotas.
 
 use super::execute::{execute, with_target};
+use crate::backend::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
+use crate::backend::Target;
 use crate::error::Error;
 use crate::measure::memory::{settled, MemorySample};
 use crate::measure::scrape::Sources;
 use crate::model::{self, Kind};
 use crate::profile::{RunPlan, TargetPlan};
-use crate::target::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
-use crate::target::Target;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

@@ -8,7 +8,7 @@
 
 use crate::model::{cluster_objects, namespace_objects, FleetSpec, Kind};
 use crate::report::summary::WarmUp;
-use crate::target::kube::KubeTarget;
+use crate::backend::kube::KubeTarget;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,9 @@
 
 use super::server::Hook;
 use super::WebhookError;
+use crate::backend::kube::KubeTarget;
 use crate::model::{self, FleetSpec, Kind};
 use crate::profile::WebhookPlan;
-use crate::target::kube::KubeTarget;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -121,7 +121,7 @@ pub fn configurations(
     out
 }
 
-fn request_failed(what: &str, e: crate::target::RequestError) -> WebhookError {
+fn request_failed(what: &str, e: crate::backend::RequestError) -> WebhookError {
     WebhookError::Api(format!("{what}: {}", e.label()))
 }
 

@@ -15,9 +15,9 @@ pub mod cert;
 pub mod install;
 pub mod server;
 
+use crate::backend::kube::KubeTarget;
 use crate::model::FleetSpec;
 use crate::profile::WebhookPlan;
-use crate::target::kube::KubeTarget;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

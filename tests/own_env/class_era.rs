@@ -5,8 +5,8 @@
 
 use capi_loadgen_test_support as common;
 
+use capi_loadgen::backend::kube::KubeTarget;
 use capi_loadgen::model::{self, CapiVersion, CrdSchemas, Provider};
-use capi_loadgen::target::kube::KubeTarget;
 use std::sync::Arc;
 
 /// The fleet of both runs: 3 clusters in 2 namespaces (two ClusterClasses), a health check

@@ -5,9 +5,9 @@
 
 use capi_loadgen_test_support as common;
 
+use capi_loadgen::backend::kube::KubeTarget;
 use capi_loadgen::env::{LocalEnv, LocalOptions};
 use capi_loadgen::model::CapiVersion;
-use capi_loadgen::target::kube::KubeTarget;
 use std::time::Duration;
 
 /// Request timeout of the admin client that inspects the installed CRDs.

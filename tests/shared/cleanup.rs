@@ -3,10 +3,10 @@
 
 use capi_loadgen_test_support as common;
 
+use capi_loadgen::backend::etcd::{decode_value, key_prefix, EtcdTarget};
+use capi_loadgen::backend::kube::KubeTarget;
+use capi_loadgen::backend::Target;
 use capi_loadgen::model::{self, FleetSpec, Kind};
-use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};
-use capi_loadgen::target::kube::KubeTarget;
-use capi_loadgen::target::Target;
 use std::time::Duration;
 
 /// Request timeout of the set-up clients the test reads the server with.

@@ -111,7 +111,7 @@ async fn every_dashboard_query_names_an_exported_metric() {
         server: Duration::from_millis(5),
         attempts: 2,
         responses_429: 1,
-        first: Err(capi_loadgen::target::RequestError::http(429)),
+        first: Err(capi_loadgen::backend::RequestError::http(429)),
         outcome: Ok(()),
         done: now,
     });

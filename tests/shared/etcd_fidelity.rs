@@ -3,8 +3,8 @@
 
 use capi_loadgen_test_support as common;
 
+use capi_loadgen::backend::etcd::{decode_value, key_prefix, EtcdTarget};
 use capi_loadgen::model::{self, FleetSpec, Kind};
-use capi_loadgen::target::etcd::{decode_value, key_prefix, EtcdTarget};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -196,8 +196,8 @@ async fn etcd_writes_read_back_through_the_apiserver_and_match_kube_sizes() {
 /// get / patch (spec and status) / delete behave the same on both targets.
 #[tokio::test]
 async fn get_patch_delete_on_both_targets() {
-    use capi_loadgen::target::kube::KubeTarget;
-    use capi_loadgen::target::Target;
+    use capi_loadgen::backend::kube::KubeTarget;
+    use capi_loadgen::backend::Target;
     let env = common::shared_env();
     let kube = KubeTarget::from_kubeconfig(
         Some(&env.kubeconfig),
@@ -247,7 +247,7 @@ async fn get_patch_delete_on_both_targets() {
         t.delete(&m.api, ns, &m.name).await.unwrap();
         assert_eq!(
             t.get(&m.api, ns, &m.name).await.unwrap_err(),
-            capi_loadgen::target::RequestError::http(404)
+            capi_loadgen::backend::RequestError::http(404)
         );
         // Deleting what is gone is not an error (cleanup is idempotent).
         t.delete(&m.api, ns, &m.name).await.unwrap();

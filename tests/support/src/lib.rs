@@ -239,14 +239,14 @@ pub const ADMIN_CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_
 
 /// A fresh local environment of its own (state directory `name`) and a kube client as its
 /// admin, for tests that install CRDs and inspect what a run stored.
-pub async fn own_env_with_admin(name: &str) -> (LocalEnv, capi_loadgen::target::kube::KubeTarget) {
+pub async fn own_env_with_admin(name: &str) -> (LocalEnv, capi_loadgen::backend::kube::KubeTarget) {
     let env = LocalEnv::start(&LocalOptions {
         state_dir: state_dir(name),
         ..Default::default()
     })
     .await
     .expect("local environment");
-    let admin = capi_loadgen::target::kube::KubeTarget::from_kubeconfig(
+    let admin = capi_loadgen::backend::kube::KubeTarget::from_kubeconfig(
         Some(&env.info.kubeconfig),
         Some("capi-loadgen-admin"),
         ADMIN_CLIENT_TIMEOUT,

@@ -6,7 +6,7 @@ use super::*;
 use crate::model::{
     cluster_objects, create_body, namespace_object, CapiVersion, ClusterSecret, Kind, Provider,
 };
-use crate::target::encode::{decode_builtin, StoredFormat};
+use crate::stored::encode::{decode_builtin, StoredFormat};
 
 fn fleets() -> Vec<FleetSpec> {
     let mut out = Vec::new();
@@ -186,7 +186,7 @@ fn reference_is_the_etcd_writers_encoding() {
         let body = create_body(obj, &HashMap::new());
         for format in [StoredFormat::V1_20, StoredFormat::Current] {
             let (uid, value) =
-                crate::target::etcd::stored_value(obj, &body, format).expect("stored");
+                crate::stored::value::stored_value(obj, &body, format).expect("stored");
             let stored = decode_builtin(&value).expect("decodes");
             let time = stored["metadata"]["creationTimestamp"]
                 .as_str()

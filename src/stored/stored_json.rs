@@ -266,7 +266,7 @@ fn leaf_set<S: AsRef<str>>(out: &mut Vec<u8>, keys: impl Iterator<Item = S>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::encode::{encode_json, stored_form};
+    use crate::stored::encode::{encode_json, stored_form};
     use serde_json::json;
 
     fn both(body: &Value, strip_status: bool) {

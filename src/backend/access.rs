@@ -10,13 +10,9 @@
 //! binding and gets none).
 
 use super::kube::KubeTarget;
+pub use super::namespace_binding::{binding, NAMESPACE_BINDING, NAMESPACE_ROLE};
 use super::RequestError;
 use serde_json::{json, Value};
-
-/// The ClusterRole bound in each namespace the tool creates (deploy/rbac.yaml).
-pub const NAMESPACE_ROLE: &str = "capi-loadgen-namespace";
-/// The name of that RoleBinding.
-pub const NAMESPACE_BINDING: &str = "capi-loadgen";
 
 /// True when `verb` on `resource` (core group) in all namespaces is allowed.
 pub async fn can(t: &KubeTarget, verb: &str, resource: &str) -> Result<bool, RequestError> {
@@ -66,22 +62,6 @@ fn subject_of(user: &str) -> Value {
         Some((ns, name)) => json!({"kind": "ServiceAccount", "name": name, "namespace": ns}),
         None => json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}),
     }
-}
-
-/// The RoleBinding of [`NAMESPACE_ROLE`] in a namespace the tool created, labelled like
-/// the namespace (so cleanup counts it as the run's, not foreign).
-pub fn binding(namespace_body: &Value, subject: &Value) -> Value {
-    json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {
-            "name": NAMESPACE_BINDING,
-            "namespace": namespace_body["metadata"]["name"],
-            "labels": namespace_body["metadata"]["labels"],
-        },
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAMESPACE_ROLE},
-        "subjects": [subject],
-    })
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
-//! Targets: where objects are written. One trait; nothing above it knows which
+//! Backends (targets): where objects are written. One trait; nothing above it knows which
 //! implementation it talks to. Per-request failures are values ([`RequestError`]) to be
 //! counted; set-up failures are [`TargetError`]s that end the command.
 
 pub mod access;
-pub mod encode;
 pub mod etcd;
 pub mod etcd_wire;
 pub mod guard;
 pub mod kube;
 pub mod kube_lean;
 pub mod kubeconfig;
-pub mod sizing;
+pub mod namespace_binding;
 pub mod stack;
-pub mod stored_json;
-pub mod template;
 
 use crate::model::{ApiRef, Object};
 use std::future::Future;
@@ -217,13 +214,13 @@ pub trait Target: Clone + Send + Sync + 'static {
         obj: &Object,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<Created, RequestError>> + Send;
-    /// Creates one object from its byte-template rendering ([`template::Rendered`]): the
+    /// Creates one object from its byte-template rendering ([`crate::stored::template::Rendered`]): the
     /// create JSON or the stored value without a `serde_json::Value`. The default parses
     /// the rendered JSON and calls [`Target::create`] (targets that only take values).
     fn create_rendered(
         &self,
         obj: &Object,
-        body: &template::Rendered<'_>,
+        body: &crate::stored::template::Rendered<'_>,
     ) -> impl Future<Output = Result<Created, RequestError>> + Send {
         let value = body.value();
         async move { self.create(obj, &value).await }

@@ -17,14 +17,14 @@ pub fn model_bytes_per_cluster_by_kind(fleet: &FleetSpec) -> BTreeMap<String, f6
     let mut out = BTreeMap::new();
     for o in crate::model::cluster_objects(fleet, 0) {
         let body = crate::model::create_body(&o, &HashMap::new());
-        let value = super::etcd::stored_value(&o, &body, Default::default())
+        let value = super::value::stored_value(&o, &body, Default::default())
             .map(|(_, v)| v.len())
             .unwrap_or(0);
         *out.entry(o.kind.label().to_string()).or_insert(0.0) +=
             (o.etcd_key().len() + value) as f64;
     }
     let ns = crate::model::namespace_object(fleet, 0);
-    let ns_bytes = super::etcd::stored_value(
+    let ns_bytes = super::value::stored_value(
         &ns,
         &crate::model::create_body(&ns, &HashMap::new()),
         Default::default(),

@@ -3,8 +3,8 @@
 
 use super::{Form, Inputs, Node, Slot, Template};
 use crate::model::{self, FleetSpec, Object, Templated, Val};
-use crate::target::encode::{self, EncodeError, StoreMeta, MAGIC};
-use crate::target::etcd::MANAGER;
+use crate::stored::encode::{self, EncodeError, StoreMeta, MAGIC};
+use crate::stored::value::MANAGER;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ pub fn reference(
         strip_status: custom,
         format,
     };
-    if let Some(v) = crate::target::stored_json::custom_resource(body, &meta) {
+    if let Some(v) = crate::stored::stored_json::custom_resource(body, &meta) {
         return Ok(v);
     }
     let stored = encode::stored_form(body, &meta);

@@ -2,12 +2,12 @@
 //! under its default `/registry` prefix: `/registry/<group>/<plural>/<ns>/<name>` with JSON for custom resources,
 //! `/registry/secrets/<ns>/<name>` and `/registry/namespaces/<name>` as `k8s\0` protobuf for
 //! built-ins, in the stored form the apiserver produces (uid, creationTimestamp,
-//! generation, managedFields; see [`super::encode`]). Creates are create-only transactions
+//! generation, managedFields; see [`crate::stored::encode`]). Creates are create-only transactions
 //! (create revision = 0), updates are guarded by the mod revision.
 
-use super::encode::{self, StoreMeta, StoredFormat};
-use super::{Created, EtcdError, RequestError, Target, TargetError};
-use crate::model::{self, ApiRef, Object};
+use super::{Created, EtcdError, RequestError, TargetError};
+use crate::model::{ApiRef, Object};
+use crate::stored::encode::{self, StoredFormat};
 use etcd_client::{
     AlarmAction, AlarmOptions, AlarmType, Client, CompactionOptions, Compare, CompareOp,
     GetOptions, Txn, TxnOp,
@@ -15,8 +15,9 @@ use etcd_client::{
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Field manager recorded in managedFields, as the kube target's User-Agent makes it.
-pub const MANAGER: &str = "capi-loadgen";
+mod requests;
+
+pub use crate::stored::value::{decode_value, MANAGER};
 
 /// Client certificates for an etcd with TLS.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -114,15 +115,6 @@ pub fn key_prefix(api: &ApiRef, namespace: Option<&str>) -> String {
         p.push('/');
     }
     p
-}
-
-/// Decodes a stored value: protobuf or JSON for built-ins, JSON for custom resources.
-pub fn decode_value(api: &ApiRef, bytes: &[u8]) -> Option<serde_json::Value> {
-    if api.group.is_empty() {
-        encode::decode_builtin(bytes).ok()
-    } else {
-        serde_json::from_slice(bytes).ok()
-    }
 }
 
 /// Equality (`k=v`) and existence (`k`) label selector terms, comma-separated (AND).
@@ -402,28 +394,9 @@ impl EtcdTarget {
         obj: &serde_json::Value,
         format: StoredFormat,
     ) -> Result<Vec<u8>, RequestError> {
-        if api.group.is_empty() {
-            encode::encode_builtin(obj, format).map_err(|_| RequestError::Etcd(EtcdError::Other))
-        } else {
-            Ok(encode::encode_json(obj))
-        }
+        crate::stored::value::encode_value(api, obj, format)
+            .map_err(|_| RequestError::Etcd(EtcdError::Other))
     }
-}
-
-/// Now as `metadata.creationTimestamp` (RFC 3339, seconds), formatted once per second per
-/// thread.
-fn creation_timestamp() -> String {
-    thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
-    }
-    let now = chrono::Utc::now();
-    LAST.with_borrow_mut(|(sec, text)| {
-        if *sec != now.timestamp() {
-            *sec = now.timestamp();
-            *text = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        }
-        text.clone()
-    })
 }
 
 /// Which apiserver wrote this etcd: every server since v1.21 labels namespaces with
@@ -453,246 +426,15 @@ async fn detect_format(client: &mut Client) -> StoredFormat {
 }
 
 /// The UID and the value bytes kube-apiserver would store for a create of `obj` with
-/// `body` (the model's deterministic UID, so reruns and shards agree on ownerReferences),
-/// in the stored form `format`.
+/// `body` ([`crate::stored::value::stored_value`]); an object that cannot be encoded is an
+/// etcd failure of class `other`.
 pub fn stored_value(
     obj: &Object,
     body: &serde_json::Value,
     format: StoredFormat,
 ) -> Result<(String, Vec<u8>), RequestError> {
-    let uid = if obj.uid.is_empty() {
-        let run_id = body["metadata"]["labels"][model::RUN_ID_LABEL]
-            .as_str()
-            .unwrap_or("");
-        model::placeholder_uid(run_id, obj.namespace.as_deref().unwrap_or(""), &obj.name)
-    } else {
-        obj.uid.clone()
-    };
-    let now = creation_timestamp();
-    let custom = !obj.api.group.is_empty();
-    let meta = StoreMeta {
-        uid: &uid,
-        creation_timestamp: &now,
-        manager: MANAGER,
-        is_custom_resource: custom,
-        strip_status: custom,
-        format,
-    };
-    if let Some(value) = super::stored_json::custom_resource(body, &meta) {
-        return Ok((uid, value));
-    }
-    let stored = encode::stored_form(body, &meta);
-    let value = EtcdTarget::encode(&obj.api, &stored, format)?;
-    Ok((uid, value))
-}
-
-impl Target for EtcdTarget {
-    fn endpoint(&self) -> String {
-        self.endpoint.clone()
-    }
-
-    async fn create(
-        &self,
-        obj: &Object,
-        body: &serde_json::Value,
-    ) -> Result<Created, RequestError> {
-        let (uid, value) = stored_value(obj, body, self.format)?;
-        self.put_new(obj.etcd_key(), uid, value).await
-    }
-
-    async fn create_rendered(
-        &self,
-        obj: &Object,
-        body: &super::template::Rendered<'_>,
-    ) -> Result<Created, RequestError> {
-        let now = creation_timestamp();
-        let value = body
-            .stored(self.format, &obj.uid, &now)
-            .map_err(|_| RequestError::Etcd(EtcdError::Other))?;
-        self.put_new(obj.etcd_key(), obj.uid.clone(), value).await
-    }
-
-    async fn current_version(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-    ) -> Result<String, RequestError> {
-        let mut kv = self.client.kv_client();
-        let prefix = key_prefix(api, namespace);
-        let resp = kv
-            .get(
-                prefix,
-                Some(GetOptions::new().with_prefix().with_count_only()),
-            )
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(resp.header().map(|h| h.revision()).unwrap_or(0).to_string())
-    }
-
-    async fn watch(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-        label_selector: &str,
-        resource_version: &str,
-    ) -> Result<crate::target::WatchStream, RequestError> {
-        use crate::target::WatchItem;
-        use futures::StreamExt;
-        let prefix = key_prefix(api, namespace);
-        // Like the apiserver, a watch from version V delivers changes after V.
-        let from = resource_version.parse::<i64>().map(|r| r + 1).unwrap_or(0);
-        let mut opts = etcd_client::WatchOptions::new().with_prefix();
-        if from > 0 {
-            opts = opts.with_start_revision(from);
-        }
-        let mut watch_client = self.client.watch_client();
-        let stream = watch_client
-            .watch(prefix.clone(), Some(opts))
-            .await
-            .map_err(|e| classify(&e))?;
-        let (api, selector) = (api.clone(), label_selector.to_string());
-        let items = futures::stream::unfold((stream, watch_client), move |(mut s, wc)| {
-            let (api, selector, prefix) = (api.clone(), selector.clone(), prefix.clone());
-            async move {
-                let batch: Vec<Result<WatchItem, RequestError>> = match s.message().await {
-                    Err(e) => vec![Err(classify(&e))],
-                    Ok(None) => return None,
-                    Ok(Some(resp)) if resp.compact_revision() > 0 => vec![Ok(WatchItem::Gone)],
-                    Ok(Some(resp)) if resp.canceled() => vec![Ok(WatchItem::Gone)],
-                    Ok(Some(resp)) => resp
-                        .events()
-                        .iter()
-                        .filter_map(|ev| {
-                            let kv = ev.kv()?;
-                            let rv = kv.mod_revision().to_string();
-                            if ev.event_type() == etcd_client::EventType::Delete {
-                                return Some(Ok(WatchItem::Deleted {
-                                    resource_version: rv,
-                                }));
-                            }
-                            let obj = decode_value(&api, kv.value())?;
-                            if !label_matches(&obj, &selector) {
-                                return None;
-                            }
-                            let key = String::from_utf8_lossy(kv.key()).to_string();
-                            let rest = key.strip_prefix(&prefix).unwrap_or(&key);
-                            let key = if api.namespaced && !rest.contains('/') {
-                                // Namespace-scoped watch: the prefix already holds the namespace.
-                                format!(
-                                    "{}/{rest}",
-                                    obj["metadata"]["namespace"].as_str().unwrap_or("")
-                                )
-                            } else {
-                                rest.to_string()
-                            };
-                            Some(Ok(WatchItem::Changed {
-                                key,
-                                resource_version: rv,
-                            }))
-                        })
-                        .collect(),
-                };
-                Some((futures::stream::iter(batch), (s, wc)))
-            }
-        })
-        .flatten();
-        Ok(items.boxed())
-    }
-
-    async fn get(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<serde_json::Value, RequestError> {
-        let key = api.etcd_key(namespace, name);
-        self.with_timeout(async {
-            let (mut obj, rev) = self.read(&key, api).await?;
-            obj["metadata"]["resourceVersion"] = serde_json::Value::String(rev.to_string());
-            Ok(obj)
-        })
-        .await
-    }
-
-    async fn patch(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-        name: &str,
-        patch: &serde_json::Value,
-        status: bool,
-    ) -> Result<(), RequestError> {
-        let key = api.etcd_key(namespace, name);
-        self.with_timeout(async {
-            let (mut obj, rev) = self.read(&key, api).await?;
-            let before = obj["spec"].clone();
-            if status {
-                // The status subresource only changes status.
-                if let Some(s) = patch.get("status") {
-                    merge_patch(&mut obj["status"], s);
-                }
-            } else {
-                let mut p = patch.clone();
-                if let Some(m) = p.as_object_mut() {
-                    m.remove("status");
-                }
-                merge_patch(&mut obj, &p);
-                if !api.group.is_empty() && obj["spec"] != before {
-                    let g = obj["metadata"]["generation"].as_i64().unwrap_or(1);
-                    obj["metadata"]["generation"] = serde_json::json!(g + 1);
-                }
-            }
-            let value = Self::encode(api, &obj, self.format)?;
-            let txn = Txn::new()
-                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
-                .and_then([TxnOp::put(key.clone(), value, None)]);
-            let mut kv = self.client.kv_client();
-            let resp = kv.txn(txn).await.map_err(|e| classify(&e))?;
-            if resp.succeeded() {
-                Ok(())
-            } else {
-                Err(RequestError::Etcd(EtcdError::Conflict))
-            }
-        })
-        .await
-    }
-
-    async fn delete(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<(), RequestError> {
-        let key = api.etcd_key(namespace, name);
-        self.with_timeout(async {
-            let mut kv = self.client.kv_client();
-            kv.delete(key, None).await.map_err(|e| classify(&e))?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn list_names(
-        &self,
-        api: &ApiRef,
-        namespace: Option<&str>,
-        label_selector: &str,
-    ) -> Result<Vec<(Option<String>, String)>, RequestError> {
-        let prefix = key_prefix(api, namespace);
-        let items = self.range_prefix(&prefix).await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|(_, v)| decode_value(api, &v))
-            .filter(|o| label_matches(o, label_selector))
-            .filter_map(|o| {
-                let name = o["metadata"]["name"].as_str()?.to_string();
-                Some((
-                    o["metadata"]["namespace"].as_str().map(str::to_string),
-                    name,
-                ))
-            })
-            .collect())
-    }
+    crate::stored::value::stored_value(obj, body, format)
+        .map_err(|_| RequestError::Etcd(EtcdError::Other))
 }
 
 #[cfg(test)]

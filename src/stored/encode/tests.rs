@@ -1,7 +1,12 @@
 //! Tests of [`super`]: field tracking, protobuf and JSON encodings, and byte-equality
 //! with values a real kube-apiserver v1.20.2 stored.
 
+use super::go_json::go_json;
 use super::*;
+use k8s_pb::api::core::v1 as core;
+use k8s_pb::apimachinery::pkg::runtime::Unknown;
+use prost::Message as _;
+use serde_json::{json, Value};
 
 fn meta<'a>(uid: &'a str, ts: &'a str, manager: &'a str, custom: bool) -> StoreMeta<'a> {
     StoreMeta {

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use crate::exit;
 
+mod capi;
+pub use capi::CapiError;
+
 /// Everything that can end a command, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,7 +30,7 @@ pub enum Error {
     Target(#[from] crate::backend::TargetError),
     /// The real Cluster API managers could not be set up, or did not finish the run.
     #[error(transparent)]
-    Capi(#[from] crate::real_controllers::CapiError),
+    Capi(#[from] CapiError),
     /// The Prometheus to read observations from could not be used (before any load).
     #[error(transparent)]
     Prometheus(#[from] crate::measure::prometheus::PrometheusError),

@@ -145,6 +145,10 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
+// Do not `go mod tidy` this module: its only package (contract/) imports the API types, while
+// scripts/capi-managers.sh builds the managers' main packages of all three modules required
+// below (tidy would drop core and test).
+//
 // Cluster API's test module (CAPD) requires core and api at v0.0.0-00010101000000-000000000000,
 // satisfied upstream only by its own `replace ../` lines, which Go ignores in a dependency.
 // These replaces pin both to the release instead.

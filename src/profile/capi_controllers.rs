@@ -167,7 +167,7 @@ pub(super) fn plan(
     }
     let clusters_per_minute = match s.clusters_per_minute {
         None => None,
-        Some(r) if r == 0.0 => None,
+        Some(0.0) => None,
         Some(r) if r.is_finite() && r > 0.0 && r <= 100_000.0 => Some(r),
         Some(r) => {
             return Err(err(
@@ -178,7 +178,7 @@ pub(super) fn plan(
             ))
         }
     };
-    let cp = super::validate::positive(
+    let cp = super::fields::positive(
         err,
         "capi_controllers.control_plane_machines",
         s.control_plane_machines,
@@ -227,7 +227,7 @@ pub(super) fn plan(
             format!("{idle} is too large (at most 86400)"),
         ));
     }
-    let timeout = super::validate::positive(
+    let timeout = super::fields::positive(
         err,
         "capi_controllers.provision_timeout_seconds",
         s.provision_timeout_seconds,
@@ -242,7 +242,7 @@ pub(super) fn plan(
             format!("{qps} is not allowed: use a rate > 0 (at most 100000)"),
         ));
     }
-    let burst = super::validate::positive(
+    let burst = super::fields::positive(
         err,
         "capi_controllers.managers.kube_api_burst",
         m.kube_api_burst,
@@ -251,7 +251,7 @@ pub(super) fn plan(
     )?;
     let concurrency = match m.concurrency {
         None => None,
-        Some(c) => Some(super::validate::positive(
+        Some(c) => Some(super::fields::positive(
             err,
             "capi_controllers.managers.concurrency",
             Some(c),
@@ -259,7 +259,7 @@ pub(super) fn plan(
             10_000,
         )?),
     };
-    let sync = super::validate::positive(
+    let sync = super::fields::positive(
         err,
         "capi_controllers.managers.sync_period_seconds",
         m.sync_period_seconds,

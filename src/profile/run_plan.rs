@@ -121,6 +121,8 @@ pub struct RunPlan {
     pub fleet: FleetSpec,
     /// Install the CRDs first.
     pub install_crds: bool,
+    /// One unmeasured create and delete per kind before the load phases (`fleet.warm_up`).
+    pub warm_up: bool,
     /// Where to write.
     pub target: TargetPlan,
     /// Client pool.
@@ -135,6 +137,9 @@ pub struct RunPlan {
     pub metrics: Option<(std::net::SocketAddr, Duration)>,
     /// A verdict at least this bad fails the run (`--fail-on`).
     pub fail_on: Option<crate::thresholds::Level>,
+    /// More failed requests than this percentage of those sent fail a completed run
+    /// (`--max-failure-ratio`); None: no limit.
+    pub max_failure_ratio: Option<f64>,
     /// Results directory.
     pub out_dir: PathBuf,
     /// How `sweep` varies this profile.

@@ -108,12 +108,23 @@ pub(crate) fn read(log: &Path, steps: &Steps, users: &[String]) -> Result<AuditS
     Ok(out)
 }
 
+/// The resource a manager calls most per provisioned cluster.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BusiestKind {
+    /// The resource (plural; subresources counted with it).
+    pub resource: String,
+    /// Its calls per cluster provisioned.
+    pub calls_per_cluster: f64,
+}
+
 /// The resource with the most calls per cluster (subresources and every verb counted with
 /// it; watches are long-lived and left out) among `c`'s, over `clusters`.
-pub(crate) fn busiest_kind(c: &AuditCalls, clusters: u64) -> Option<super::result::BusiestKind> {
+pub(crate) fn busiest_kind(c: &AuditCalls, clusters: u64) -> Option<BusiestKind> {
     let mut per: BTreeMap<&str, u64> = BTreeMap::new();
     for (k, n) in &c.resources {
-        let Some((verb, res)) = k.split_once(' ') else { continue };
+        let Some((verb, res)) = k.split_once(' ') else {
+            continue;
+        };
         if verb == "watch" {
             continue;
         }
@@ -122,7 +133,7 @@ pub(crate) fn busiest_kind(c: &AuditCalls, clusters: u64) -> Option<super::resul
     per.into_iter()
         .max_by_key(|(_, n)| *n)
         .filter(|_| clusters > 0)
-        .map(|(r, n)| super::result::BusiestKind {
+        .map(|(r, n)| BusiestKind {
             resource: r.to_string(),
             calls_per_cluster: n as f64 / clusters as f64,
         })

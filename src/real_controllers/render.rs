@@ -65,6 +65,13 @@ pub(crate) fn markdown(r: &CapiRunResult) -> String {
             &s.machine_to_running,
         );
     }
+    if let Some(s) = &r.upgraded {
+        latency_row(
+            &mut o,
+            "Machine created → Running (after the upgrade)",
+            &s.machine_to_running,
+        );
+    }
     let _ = writeln!(
         o,
         "\n{}/{} clusters Available, {}/{} machines Running.\n",

@@ -1,7 +1,7 @@
 //! What a run with the real managers found (`capi-controllers.json`, schema
 //! `results/capi-controllers.schema.json`).
 
-use super::audit::AuditSummary;
+use super::audit::{AuditSummary, BusiestKind};
 use super::metrics::StepCalls;
 use super::provision::{Creates, FleetState};
 use serde::Serialize;
@@ -80,15 +80,6 @@ pub struct CallCheck {
     pub client: u64,
     /// Requests the apiserver's audit log holds from the manager's identity.
     pub apiserver: u64,
-}
-
-/// The resource a manager calls most per provisioned cluster.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct BusiestKind {
-    /// The resource (plural; subresources counted with it).
-    pub resource: String,
-    /// Its calls per cluster provisioned.
-    pub calls_per_cluster: f64,
 }
 
 /// A run with the real managers.

@@ -484,12 +484,32 @@ async fn steps(
         provision::upgrade(&admin, &fleet, version).await?;
         let want = plan.fleet.clusters
             * (capi.control_plane_machines + capi.worker_machines + capi.scale_up_workers);
-        let (state, done) = provision::wait_for(&admin, &fleet, &plan.run_id, "upgrade", capi.provision_timeout, stop, |s| {
-            s.machines == want && s.running == want && s.versions.get(version.as_str()) == Some(&want)
-        })
+        let (state, done) = provision::wait_for(
+            &admin,
+            &fleet,
+            &plan.run_id,
+            "upgrade",
+            capi.provision_timeout,
+            stop,
+            |s| {
+                s.machines == want
+                    && s.running == want
+                    && s.versions.get(version.as_str()) == Some(&want)
+            },
+        )
         .await?;
-        let after = if done { settle(run).await } else { run.snapshot().await };
-        let s = step("upgrade", t, &before, &after, (cpu_a, apiserver_pid.and_then(cpu_seconds)));
+        let after = if done {
+            settle(run).await
+        } else {
+            run.snapshot().await
+        };
+        let s = step(
+            "upgrade",
+            t,
+            &before,
+            &after,
+            (cpu_a, apiserver_pid.and_then(cpu_seconds)),
+        );
         let replaced = want.max(1) as f64;
         let mut per: BTreeMap<String, f64> = s
             .managers
@@ -504,7 +524,8 @@ async fn steps(
         before = after;
         if !done && !stop.is_stopped() {
             r.status = CapiStatus::TimedOut;
-            r.notes.push(format!("the upgrade to {version} did not finish in time"));
+            r.notes
+                .push(format!("the upgrade to {version} did not finish in time"));
         }
     }
 

@@ -9,7 +9,7 @@ use crate::profile::{self, Overrides};
 use crate::sweep::knee::{knee, plateau};
 use serde::Serialize;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One point of the sweep.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -101,7 +101,9 @@ fn point(x: f64, r: &CapiRunResult, tool_cpu: Option<f64>, wall: f64) -> CapiPoi
         core_calls_per_cluster: r.calls_per_cluster.get("core").copied(),
         core_throttle_wait_seconds: core.and_then(|c| c.throttle_wait_seconds),
         apiserver_cores: prov.and_then(|s| s.apiserver_cpu_seconds).map(|c| c / secs),
-        managers_cores: prov.map_or(0.0, |s| s.managers.values().map(|m| m.cpu_seconds).sum::<f64>() / secs),
+        managers_cores: prov.map_or(0.0, |s| {
+            s.managers.values().map(|m| m.cpu_seconds).sum::<f64>() / secs
+        }),
         tool_cores: tool_cpu.map(|c| c / wall.max(1e-9)),
         kube_api_qps: r.flags.kube_api_qps,
         busiest: r
@@ -114,9 +116,19 @@ fn point(x: f64, r: &CapiRunResult, tool_cpu: Option<f64>, wall: f64) -> CapiPoi
 
 /// Judges the points: the knee, the ceiling, the model's ceiling and what bound it.
 fn judge(s: &mut CapiSweep) {
-    let done: Vec<&CapiPoint> = s.points.iter().filter(|p| p.status == CapiStatus::Completed).collect();
-    let t: Vec<(f64, f64)> = done.iter().filter_map(|p| Some((p.x, p.provision_seconds?))).collect();
-    let tp: Vec<(f64, f64)> = done.iter().filter_map(|p| Some((p.x, p.clusters_per_minute?))).collect();
+    let done: Vec<&CapiPoint> = s
+        .points
+        .iter()
+        .filter(|p| p.status == CapiStatus::Completed)
+        .collect();
+    let t: Vec<(f64, f64)> = done
+        .iter()
+        .filter_map(|p| Some((p.x, p.provision_seconds?)))
+        .collect();
+    let tp: Vec<(f64, f64)> = done
+        .iter()
+        .filter_map(|p| Some((p.x, p.clusters_per_minute?)))
+        .collect();
     s.knee = knee(&t, 2.0, 10.0).x();
     let (pl, ceiling) = plateau(&tp, 3.0);
     s.plateau = pl.x();
@@ -134,7 +146,11 @@ fn judge(s: &mut CapiSweep) {
         (Some(c), Some(t0)) => Some(c * t0 / 60.0),
         _ => None,
     };
-    let busiest = done.iter().map(|p| p.apiserver_cores.unwrap_or(0.0) + p.managers_cores + p.tool_cores.unwrap_or(0.0)).reduce(f64::max).unwrap_or(0.0);
+    let busiest = done
+        .iter()
+        .map(|p| p.apiserver_cores.unwrap_or(0.0) + p.managers_cores + p.tool_cores.unwrap_or(0.0))
+        .reduce(f64::max)
+        .unwrap_or(0.0);
     let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     s.bound_by = match (s.ceiling_clusters_per_minute, s.model_ceiling_clusters_per_minute) {
         _ if busiest > 0.8 * cores => format!(
@@ -164,9 +180,18 @@ fn markdown(s: &CapiSweep) -> String {
         let _ = writeln!(
             o,
             "| {} | {:?} | {}/{} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
-            p.x, p.status, p.available, p.clusters, f(p.provision_seconds, 0), f(p.clusters_per_minute, 2),
-            f(p.available_p99_seconds, 0), f(p.core_calls_per_cluster, 0), f(p.core_throttle_wait_seconds, 1),
-            f(p.apiserver_cores, 2), p.managers_cores, f(p.tool_cores, 2)
+            p.x,
+            p.status,
+            p.available,
+            p.clusters,
+            f(p.provision_seconds, 0),
+            f(p.clusters_per_minute, 2),
+            f(p.available_p99_seconds, 0),
+            f(p.core_calls_per_cluster, 0),
+            f(p.core_throttle_wait_seconds, 1),
+            f(p.apiserver_cores, 2),
+            p.managers_cores,
+            f(p.tool_cores, 2)
         );
     }
     let _ = writeln!(
@@ -200,7 +225,7 @@ pub async fn sweep(
     text: &str,
     field: &str,
     values: &[String],
-    dir: &PathBuf,
+    dir: &Path,
     overrides: &Overrides,
 ) -> Result<CapiSweep, Error> {
     let mut s = CapiSweep {
@@ -209,7 +234,9 @@ pub async fn sweep(
         ..CapiSweep::default()
     };
     for (i, v) in values.iter().enumerate() {
-        let x: f64 = v.parse().map_err(|_| Error::Usage(format!("sweep: {field}: '{v}' is not a number")))?;
+        let x: f64 = v
+            .parse()
+            .map_err(|_| Error::Usage(format!("sweep: {field}: '{v}' is not a number")))?;
         let mut o = overrides.clone();
         o.out = Some(dir.join(format!("p{i:02}-{v}")));
         o.run_id = Some(format!("capisw{i:02}"));
@@ -225,12 +252,22 @@ pub async fn sweep(
         let wall = t0.elapsed().as_secs_f64();
         match r {
             Ok(r) => s.points.push(point(x, &r, tool, wall)),
-            Err(Error::Interrupted { .. }) => return Err(Error::Interrupted { dir: dir.clone() }),
+            Err(Error::Interrupted { .. }) => {
+                return Err(Error::Interrupted {
+                    dir: dir.to_path_buf(),
+                })
+            }
             Err(e) => {
                 tracing::warn!("sweep point {field} = {v}: {e}");
                 let json = plan.out_dir.join("capi-controllers.json");
-                let mut p = CapiPoint { x, ..CapiPoint::default() };
-                if let Some(r) = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+                let mut p = CapiPoint {
+                    x,
+                    ..CapiPoint::default()
+                };
+                if let Some(r) = std::fs::read_to_string(&json)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                {
                     p.clusters = r["fleet"]["clusters"].as_u64().unwrap_or(0);
                     p.available = r["provisioned"]["available"].as_u64().unwrap_or(0);
                 }
@@ -272,7 +309,10 @@ mod tests {
     fn a_client_bound_curve_is_judged_so() {
         // T(N) = max(60, N x 350 / 10): the knee at N = 60 x 10 / 350 = 1.7.
         let mut s = CapiSweep {
-            points: [1.0, 2.0, 4.0, 6.0, 8.0].iter().map(|&n| p(n, f64::max(60.0, n * 35.0), 350.0)).collect(),
+            points: [1.0, 2.0, 4.0, 6.0, 8.0]
+                .iter()
+                .map(|&n| p(n, f64::max(60.0, n * 35.0), 350.0))
+                .collect(),
             ..CapiSweep::default()
         };
         judge(&mut s);

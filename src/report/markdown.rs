@@ -102,7 +102,7 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
         let _ = writeln!(o);
     }
     // The tool's own use of the machine and the warm-up (src/report/generator.rs).
-    o += &super::generator::sections(s);
+    o += &super::run_sections::sections(s);
     for c in &s.controllers {
         let _ = writeln!(
             o,

@@ -14,6 +14,7 @@ pub mod markdown;
 pub mod merge;
 mod numbers;
 pub mod plot;
+pub mod run_sections;
 pub mod shards;
 pub mod summary;
 pub mod table;

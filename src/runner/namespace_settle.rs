@@ -21,9 +21,9 @@
 //! conditions. Either way the namespace is emptied before it is finalized, so even a wrong
 //! guess orphans nothing the identity can see.
 
-use crate::error::Error;
 use crate::backend::kube::KubeTarget;
 use crate::backend::Target;
+use crate::error::Error;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -10,11 +10,11 @@
 
 use super::cleanup::{cleanup, CleanupRequest};
 use super::connect::{connect, Load};
+use crate::backend::Target;
 use crate::engine::cleanup::Selection;
 use crate::error::Error;
 use crate::model::{FleetSpec, Kind};
 use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
-use crate::backend::Target;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

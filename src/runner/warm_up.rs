@@ -6,9 +6,9 @@
 //! (`?dryRun=All`: admitted and validated, never stored) of a real object of each kind into
 //! the `default` namespace. What was done goes into `summary.json` (`warm_up`) and the report.
 
+use crate::backend::kube::KubeTarget;
 use crate::model::{cluster_objects, namespace_objects, FleetSpec, Kind};
 use crate::report::summary::WarmUp;
-use crate::backend::kube::KubeTarget;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -9,9 +9,9 @@
 
 use capi_loadgen_test_support as common;
 
-use capi_loadgen::runner::namespace_settle::{empty_namespace, NO_CONTROLLER_GRACE};
 use capi_loadgen::backend::etcd::EtcdTarget;
 use capi_loadgen::backend::kube::KubeTarget;
+use capi_loadgen::runner::namespace_settle::{empty_namespace, NO_CONTROLLER_GRACE};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

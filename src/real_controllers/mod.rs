@@ -24,6 +24,7 @@ mod provision;
 mod render;
 mod result;
 mod run;
+mod steps;
 mod sweep;
 mod teardown;
 

@@ -15,6 +15,7 @@ pub mod etcd_fill;
 pub mod execute;
 pub mod multi;
 pub mod namespace_settle;
+mod observed_sources;
 pub mod recover;
 pub mod reference;
 pub mod row_cleanup;

@@ -2,9 +2,9 @@
 //! CPU, or whose async runtime wakes its tasks late, sends requests late and counts its own
 //! queueing as latency, so its numbers describe the tool, not the target. The verdict is
 //! `saturated` when, over the whole run or a phase of at least [`MIN_PHASE_SECONDS`], the
-//! tool kept more than [`GENERATOR_CPU_PERCENT`](crate::thresholds::GENERATOR_CPU_PERCENT)
+//! tool kept more than [`GENERATOR_CPU_PERCENT`]
 //! of the cores it may use busy, or its runtime's scheduling delay p99 passed
-//! [`GENERATOR_SCHED_DELAY_P99_MS`](crate::thresholds::GENERATOR_SCHED_DELAY_P99_MS).
+//! [`GENERATOR_SCHED_DELAY_P99_MS`].
 //! `docs/self-observation.md` explains the numbers.
 
 use crate::measure::self_observe::{SelfObservation, SelfUsage};

@@ -136,7 +136,7 @@ fn write_meta(md: &Value, format: StoredFormat) -> Result<Pb, EncodeError> {
     Ok(pb)
 }
 
-/// Encodes a stored-form (see [`stored_form`]) v1 Secret or Namespace the way
+/// Encodes a stored-form (see `stored_form`) v1 Secret or Namespace the way
 /// kube-apiserver writes it to etcd (in `format`): [`MAGIC`] + `runtime.Unknown{typeMeta, raw,
 /// contentEncoding: "", contentType: ""}`, `raw` being the object's own protobuf with Go's
 /// field rules (fields in tag order; non-pointer strings, ints and structs always written;

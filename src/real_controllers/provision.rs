@@ -376,41 +376,13 @@ pub(crate) async fn wait_for(
     }
 }
 
-/// Adds `n` workers to every cluster's MachineDeployment (`spec.topology.workers`).
-pub(crate) async fn scale_up(
+/// Applies one JSON patch to every Cluster of the fleet (`what` names it in errors).
+async fn patch_every_cluster(
     client: &kube::Client,
     fleet: &Fleet,
-    p: &CapiControllersPlan,
+    patch: Value,
+    what: &str,
 ) -> Result<(), CapiError> {
-    let api = clusters_api(client);
-    let replicas = p.worker_machines + p.scale_up_workers;
-    let patch = json!([{"op": "replace",
-        "path": "/spec/topology/workers/machineDeployments/0/replicas", "value": replicas}]);
-    for (ns, name) in &fleet.clusters {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            api.clone().into_client(),
-            ns,
-            &ar("cluster.x-k8s.io", "v1beta2", "Cluster", "clusters"),
-        );
-        api.patch(
-            name,
-            &PatchParams::default(),
-            &Patch::<Value>::Json(serde_json::from_value(patch.clone()).unwrap_or_default()),
-        )
-        .await
-        .map_err(CapiError::api(format!("scale up {ns}/{name}")))?;
-    }
-    Ok(())
-}
-
-/// Moves every cluster to Kubernetes `version` (`spec.topology.version`): the managers roll
-/// the control plane and the workers onto new machines.
-pub(crate) async fn upgrade(
-    client: &kube::Client,
-    fleet: &Fleet,
-    version: &str,
-) -> Result<(), CapiError> {
-    let patch = json!([{"op": "replace", "path": "/spec/topology/version", "value": version}]);
     for (ns, name) in &fleet.clusters {
         let api: Api<DynamicObject> = Api::namespaced_with(
             client.clone(),
@@ -423,9 +395,33 @@ pub(crate) async fn upgrade(
             &Patch::<Value>::Json(serde_json::from_value(patch.clone()).unwrap_or_default()),
         )
         .await
-        .map_err(CapiError::api(format!("upgrade {ns}/{name}")))?;
+        .map_err(CapiError::api(format!("{what} {ns}/{name}")))?;
     }
     Ok(())
+}
+
+/// Adds `scale_up_workers` workers to every cluster's MachineDeployment
+/// (`spec.topology.workers`).
+pub(crate) async fn scale_up(
+    client: &kube::Client,
+    fleet: &Fleet,
+    p: &CapiControllersPlan,
+) -> Result<(), CapiError> {
+    let replicas = p.worker_machines + p.scale_up_workers;
+    let patch = json!([{"op": "replace",
+        "path": "/spec/topology/workers/machineDeployments/0/replicas", "value": replicas}]);
+    patch_every_cluster(client, fleet, patch, "scale up").await
+}
+
+/// Moves every cluster to Kubernetes `version` (`spec.topology.version`): the managers roll
+/// the control plane and the workers onto new machines.
+pub(crate) async fn upgrade(
+    client: &kube::Client,
+    fleet: &Fleet,
+    version: &str,
+) -> Result<(), CapiError> {
+    let patch = json!([{"op": "replace", "path": "/spec/topology/version", "value": version}]);
+    patch_every_cluster(client, fleet, patch, "upgrade").await
 }
 
 /// Deletes the Clusters (the managers take their machines and control planes down).

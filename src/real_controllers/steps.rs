@@ -72,6 +72,19 @@ impl Running {
     }
 }
 
+/// A step's management calls per unit of work (an added or replaced machine), by manager
+/// and in all.
+fn per_unit(s: &Step, units: u64) -> BTreeMap<String, f64> {
+    let units = units.max(1) as f64;
+    let mut per: BTreeMap<String, f64> = s
+        .managers
+        .iter()
+        .map(|(m, c)| (m.clone(), c.total_calls as f64 / units))
+        .collect();
+    per.insert("all".into(), per.values().sum());
+    per
+}
+
 /// A step between two snapshots.
 fn step(
     name: &str,
@@ -281,14 +294,7 @@ pub(super) async fn steps(
         };
         let cpu3 = apiserver_pid.and_then(cpu_seconds);
         let s = step("scale_up", t, &before, &after, (cpu2, cpu3));
-        let added = (plan.fleet.clusters * capi.scale_up_workers).max(1) as f64;
-        let mut per: BTreeMap<String, f64> = s
-            .managers
-            .iter()
-            .map(|(m, c)| (m.clone(), c.total_calls as f64 / added))
-            .collect();
-        per.insert("all".into(), per.values().sum());
-        r.calls_per_added_machine = Some(per);
+        r.calls_per_added_machine = Some(per_unit(&s, plan.fleet.clusters * capi.scale_up_workers));
         r.steps.push(s);
         boundaries.push(("scale_up".into(), chrono::Utc::now()));
         r.scaled = Some(state);
@@ -332,14 +338,7 @@ pub(super) async fn steps(
             &after,
             (cpu_a, apiserver_pid.and_then(cpu_seconds)),
         );
-        let replaced = want.max(1) as f64;
-        let mut per: BTreeMap<String, f64> = s
-            .managers
-            .iter()
-            .map(|(m, c)| (m.clone(), c.total_calls as f64 / replaced))
-            .collect();
-        per.insert("all".into(), per.values().sum());
-        r.calls_per_upgraded_machine = Some(per);
+        r.calls_per_upgraded_machine = Some(per_unit(&s, want));
         r.steps.push(s);
         boundaries.push(("upgrade".into(), chrono::Utc::now()));
         r.upgraded = Some(state);

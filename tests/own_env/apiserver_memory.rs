@@ -50,7 +50,10 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
     for (i, v) in VALUES.iter().enumerate() {
         let p = dir.join(format!("p{i:02}-{v}"));
         let s = common::assert_valid_summary(&p.join("summary.json"));
-        assert_eq!(s["schema_version"], capi_loadgen::report::summary::SCHEMA_VERSION);
+        assert_eq!(
+            s["schema_version"],
+            capi_loadgen::report::summary::SCHEMA_VERSION
+        );
         let o = Summary::read(&p).unwrap().observed.expect("observed");
         let m = o.apiserver_memory.clone().expect("apiserver memory");
         assert!(m.settled && m.forced_gc, "{m:?}");

@@ -333,12 +333,28 @@ async fn objects_whose_create_failed_are_left_out_of_the_steady_phase() {
     let env = common::shared_env();
     // A validating webhook refuses about half of the Cluster creates; their objects (and
     // what they own) are not reconciled: no 404s, and the steady phase says how many.
-    let (s, _) = run_profile(
+    // Half the creates fail on purpose: the run may exceed the default failure ratio.
+    let p = common::profile_file(
         "missing",
         "fleet: {clusters: 12, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}\nclient: {pool_size: 2, qps: -1}\nobserve: {enabled: false}\nwebhooks: {kinds: [cluster], reject_rate: 0.5, failure_policy: Fail}\nphases:\n  create: {concurrency: 4}\n  steady: {duration_seconds: 3, sync_period_seconds: 0.5, jitter: 0, concurrency: 4, calls_per_reconcile: {get: 3, patch_status: 1}}\n",
-        &env.kubeconfig,
-    )
-    .await;
+    );
+    let out = common::state_dir("out-missing");
+    common::cli(&[
+        "run",
+        p.to_str().unwrap(),
+        "--run-id",
+        "missing",
+        "--out",
+        out.to_str().unwrap(),
+        "--kubeconfig",
+        env.kubeconfig.to_str().unwrap(),
+        "--max-failure-ratio",
+        "100",
+    ])
+    .await
+    .expect("run completes");
+    common::assert_valid_summary(&out.join("summary.json"));
+    let s = Summary::read(&out).unwrap();
     let failed_clusters: u64 = s
         .operations
         .iter()

@@ -24,7 +24,12 @@ const QUIET: Duration = Duration::from_secs(5);
 const CRD_DEADLINE: Duration = Duration::from_secs(60);
 
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    proc_cpu_seconds(&pid.to_string())
+}
+
+/// User + system CPU seconds of `/proc/<process>/stat` (`self` for this process).
+pub(super) fn proc_cpu_seconds(process: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
     let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     // SAFETY: sysconf has no preconditions.

@@ -75,12 +75,7 @@ pub struct CapiSweep {
 }
 
 fn self_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| ticks / hz as f64)
+    super::steps::proc_cpu_seconds("self")
 }
 
 fn point(x: f64, r: &CapiRunResult, tool_cpu: Option<f64>, wall: f64) -> CapiPoint {

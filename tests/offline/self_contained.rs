@@ -175,3 +175,47 @@ fn the_scan_catches_escapes() {
     let inside = m(r#"concat!(env!("@M"), "/profiles/quickstart.yaml")"#);
     assert!(offences(&src, &inside).is_empty());
 }
+
+/// Every schema a test or the tool names (`"<name>.schema.json"`) is in `results/` and is
+/// not hidden from git by `.gitignore` (a schema that exists only in one checkout passes
+/// here and fails in every fresh clone).
+#[test]
+fn every_named_schema_is_committed() {
+    let mut files = Vec::new();
+    files_under(&root().join("src"), &mut files);
+    files_under(&root().join("tests"), &mut files);
+    let mut names = std::collections::BTreeSet::new();
+    for f in &files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for (i, _) in text.match_indices(".schema.json\"") {
+            let start = text[..i].rfind('"').map(|q| q + 1).unwrap_or(i);
+            let stem = &text[start..i];
+            if !stem.is_empty() && stem.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                names.insert(format!("{stem}.schema.json"));
+            }
+        }
+    }
+    assert!(
+        names.contains("summary.schema.json"),
+        "the scan found no schema names: {names:?}"
+    );
+    let in_git = root().join(".git").exists();
+    for name in &names {
+        let path = root().join("results").join(name);
+        assert!(path.is_file(), "results/{name} is named but missing");
+        if in_git {
+            let ignored = std::process::Command::new("git")
+                .args(["check-ignore", "-q", &format!("results/{name}")])
+                .current_dir(root())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(
+                !ignored,
+                "results/{name} is ignored by .gitignore: a clone lacks it"
+            );
+        }
+    }
+}

@@ -264,7 +264,7 @@ pub struct SweepArgs {
     /// <out>/comparison.md and one SVG per metric with both curves). Default: the profile's
     /// phases.steady.controller.
     #[arg(long, value_enum)]
-    pub controller: Option<crate::runner::controller_sweeps::SweepController>,
+    pub controller: Option<crate::experiments::controller_comparison::SweepController>,
     /// With `--controller both`: keep a controller's sweep already in <out>/simulated or
     /// <out>/reference when its sweep.json is complete and of the same profile and values
     /// (its points are read again from their summary.json files), and run only the other: a

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod exit;
+pub mod experiments;
 pub mod measure;
 pub mod model;
 pub mod plan;

@@ -1,11 +1,11 @@
 //! `capi-loadgen breakpoints`: one experiment per documented bottleneck (see
-//! [`crate::runner::breakpoint_suite`]); prints the summary table.
+//! [`crate::experiments::suite`]); prints the summary table.
 
 use crate::cli::BreakpointsArgs;
 use crate::error::Error;
+use crate::experiments::suite::{run_suite, SuiteOptions, MAX_RUN_ID};
 use crate::profile;
 use crate::report::breakpoints::{markdown, Bottleneck};
-use crate::runner::breakpoint_suite::{run_suite, SuiteOptions, MAX_RUN_ID};
 use std::path::PathBuf;
 
 /// Runs `breakpoints`.
@@ -47,10 +47,10 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
         only,
     };
     if let Some(list) = &args.versions {
-        let versions = crate::runner::versions::parse_versions(list)?;
+        let versions = crate::experiments::versions::parse_versions(list)?;
         let started = std::time::Instant::now();
-        let r = crate::runner::versions::suite_versions(options, &versions).await?;
-        print!("{}", crate::report::versions::markdown(&r));
+        let r = crate::experiments::versions::suite_versions(options, &versions).await?;
+        print!("{}", crate::experiments::versions::report::markdown(&r));
         println!(
             "breakpoints results: {} ({:.0} s)",
             dir.display(),

@@ -24,9 +24,9 @@ pub fn run(args: &ReportArgs) -> Result<(), Error> {
     let (bp, sw) = (dir.join("breakpoints.json"), dir.join("sweep.json"));
     let vs = dir.join("versions.json");
     let (md, out) = if vs.exists() {
-        let r: crate::report::versions::VersionsReport = read_json(&vs)?;
+        let r: crate::experiments::versions::report::VersionsReport = read_json(&vs)?;
         (
-            crate::report::versions::markdown(&r),
+            crate::experiments::versions::report::markdown(&r),
             dir.join("versions.md"),
         )
     } else if bp.exists() {

@@ -1,10 +1,10 @@
 //! `capi-loadgen sizes <profile>`: bytes per kind and per cluster as stored in etcd after a
-//! small real run, projected to large fleets (see [`crate::runner::sizes`]).
+//! small real run, projected to large fleets (see [`crate::experiments::sizes`]).
 
 use crate::cli::SizesArgs;
 use crate::error::Error;
+use crate::experiments::sizes::{measure, render};
 use crate::profile::{self, Overrides};
-use crate::runner::sizes::{measure, render};
 
 /// Runs `sizes`.
 pub async fn run(args: SizesArgs) -> Result<(), Error> {

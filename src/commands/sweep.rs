@@ -1,10 +1,10 @@
 //! `capi-loadgen sweep <profile> --field F --values a,b,c | --range lo:hi:step`: one run per
-//! value (see [`crate::runner::sweep_run`]); prints `sweep.md`.
+//! value (see [`crate::experiments::sweep`]); prints `sweep.md`.
 
 use crate::cli::SweepArgs;
 use crate::error::Error;
+use crate::experiments::sweep::{sweep, SweepSpec};
 use crate::profile;
-use crate::runner::sweep_run::{sweep, SweepSpec};
 use crate::sweep::file::markdown;
 use std::path::PathBuf;
 
@@ -70,14 +70,14 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         controller: None,
     };
     if let Some(list) = &args.versions {
-        let versions = crate::runner::versions::parse_versions(list)?;
-        let r = crate::runner::versions::sweep_versions(&spec, &versions).await?;
-        print!("{}", crate::report::versions::markdown(&r));
+        let versions = crate::experiments::versions::parse_versions(list)?;
+        let r = crate::experiments::versions::sweep_versions(&spec, &versions).await?;
+        print!("{}", crate::experiments::versions::report::markdown(&r));
         println!("sweep results: {}", spec.dir.display());
         return Ok(());
     }
     if let Some(c) = args.controller {
-        return crate::runner::controller_sweeps::run(spec, c, args.reuse_complete).await;
+        return crate::experiments::controller_comparison::run(spec, c, args.reuse_complete).await;
     }
     let report = sweep(&spec).await?;
     print!("{}", markdown(&report));

@@ -418,11 +418,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_busy_thread_shows_as_cpu_and_phases_split() {
         let o = SelfObserver::start();
+        // Spins until the process has used 0.25 s more CPU (wall time would not do on a
+        // loaded machine, where 300 ms of wall may be far less CPU).
         let spin = std::thread::spawn(|| {
-            let t = Instant::now();
+            let (c0, deadline) = (cpu_seconds(), Instant::now() + Duration::from_secs(60));
             let mut x = 0u64;
-            while t.elapsed() < Duration::from_millis(300) {
-                x = x.wrapping_mul(31).wrapping_add(1);
+            while cpu_seconds() - c0 < 0.25 {
+                assert!(Instant::now() < deadline, "no 0.25 CPU seconds in 60 s");
+                for _ in 0..100_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+                }
             }
             x
         });

@@ -95,96 +95,6 @@ impl Bottleneck {
     pub fn parse(id: &str) -> Option<Bottleneck> {
         Bottleneck::ALL.into_iter().find(|b| b.id() == id)
     }
-
-    /// The row's short name in run ids (which are at most 24 characters).
-    pub fn short(self) -> &'static str {
-        match self {
-            Bottleneck::ClientQps => "qps",
-            Bottleneck::Concurrency => "conc",
-            Bottleneck::EtcdWrites => "wr",
-            Bottleneck::EtcdSize => "size",
-            Bottleneck::Apf => "apf",
-            Bottleneck::ApiserverMemory => "mem",
-            Bottleneck::Webhooks => "wh",
-        }
-    }
-
-    /// What is documented for it.
-    pub fn documented(self) -> Documented {
-        let (bottleneck, value, clusters, unit) = match self {
-            Bottleneck::ClientQps => (
-                "Controller QPS limits",
-                "500 clusters (table); ~600 with QPS 20 / burst 30 and a 10-minute sync (Metal3)",
-                Some(600.0),
-                "clusters",
-            ),
-            Bottleneck::Concurrency => (
-                "Controller concurrency",
-                "1,000 clusters with concurrency 10",
-                Some(1000.0),
-                "clusters",
-            ),
-            Bottleneck::EtcdWrites => (
-                "etcd write throughput",
-                "2,500 clusters",
-                Some(2500.0),
-                "writes/s",
-            ),
-            Bottleneck::EtcdSize => (
-                "etcd database size",
-                "5,000 clusters",
-                Some(5000.0),
-                "clusters at 8 GiB",
-            ),
-            Bottleneck::Apf => (
-                "API server in-flight requests (APF)",
-                "5,000 clusters (secondary)",
-                Some(5000.0),
-                "requests in flight",
-            ),
-            Bottleneck::ApiserverMemory => (
-                "API server memory (watch cache)",
-                "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
-                None,
-                "clusters at 8 GiB",
-            ),
-            Bottleneck::Webhooks => (
-                "Admission webhooks (latency, timeouts, failurePolicy)",
-                "no cluster count; every Cluster API kind has defaulting and validating webhooks, so an overloaded webhook pod becomes apiserver latency and, with failurePolicy Fail, failed writes",
-                None,
-                "webhook calls/s",
-            ),
-        };
-        Documented {
-            bottleneck,
-            value,
-            clusters,
-            unit,
-        }
-    }
-
-    /// The row with its documented facts and nothing measured yet.
-    pub fn row(self) -> Row {
-        let d = self.documented();
-        Row {
-            id: self,
-            bottleneck: d.bottleneck.into(),
-            documented: d.value.into(),
-            documented_clusters: d.clusters,
-            model: None,
-            model_note: String::new(),
-            measured: None,
-            unit: d.unit.into(),
-            measured_clusters: None,
-            measured_note: String::new(),
-            status: RowStatus::Skipped,
-            scaling: String::new(),
-            evidence: Vec::new(),
-            results: None,
-            seconds: 0.0,
-            memory: None,
-        }
-    }
 }
 
 impl std::fmt::Display for Bottleneck {
@@ -232,6 +142,30 @@ pub struct Row {
     /// The `apiserver-memory` row's fit and what it implies (absent on other rows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<super::apiserver_memory::MemoryFit>,
+}
+
+impl Row {
+    /// Row `id` with its documented facts and nothing measured yet.
+    pub fn blank(id: Bottleneck, d: Documented) -> Row {
+        Row {
+            id,
+            bottleneck: d.bottleneck.into(),
+            documented: d.value.into(),
+            documented_clusters: d.clusters,
+            model: None,
+            model_note: String::new(),
+            measured: None,
+            unit: d.unit.into(),
+            measured_clusters: None,
+            measured_note: String::new(),
+            status: RowStatus::Skipped,
+            scaling: String::new(),
+            evidence: Vec::new(),
+            results: None,
+            seconds: 0.0,
+            memory: None,
+        }
+    }
 }
 
 /// `breakpoints.json`.
@@ -390,7 +324,15 @@ mod tests {
             status: RowStatus::Measured,
             measured: Some(600.0),
             measured_clusters: Some(600.0),
-            ..Bottleneck::ClientQps.row()
+            ..Row::blank(
+                Bottleneck::ClientQps,
+                Documented {
+                    bottleneck: "b",
+                    value: "v",
+                    clusters: Some(600.0),
+                    unit: "clusters",
+                },
+            )
         };
         let by = |bound, generator_saturated| KneeBound {
             bound,
@@ -444,7 +386,6 @@ mod tests {
             assert_eq!(Bottleneck::parse(b.id()), Some(b));
             let json = serde_json::to_string(&b).unwrap();
             assert_eq!(json, format!("\"{}\"", b.id()));
-            assert_eq!(b.row().id, b);
         }
         assert_eq!(Bottleneck::parse("nope"), None);
         assert!(serde_json::from_str::<Bottleneck>("\"nope\"").is_err());

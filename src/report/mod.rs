@@ -5,7 +5,6 @@ pub mod apiserver_memory;
 pub mod archive;
 pub mod breakpoints;
 pub mod compare;
-pub mod controllers;
 pub mod files;
 pub mod generator;
 pub mod health;
@@ -18,7 +17,6 @@ pub mod run_sections;
 pub mod shards;
 pub mod summary;
 pub mod table;
-pub mod versions;
 pub mod webhooks;
 
 pub use summary::Summary;

@@ -1,30 +1,22 @@
 //! What a run is, as a library: connect to a target (starting the local environment when
-//! the plan asks for it), drive the phases, write the results folder, and the experiments
-//! built from runs: multi-management-cluster runs, etcd recovery after NOSPACE, sweeps, the
-//! breakpoints suite, etcd sizing and cleanup. The subcommands in `commands` only turn
-//! flags into calls of this module and print.
+//! the plan asks for it), drive the phases, write the results folder; runs over several
+//! management clusters, etcd recovery after NOSPACE, and cleanup. The experiments built
+//! from runs (sweeps, the breakpoints suite, sizes, versions) live in
+//! [`experiments`](crate::experiments). The subcommands in `commands` only turn flags into
+//! calls of these modules and print.
 
-pub mod apiserver_memory;
-pub mod breakpoint_suite;
 pub mod cleanup;
 pub mod connect;
-pub mod controller_sweeps;
 pub mod driver;
 pub mod dry_run;
-pub mod etcd_fill;
 pub mod execute;
 pub mod multi;
 pub mod namespace_settle;
 mod observed_sources;
 pub mod recover;
 pub mod reference;
-pub mod row_cleanup;
 pub mod run_checks;
-pub mod sizes;
-pub mod sweep_run;
-pub mod versions;
 pub mod warm_up;
-pub mod webhook_row;
 
 pub use connect::{connect, Connected, Load};
 pub use execute::{execute, watch_signals, with_target};

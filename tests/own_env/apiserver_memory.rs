@@ -4,14 +4,14 @@
 
 use capi_loadgen_test_support as common;
 
+use capi_loadgen::experiments::apiserver_memory::apiserver_memory_row;
+use capi_loadgen::experiments::sweep::SweepSpec;
 use capi_loadgen::plan::{self, Calibration, FleetInput, PRESETS};
 use capi_loadgen::profile::Overrides;
 use capi_loadgen::report::breakpoints::{
     Bottleneck, BreakpointsReport, Row, RowStatus, SCHEMA_VERSION,
 };
 use capi_loadgen::report::Summary;
-use capi_loadgen::runner::apiserver_memory::apiserver_memory_row;
-use capi_loadgen::runner::sweep_run::SweepSpec;
 use capi_loadgen::sweep::SweepState;
 
 /// The default fleet shape (3 control-plane and 3 worker Metal3 machines per cluster),
@@ -120,7 +120,7 @@ async fn a_growing_fleet_raises_apiserver_memory_and_the_row_fits_bytes_per_clus
         .iter()
         .map(|b| Row {
             measured_note: "Skipped: not selected (--only).".into(),
-            ..b.row()
+            ..capi_loadgen::experiments::of(*b).row()
         })
         .collect();
     *rows.last_mut().unwrap() = row;

@@ -237,7 +237,8 @@ async fn sweep_versions_puts_the_same_sweep_on_two_versions_side_by_side() {
     .await
     .expect("sweep --versions succeeds");
     let doc = common::assert_valid(&out.join("versions.json"), "versions.schema.json");
-    let r: capi_loadgen::report::versions::VersionsReport = serde_json::from_value(doc).unwrap();
+    let r: capi_loadgen::experiments::versions::report::VersionsReport =
+        serde_json::from_value(doc).unwrap();
     let names: Vec<&str> = r.versions.iter().map(|v| v.kubernetes.as_str()).collect();
     assert_eq!(names, [pair[0].to_string(), pair[1].to_string()]);
     for v in &r.versions {

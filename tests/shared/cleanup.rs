@@ -235,7 +235,7 @@ async fn a_breakpoints_rows_runs_are_cleaned_up_and_no_other() {
     };
     let spec = fleet("clrow-cq-p00");
     let line =
-        capi_loadgen::runner::row_cleanup::clean_suite_runs(&target, &spec.api_group, "clrow")
+        capi_loadgen::experiments::row_cleanup::clean_suite_runs(&target, &spec.api_group, "clrow")
             .await
             .expect("the row's runs are cleaned up");
     assert!(

@@ -1,15 +1,17 @@
 //! The same sweep or breakpoints suite on several Kubernetes versions (`--versions`): one
 //! local environment per version, in turn, each version's results in `<dir>/<version>/`,
 //! then the side-by-side `versions.json`, `versions.md` and one plot per curve with one line
-//! per version (see [`crate::report::versions`]).
+//! per version (see [`report`]).
 
-use super::breakpoint_suite::{run_suite, SuiteOptions};
-use super::sweep_run::{sweep, SweepSpec};
+pub mod report;
+
+use self::report::{markdown, ServerVersions, VersionRow, VersionsReport};
+use super::suite::{run_suite, SuiteOptions};
+use super::sweep::{sweep, SweepSpec};
 use crate::env::assets::{self, Version, Wanted};
 use crate::error::Error;
 use crate::report::breakpoints::BreakpointsReport;
 use crate::report::plot::svg_versions;
-use crate::report::versions::{markdown, ServerVersions, VersionRow, VersionsReport};
 use crate::sweep::file::SweepReport;
 use std::path::Path;
 
@@ -155,7 +157,7 @@ pub async fn sweep_versions(
     let r = VersionsReport {
         kind: "sweep".into(),
         experiment: format!("{} over {}", spec.source.display(), spec.field),
-        rows: crate::report::versions::sweep_rows(&runs),
+        rows: self::report::sweep_rows(&runs),
         plots: plots(&spec.dir, "", &servers, &runs)?,
         versions: servers,
     };
@@ -203,7 +205,7 @@ pub async fn suite_versions(
             )?);
         }
     }
-    let rows: Vec<VersionRow> = crate::report::versions::suite_rows(&runs);
+    let rows: Vec<VersionRow> = self::report::suite_rows(&runs);
     let r = VersionsReport {
         kind: "breakpoints".into(),
         experiment: format!("suite {}", o.run_id),

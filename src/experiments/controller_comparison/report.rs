@@ -131,15 +131,15 @@ pub fn svg(sim: &Curve, reference: &Curve, x_label: &str) -> Result<String, Stri
         (label, c.points.clone(), knee)
     };
     let parts = [line("simulated", sim), line("reference", reference)];
-    let lines: Vec<super::plot::Line> = parts
+    let lines: Vec<crate::report::plot::Line> = parts
         .iter()
-        .map(|(label, points, knee)| super::plot::Line {
+        .map(|(label, points, knee)| crate::report::plot::Line {
             label,
             points,
             knee: *knee,
         })
         .collect();
-    super::plot::svg_lines(
+    crate::report::plot::svg_lines(
         &format!("{} ({}): simulated vs reference", sim.metric, sim.unit),
         &sim.unit,
         x_label,

@@ -2,10 +2,11 @@
 //! or with each in turn (into `<dir>/simulated` and `<dir>/reference`) followed by their
 //! comparison (`<dir>/comparison.md`, `comparison.json` and `<metric>.svg` with both curves).
 
-use super::sweep_run::{rederive, sweep, SweepSpec};
+pub mod report;
+
+use super::sweep::{rederive, sweep, SweepSpec};
 use crate::error::Error;
 use crate::profile::ControllerKind;
-use crate::report::controllers;
 use crate::sweep::file::markdown;
 
 /// `sweep --controller`.
@@ -62,16 +63,16 @@ pub async fn run(
     }
     let (sim, reference) = (&reports[0], &reports[1]);
     let io = |p: &std::path::Path, e| Error::io(p, e);
-    let md = controllers::markdown(sim, reference);
+    let md = report::markdown(sim, reference);
     let p = dir.join("comparison.md");
     std::fs::write(&p, &md).map_err(|e| io(&p, e))?;
-    let rows = controllers::rows(sim, reference);
+    let rows = report::rows(sim, reference);
     let json = serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?;
     let p = dir.join("comparison.json");
     std::fs::write(&p, json + "\n").map_err(|e| io(&p, e))?;
     for a in &sim.curves {
         if let Some(b) = reference.curves.iter().find(|b| b.metric == a.metric) {
-            let svg = controllers::svg(a, b, &sim.field).map_err(Error::Internal)?;
+            let svg = report::svg(a, b, &sim.field).map_err(Error::Internal)?;
             let p = dir.join(format!("{}.svg", a.metric));
             std::fs::write(&p, svg).map_err(|e| io(&p, e))?;
         }

@@ -2,7 +2,6 @@
 //! measured after a small real run (never estimated), projected to large fleets against
 //! etcd's 2 GiB default and 8 GiB suggested-maximum quotas.
 
-use super::execute::{execute, with_target};
 use crate::backend::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
 use crate::backend::Target;
 use crate::error::Error;
@@ -10,6 +9,7 @@ use crate::measure::memory::{settled, MemorySample};
 use crate::measure::scrape::Sources;
 use crate::model::{self, Kind};
 use crate::profile::{RunPlan, TargetPlan};
+use crate::runner::{execute, with_target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

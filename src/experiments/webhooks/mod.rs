@@ -4,10 +4,11 @@
 //! wait for a slot, create latency climbs, and once the wait passes `timeoutSeconds`,
 //! `failurePolicy: Fail` turns calls into failed creates.
 
-use super::sweep_run::{sweep, SweepSpec};
+use super::sweep::{sweep, SweepSpec};
+use super::{Experiment, Needs, RowFuture, Suite};
 use crate::error::Error;
 use crate::profile;
-use crate::report::breakpoints::{group, Bottleneck, Row, RowStatus};
+use crate::report::breakpoints::{group, Bottleneck, Documented, Row, RowStatus};
 use crate::report::plot::{svg_lines, Line};
 use crate::report::Summary;
 use crate::sweep::knee::{plateau, Breakpoint};
@@ -97,10 +98,42 @@ fn onset(points: &[Point], f: impl Fn(&Point) -> f64, threshold: f64) -> Option<
     None
 }
 
+/// The webhooks row.
+pub struct Webhooks;
+
+impl Experiment for Webhooks {
+    fn id(&self) -> Bottleneck {
+        Bottleneck::Webhooks
+    }
+    fn short(&self) -> &'static str {
+        "wh"
+    }
+    fn documented(&self) -> Documented {
+        Documented {
+            bottleneck: "Admission webhooks (latency, timeouts, failurePolicy)",
+            value: "no cluster count; every Cluster API kind has defaulting and validating webhooks, so an overloaded webhook pod becomes apiserver latency and, with failurePolicy Fail, failed writes",
+            clusters: None,
+            unit: "webhook calls/s",
+        }
+    }
+    fn profile(&self) -> (&'static str, &'static str) {
+        (
+            "profiles/breakpoints/webhooks.yaml",
+            include_str!("../../../profiles/breakpoints/webhooks.yaml"),
+        )
+    }
+    fn needs(&self) -> Needs {
+        Needs::Apiserver
+    }
+    fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
+        Box::pin(async move { webhook_row(s.spec(self, None)?).await })
+    }
+}
+
 /// Runs the row's sweep and reads its points.
 pub async fn webhook_row(spec: SweepSpec) -> Result<Row, Error> {
-    let b = Bottleneck::Webhooks;
-    let id = b.id();
+    let b = Webhooks;
+    let id = b.id().id();
     let plan = profile::parse_str(&spec.source, &spec.text, &spec.overrides)?;
     let Some(w) = plan.webhooks.clone() else {
         return Err(Error::Internal(format!(

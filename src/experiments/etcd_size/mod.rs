@@ -3,16 +3,49 @@
 //! make the etcd usable again (delete the run's objects, compact, defragment, disarm) and
 //! prove it with a write through the apiserver.
 
-use super::connect::Connected;
-use super::execute::{execute, with_target};
+use super::{Experiment, Needs, RowFuture, Suite};
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
 use crate::model::{self, Kind};
 use crate::profile::{self, Overrides};
-use crate::report::breakpoints::{group, Bottleneck, Row, RowStatus};
+use crate::report::breakpoints::{group, Bottleneck, Documented, Row, RowStatus};
 use crate::report::Summary;
+use crate::runner::Connected;
+use crate::runner::{execute, with_target};
 use crate::stored::sizing::model_bytes_per_cluster;
 use std::path::{Path, PathBuf};
+
+/// The etcd-size row.
+pub struct EtcdSize;
+
+impl Experiment for EtcdSize {
+    fn id(&self) -> Bottleneck {
+        Bottleneck::EtcdSize
+    }
+    fn short(&self) -> &'static str {
+        "size"
+    }
+    fn documented(&self) -> Documented {
+        Documented {
+            bottleneck: "etcd database size",
+            value: "5,000 clusters",
+            clusters: Some(5000.0),
+            unit: "clusters at 8 GiB",
+        }
+    }
+    fn profile(&self) -> (&'static str, &'static str) {
+        (
+            "profiles/breakpoints/etcd-size.yaml",
+            include_str!("../../../profiles/breakpoints/etcd-size.yaml"),
+        )
+    }
+    fn needs(&self) -> Needs {
+        Needs::Any
+    }
+    fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
+        Box::pin(etcd_size_row(&s.run_id, &s.dir, s.local, self.profile().1))
+    }
+}
 
 /// Runs the etcd-size row (only on the local environment: it fills etcd on purpose).
 pub async fn etcd_size_row(
@@ -21,8 +54,8 @@ pub async fn etcd_size_row(
     local: bool,
     text: &str,
 ) -> Result<Row, Error> {
-    let b = Bottleneck::EtcdSize;
-    let id = b.id();
+    let b = EtcdSize;
+    let id = b.id().id();
     let mut row = Row {
         scaling: "A 64 MiB quota instead of 2 GiB or 8 GiB: bytes per cluster do not depend on the quota, so filling 64 MiB measures them in seconds and the clusters at 2 GiB and 8 GiB follow by proportion (a lower bound: a real cluster also stores Events, Leases and the revisions compaction has not yet removed).".into(),
         ..b.row()
@@ -54,7 +87,7 @@ pub async fn etcd_size_row(
             Err(e) => return Err(e),
         }
         let summary = Summary::read(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
-        let rec = super::recover::recover(c, &plan.run_id, &api_group).await?;
+        let rec = crate::runner::recover::recover(c, &plan.run_id, &api_group).await?;
         Ok((summary, rec))
     })
     .await?;

@@ -3,12 +3,12 @@
 //! prediction; `sweep.json`, `sweep.md` and one SVG per curve in the sweep's folder, written
 //! after every point.
 
-use super::connect::Connected;
-use super::execute::{execute, with_target};
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
 use crate::profile::{self, Overrides, RunPlan};
 use crate::report::Summary;
+use crate::runner::Connected;
+use crate::runner::{execute, with_target};
 use crate::sweep::file::markdown;
 use crate::sweep::points::SweepPoint;
 use crate::sweep::{SweepReport, SweepState};
@@ -227,7 +227,7 @@ pub fn rederive(spec: &SweepSpec) -> Option<SweepReport> {
     }
     for (i, p) in r.points.iter_mut().enumerate() {
         let mut s = Summary::read(&spec.point_dir(i)).ok()?;
-        super::execute::discount_client_wait(&mut s.controllers, &s.operations);
+        crate::runner::execute::discount_client_wait(&mut s.controllers, &s.operations);
         *p = point_from(p.x, &s);
     }
     r.derive();

@@ -4,12 +4,13 @@
 //! samples), then the least-squares line of memory against clusters, its R², the clusters
 //! that fit each memory limit of the profile and the comparison with etcd's stored bytes.
 
-use super::sweep_run::{sweep, SweepSpec};
+use super::sweep::{sweep, SweepSpec};
+use super::{Experiment, Needs, RowFuture, Suite};
 use crate::error::Error;
 use crate::measure::memory::{ControllerCacheMemory, NO_REFERENCE_CONTROLLER};
 use crate::profile::{self, Overrides};
 use crate::report::apiserver_memory::{fit, size, MemoryFit, MemoryPoint};
-use crate::report::breakpoints::{group, Bottleneck, Row, RowStatus};
+use crate::report::breakpoints::{group, Bottleneck, Documented, Row, RowStatus};
 use crate::report::Summary;
 use crate::sweep::knee::Breakpoint;
 use crate::sweep::points::Curve;
@@ -69,11 +70,43 @@ fn evidence(dir: &std::path::Path, id: &str, m: &MemoryFit) -> Result<Option<Str
     Ok(Some(format!("{id}/apiserver_resident.svg")))
 }
 
+/// The apiserver-memory row.
+pub struct ApiserverMemory;
+
+impl Experiment for ApiserverMemory {
+    fn id(&self) -> Bottleneck {
+        Bottleneck::ApiserverMemory
+    }
+    fn short(&self) -> &'static str {
+        "mem"
+    }
+    fn documented(&self) -> Documented {
+        Documented {
+            bottleneck: "API server memory (watch cache)",
+            value: "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
+            clusters: None,
+            unit: "clusters at 8 GiB",
+        }
+    }
+    fn profile(&self) -> (&'static str, &'static str) {
+        (
+            "profiles/breakpoints/apiserver-memory.yaml",
+            include_str!("../../../profiles/breakpoints/apiserver-memory.yaml"),
+        )
+    }
+    fn needs(&self) -> Needs {
+        Needs::Apiserver
+    }
+    fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
+        Box::pin(async move { apiserver_memory_row(s.spec(self, None)?).await })
+    }
+}
+
 /// Runs the row: the sweep `spec` (a `fleet.clusters` accumulate sweep of the built-in
 /// profile), then the fit.
 pub async fn apiserver_memory_row(spec: SweepSpec) -> Result<Row, Error> {
-    let b = Bottleneck::ApiserverMemory;
-    let id = b.id();
+    let b = ApiserverMemory;
+    let id = b.id().id();
     let last = spec.values.last().cloned().unwrap_or_default();
     let plan = profile::parse_with(
         &spec.source,

@@ -8,13 +8,13 @@
 //! `clg-<run id>-<index>`: the run ids to clean are those of the namespaces that begin with
 //! the suite's id.
 
-use super::cleanup::{cleanup, CleanupRequest};
-use super::connect::{connect, Load};
 use crate::backend::Target;
 use crate::engine::cleanup::Selection;
 use crate::error::Error;
 use crate::model::{FleetSpec, Kind};
 use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
+use crate::runner::cleanup::{cleanup, CleanupRequest};
+use crate::runner::{connect, Load};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

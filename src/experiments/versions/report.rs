@@ -1,13 +1,12 @@
 //! The same experiments on several Kubernetes versions, side by side (`sweep --versions`,
 //! `breakpoints --versions`): `versions.json` ([`VersionsReport`], schema
 //! `results/versions.schema.json`), `versions.md` ([`markdown`]) and one SVG per curve with
-//! one line per version ([`super::plot::svg_versions`]).
+//! one line per version ([`crate::report::plot::svg_versions`]).
 //!
 //! Each version's own results stay in `<dir>/<version>/` (a sweep folder or a breakpoints
 //! folder), so every number here can be traced to its run.
 
-use super::breakpoints::BreakpointsReport;
-use super::numbers::group;
+use crate::report::breakpoints::{group, BreakpointsReport, Row as BreakpointsRow};
 use crate::sweep::file::SweepReport;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -116,7 +115,7 @@ pub fn suite_rows(runs: &[&BreakpointsReport]) -> Vec<VersionRow> {
     };
     let mut rows = Vec::new();
     for r in &first.rows {
-        let of = |f: &dyn Fn(&super::breakpoints::Row) -> Option<f64>| -> Vec<Option<f64>> {
+        let of = |f: &dyn Fn(&BreakpointsRow) -> Option<f64>| -> Vec<Option<f64>> {
             runs.iter()
                 .map(|s| s.rows.iter().find(|x| x.id == r.id).and_then(f))
                 .collect()

@@ -1,0 +1,51 @@
+//! Row 2, the controllers' reconcile workers: a fleet grown until `--cluster-concurrency`
+//! workers, each reconcile taking its measured time, cannot finish a sync period's
+//! reconciles within the period.
+
+use super::controller_backlog::{self, BacklogRow};
+use super::{Experiment, Needs, RowFuture, Suite};
+use crate::report::breakpoints::{Bottleneck, Documented};
+use crate::sweep::bound::Bound;
+
+/// How the row scales the documented setting to this machine.
+const SCALING: &str = "Sync period 600 s compressed 40x (15 s wall) with the 10 workers run as 400: a reconcile's think time and API latency are real time in both, so N* = concurrency x period / duration is unchanged. The client limit is raised (QPS 200) so only the workers bind. Each point adds clusters to the previous points' fleet.";
+
+/// The concurrency row.
+pub struct Concurrency;
+
+impl Experiment for Concurrency {
+    fn id(&self) -> Bottleneck {
+        Bottleneck::Concurrency
+    }
+    fn short(&self) -> &'static str {
+        "conc"
+    }
+    fn documented(&self) -> Documented {
+        Documented {
+            bottleneck: "Controller concurrency",
+            value: "1,000 clusters with concurrency 10",
+            clusters: Some(1000.0),
+            unit: "clusters",
+        }
+    }
+    fn profile(&self) -> (&'static str, &'static str) {
+        (
+            "profiles/breakpoints/concurrency.yaml",
+            include_str!("../../../profiles/breakpoints/concurrency.yaml"),
+        )
+    }
+    fn needs(&self) -> Needs {
+        Needs::Apiserver
+    }
+    fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
+        Box::pin(controller_backlog::run(
+            s,
+            self,
+            BacklogRow {
+                values: None,
+                scaling: SCALING,
+                expected: Bound::Workers,
+            },
+        ))
+    }
+}

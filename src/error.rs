@@ -8,17 +8,19 @@ use std::path::PathBuf;
 use crate::exit;
 
 mod capi;
+mod usage;
 pub use capi::CapiError;
+pub use usage::UsageError;
 
 /// Everything that can end a command, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Flags or profile are invalid.
-    #[error("{0}")]
-    Usage(String),
+    /// The command line is invalid (a flag, a combination, a file or folder it names).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
     /// The safety guard refused the target (not kind, not local, not allowed).
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] crate::backend::guard::GuardError),
     /// The profile failed to parse or validate (message names file:line: field).
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
@@ -28,6 +30,9 @@ pub enum Error {
     /// The target failed during set-up.
     #[error(transparent)]
     Target(#[from] crate::backend::TargetError),
+    /// The tool's admission webhooks could not be started or installed.
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::WebhookError),
     /// The real Cluster API managers could not be set up, or did not finish the run.
     #[error(transparent)]
     Capi(#[from] CapiError),
@@ -42,6 +47,9 @@ pub enum Error {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// Interrupted before anything was measured (nothing written).
+    #[error("interrupted while {0}")]
+    InterruptedWhile(&'static str),
     /// The run was interrupted; partial results are in `dir`.
     #[error("interrupted: partial results written to {}", dir.display())]
     Interrupted {
@@ -81,10 +89,10 @@ pub enum Error {
         /// Metrics compared.
         total: usize,
     },
-    /// `compare` was given two results that are not alike (profile, fleet size, target
-    /// kind or versions differ): one line naming the difference.
-    #[error("{0}")]
-    Unlike(String),
+    /// `compare` was given two runs that are not alike (profile, fleet size, target kind
+    /// or versions differ): one line naming the difference.
+    #[error("compare: {0}")]
+    Unlike(crate::report::compare::inputs::InputError),
     /// The run finished but more of its requests failed than `--max-failure-ratio` allows;
     /// results were written.
     #[error("{failed} of {sent} requests failed ({ratio:.1}%), more than --max-failure-ratio {max:.1}%: results written to {}", dir.display())]
@@ -100,20 +108,51 @@ pub enum Error {
         /// Where the results are.
         dir: PathBuf,
     },
-    /// Anything else (a bug).
+    /// A plot could not be drawn (a bug).
     #[error("internal error: {0}")]
-    Internal(String),
+    Plot(#[from] crate::report::plot::PlotError),
+    /// A result could not be encoded as JSON (a bug).
+    #[error("internal error: encoding {what} as JSON: {source}")]
+    Encode {
+        /// The type encoded.
+        what: &'static str,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A task of the tool's own panicked or was cancelled (a bug).
+    #[error("internal error: the {what} task failed: {source}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// Why.
+        source: tokio::task::JoinError,
+    },
+    /// Anything else (a bug): what the tool found that it never expected.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl Error {
+    /// A call the tool makes to set up or read the target failed (`what` says which).
+    pub fn setup(endpoint: impl std::fmt::Display, what: std::fmt::Arguments<'_>) -> Error {
+        Error::Target(crate::backend::TargetError::Setup {
+            endpoint: endpoint.to_string(),
+            message: what.to_string(),
+        })
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Profile(_) => exit::USAGE,
+            Error::Usage(_) | Error::Profile(_) | Error::Webhook(_) => exit::USAGE,
             Error::Env(_) => exit::ENVIRONMENT,
             Error::Target(e) => e.exit_code(),
-            Error::Io { .. } | Error::Internal(_) => exit::INTERNAL,
-            Error::Interrupted { .. } => exit::INTERRUPTED,
+            Error::Io { .. }
+            | Error::Internal(_)
+            | Error::Encode { .. }
+            | Error::Plot(_)
+            | Error::Task { .. } => exit::INTERNAL,
+            Error::Interrupted { .. } | Error::InterruptedWhile(_) => exit::INTERRUPTED,
             Error::TargetFailed { .. } => exit::TARGET_FAILED,
             Error::QuotaFull { .. } => exit::QUOTA,
             Error::Unhealthy { .. } => exit::UNHEALTHY,
@@ -133,4 +172,17 @@ impl Error {
             source,
         }
     }
+}
+
+/// `value` as pretty JSON; failing is a bug ([`Error::Encode`]).
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|source| Error::Encode {
+        what: std::any::type_name::<T>(),
+        source,
+    })
+}
+
+/// The error of a task that did not finish (`what` names it).
+pub fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
+    move |source| Error::Task { what, source }
 }

@@ -26,8 +26,29 @@ pub fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A target the safety guard refuses to load.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum GuardError {
+    /// A kube context that is neither kind nor the local environment, and not allowed.
+    #[error("refusing to write to context {context} at {server}: it is neither a kind cluster on this machine nor the local environment; if it is meant to take this load, pass --allow-context {context}{}", if *.from_env { " (the context came from $KUBECONFIG; unset it to use the profile's target)" } else { "" })]
+    Context {
+        /// The context's name, or `(none)`.
+        context: String,
+        /// Its server.
+        server: String,
+        /// The context came from `$KUBECONFIG`, not the profile.
+        from_env: bool,
+    },
+    /// A bare etcd off this machine's loopback, and not allowed.
+    #[error("refusing to write to etcd at {endpoint}: it is not on this machine's loopback; if it is meant to take this load, pass --allow-endpoint {endpoint}")]
+    Etcd {
+        /// The endpoint.
+        endpoint: String,
+    },
+}
+
 /// Checks a kube target: its context name and server.
-pub fn check_kube(context: Option<&str>, server: &str, allow: &[String]) -> Result<(), String> {
+pub fn check_kube(context: Option<&str>, server: &str, allow: &[String]) -> Result<(), GuardError> {
     let name = context.unwrap_or("");
     if name.starts_with("kind-") && is_loopback_url(server) {
         return Ok(());
@@ -39,19 +60,21 @@ pub fn check_kube(context: Option<&str>, server: &str, allow: &[String]) -> Resu
         return Ok(());
     }
     let shown = if name.is_empty() { "(none)" } else { name };
-    Err(format!(
-        "refusing to write to context {shown} at {server}: it is neither a kind cluster on this machine nor the local environment; if it is meant to take this load, pass --allow-context {shown}"
-    ))
+    Err(GuardError::Context {
+        context: shown.into(),
+        server: server.into(),
+        from_env: false,
+    })
 }
 
 /// Checks a bare etcd endpoint.
-pub fn check_etcd(endpoint: &str, allow: &[String]) -> Result<(), String> {
+pub fn check_etcd(endpoint: &str, allow: &[String]) -> Result<(), GuardError> {
     if is_loopback_url(endpoint) || allow.iter().any(|a| a == endpoint) {
         return Ok(());
     }
-    Err(format!(
-        "refusing to write to etcd at {endpoint}: it is not on this machine's loopback; if it is meant to take this load, pass --allow-endpoint {endpoint}"
-    ))
+    Err(GuardError::Etcd {
+        endpoint: endpoint.into(),
+    })
 }
 
 #[cfg(test)]
@@ -88,7 +111,9 @@ mod tests {
         // A look-alike name on a remote server is not the local environment.
         assert!(check_kube(Some(LOAD_CONTEXT), "https://10.1.2.3:6443", &[]).is_err());
         assert!(check_kube(Some("kind-prod"), "https://10.1.2.3:6443", &[]).is_err());
-        let e = check_kube(Some("prod-eu"), "https://10.1.2.3:6443", &[]).unwrap_err();
+        let e = check_kube(Some("prod-eu"), "https://10.1.2.3:6443", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--allow-context prod-eu"), "{e}");
         assert!(check_kube(
             Some("prod-eu"),
@@ -102,7 +127,9 @@ mod tests {
     #[test]
     fn etcd_endpoints() {
         assert!(check_etcd("http://127.0.0.1:2379", &[]).is_ok());
-        let e = check_etcd("https://10.0.0.5:2379", &[]).unwrap_err();
+        let e = check_etcd("https://10.0.0.5:2379", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--allow-endpoint https://10.0.0.5:2379"), "{e}");
         assert!(check_etcd("https://10.0.0.5:2379", &["https://10.0.0.5:2379".into()]).is_ok());
     }

@@ -2,7 +2,7 @@
 //! [`crate::experiments::suite`]); prints the summary table.
 
 use crate::cli::BreakpointsArgs;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::experiments::suite::{run_suite, SuiteOptions, MAX_RUN_ID};
 use crate::profile;
 use crate::report::breakpoints::{markdown, Bottleneck};
@@ -15,12 +15,13 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
         Some(list) => list
             .split(',')
             .map(|s| {
-                Bottleneck::parse(s.trim()).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "--only: `{}` is not one of {}",
-                        s.trim(),
+                Bottleneck::parse(s.trim()).ok_or_else(|| UsageError::Value {
+                    flag: "--only",
+                    value: format!("`{}`", s.trim()),
+                    expected: format!(
+                        "not one of {}",
                         Bottleneck::ALL.map(Bottleneck::id).join(", ")
-                    ))
+                    ),
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -30,9 +31,14 @@ pub async fn run(args: BreakpointsArgs) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| format!("bp-{}", &profile::new_run_id()[9..]));
     if run_id.len() > MAX_RUN_ID {
-        return Err(Error::Usage(format!(
-            "--run-id {run_id}: at most {MAX_RUN_ID} characters (the experiments' run ids add a suffix)"
-        )));
+        return Err(UsageError::Value {
+            flag: "--run-id",
+            value: run_id,
+            expected: format!(
+                "at most {MAX_RUN_ID} characters (the experiments' run ids add a suffix)"
+            ),
+        }
+        .into());
     }
     let dir = args
         .out

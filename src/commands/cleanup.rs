@@ -2,7 +2,7 @@
 
 use crate::cli::CleanupArgs;
 use crate::engine::cleanup::Selection;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 use crate::runner::cleanup::{cleanup, CleanupRequest};
 use std::time::Duration;
@@ -13,9 +13,9 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
         (Some(id), false) => Selection::Run(id.clone()),
         (None, true) => Selection::AllRuns,
         _ => {
-            return Err(Error::Usage(
-                "cleanup: give exactly one of --run-id ID or --all-runs".into(),
-            ))
+            return Err(Error::Usage(UsageError::Combination(
+                "cleanup: give exactly one of --run-id ID or --all-runs",
+            )))
         }
     };
     let client = ClientPlan {

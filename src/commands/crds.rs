@@ -14,7 +14,7 @@ pub fn run(args: &CrdsArgs) -> Result<(), Error> {
         "kind": "List",
         "items": crate::model::crds(&plan.fleet),
     });
-    let text = serde_json::to_string_pretty(&list).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = crate::error::to_json(&list)?;
     println!("{text}");
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::cli::{EnvAction, EnvArgs};
 use crate::engine::stop_signal;
 use crate::env::{self, assets, LocalEnv, LocalInfo, LocalOptions};
-use crate::Error;
+use crate::error::{Error, UsageError};
 use std::path::PathBuf;
 
 fn state_dir(d: Option<PathBuf>) -> PathBuf {
@@ -23,15 +23,17 @@ fn describe(i: &LocalInfo) -> String {
 pub async fn run(args: EnvArgs) -> Result<(), Error> {
     match args.action {
         EnvAction::Up(up) => {
-            let version = |flag: &str, v: Option<String>| match v {
-                None => Ok(None),
-                Some(t) => assets::Version::parse_exact(&t).map(Some).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "{flag}: `{}` must be a version like v1.37.2",
-                        t.escape_debug()
-                    ))
-                }),
-            };
+            let version =
+                |flag: &'static str, v: Option<String>| match v {
+                    None => Ok(None),
+                    Some(t) => assets::Version::parse_exact(&t).map(Some).ok_or_else(|| {
+                        UsageError::Value {
+                            flag,
+                            value: format!("`{}`", t.escape_debug()),
+                            expected: "must be a version like v1.37.2".into(),
+                        }
+                    }),
+                };
             let opts = LocalOptions {
                 versions: assets::Wanted {
                     kubernetes: version("--kubernetes-version", up.kubernetes_version)?,
@@ -48,7 +50,7 @@ pub async fn run(args: EnvArgs) -> Result<(), Error> {
             let signals = crate::runner::watch_signals(handle);
             let mut e = tokio::select! {
                 r = LocalEnv::start(&opts) => r?,
-                _ = stop.stopped() => return Err(Error::Usage("interrupted while starting the local environment".into())),
+                _ = stop.stopped() => return Err(Error::InterruptedWhile("starting the local environment")),
             };
             println!("{}", describe(&e.info));
             if up.detach {
@@ -84,7 +86,7 @@ pub async fn run(args: EnvArgs) -> Result<(), Error> {
                 .request_text(
                     http::Request::get("/readyz")
                         .body(Vec::new())
-                        .map_err(|e| Error::Internal(e.to_string()))?,
+                        .expect("a GET of a constant path is a valid request"),
                 )
                 .await
                 .map(|b| b.trim() == "ok")

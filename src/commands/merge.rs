@@ -4,6 +4,7 @@
 use crate::cli::MergeArgs;
 use crate::error::Error;
 use crate::report::merge::merge_dirs;
+use crate::report::merge::MergeError;
 
 /// Runs `merge`.
 pub fn run(args: MergeArgs) -> Result<(), Error> {
@@ -19,13 +20,14 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
                 .unwrap_or_else(|| std::path::PathBuf::from("results"))
                 .join(format!("from-{stem}"));
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-            let found = crate::report::archive::extract(&text, &unpacked)
-                .map_err(|e| Error::Usage(format!("merge: {}: {e}", p.display())))?;
+            let found = crate::report::archive::extract(&text, &unpacked).map_err(|e| {
+                MergeError::Unreadable {
+                    path: p.clone(),
+                    source: e.into(),
+                }
+            })?;
             if found.is_empty() {
-                return Err(Error::Usage(format!(
-                    "merge: {}: no results archive in it (run the shards with --output archive)",
-                    p.display()
-                )));
+                return Err(MergeError::NoArchive { path: p.clone() }.into());
             }
             dirs.extend(found);
         } else {

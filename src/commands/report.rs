@@ -4,22 +4,31 @@
 //! folder from another machine or an older version reads the same, and prints it.
 
 use crate::cli::ReportArgs;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use std::path::Path;
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))
+    serde_json::from_str(&text).map_err(|source| {
+        UsageError::Json {
+            command: "report",
+            path: p.into(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// Runs `report`.
 pub fn run(args: &ReportArgs) -> Result<(), Error> {
     let dir = &args.dir;
     if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "report: {}: not a results folder (no such directory)",
-            dir.display()
-        )));
+        return Err(UsageError::Folder {
+            command: "report",
+            path: dir.clone(),
+            why: "not a results folder (no such directory)",
+        }
+        .into());
     }
     let (bp, sw) = (dir.join("breakpoints.json"), dir.join("sweep.json"));
     let vs = dir.join("versions.json");

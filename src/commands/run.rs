@@ -2,7 +2,7 @@
 //! streams it without sending for `--dry-run`).
 
 use crate::cli::RunArgs;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::profile::{self, Overrides, RunPlan, TargetPlan};
 use crate::runner;
 use crate::thresholds::Level;
@@ -157,14 +157,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         }),
     };
     if !(0.0..=100.0).contains(&args.max_failure_ratio) {
-        return Err(Error::Usage(format!(
-            "--max-failure-ratio {}: a percentage from 0 to 100",
-            args.max_failure_ratio
-        )));
+        return Err(UsageError::Value {
+            flag: "--max-failure-ratio",
+            value: args.max_failure_ratio.to_string(),
+            expected: "a percentage from 0 to 100".into(),
+        }
+        .into());
     }
     let mut plan = profile::load(&args.profile, &overrides)?;
     if let Some(shard) = args.shard {
-        profile::shard::apply(&mut plan, shard, run_id_given, out_given).map_err(Error::Usage)?;
+        profile::shard::apply(&mut plan, shard, run_id_given, out_given)?;
     }
     let plan = plan;
     // kubectl's convention chose the target: the first line says so (stderr, so that
@@ -219,10 +221,12 @@ fn refuse_existing_results(dir: &std::path::Path) -> Result<(), Error> {
         .map(|f| dir.join(f))
         .find(|p| p.exists());
     if let Some(summary) = held {
-        return Err(Error::Usage(format!(
-            "{}: already holds a run's results; give another --run-id or --out (a run id is also the label of its objects, so it must be new)",
-            summary.display()
-        )));
+        return Err(UsageError::Folder {
+            command: "run",
+            path: summary,
+            why: "already holds a run's results; give another --run-id or --out (a run id is also the label of its objects, so it must be new)",
+        }
+        .into());
     }
     Ok(())
 }

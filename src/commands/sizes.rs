@@ -31,7 +31,7 @@ pub async fn run(args: SizesArgs) -> Result<(), Error> {
     let r = measure(&plan).await?;
     print!("{}", render(&r));
     let path = plan.out_dir.join("sizes.json");
-    let text = serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = crate::error::to_json(&r)?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
     println!("sizes: {}", path.display());
     Ok(())

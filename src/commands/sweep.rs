@@ -2,7 +2,7 @@
 //! value (see [`crate::experiments::sweep`]); prints `sweep.md`.
 
 use crate::cli::SweepArgs;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::experiments::sweep::{sweep, SweepSpec};
 use crate::profile;
 use crate::sweep::file::markdown;
@@ -10,8 +10,11 @@ use std::path::PathBuf;
 
 /// Runs `sweep`.
 pub async fn run(args: SweepArgs) -> Result<(), Error> {
-    let text = std::fs::read_to_string(&args.profile)
-        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", args.profile.display())))?;
+    let text = std::fs::read_to_string(&args.profile).map_err(|source| UsageError::Read {
+        command: "sweep",
+        path: args.profile.clone(),
+        source,
+    })?;
     let overrides = profile::Overrides {
         kubeconfig_env: super::kubeconfig_env(),
         ..super::connection_overrides(&args.conn)
@@ -28,22 +31,20 @@ pub async fn run(args: SweepArgs) -> Result<(), Error> {
         .field
         .clone()
         .or(base.sweep.field.clone())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "sweep: give --field, or sweep.field in {}",
-                args.profile.display()
-            ))
+        .ok_or_else(|| UsageError::SweepMissing {
+            what: "--field, or sweep.field",
+            profile: args.profile.clone(),
         })?;
     let values = match (&args.values, &args.range, &base.sweep.values) {
         (None, None, Some(v)) => v.clone(),
         (None, None, None) => {
-            return Err(Error::Usage(format!(
-                "sweep: give --values or --range, or sweep.values / sweep.range in {}",
-                args.profile.display()
-            )))
+            return Err(UsageError::SweepMissing {
+                what: "--values or --range, or sweep.values / sweep.range",
+                profile: args.profile.clone(),
+            }
+            .into())
         }
-        (l, r, _) => crate::sweep::values::parse(l.as_deref(), r.as_deref())
-            .map_err(|m| Error::Usage(format!("sweep: {m}")))?,
+        (l, r, _) => crate::sweep::values::parse(l.as_deref(), r.as_deref())?,
     };
     let sweep_id = args
         .sweep_id

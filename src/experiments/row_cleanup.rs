@@ -42,11 +42,10 @@ async fn suite_run_ids(target: &TargetPlan, suite_id: &str) -> Result<BTreeSet<S
     };
     c.close().await;
     let names = listed.map_err(|e| {
-        Error::Usage(format!(
-            "{}: listing the suite's namespaces failed: {}",
-            c.info.endpoint,
-            e.label()
-        ))
+        Error::setup(
+            &c.info.endpoint,
+            format_args!("listing the suite's namespaces failed: {}", e.label()),
+        )
     })?;
     let prefix = format!("{suite_id}-");
     Ok(names

@@ -36,7 +36,7 @@ pub struct SuiteOptions {
 fn write_all(dir: &Path, r: &BreakpointsReport) -> Result<(), Error> {
     let io = |p: &Path, e: std::io::Error| Error::io(p, e);
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let json = serde_json::to_string_pretty(r).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = crate::error::to_json(r)?;
     let p = dir.join("breakpoints.json");
     std::fs::write(&p, json + "\n").map_err(|e| io(&p, e))?;
     let p = dir.join("breakpoints.md");

@@ -9,37 +9,72 @@ use crate::model::Shard;
 pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 
 /// Parses `--shard`: `i/n` (0 ≤ i < n), or a bare `n` with i from `$JOB_COMPLETION_INDEX`.
-pub fn parse(s: &str) -> Result<Shard, String> {
+pub fn parse(s: &str) -> Result<Shard, ShardError> {
     parse_with(s, std::env::var(JOB_COMPLETION_INDEX).ok().as_deref())
 }
 
-fn parse_with(s: &str, job_index: Option<&str>) -> Result<Shard, String> {
-    let number = |what: &str, v: &str| -> Result<u64, String> {
-        v.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{what} `{v}` is not a whole number (expected i/n, e.g. 0/4)"))
+fn parse_with(s: &str, job_index: Option<&str>) -> Result<Shard, ShardError> {
+    let number = |what: &'static str, v: &str| -> Result<u64, ShardError> {
+        v.trim().parse::<u64>().map_err(|_| ShardError::NotANumber {
+            what,
+            value: v.into(),
+        })
     };
     let (index, count) = match s.split_once('/') {
         Some((i, n)) => (number("shard index", i)?, number("shard count", n)?),
         None => {
             let count = number("shard count", s)?;
             let Some(i) = job_index else {
-                return Err(format!(
-                    "a bare count `{s}` takes the shard index from ${JOB_COMPLETION_INDEX}, which is not set; give i/{s}"
-                ));
+                return Err(ShardError::NoJobIndex(s.into()));
             };
-            (number(&format!("${JOB_COMPLETION_INDEX}"), i)?, count)
+            (number("$JOB_COMPLETION_INDEX", i)?, count)
         }
     };
     if count == 0 {
-        return Err("the shard count must be at least 1".into());
+        return Err(ShardError::NoShards);
     }
     if index >= count {
-        return Err(format!(
-            "shard index {index} must be below the count {count} (indices are 0-based)"
-        ));
+        return Err(ShardError::IndexTooLarge { index, count });
     }
     Ok(Shard { index, count })
+}
+
+/// Why a plan cannot be split into the shard asked for (one line, a usage error).
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ShardError {
+    /// A part of `i/n` that is not a whole number.
+    #[error("{what} `{value}` is not a whole number (expected i/n, e.g. 0/4)")]
+    NotANumber {
+        /// Which part.
+        what: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A bare count outside an Indexed Job.
+    #[error("a bare count `{0}` takes the shard index from ${JOB_COMPLETION_INDEX}, which is not set; give i/{0}")]
+    NoJobIndex(String),
+    /// `i/0`.
+    #[error("the shard count must be at least 1")]
+    NoShards,
+    /// `i/n` with i ≥ n.
+    #[error("shard index {index} must be below the count {count} (indices are 0-based)")]
+    IndexTooLarge {
+        /// The index given.
+        index: u64,
+        /// The count given.
+        count: u64,
+    },
+    /// A shard without a run id.
+    #[error("--shard {}/{}: needs --run-id: every shard must label its objects with the same run id", .0.index, .0.count)]
+    NoRunId(Shard),
+    /// More shards than namespaces.
+    #[error("--shard {}/{}: the fleet has {namespaces} namespace(s) and shards split it by namespace; use at most {namespaces} shards or fewer clusters per namespace", shard.index, shard.count)]
+    TooMany {
+        /// The shard asked for.
+        shard: Shard,
+        /// The fleet's namespaces.
+        namespaces: u64,
+    },
 }
 
 /// Restricts `plan` to `shard`: the fleet's slice, open-loop rates divided by the shard
@@ -52,21 +87,16 @@ pub fn apply(
     shard: Shard,
     run_id_given: bool,
     out_given: bool,
-) -> Result<(), String> {
+) -> Result<(), ShardError> {
     if shard.is_whole() {
         return Ok(());
     }
-    let flag = format!("--shard {}/{}", shard.index, shard.count);
     if !run_id_given {
-        return Err(format!(
-            "{flag} needs --run-id: every shard must label its objects with the same run id"
-        ));
+        return Err(ShardError::NoRunId(shard));
     }
     let namespaces = plan.fleet.namespace_count();
     if shard.count > namespaces {
-        return Err(format!(
-            "{flag}: the fleet has {namespaces} namespace(s) and shards split it by namespace; use at most {namespaces} shards or fewer clusters per namespace"
-        ));
+        return Err(ShardError::TooMany { shard, namespaces });
     }
     plan.fleet.shard = shard;
     let n = shard.count as f64;
@@ -101,14 +131,23 @@ mod tests {
         assert_eq!(parse_with("4", Some("3")), Ok(Shard { index: 3, count: 4 }));
         assert!(parse_with("4", None)
             .unwrap_err()
+            .to_string()
             .contains("JOB_COMPLETION_INDEX"));
         assert!(parse_with("4/4", None)
             .unwrap_err()
+            .to_string()
             .contains("below the count"));
-        assert!(parse_with("0/0", None).unwrap_err().contains("at least 1"));
-        assert!(parse_with("a/4", None).unwrap_err().contains("`a`"));
+        assert!(parse_with("0/0", None)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        assert!(parse_with("a/4", None)
+            .unwrap_err()
+            .to_string()
+            .contains("`a`"));
         assert!(parse_with("4", Some("x"))
             .unwrap_err()
+            .to_string()
             .contains("JOB_COMPLETION_INDEX"));
     }
 

@@ -33,9 +33,10 @@ pub(super) fn sweep_plan(s: Option<SweepSection>, err: Err) -> Result<SweepPlan,
             }
             Some(v.iter().map(|x| format!("{x}")).collect::<Vec<_>>())
         }
-        (None, Some(r)) => {
-            Some(crate::sweep::values::parse(None, Some(&r)).map_err(|m| err("sweep.range", m))?)
-        }
+        (None, Some(r)) => Some(
+            crate::sweep::values::parse(None, Some(&r))
+                .map_err(|m| err("sweep.range", m.to_string()))?,
+        ),
         (None, None) => None,
     };
     let state = s.state.unwrap_or_default();
@@ -47,7 +48,7 @@ pub(super) fn sweep_plan(s: Option<SweepSection>, err: Err) -> Result<SweepPlan,
             ));
         }
         if let Some(v) = &values {
-            crate::sweep::values::ascending(v).map_err(|m| err("sweep.values", m))?;
+            crate::sweep::values::ascending(v).map_err(|m| err("sweep.values", m.to_string()))?;
         }
     }
     Ok(SweepPlan {

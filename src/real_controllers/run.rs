@@ -20,7 +20,7 @@ pub async fn run(plan: &RunPlan) -> Result<CapiRunResult, Error> {
     let capi = plan
         .capi_controllers
         .clone()
-        .ok_or_else(|| Error::Internal("run without capi_controllers".into()))?;
+        .ok_or_else(|| Error::Internal("run without capi_controllers"))?;
     let release = manifests::check_built(&capi.version)?;
     managers::check_capd_port()?;
     std::fs::create_dir_all(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
@@ -45,7 +45,7 @@ pub async fn run(plan: &RunPlan) -> Result<CapiRunResult, Error> {
     .await;
     let _ = std::fs::remove_dir_all(&private);
     let (r, err) = result?;
-    let json = serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = crate::error::to_json(&r)?;
     let path = plan.out_dir.join("capi-controllers.json");
     std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
     let md = super::render::markdown(&r);

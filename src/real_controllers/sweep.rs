@@ -206,7 +206,7 @@ fn markdown(s: &CapiSweep) -> String {
 
 fn write(dir: &Path, s: &CapiSweep) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = crate::error::to_json(s)?;
     let p = dir.join("capi-sweep.json");
     std::fs::write(&p, json + "\n").map_err(|e| Error::io(&p, e))?;
     let p = dir.join("capi-sweep.md");
@@ -231,7 +231,7 @@ pub async fn sweep(
     for (i, v) in values.iter().enumerate() {
         let x: f64 = v
             .parse()
-            .map_err(|_| Error::Usage(format!("sweep: {field}: '{v}' is not a number")))?;
+            .map_err(|_| crate::sweep::values::ValuesError::NotANumber(v.clone()))?;
         let mut o = overrides.clone();
         o.out = Some(dir.join(format!("p{i:02}-{v}")));
         o.run_id = Some(format!("capisw{i:02}"));

@@ -14,7 +14,6 @@
 //! - what was scraped from the shared server (`observed`) is taken from the shard that
 //!   observed longest, and each health check keeps the worst shard's verdict.
 
-use crate::error::Error;
 use crate::measure::scrape::Observed;
 use crate::measure::timeseries::{self, Point};
 use crate::measure::{Measurements, OpStats, Verb};
@@ -37,31 +36,130 @@ struct ShardResult {
     load_start_us: i64,
 }
 
-fn usage(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::Usage(format!("merge: {}: {what}", path.display()))
+/// Why the named results cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// No folder named.
+    #[error("give the shards' results directories")]
+    NoInputs,
+    /// A named folder is not a results folder.
+    #[error("{}: not a results directory", path.display())]
+    NotResults {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A shard's file cannot be read or parsed.
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A folder whose run was not sharded.
+    #[error("{}: is not a shard (its summary.json has no `shard`): merge joins the results of `run --shard i/n`", path.display())]
+    NotAShard {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Shards of two runs.
+    #[error("{}: run id {run_id} differs from {first} in {}: shards of one run share --run-id", path.display(), first_dir.display())]
+    RunId {
+        /// The folder.
+        path: PathBuf,
+        /// Its run id.
+        run_id: String,
+        /// The first folder's run id.
+        first: String,
+        /// The first folder.
+        first_dir: PathBuf,
+    },
+    /// Shards of two shard counts.
+    #[error("{}: is shard {index}/{count}, the others are of {others}", path.display())]
+    Count {
+        /// The folder.
+        path: PathBuf,
+        /// Its shard index.
+        index: u64,
+        /// Its shard count.
+        count: u64,
+        /// The others' shard count.
+        others: u64,
+    },
+    /// One shard given twice.
+    #[error("{}: shard {index} is given twice", path.display())]
+    Twice {
+        /// The folder.
+        path: PathBuf,
+        /// The shard index.
+        index: u64,
+    },
+    /// Shards missing (without `--allow-partial`).
+    #[error("shard(s) {missing} of {count} missing: give every shard's directory, or --allow-partial to merge what there is")]
+    Missing {
+        /// The missing indexes, comma-separated.
+        missing: String,
+        /// The shard count.
+        count: u64,
+    },
+    /// An operation the tool does not know.
+    #[error("{}: operation {operation}", path.display())]
+    Operation {
+        /// The summary.
+        path: PathBuf,
+        /// phase/verb/kind.
+        operation: String,
+    },
+    /// The output folder already holds results (without `--force`).
+    #[error("{}: already holds a summary.json: give --out elsewhere or --force", path.display())]
+    OutputExists {
+        /// The output folder.
+        path: PathBuf,
+    },
+    /// The merged results could not be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A log named with no results archive in it.
+    #[error("{}: no results archive in it (run the shards with --output archive)", path.display())]
+    NoArchive {
+        /// The log.
+        path: PathBuf,
+    },
 }
 
-fn load(dir: &Path) -> Result<ShardResult, Error> {
-    if !dir.is_dir() {
-        return Err(usage(dir, "not a results directory"));
+fn unreadable(path: PathBuf, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> MergeError {
+    MergeError::Unreadable {
+        path,
+        source: e.into(),
     }
-    let summary = Summary::read(dir).map_err(|e| usage(&dir.join("summary.json"), e))?;
+}
+
+fn load(dir: &Path) -> Result<ShardResult, MergeError> {
+    if !dir.is_dir() {
+        return Err(MergeError::NotResults { path: dir.into() });
+    }
+    let summary = Summary::read(dir).map_err(|e| unreadable(dir.join("summary.json"), e))?;
     let histograms = crate::report::files::read_histograms(dir)
-        .map_err(|e| usage(&dir.join("histograms.hlog"), e))?
+        .map_err(|e| unreadable(dir.join("histograms.hlog"), e))?
         .into_iter()
         .collect();
     let csv = dir.join("timeseries.csv");
     let series = std::fs::read_to_string(&csv)
-        .map_err(|e| usage(&csv, e))
-        .and_then(|t| timeseries::read_csv(&t).map_err(|e| usage(&csv, e)))?;
+        .map_err(|e| unreadable(csv.clone(), e))
+        .and_then(|t| timeseries::read_csv(&t).map_err(|e| unreadable(csv.clone(), e)))?;
     let start = summary
         .load_started_at
         .as_deref()
         .unwrap_or(&summary.started_at);
     let load_start_us = chrono::DateTime::parse_from_rfc3339(start)
         .map_err(|e| {
-            usage(
-                &dir.join("summary.json"),
+            unreadable(
+                dir.join("summary.json"),
                 format!("load_started_at {start:?}: {e}"),
             )
         })?
@@ -77,44 +175,37 @@ fn load(dir: &Path) -> Result<ShardResult, Error> {
 
 /// Checks that the directories are distinct shards of one run; with `allow_partial`, a
 /// missing shard is allowed (and said).
-fn check(shards: &[ShardResult], allow_partial: bool) -> Result<(), Error> {
+fn check(shards: &[ShardResult], allow_partial: bool) -> Result<(), MergeError> {
     let first = &shards[0];
     let mut seen = BTreeSet::new();
     let count = first.summary.shard.as_ref().map(|s| s.count);
     for s in shards {
         let Some(info) = &s.summary.shard else {
-            return Err(usage(
-                &s.dir,
-                "is not a shard (its summary.json has no `shard`): merge joins the results of `run --shard i/n`",
-            ));
+            return Err(MergeError::NotAShard {
+                path: s.dir.clone(),
+            });
         };
         if s.summary.run_id != first.summary.run_id {
-            return Err(usage(
-                &s.dir,
-                format!(
-                    "run id {} differs from {} in {}: shards of one run share --run-id",
-                    s.summary.run_id,
-                    first.summary.run_id,
-                    first.dir.display()
-                ),
-            ));
+            return Err(MergeError::RunId {
+                path: s.dir.clone(),
+                run_id: s.summary.run_id.clone(),
+                first: first.summary.run_id.clone(),
+                first_dir: first.dir.clone(),
+            });
         }
         if Some(info.count) != count {
-            return Err(usage(
-                &s.dir,
-                format!(
-                    "is shard {}/{}, the others are of {}",
-                    info.index,
-                    info.count,
-                    count.unwrap_or(0)
-                ),
-            ));
+            return Err(MergeError::Count {
+                path: s.dir.clone(),
+                index: info.index,
+                count: info.count,
+                others: count.unwrap_or(0),
+            });
         }
         if !seen.insert(info.index) {
-            return Err(usage(
-                &s.dir,
-                format!("shard {} is given twice", info.index),
-            ));
+            return Err(MergeError::Twice {
+                path: s.dir.clone(),
+                index: info.index,
+            });
         }
     }
     let count = count.unwrap_or(0);
@@ -123,10 +214,10 @@ fn check(shards: &[ShardResult], allow_partial: bool) -> Result<(), Error> {
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() && !allow_partial {
-        return Err(Error::Usage(format!(
-            "merge: shard(s) {} of {count} missing: give every shard's directory, or --allow-partial to merge what there is",
-            missing.join(", ")
-        )));
+        return Err(MergeError::Missing {
+            missing: missing.join(", "),
+            count,
+        });
     }
     Ok(())
 }
@@ -162,7 +253,7 @@ fn add(into: &mut BTreeMap<String, Histogram<u64>>, tag: &str, h: &Histogram<u64
 
 /// Operations of every shard (counts summed, histograms added) and the time series; also
 /// returns the other merged histograms (controllers', the watch lag) by tag.
-fn measurements(shards: &[ShardResult]) -> Result<(Measurements, Histograms), Error> {
+fn measurements(shards: &[ShardResult]) -> Result<(Measurements, Histograms), MergeError> {
     let mut m = Measurements::default();
     let mut hists: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for s in shards {
@@ -170,11 +261,9 @@ fn measurements(shards: &[ShardResult]) -> Result<(Measurements, Histograms), Er
             add(&mut hists, tag, h);
         }
         for o in &s.summary.operations {
-            let bad = || {
-                usage(
-                    &s.dir.join("summary.json"),
-                    format!("operation {}/{}/{}", o.phase, o.verb, o.kind),
-                )
+            let bad = || MergeError::Operation {
+                path: s.dir.join("summary.json"),
+                operation: format!("{}/{}/{}", o.phase, o.verb, o.kind),
             };
             let key = (
                 static_phase(&o.phase),
@@ -421,7 +510,7 @@ type Histograms = BTreeMap<String, Histogram<u64>>;
 
 /// Merges shard results (checked to be shards of one run) into one summary, its
 /// measurements and the other histograms.
-fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), Error> {
+fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), MergeError> {
     let (m, hists) = measurements(shards)?;
     let t0 = shards.iter().map(|s| s.load_start_us).min().unwrap_or(0);
     let end = shards
@@ -514,11 +603,9 @@ pub fn merge_dirs(
     out: Option<&Path>,
     allow_partial: bool,
     force: bool,
-) -> Result<(Summary, PathBuf), Error> {
+) -> Result<(Summary, PathBuf), MergeError> {
     if dirs.is_empty() {
-        return Err(Error::Usage(
-            "merge: give the shards' results directories".into(),
-        ));
+        return Err(MergeError::NoInputs);
     }
     let mut shards = dirs
         .iter()
@@ -531,14 +618,17 @@ pub fn merge_dirs(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("results").join(&s.run_id));
     if out.join("summary.json").exists() && !force {
-        return Err(usage(
-            &out,
-            "already holds a summary.json: give --out elsewhere or --force",
-        ));
+        return Err(MergeError::OutputExists { path: out });
     }
-    s.write(&out).map_err(|e| Error::io(&out, e))?;
+    s.write(&out).map_err(|e| MergeError::Write {
+        path: out.clone(),
+        source: e,
+    })?;
     let extra: Vec<(String, Histogram<u64>)> = hists.into_iter().collect();
-    crate::report::files::write_measurements(&out, &m, &extra).map_err(|e| Error::io(&out, e))?;
+    crate::report::files::write_measurements(&out, &m, &extra).map_err(|e| MergeError::Write {
+        path: out.clone(),
+        source: e,
+    })?;
     let report = out.join("report.md");
     let parts: Vec<(String, &Summary)> = shards
         .iter()
@@ -546,11 +636,20 @@ pub fn merge_dirs(
         .collect();
     let md =
         crate::report::markdown::render(&s, &m.series) + &crate::report::shards::markdown(&parts);
-    std::fs::write(&report, md).map_err(|e| Error::io(&report, e))?;
+    std::fs::write(&report, md).map_err(|e| MergeError::Write {
+        path: report.clone(),
+        source: e,
+    })?;
     if let Some(o) = &s.observed {
         let path = out.join("observed.csv");
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        crate::measure::scrape::write_csv(&o.points, &mut f).map_err(|e| Error::io(&path, e))?;
+        let mut f = std::fs::File::create(&path).map_err(|e| MergeError::Write {
+            path: path.clone(),
+            source: e,
+        })?;
+        crate::measure::scrape::write_csv(&o.points, &mut f).map_err(|e| MergeError::Write {
+            path: path.clone(),
+            source: e,
+        })?;
     }
     Ok((s, out))
 }

@@ -5,12 +5,29 @@
 use crate::sweep::points::Curve;
 use plotters::prelude::*;
 
+/// Why a plot could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The drawing backend failed (its error, which is generic over the backend, as text).
+    #[error("drawing a plot: {0}")]
+    Draw(String),
+    /// A plot with nothing to draw.
+    #[error("{0}: no points")]
+    NoPoints(String),
+}
+
+impl PlotError {
+    fn draw(e: impl std::fmt::Display) -> PlotError {
+        PlotError::Draw(e.to_string())
+    }
+}
+
 /// Renders one curve as an SVG document.
-pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<String, String> {
+pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<String, PlotError> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(PlotError::draw)?;
         let xs: Vec<f64> = curve.points.iter().map(|p| p.0).collect();
         let (x0, x1) = (
             xs.iter().cloned().fold(f64::INFINITY, f64::min),
@@ -31,19 +48,19 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
             .x_label_area_size(44)
             .y_label_area_size(70)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(curve.unit.as_str())
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
         chart
             .draw_series(LineSeries::new(
                 curve.points.iter().cloned(),
                 BLUE.stroke_width(2),
             ))
-            .map_err(|e| e.to_string())?
+            .map_err(PlotError::draw)?
             .label("measured")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
         chart
@@ -53,7 +70,7 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
                     .iter()
                     .map(|p| Circle::new(*p, 4, BLUE.filled())),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
         if curve.threshold.is_finite() {
             let t = curve.threshold;
             chart
@@ -61,7 +78,7 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
                     vec![(x0 - pad, t), (x1 + pad, t)],
                     RED.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::draw)?
                 .label(format!("threshold {t:.0}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
         }
@@ -71,7 +88,7 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
                     vec![(k, 0.0), (k, ymax)],
                     GREEN.stroke_width(2),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::draw)?
                 .label(format!("knee {k:.0}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
         }
@@ -83,7 +100,7 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
                     4,
                     BLACK.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::draw)?
                 .label(format!("model N* {p:.0}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
         }
@@ -93,8 +110,8 @@ pub fn svg(curve: &Curve, x_label: &str, predicted: Option<f64>) -> Result<Strin
             .border_style(BLACK)
             .position(SeriesLabelPosition::UpperLeft)
             .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
+        root.present().map_err(PlotError::draw)?;
     }
     Ok(out)
 }
@@ -118,14 +135,14 @@ pub fn svg_lines(
     x_label: &str,
     lines: &[Line],
     predicted: Option<f64>,
-) -> Result<String, String> {
+) -> Result<String, PlotError> {
     const PALETTE: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
     let all = || lines.iter().flat_map(|l| l.points.iter());
     let (x0, x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
         (a.min(p.0), b.max(p.0))
     });
     if !x0.is_finite() {
-        return Err(format!("{title}: no points"));
+        return Err(PlotError::NoPoints(title.to_string()));
     }
     let pad = ((x1 - x0) * 0.05).max(1.0);
     let ymax = all().map(|p| p.1).fold(0.0, f64::max);
@@ -133,20 +150,20 @@ pub fn svg_lines(
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (820, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(PlotError::draw)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(70)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(unit)
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
         for (i, line) in lines.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
@@ -154,7 +171,7 @@ pub fn svg_lines(
                     line.points.iter().cloned(),
                     color.stroke_width(2),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::draw)?
                 .label(line.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             chart
@@ -163,7 +180,7 @@ pub fn svg_lines(
                         .iter()
                         .map(|p| Circle::new(*p, 4, color.filled())),
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(PlotError::draw)?;
             if let Some(k) = line.knee {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -172,7 +189,7 @@ pub fn svg_lines(
                         4,
                         color.stroke_width(1),
                     ))
-                    .map_err(|e| e.to_string())?
+                    .map_err(PlotError::draw)?
                     .label(format!("{} knee {k:.0}", line.label))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             }
@@ -183,7 +200,7 @@ pub fn svg_lines(
                     vec![(p, 0.0), (p, ymax)],
                     BLACK.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::draw)?
                 .label(format!("model N* {p:.0}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
         }
@@ -193,8 +210,8 @@ pub fn svg_lines(
             .border_style(BLACK)
             .position(SeriesLabelPosition::UpperLeft)
             .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .map_err(PlotError::draw)?;
+        root.present().map_err(PlotError::draw)?;
     }
     Ok(out)
 }
@@ -205,7 +222,7 @@ pub fn svg_versions(
     unit: &str,
     x_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
-) -> Result<String, String> {
+) -> Result<String, PlotError> {
     let lines: Vec<Line> = series
         .iter()
         .map(|(label, points)| Line {

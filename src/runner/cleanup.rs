@@ -24,7 +24,10 @@ async fn foreign_in_kube(
     sel: &Selection,
 ) -> Result<Foreign, Error> {
     let setup = |e: crate::backend::RequestError| {
-        Error::Usage(format!("{}: discovery failed: {}", t.endpoint(), e.label()))
+        Error::setup(
+            t.endpoint(),
+            format_args!("discovery failed: {}", e.label()),
+        )
     };
     let mut out = Foreign::new();
     for collection in t.namespaced_collections().await.map_err(setup)? {
@@ -69,7 +72,7 @@ async fn foreign_in_etcd(t: &EtcdTarget, candidates: &BTreeSet<String>) -> Resul
     let keys = t
         .keys_with_prefix("/registry/")
         .await
-        .map_err(|e| Error::Usage(format!("{}: range failed: {}", t.endpoint(), e.label())))?;
+        .map_err(|e| Error::setup(t.endpoint(), format_args!("range failed: {}", e.label())))?;
     let mut out = Foreign::new();
     for key in keys {
         let parts: Vec<&str> = key.split('/').collect();
@@ -232,7 +235,7 @@ async fn clean<T: Target>(
     drop(ctx);
     let m = collector
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(crate::error::task("cleanup collector"))?;
     Ok((
         Outcome {
             deleted,
@@ -258,7 +261,7 @@ pub async fn cleanup(req: &CleanupRequest) -> Result<CleanupReport, Error> {
             let admin = connected
                 .admin
                 .clone()
-                .ok_or_else(|| Error::Internal("no admin client".into()))?;
+                .ok_or_else(|| Error::Internal("no admin client"))?;
             // First, so that no write below waits on a webhook that is gone.
             match crate::webhook::install::remove(&admin, &sel.selector()).await {
                 Ok(0) => {}

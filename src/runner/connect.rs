@@ -126,7 +126,7 @@ pub async fn connect(
             allow,
         } => {
             for e in endpoints {
-                guard::check_etcd(e, allow).map_err(Error::Refused)?;
+                guard::check_etcd(e, allow)?;
             }
             let (env, ephemeral_state, endpoints, admin) = if endpoints.is_empty() {
                 let (env, eph) = start_local(opts, run_id).await?;
@@ -182,11 +182,15 @@ pub async fn connect(
                 KubeTarget::from_kubeconfig(kubeconfig.as_deref(), context.as_deref(), timeout)
                     .await?;
             // Before anything is written, or even asked.
-            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(|m| {
-                Error::Refused(match chosen {
-                    Some(_) => format!("{m} (the context came from $KUBECONFIG; unset it to use the profile's target)"),
-                    None => m,
-                })
+            guard::check_kube(admin.context(), &admin.endpoint(), allow).map_err(|e| match e {
+                guard::GuardError::Context {
+                    context, server, ..
+                } => guard::GuardError::Context {
+                    context,
+                    server,
+                    from_env: chosen.is_some(),
+                },
+                other => other,
             })?;
             let server_version = admin.check().await?;
             let mut admin = admin;
@@ -204,11 +208,10 @@ pub async fn connect(
                 .unwrap_or(true)
             {
                 let subject = crate::backend::access::subject(&admin).await.map_err(|e| {
-                    Error::Usage(format!(
-                        "{}: who am I (SelfSubjectReview): {}",
+                    Error::setup(
                         admin.endpoint(),
-                        e.label()
-                    ))
+                        format_args!("who am I (SelfSubjectReview): {}", e.label()),
+                    )
                 })?;
                 tracing::info!(%subject, "no Secrets cluster-wide: binding {} in each namespace created", crate::backend::access::NAMESPACE_ROLE);
                 for t in load.iter_mut().chain(std::iter::once(&mut admin)) {

@@ -184,9 +184,9 @@ pub fn stream(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<Streamed,
             workers
                 .into_iter()
                 .try_fold(Streamed::default(), |mut acc, w| {
-                    let s = w.join().map_err(|_| {
-                        Error::Internal("dry-run generator thread panicked".into())
-                    })??;
+                    let s = w
+                        .join()
+                        .map_err(|_| Error::Internal("dry-run generator thread panicked"))??;
                     acc.merge(s);
                     Ok(acc)
                 })
@@ -209,7 +209,7 @@ pub async fn run(fleet: &FleetSpec, objects_out: Option<&Path>) -> Result<String
     let (fleet, out) = (fleet.clone(), objects_out.map(Path::to_path_buf));
     let streamed = tokio::task::spawn_blocking(move || stream(&fleet, out.as_deref()))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        .map_err(crate::error::task("dry-run generator"))??;
     Ok(render(&streamed, t0.elapsed().as_secs_f64()))
 }
 

@@ -5,7 +5,7 @@ use super::connect::{connect, Connected, Load};
 use crate::backend::Target;
 use crate::engine::request::Progress;
 use crate::engine::{stop_signal, Stop, StopHandle, StopReason};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::measure::{self, scrape};
 use crate::model::{self, FleetSpec};
 use crate::profile::RunPlan;
@@ -138,7 +138,13 @@ async fn load_phases<T: Target>(
             ));
             let server = measure::expose::serve(addr, m.clone(), progress.clone())
                 .await
-                .map_err(|e| Error::Usage(format!("--metrics-addr {addr}: {e}")))?;
+                .map_err(|e| {
+                    Error::Usage(UsageError::Value {
+                        flag: "--metrics-addr",
+                        value: addr.to_string(),
+                        expected: e.to_string(),
+                    })
+                })?;
             tracing::info!("serving the tool's metrics on http://{addr}/metrics");
             Some((m, server))
         }
@@ -146,11 +152,7 @@ async fn load_phases<T: Target>(
     };
     // Before the first scrape: kube-apiserver's webhook counters start after the probes.
     let webhooks = match (&plan.webhooks, &c.admin) {
-        (Some(w), Some(admin)) => Some(
-            crate::webhook::start(w, &plan.fleet, admin)
-                .await
-                .map_err(|e| Error::Usage(e.to_string()))?,
-        ),
+        (Some(w), Some(admin)) => Some(crate::webhook::start(w, &plan.fleet, admin).await?),
         _ => None,
     };
     let (observe_done, observe_rx) = tokio::sync::watch::channel(scrape::Finish::Running);
@@ -218,17 +220,12 @@ async fn load_phases<T: Target>(
         Some(_) => scrape::Finish::Now,
     });
     let observed = match scraper {
-        Some(s) => Some(
-            s.await
-                .map_err(|e| Error::Internal(format!("scraper: {e}")))?,
-        ),
+        Some(s) => Some(s.await.map_err(crate::error::task("scraper"))?),
         None => None,
     };
     let duration = t0.elapsed();
     drop(handle);
-    let measurements = collector
-        .await
-        .map_err(|e| Error::Internal(format!("collector: {e}")))?;
+    let measurements = collector.await.map_err(crate::error::task("collector"))?;
 
     if let (Some((_, server)), Some((_, linger))) = (exposed, plan.metrics) {
         tokio::time::sleep(linger).await;
@@ -336,8 +333,7 @@ async fn load_phases<T: Target>(
             }
         }
         crate::profile::Output::Json => {
-            let json =
-                serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+            let json = crate::error::to_json(&s)?;
             println!("{json}");
             tracing::info!("results: {}", plan.out_dir.display());
         }

@@ -38,7 +38,7 @@ pub async fn run_plan(plan: &RunPlan, recover: bool) -> Result<(), Error> {
             let r = recover::recover(c, &plan.run_id, &plan.fleet.api_group).await?;
             let path = plan.out_dir.join("recovery.json");
             let json =
-                serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(e.to_string()))?;
+                crate::error::to_json(&r)?;
             std::fs::write(&path, json + "\n").map_err(|e| Error::io(&path, e))?;
             let say = |l: String| match plan.output {
                 crate::profile::Output::Markdown => println!("{l}"),

@@ -5,7 +5,7 @@
 //! clusters.
 
 use super::execute::{execute, with_target};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::model::Shard;
 use crate::profile::{Output, RunPlan, TargetPlan};
 use std::path::PathBuf;
@@ -15,15 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub async fn run(plan: &RunPlan) -> Result<(), Error> {
     let m = plan.management_clusters;
     let TargetPlan::Local(opts) = &plan.target else {
-        return Err(Error::Usage(
-            "local.management_clusters applies to the local environment only".into(),
-        ));
+        return Err(Error::Usage(UsageError::Combination(
+            "local.management_clusters applies to the local environment only",
+        )));
     };
     let plans: Vec<RunPlan> = (0..m)
         .map(|i| {
             let mut p = plan.clone();
-            crate::profile::shard::apply(&mut p, Shard { index: i, count: m }, true, true)
-                .map_err(Error::Usage)?;
+            crate::profile::shard::apply(&mut p, Shard { index: i, count: m }, true, true)?;
             p.out_dir = plan.out_dir.join(format!("mc-{i}"));
             let mut o = opts.clone();
             if !o.state_dir.as_os_str().is_empty() {
@@ -86,8 +85,7 @@ pub async fn run(plan: &RunPlan) -> Result<(), Error> {
             s.fleet.clusters, s.totals.sent, s.totals.ok, s.totals.failed, s.totals.throttled, out.display()
         ));
         if plan.output == Output::Json {
-            let json =
-                serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+            let json = crate::error::to_json(&s)?;
             println!("{json}");
         }
         if plan.output == Output::Archive {

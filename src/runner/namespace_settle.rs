@@ -203,7 +203,10 @@ pub async fn settle_namespaces(t: &KubeTarget, names: &BTreeSet<String>) -> Resu
                 Some(c) => c.clone(),
                 None => {
                     let c = t.namespaced_collections().await.map_err(|e| {
-                        Error::Usage(format!("{}: discovery failed: {}", t.endpoint(), e.label()))
+                        Error::setup(
+                            t.endpoint(),
+                            format_args!("discovery failed: {}", e.label()),
+                        )
                     })?;
                     collections = Some(c.clone());
                     c
@@ -217,9 +220,9 @@ pub async fn settle_namespaces(t: &KubeTarget, names: &BTreeSet<String>) -> Resu
                     _ => "no lease kube-system/kube-controller-manager",
                 };
                 tracing::info!(namespace = %n, "no namespace controller ({why}, no sign of one): finalizing the emptied namespace");
-                t.finalize_namespace(n)
-                    .await
-                    .map_err(|e| Error::Usage(format!("finalize {n}: {}", e.label())))?;
+                t.finalize_namespace(n).await.map_err(|e| {
+                    Error::setup(t.endpoint(), format_args!("finalize {n}: {}", e.label()))
+                })?;
                 finalized.insert(n.clone());
                 out.finalized_by_tool += 1;
             }

@@ -4,7 +4,7 @@
 use super::cleanup::{cleanup, CleanupRequest};
 use super::connect::Connected;
 use crate::engine::cleanup::Selection;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::model;
 use crate::profile::{ClientPlan, TargetPlan, CLIENT_GO_MAX_RETRIES};
 use std::path::PathBuf;
@@ -36,9 +36,9 @@ pub async fn recover(c: &Connected, run_id: &str, api_group: &str) -> Result<Rec
         .etcd
         .clone()
         .ok_or_else(|| {
-            Error::Usage(
-                "--recover needs etcd: the local environment or an etcd target (a kubeconfig does not reach etcd)".into(),
-            )
+            Error::Usage(UsageError::Combination(
+                "--recover needs etcd: the local environment or an etcd target (a kubeconfig does not reach etcd)",
+            ))
         })?;
     let failed = |e: crate::backend::RequestError| Error::TargetFailed {
         reason: format!("etcd recovery: {e:?}"),

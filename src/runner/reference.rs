@@ -33,6 +33,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 /// Between scrapes of the controller during the phase (queue depth).
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Why the reference controller cannot run on a bare etcd.
+const NO_APISERVER: &str =
+    "controller: reference needs a kube-apiserver target (local or kube), not a bare etcd";
+
 /// What went wrong with the reference controller.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -43,9 +47,7 @@ pub enum ReferenceError {
     #[error("reference controller: {0}")]
     Failed(String),
     /// This target has no apiserver for it.
-    #[error(
-        "controller: reference needs a kube-apiserver target (local or kube), not a bare etcd"
-    )]
+    #[error("{NO_APISERVER}")]
     NoApiserver,
 }
 
@@ -90,7 +92,7 @@ pub fn conn_for(
         ) => (kubeconfig.clone(), context.clone()),
         _ => {
             return Err(crate::error::Error::Usage(
-                ReferenceError::NoApiserver.to_string(),
+                crate::error::UsageError::Combination(NO_APISERVER),
             ))
         }
     };

@@ -64,7 +64,7 @@ fn evidence(dir: &std::path::Path, id: &str, m: &MemoryFit) -> Result<Option<Str
         prediction: None,
         prediction_formula: None,
     };
-    let svg = crate::report::plot::svg(&c, "fleet.clusters", None).map_err(Error::Internal)?;
+    let svg = crate::report::plot::svg(&c, "fleet.clusters", None)?;
     let p = dir.join("apiserver_resident.svg");
     std::fs::write(&p, svg).map_err(|e| Error::io(&p, e))?;
     Ok(Some(format!("{id}/apiserver_resident.svg")))

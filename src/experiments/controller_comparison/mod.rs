@@ -67,12 +67,12 @@ pub async fn run(
     let p = dir.join("comparison.md");
     std::fs::write(&p, &md).map_err(|e| io(&p, e))?;
     let rows = report::rows(sim, reference);
-    let json = serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = crate::error::to_json(&rows)?;
     let p = dir.join("comparison.json");
     std::fs::write(&p, json + "\n").map_err(|e| io(&p, e))?;
     for a in &sim.curves {
         if let Some(b) = reference.curves.iter().find(|b| b.metric == a.metric) {
-            let svg = report::svg(a, b, &sim.field).map_err(Error::Internal)?;
+            let svg = report::svg(a, b, &sim.field)?;
             let p = dir.join(format!("{}.svg", a.metric));
             std::fs::write(&p, svg).map_err(|e| io(&p, e))?;
         }

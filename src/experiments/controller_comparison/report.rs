@@ -122,7 +122,11 @@ pub fn markdown(sim: &SweepReport, reference: &SweepReport) -> String {
 }
 
 /// One SVG with both curves of `metric`, their knees and the model's N*.
-pub fn svg(sim: &Curve, reference: &Curve, x_label: &str) -> Result<String, String> {
+pub fn svg(
+    sim: &Curve,
+    reference: &Curve,
+    x_label: &str,
+) -> Result<String, crate::report::plot::PlotError> {
     let line = |label, c: &'_ Curve| {
         let knee = match c.knee {
             Breakpoint::At { x } => Some(x),

@@ -111,8 +111,7 @@ pub async fn etcd_size_row(
             points,
         };
         if c.points.len() >= 2 {
-            let svg = crate::report::plot::svg(&c, "seconds into the run", None)
-                .map_err(Error::Internal)?;
+            let svg = crate::report::plot::svg(&c, "seconds into the run", None)?;
             let p = out.join("etcd_db_size.svg");
             std::fs::write(&p, svg).map_err(|e| Error::io(&p, e))?;
             row.evidence.push(format!("{id}/etcd_db_size.svg"));

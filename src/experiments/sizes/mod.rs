@@ -4,7 +4,7 @@
 
 use crate::backend::etcd::{decode_value, key_prefix, EtcdStatus, EtcdTarget};
 use crate::backend::Target;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::measure::memory::{settled, MemorySample};
 use crate::measure::scrape::Sources;
 use crate::model::{self, Kind};
@@ -120,11 +120,10 @@ async fn bytes_by_kind(
             .range_prefix(&key_prefix(&api, None))
             .await
             .map_err(|e| {
-                Error::Usage(format!(
-                    "{}: reading etcd failed: {}",
+                Error::setup(
                     etcd.endpoint(),
-                    e.label()
-                ))
+                    format_args!("reading etcd failed: {}", e.label()),
+                )
             })?;
         for (key, value) in items {
             let ours = decode_value(&api, &value).is_some_and(|o| {
@@ -142,11 +141,10 @@ async fn bytes_by_kind(
 
 async fn status(etcd: &EtcdTarget) -> Result<EtcdStatus, Error> {
     etcd.status().await.map_err(|e| {
-        Error::Usage(format!(
-            "{}: etcd status failed: {}",
+        Error::setup(
             etcd.endpoint(),
-            e.label()
-        ))
+            format_args!("etcd status failed: {}", e.label()),
+        )
     })
 }
 
@@ -286,16 +284,16 @@ pub fn measured_plan(plan: &RunPlan) -> RunPlan {
 /// etcd and the db's growth; see [`report`].
 pub async fn measure(plan: &RunPlan) -> Result<SizesReport, Error> {
     if matches!(plan.target, TargetPlan::Kube { .. }) {
-        return Err(Error::Usage(
-            "sizes reads etcd directly: use the local environment (the default) or --etcd-endpoint, not --kubeconfig".into(),
-        ));
+        return Err(Error::Usage(UsageError::Combination(
+            "sizes reads etcd directly: use the local environment (the default) or --etcd-endpoint, not --kubeconfig",
+        )));
     }
     let plan = &measured_plan(plan);
     with_target(plan, async |c, handle, stop| {
         let etcd = c
             .etcd
             .clone()
-            .ok_or_else(|| Error::Internal("no etcd handle".into()))?;
+            .ok_or_else(|| Error::Internal("no etcd handle"))?;
         let before = status(&etcd).await?;
         let sources = Sources {
             apiserver: c.admin.as_ref().map(|a| a.client().clone()),

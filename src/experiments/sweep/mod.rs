@@ -4,7 +4,7 @@
 //! after every point.
 
 use crate::engine::{Stop, StopHandle};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::profile::{self, Overrides, RunPlan};
 use crate::report::Summary;
 use crate::runner::Connected;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 fn write_all(dir: &Path, r: &SweepReport) -> Result<(), Error> {
     let io = |p: &Path, e: std::io::Error| Error::io(p, e);
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let json = serde_json::to_string_pretty(r).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = crate::error::to_json(r)?;
     std::fs::write(dir.join("sweep.json"), json + "\n").map_err(|e| io(dir, e))?;
     std::fs::write(dir.join("sweep.md"), markdown(r)).map_err(|e| io(dir, e))?;
     for c in &r.curves {
@@ -26,7 +26,7 @@ fn write_all(dir: &Path, r: &SweepReport) -> Result<(), Error> {
         } else {
             r.field.as_str()
         };
-        let svg = crate::report::plot::svg(c, x_label, c.prediction).map_err(Error::Internal)?;
+        let svg = crate::report::plot::svg(c, x_label, c.prediction)?;
         let p = dir.join(format!("{}.svg", c.metric));
         std::fs::write(&p, svg).map_err(|e| io(&p, e))?;
     }
@@ -91,19 +91,17 @@ impl SweepSpec {
     }
 
     fn check(&self) -> Result<(), Error> {
+        use crate::sweep::values::ValuesError;
+        let bad = |e: ValuesError| Error::Usage(UsageError::Sweep(e));
         if self.state == SweepState::Accumulate {
             if self.field != "fleet.clusters" {
-                return Err(Error::Usage(format!(
-                    "sweep: state accumulate only applies to fleet.clusters, not {}",
-                    self.field
-                )));
+                return Err(bad(ValuesError::AccumulateField(self.field.clone())));
             }
-            crate::sweep::values::ascending(&self.values)
-                .map_err(|m| Error::Usage(format!("sweep: {m}")))?;
+            crate::sweep::values::ascending(&self.values).map_err(bad)?;
         }
         for v in &self.values {
             v.parse::<f64>()
-                .map_err(|_| Error::Usage(format!("sweep value `{v}` is not a number")))?;
+                .map_err(|_| bad(ValuesError::NotANumber(v.clone())))?;
         }
         Ok(())
     }

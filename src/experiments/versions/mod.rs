@@ -9,7 +9,7 @@ use self::report::{markdown, ServerVersions, VersionRow, VersionsReport};
 use super::suite::{run_suite, SuiteOptions};
 use super::sweep::{sweep, SweepSpec};
 use crate::env::assets::{self, Version, Wanted};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::report::breakpoints::BreakpointsReport;
 use crate::report::plot::svg_versions;
 use crate::sweep::file::SweepReport;
@@ -20,20 +20,25 @@ pub fn parse_versions(list: &str) -> Result<Vec<Version>, Error> {
     let mut out: Vec<Version> = Vec::new();
     for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let v = Version::parse_exact(t).ok_or_else(|| {
-            Error::Usage(format!(
-                "--versions: `{}` is not a version like v1.37.2",
-                t.escape_debug()
-            ))
+            Error::Usage(UsageError::Value {
+                flag: "--versions",
+                value: format!("`{}`", t.escape_debug()),
+                expected: "not a version like v1.37.2".into(),
+            })
         })?;
         if out.contains(&v) {
-            return Err(Error::Usage(format!("--versions: {v} is named twice")));
+            return Err(Error::Usage(UsageError::Value {
+                flag: "--versions",
+                value: v.to_string(),
+                expected: "named twice".into(),
+            }));
         }
         out.push(v);
     }
     if out.len() < 2 {
-        return Err(Error::Usage(
-            "--versions: name at least two kube-apiserver versions, e.g. v1.20.2,v1.37.2".into(),
-        ));
+        return Err(Error::Usage(UsageError::Combination(
+            "--versions: name at least two kube-apiserver versions, e.g. v1.20.2,v1.37.2",
+        )));
     }
     Ok(out)
 }
@@ -44,10 +49,11 @@ fn resolve(versions: &[Version], etcd: Option<&str>) -> Result<Vec<ServerVersion
     let etcd = match etcd {
         None => None,
         Some(t) => Some(Version::parse_exact(t).ok_or_else(|| {
-            Error::Usage(format!(
-                "--etcd-version: `{}` must be a version like v3.6.16",
-                t.escape_debug()
-            ))
+            Error::Usage(UsageError::Value {
+                flag: "--etcd-version",
+                value: format!("`{}`", t.escape_debug()),
+                expected: "must be a version like v3.6.16".into(),
+            })
         })?),
     };
     versions
@@ -71,14 +77,14 @@ fn local_only(overrides: &crate::profile::Overrides) -> Result<(), Error> {
         || overrides.context.is_some()
         || !overrides.etcd_endpoints.is_empty()
     {
-        return Err(Error::Usage(
-            "--versions starts one local environment per version: it cannot be combined with --kubeconfig, --context or --etcd-endpoint".into(),
-        ));
+        return Err(Error::Usage(UsageError::Combination(
+            "--versions starts one local environment per version: it cannot be combined with --kubeconfig, --context or --etcd-endpoint",
+        )));
     }
     if overrides.kubernetes_version.is_some() {
-        return Err(Error::Usage(
-            "--versions and --kubernetes-version both choose the kube-apiserver: give one".into(),
-        ));
+        return Err(Error::Usage(UsageError::Combination(
+            "--versions and --kubernetes-version both choose the kube-apiserver: give one",
+        )));
     }
     Ok(())
 }
@@ -86,7 +92,7 @@ fn local_only(overrides: &crate::profile::Overrides) -> Result<(), Error> {
 fn write(dir: &Path, r: &VersionsReport) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let p = dir.join("versions.json");
-    let json = serde_json::to_string_pretty(r).map_err(|e| Error::Usage(e.to_string()))?;
+    let json = crate::error::to_json(r)?;
     std::fs::write(&p, json).map_err(|e| Error::io(&p, e))?;
     let p = dir.join("versions.md");
     std::fs::write(&p, markdown(r)).map_err(|e| Error::io(&p, e))

@@ -136,10 +136,9 @@ pub async fn webhook_row(spec: SweepSpec) -> Result<Row, Error> {
     let id = b.id().id();
     let plan = profile::parse_str(&spec.source, &spec.text, &spec.overrides)?;
     let Some(w) = plan.webhooks.clone() else {
-        return Err(Error::Internal(format!(
-            "{} has no webhooks: section",
-            spec.source.display()
-        )));
+        return Err(Error::Internal(
+            "the webhooks row's profile has no webhooks: section",
+        ));
     };
     let mean = w.latency.mean().as_secs_f64();
     let model = w

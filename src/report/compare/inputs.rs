@@ -17,7 +17,6 @@
 //!   breakpoint.
 
 use super::{render, Comparison, Family, Metric, Sides, Tolerances, Value};
-use crate::error::Error;
 use crate::report::breakpoints::{BreakpointsReport, Row, RowStatus};
 use crate::report::summary::{Distribution, Operation, RunStatus, Summary};
 use crate::sweep::knee::Breakpoint;
@@ -31,9 +30,12 @@ pub const MIN_SAMPLES: u64 = 20;
 
 /// What a results folder holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
+    /// One run (`summary.json`).
     Run,
+    /// A sweep (`sweep.json`).
     Sweep,
+    /// A breakpoints suite (`breakpoints.json`).
     Breakpoints,
 }
 
@@ -58,10 +60,82 @@ impl Kind {
     }
 }
 
+/// Why `compare`'s inputs cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A named input does not exist or cannot be read.
+    #[error("{role} {}: {source}", path.display())]
+    Missing {
+        /// `baseline` or `candidate`.
+        role: &'static str,
+        /// What was named.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A named folder holds no results.
+    #[error("{role} {}: not a results directory (no summary.json, sweep.json or breakpoints.json)", path.display())]
+    NotResults {
+        /// `baseline` or `candidate`.
+        role: &'static str,
+        /// What was named.
+        path: PathBuf,
+    },
+    /// A results file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A results file does not parse.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// Two kinds of results.
+    #[error("baseline {} is a {} ({}) but candidate {} is a {} ({}): compare results of the same kind", baseline.display(), kinds[0].name(), kinds[0].file(), candidate.display(), kinds[1].name(), kinds[1].file())]
+    Kinds {
+        /// The baseline named.
+        baseline: PathBuf,
+        /// The candidate named.
+        candidate: PathBuf,
+        /// Their kinds.
+        kinds: [Kind; 2],
+    },
+    /// Two runs that are not alike (a different profile, fleet, target kind or versions).
+    #[error("baseline {} and candidate {} are not alike ({difference}): compare runs of the same profile, fleet, target kind and versions", baseline.display(), candidate.display())]
+    Unlike {
+        /// The baseline named.
+        baseline: PathBuf,
+        /// The candidate named.
+        candidate: PathBuf,
+        /// The first difference found.
+        difference: String,
+    },
+    /// Two sweeps of different fields.
+    #[error("baseline {} sweeps {} but candidate {} sweeps {}: their breakpoints are not comparable", baseline.display(), fields[0], candidate.display(), fields[1])]
+    Fields {
+        /// The baseline named.
+        baseline: PathBuf,
+        /// The candidate named.
+        candidate: PathBuf,
+        /// Their swept fields.
+        fields: [String; 2],
+    },
+}
+
 /// The kind of results at `path` (a results folder, or one of the three files) and its file.
-fn detect(path: &Path, role: &str) -> Result<(Kind, PathBuf), Error> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::Usage(format!("compare: {role} {}: {e}", path.display())))?;
+fn detect(path: &Path, role: &'static str) -> Result<(Kind, PathBuf), InputError> {
+    let meta = std::fs::metadata(path).map_err(|source| InputError::Missing {
+        role,
+        path: path.into(),
+        source,
+    })?;
     let found = if meta.is_dir() {
         Kind::ALL
             .into_iter()
@@ -73,19 +147,21 @@ fn detect(path: &Path, role: &str) -> Result<(Kind, PathBuf), Error> {
             .find(|k| path.file_name() == Some(k.file().as_ref()))
             .map(|k| (k, path.to_path_buf()))
     };
-    found.ok_or_else(|| {
-        Error::Usage(format!(
-            "compare: {role} {}: not a results directory (no summary.json, sweep.json or breakpoints.json)",
-            path.display()
-        ))
+    found.ok_or_else(|| InputError::NotResults {
+        role,
+        path: path.into(),
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, Error> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::Usage(format!("compare: {}: {e}", file.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("compare: {}: {e}", file.display())))
+fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, InputError> {
+    let text = std::fs::read_to_string(file).map_err(|source| InputError::Read {
+        path: file.into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| InputError::Json {
+        path: file.into(),
+        source,
+    })
 }
 
 /// A breakpoint's position on a curve; "not reached" lies beyond the curve's last x.
@@ -103,43 +179,41 @@ fn threshold(c: &Curve) -> Option<f64> {
 
 /// Compares the results at `baseline` and `candidate` (folders, or one of their JSON
 /// files); bad input (a missing or invalid file, two kinds, two swept fields) is
-/// [`Error::Usage`].
-pub fn compare(baseline: &Path, candidate: &Path, tol: &Tolerances) -> Result<Comparison, Error> {
+/// an [`InputError`] (a usage error, but for two runs that are not alike).
+pub fn compare(
+    baseline: &Path,
+    candidate: &Path,
+    tol: &Tolerances,
+) -> Result<Comparison, InputError> {
     let (kind, bf) = detect(baseline, "baseline")?;
     let (other, cf) = detect(candidate, "candidate")?;
     if kind != other {
-        return Err(Error::Usage(format!(
-            "compare: baseline {} is a {} ({}) but candidate {} is a {} ({}): compare results of the same kind",
-            baseline.display(),
-            kind.name(),
-            kind.file(),
-            candidate.display(),
-            other.name(),
-            other.file()
-        )));
+        return Err(InputError::Kinds {
+            baseline: baseline.into(),
+            candidate: candidate.into(),
+            kinds: [kind, other],
+        });
     }
     let ((bid, cid), (metrics, notes)) = match kind {
         Kind::Run => {
             let (b, c): (Summary, Summary) = (read_json(&bf)?, read_json(&cf)?);
             if let Some(diff) = super::likeness::unlike(&b, &c) {
-                return Err(Error::Unlike(format!(
-                    "compare: baseline {} and candidate {} are not alike ({diff}): compare runs of the same profile, fleet, target kind and versions",
-                    baseline.display(),
-                    candidate.display()
-                )));
+                return Err(InputError::Unlike {
+                    baseline: baseline.into(),
+                    candidate: candidate.into(),
+                    difference: diff,
+                });
             }
             ((b.run_id.clone(), c.run_id.clone()), run_metrics(&b, &c))
         }
         Kind::Sweep => {
             let (b, c): (SweepReport, SweepReport) = (read_json(&bf)?, read_json(&cf)?);
             if b.field != c.field {
-                return Err(Error::Usage(format!(
-                    "compare: baseline {} sweeps {} but candidate {} sweeps {}: their breakpoints are not comparable",
-                    baseline.display(),
-                    b.field,
-                    candidate.display(),
-                    c.field
-                )));
+                return Err(InputError::Fields {
+                    baseline: baseline.into(),
+                    candidate: candidate.into(),
+                    fields: [b.field.clone(), c.field.clone()],
+                });
             }
             (
                 (b.sweep_id.clone(), c.sweep_id.clone()),

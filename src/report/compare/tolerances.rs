@@ -58,7 +58,7 @@ impl Tolerances {
     }
 
     /// Parses `FAMILY=PERCENT`.
-    pub fn parse_override(s: &str) -> Result<(Family, f64), String> {
+    pub fn parse_override(s: &str) -> Result<(Family, f64), ToleranceError> {
         let names = || {
             Family::ALL
                 .iter()
@@ -68,17 +68,17 @@ impl Tolerances {
         };
         let (name, pct) = s
             .split_once('=')
-            .ok_or_else(|| format!("--tolerance-for {s:?}: expected METRIC=PERCENT"))?;
-        let family = Family::parse(name.trim()).ok_or_else(|| {
-            format!(
-                "--tolerance-for {s:?}: unknown metric {name:?} (one of {})",
-                names()
-            )
+            .ok_or_else(|| ToleranceError::Shape(s.into()))?;
+        let family = Family::parse(name.trim()).ok_or_else(|| ToleranceError::Unknown {
+            given: s.into(),
+            name: name.into(),
+            known: names(),
         })?;
-        Ok((
-            family,
-            percent(pct.trim()).map_err(|e| format!("--tolerance-for {s:?}: {e}"))?,
-        ))
+        let pct = percent(pct.trim()).map_err(|source| ToleranceError::Percent {
+            given: s.into(),
+            source,
+        })?;
+        Ok((family, pct))
     }
 
     /// "10%", or "10% (latency_p99 25%)": the default and the overrides of the families
@@ -99,11 +99,42 @@ impl Tolerances {
     }
 }
 
+/// A tolerance that is not a finite, non-negative percentage.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{0:?} is not a percentage (a number >= 0)")]
+pub struct NotAPercent(pub String);
+
+/// A `--tolerance-for` that cannot be used.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ToleranceError {
+    /// Not `METRIC=PERCENT`.
+    #[error("--tolerance-for {0:?}: expected METRIC=PERCENT")]
+    Shape(String),
+    /// A metric family the tool does not compare.
+    #[error("--tolerance-for {given:?}: unknown metric {name:?} (one of {known})")]
+    Unknown {
+        /// The flag's value.
+        given: String,
+        /// The metric named.
+        name: String,
+        /// The families there are.
+        known: String,
+    },
+    /// A percentage that is not one.
+    #[error("--tolerance-for {given:?}: {source}")]
+    Percent {
+        /// The flag's value.
+        given: String,
+        /// What is wrong with the percentage.
+        source: NotAPercent,
+    },
+}
+
 /// Parses a tolerance: a finite, non-negative percentage (a trailing `%` is allowed).
-pub fn percent(s: &str) -> Result<f64, String> {
+pub fn percent(s: &str) -> Result<f64, NotAPercent> {
     match s.strip_suffix('%').unwrap_or(s).trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a percentage (a number >= 0)")),
+        _ => Err(NotAPercent(s.into())),
     }
 }
 
@@ -169,6 +200,7 @@ mod tests {
         assert_eq!(tol.describe_for([Family::LagP99]), "10%");
         assert!(Tolerances::parse_override("latency=5")
             .unwrap_err()
+            .to_string()
             .contains("throttle_wait_p99"));
         assert!(Tolerances::parse_override("latency_p99").is_err());
         assert!(Tolerances::parse_override("latency_p99=-1").is_err());

@@ -24,13 +24,13 @@ pub mod measure;
 pub mod model;
 pub mod plan;
 pub mod profile;
-pub mod real_controllers;
+pub(crate) mod real_controllers;
 pub mod report;
 pub mod runner;
 pub mod stored;
 pub mod sweep;
-pub mod thresholds;
-pub mod webhook;
+pub(crate) mod thresholds;
+pub(crate) mod webhook;
 
 #[cfg(test)]
 mod layering_tests;

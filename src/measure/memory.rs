@@ -11,7 +11,7 @@
 //! the summary says the collection was not forced.
 
 use super::metrics::{InstanceSnapshots, Snapshot};
-use super::scrape::Sources;
+use super::sources::Sources;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod apf;
+pub mod buckets;
 pub mod expose;
 pub mod exposition;
 pub mod instances;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod prometheus;
 pub mod scrape;
 pub mod self_observe;
+pub mod sources;
 pub mod timeseries;
 
 use crate::backend::RequestError;

@@ -4,35 +4,13 @@
 //! not exported is listed as not observed; the run goes on either way.
 
 use super::metrics::{quantile_of_delta, InstanceSnapshots, Snapshot};
-use crate::backend::etcd::EtcdTarget;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Where to look.
-#[derive(Clone, Default)]
-pub struct Sources {
-    /// kube-apiserver (its `/metrics`).
-    pub apiserver: Option<kube::Client>,
-    /// etcd's metrics URL (`http://127.0.0.1:2381/metrics`).
-    pub etcd_metrics_url: Option<String>,
-    /// etcd itself (its `Status`).
-    pub etcd: Option<EtcdTarget>,
-    /// The kube-apiserver process, when it runs on this machine (the local environment):
-    /// its resident set is read from `/proc/<pid>/status`.
-    pub apiserver_pid: Option<u32>,
-    /// Sources named by the user that could not be reached before the run, with why
-    /// (listed as not observed).
-    pub unreachable: Vec<String>,
-    /// Each kube-apiserver instance, scraped directly (URL, client); empty: `/metrics`
-    /// through `apiserver` ([`super::instances`]).
-    pub apiserver_instances: Vec<(String, kube::Client)>,
-    /// A Prometheus to read every `/metrics` series from instead of scraping
-    /// (`observe.prometheus_url`).
-    pub prometheus: Option<super::prometheus::Prometheus>,
-}
+pub use super::sources::Sources;
 
 /// One kube-apiserver instance's values in an interval.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -28,8 +28,6 @@ mod steps;
 mod sweep;
 mod teardown;
 
-pub use result::CapiRunResult;
-
 /// What a run of `plan` will do, for `run --dry-run`: the fleet, the managers and their flags,
 /// and whether the release is built.
 pub fn describe(
@@ -67,6 +65,6 @@ pub fn describe(
     )
 }
 pub use run::run;
-pub use sweep::{sweep, CapiSweep};
+pub use sweep::sweep;
 
 pub use crate::error::CapiError;

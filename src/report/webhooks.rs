@@ -3,7 +3,6 @@
 //! it took, what kube-apiserver counted (`apiserver_admission_webhook_*`) beside it, and
 //! the creates that went through the webhooks against those that did not.
 
-use super::summary::Operation;
 use crate::measure::admission::WebhookObserved;
 use crate::profile::WebhookPlan;
 use crate::webhook::Served;
@@ -98,6 +97,19 @@ pub fn setup(p: &WebhookPlan) -> WebhookSetup {
     }
 }
 
+/// One kind's creates in the run, as the summary's operations table counts them.
+#[derive(Clone, Copy, Debug)]
+pub struct KindCreates<'a> {
+    /// The kind's label.
+    pub kind: &'a str,
+    /// Creates sent.
+    pub sent: u64,
+    /// Creates failed.
+    pub failed: u64,
+    /// Their p99 latency (ms).
+    pub p99_ms: f64,
+}
+
 /// Puts the views together. `observed` is kube-apiserver's list of webhooks called during
 /// the load (None: not scraped); `seconds` the load's length.
 pub fn summarize(
@@ -105,7 +117,7 @@ pub fn summarize(
     served: Served,
     removal_error: Option<String>,
     observed: Option<&[WebhookObserved]>,
-    operations: &[Operation],
+    creates_by_kind: &[KindCreates<'_>],
     seconds: f64,
 ) -> WebhooksSummary {
     let apiserver: Vec<WebhookObserved> = observed
@@ -123,12 +135,12 @@ pub fn summarize(
     let labels: Vec<&str> = plan.kinds.iter().map(|k| k.label()).collect();
     let kinds = &labels;
     let creates = |with: bool| {
-        operations
+        creates_by_kind
             .iter()
-            .filter(move |o| o.verb == "create" && kinds.contains(&o.kind.as_str()) == with)
-            .filter(|o| o.counts.sent > 0)
+            .filter(move |c| kinds.contains(&c.kind) == with)
+            .filter(|c| c.sent > 0)
     };
-    let worst = |with: bool| creates(with).map(|o| o.latency_ms.p99).reduce(f64::max);
+    let worst = |with: bool| creates(with).map(|c| c.p99_ms).reduce(f64::max);
     WebhooksSummary {
         setup: setup(plan),
         calls_apiserver: observed.map(|_| apiserver.iter().map(|o| o.calls).sum()),
@@ -142,7 +154,7 @@ pub fn summarize(
         },
         create_p99_ms_with: worst(true),
         create_p99_ms_without: worst(false),
-        creates_failed_with: creates(true).map(|o| o.counts.failed).sum(),
+        creates_failed_with: creates(true).map(|c| c.failed).sum(),
         served,
         removal_error,
     }

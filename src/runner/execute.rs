@@ -253,7 +253,16 @@ async fn load_phases<T: Target>(
             served,
             removal.map(|e| e.to_string()),
             observed.as_ref().map(|o| o.admission_webhooks.as_slice()),
-            &operations,
+            &operations
+                .iter()
+                .filter(|o| o.verb == "create")
+                .map(|o| crate::report::webhooks::KindCreates {
+                    kind: &o.kind,
+                    sent: o.counts.sent,
+                    failed: o.counts.failed,
+                    p99_ms: o.latency_ms.p99,
+                })
+                .collect::<Vec<_>>(),
             load_seconds,
         )),
         _ => None,

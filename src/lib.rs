@@ -29,7 +29,7 @@ pub mod report;
 pub mod runner;
 pub mod stored;
 pub mod sweep;
-pub(crate) mod thresholds;
+pub mod thresholds;
 pub(crate) mod webhook;
 
 #[cfg(test)]

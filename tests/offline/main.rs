@@ -5,6 +5,7 @@
 mod bad_profiles;
 mod ci_workflow;
 mod compare;
+mod dependencies;
 mod deploy_manifests;
 mod doc_commands;
 mod dry_run;

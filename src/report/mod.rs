@@ -11,6 +11,7 @@ pub mod health;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+mod merge_error;
 mod numbers;
 pub mod plot;
 pub mod run_sections;

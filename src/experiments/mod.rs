@@ -66,24 +66,47 @@ impl Needs {
     }
 }
 
+/// What a row is, as data: its id, its short name, the documented value it is compared
+/// with, its built-in profile and the target it needs.
+pub struct RowFacts {
+    /// The row's id (in `breakpoints.json`, `--only` and the results folder's name).
+    pub id: Bottleneck,
+    /// The row's short name in run ids (which are at most 24 characters).
+    pub short: &'static str,
+    /// What the public write-ups document for this bottleneck.
+    pub documented: Documented,
+    /// The built-in profile: its path (named in reports) and its text.
+    pub profile: (&'static str, &'static str),
+    /// The target the experiment needs.
+    pub needs: Needs,
+}
+
 /// One row of the breakpoints table: a documented bottleneck and the experiment that
 /// measures it here.
 pub trait Experiment: Sync {
-    /// The row's id (in `breakpoints.json`, `--only` and the results folder's name).
-    fn id(&self) -> Bottleneck;
-    /// The row's short name in run ids (which are at most 24 characters).
-    fn short(&self) -> &'static str;
-    /// What the public write-ups document for this bottleneck.
-    fn documented(&self) -> Documented;
-    /// The built-in profile: its path (named in reports) and its text.
-    fn profile(&self) -> (&'static str, &'static str);
-    /// The target the experiment needs.
-    fn needs(&self) -> Needs;
+    /// The row's facts.
+    fn facts(&self) -> &'static RowFacts;
     /// Runs the experiment on the suite's target and judges it: the row, filled.
     fn run<'a>(&'a self, suite: &'a Suite) -> RowFuture<'a>;
+    /// The row's id.
+    fn id(&self) -> Bottleneck {
+        self.facts().id
+    }
+    /// The row's short name in run ids.
+    fn short(&self) -> &'static str {
+        self.facts().short
+    }
+    /// The built-in profile: its path and its text.
+    fn profile(&self) -> (&'static str, &'static str) {
+        self.facts().profile
+    }
+    /// The target the experiment needs.
+    fn needs(&self) -> Needs {
+        self.facts().needs
+    }
     /// The row with its documented facts and nothing measured yet.
     fn row(&self) -> Row {
-        Row::blank(self.id(), self.documented())
+        Row::blank(self.id(), self.facts().documented)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::context::{curve, evidence, range_of, Suite};
 use super::sweep::sweep;
-use super::{Experiment, Needs, RowFuture};
+use super::{Experiment, Needs, RowFacts, RowFuture};
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
 use crate::profile::{self, Overrides, TargetPlan};
@@ -15,29 +15,26 @@ use crate::sweep::knee::Breakpoint;
 /// The APF row.
 pub struct Apf;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::Apf,
+    short: "apf",
+    documented: Documented {
+        bottleneck: "API server in-flight requests (APF)",
+        value: "5,000 clusters (secondary)",
+        clusters: Some(5000.0),
+        unit: "requests in flight",
+    },
+    profile: (
+        "profiles/breakpoints/apf.yaml",
+        include_str!("../../../profiles/breakpoints/apf.yaml"),
+    ),
+    needs: Needs::Apiserver,
+};
+
 impl Experiment for Apf {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::Apf
-    }
-    fn short(&self) -> &'static str {
-        "apf"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "API server in-flight requests (APF)",
-            value: "5,000 clusters (secondary)",
-            clusters: Some(5000.0),
-            unit: "requests in flight",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/apf.yaml",
-            include_str!("../../../profiles/breakpoints/apf.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Apiserver
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(run(s, self))

@@ -5,7 +5,7 @@
 //! that fit each memory limit of the profile and the comparison with etcd's stored bytes.
 
 use super::sweep::{sweep, SweepSpec};
-use super::{Experiment, Needs, RowFuture, Suite};
+use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::error::Error;
 use crate::measure::memory::{ControllerCacheMemory, NO_REFERENCE_CONTROLLER};
 use crate::profile::{self, Overrides};
@@ -73,29 +73,26 @@ fn evidence(dir: &std::path::Path, id: &str, m: &MemoryFit) -> Result<Option<Str
 /// The apiserver-memory row.
 pub struct ApiserverMemory;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::ApiserverMemory,
+    short: "mem",
+    documented: Documented {
+        bottleneck: "API server memory (watch cache)",
+        value: "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
+        clusters: None,
+        unit: "clusters at 8 GiB",
+    },
+    profile: (
+        "profiles/breakpoints/apiserver-memory.yaml",
+        include_str!("../../../profiles/breakpoints/apiserver-memory.yaml"),
+    ),
+    needs: Needs::Apiserver,
+};
+
 impl Experiment for ApiserverMemory {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::ApiserverMemory
-    }
-    fn short(&self) -> &'static str {
-        "mem"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "API server memory (watch cache)",
-            value: "no cluster count in the table; the watch cache keeps every stored object in memory, so memory grows with the fleet (Kubernetes blog, API streaming)",
-            clusters: None,
-            unit: "clusters at 8 GiB",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/apiserver-memory.yaml",
-            include_str!("../../../profiles/breakpoints/apiserver-memory.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Apiserver
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(async move { apiserver_memory_row(s.spec(self, None)?).await })

@@ -3,7 +3,7 @@
 //! period asks for.
 
 use super::controller_backlog::{self, BacklogRow};
-use super::{Experiment, Needs, RowFuture, Suite};
+use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::report::breakpoints::{Bottleneck, Documented};
 use crate::sweep::bound::Bound;
 
@@ -17,30 +17,26 @@ const SCALING: &str = "Sync period 600 s compressed 20x (30 s wall); the control
 /// The client-QPS row.
 pub struct ClientQps;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::ClientQps,
+    short: "qps",
+    documented: Documented {
+        bottleneck: "Controller QPS limits",
+        value: "500 clusters (table); ~600 with QPS 20 / burst 30 and a 10-minute sync (Metal3)",
+        clusters: Some(600.0),
+        unit: "clusters",
+    },
+    profile: (
+        "profiles/throttle-600.yaml",
+        include_str!("../../../profiles/throttle-600.yaml"),
+    ),
+    needs: Needs::Apiserver,
+};
+
 impl Experiment for ClientQps {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::ClientQps
-    }
-    fn short(&self) -> &'static str {
-        "qps"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "Controller QPS limits",
-            value:
-                "500 clusters (table); ~600 with QPS 20 / burst 30 and a 10-minute sync (Metal3)",
-            clusters: Some(600.0),
-            unit: "clusters",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/throttle-600.yaml",
-            include_str!("../../../profiles/throttle-600.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Apiserver
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(controller_backlog::run(

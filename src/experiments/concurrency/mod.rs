@@ -3,7 +3,7 @@
 //! reconciles within the period.
 
 use super::controller_backlog::{self, BacklogRow};
-use super::{Experiment, Needs, RowFuture, Suite};
+use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::report::breakpoints::{Bottleneck, Documented};
 use crate::sweep::bound::Bound;
 
@@ -13,29 +13,26 @@ const SCALING: &str = "Sync period 600 s compressed 40x (15 s wall) with the 10 
 /// The concurrency row.
 pub struct Concurrency;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::Concurrency,
+    short: "conc",
+    documented: Documented {
+        bottleneck: "Controller concurrency",
+        value: "1,000 clusters with concurrency 10",
+        clusters: Some(1000.0),
+        unit: "clusters",
+    },
+    profile: (
+        "profiles/breakpoints/concurrency.yaml",
+        include_str!("../../../profiles/breakpoints/concurrency.yaml"),
+    ),
+    needs: Needs::Apiserver,
+};
+
 impl Experiment for Concurrency {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::Concurrency
-    }
-    fn short(&self) -> &'static str {
-        "conc"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "Controller concurrency",
-            value: "1,000 clusters with concurrency 10",
-            clusters: Some(1000.0),
-            unit: "clusters",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/concurrency.yaml",
-            include_str!("../../../profiles/breakpoints/concurrency.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Apiserver
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(controller_backlog::run(

@@ -3,7 +3,7 @@
 //! make the etcd usable again (delete the run's objects, compact, defragment, disarm) and
 //! prove it with a write through the apiserver.
 
-use super::{Experiment, Needs, RowFuture, Suite};
+use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::engine::{Stop, StopHandle};
 use crate::error::Error;
 use crate::model::{self, Kind};
@@ -18,29 +18,26 @@ use std::path::{Path, PathBuf};
 /// The etcd-size row.
 pub struct EtcdSize;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::EtcdSize,
+    short: "size",
+    documented: Documented {
+        bottleneck: "etcd database size",
+        value: "5,000 clusters",
+        clusters: Some(5000.0),
+        unit: "clusters at 8 GiB",
+    },
+    profile: (
+        "profiles/breakpoints/etcd-size.yaml",
+        include_str!("../../../profiles/breakpoints/etcd-size.yaml"),
+    ),
+    needs: Needs::Any,
+};
+
 impl Experiment for EtcdSize {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::EtcdSize
-    }
-    fn short(&self) -> &'static str {
-        "size"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "etcd database size",
-            value: "5,000 clusters",
-            clusters: Some(5000.0),
-            unit: "clusters at 8 GiB",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/etcd-size.yaml",
-            include_str!("../../../profiles/breakpoints/etcd-size.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Any
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(etcd_size_row(&s.run_id, &s.dir, s.local, self.profile().1))

@@ -3,7 +3,7 @@
 
 use super::context::{curve, evidence, tool_cpu_note, Suite};
 use super::sweep::sweep;
-use super::{Experiment, Needs, RowFuture};
+use super::{Experiment, Needs, RowFacts, RowFuture};
 use crate::error::Error;
 use crate::report::breakpoints::{group, hold_to_bound, Bottleneck, Documented, Row, RowStatus};
 use crate::sweep::bound::Bound;
@@ -21,29 +21,26 @@ pub const ETCD_BENCHMARK_PUTS_PER_SECOND: f64 = 8950.0;
 /// The etcd-writes row.
 pub struct EtcdWrites;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::EtcdWrites,
+    short: "wr",
+    documented: Documented {
+        bottleneck: "etcd write throughput",
+        value: "2,500 clusters",
+        clusters: Some(2500.0),
+        unit: "writes/s",
+    },
+    profile: (
+        "profiles/breakpoints/etcd-writes.yaml",
+        include_str!("../../../profiles/breakpoints/etcd-writes.yaml"),
+    ),
+    needs: Needs::Etcd,
+};
+
 impl Experiment for EtcdWrites {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::EtcdWrites
-    }
-    fn short(&self) -> &'static str {
-        "wr"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "etcd write throughput",
-            value: "2,500 clusters",
-            clusters: Some(2500.0),
-            unit: "writes/s",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/etcd-writes.yaml",
-            include_str!("../../../profiles/breakpoints/etcd-writes.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Etcd
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(run(s, self))

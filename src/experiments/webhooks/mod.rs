@@ -5,7 +5,7 @@
 //! `failurePolicy: Fail` turns calls into failed creates.
 
 use super::sweep::{sweep, SweepSpec};
-use super::{Experiment, Needs, RowFuture, Suite};
+use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::error::Error;
 use crate::profile;
 use crate::report::breakpoints::{group, Bottleneck, Documented, Row, RowStatus};
@@ -101,29 +101,26 @@ fn onset(points: &[Point], f: impl Fn(&Point) -> f64, threshold: f64) -> Option<
 /// The webhooks row.
 pub struct Webhooks;
 
+/// The row's facts.
+const FACTS: RowFacts = RowFacts {
+    id: Bottleneck::Webhooks,
+    short: "wh",
+    documented: Documented {
+        bottleneck: "Admission webhooks (latency, timeouts, failurePolicy)",
+        value: "no cluster count; every Cluster API kind has defaulting and validating webhooks, so an overloaded webhook pod becomes apiserver latency and, with failurePolicy Fail, failed writes",
+        clusters: None,
+        unit: "webhook calls/s",
+    },
+    profile: (
+        "profiles/breakpoints/webhooks.yaml",
+        include_str!("../../../profiles/breakpoints/webhooks.yaml"),
+    ),
+    needs: Needs::Apiserver,
+};
+
 impl Experiment for Webhooks {
-    fn id(&self) -> Bottleneck {
-        Bottleneck::Webhooks
-    }
-    fn short(&self) -> &'static str {
-        "wh"
-    }
-    fn documented(&self) -> Documented {
-        Documented {
-            bottleneck: "Admission webhooks (latency, timeouts, failurePolicy)",
-            value: "no cluster count; every Cluster API kind has defaulting and validating webhooks, so an overloaded webhook pod becomes apiserver latency and, with failurePolicy Fail, failed writes",
-            clusters: None,
-            unit: "webhook calls/s",
-        }
-    }
-    fn profile(&self) -> (&'static str, &'static str) {
-        (
-            "profiles/breakpoints/webhooks.yaml",
-            include_str!("../../../profiles/breakpoints/webhooks.yaml"),
-        )
-    }
-    fn needs(&self) -> Needs {
-        Needs::Apiserver
+    fn facts(&self) -> &'static RowFacts {
+        &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
         Box::pin(async move { webhook_row(s.spec(self, None)?).await })

@@ -61,6 +61,8 @@ mod class_era_tests;
 #[cfg(test)]
 mod crd_tests;
 #[cfg(test)]
+mod provider_crd_tests;
+#[cfg(test)]
 mod size_tests;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ pub mod execute;
 pub mod multi;
 pub mod namespace_settle;
 mod observed_sources;
+pub mod provider_discovery;
 pub mod recover;
 pub mod reference;
 pub mod row_cleanup;

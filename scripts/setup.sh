@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Make etcd, etcdctl, kube-apiserver, the reference controller, protoc and Cluster API's CRDs
-# available for capi-loadgen; with --for-tests also the tools only the tests use: Prometheus,
-# ShellCheck and valgrind.
+# Make etcd, etcdctl, kube-apiserver, the reference controller, protoc and the CRDs of Cluster
+# API and of its providers (CAPD, Metal3, Nutanix) available for capi-loadgen; with
+# --for-tests also the tools only the tests use: Prometheus, ShellCheck and valgrind.
 #
 #   scripts/setup.sh                                # the default versions (newest supported)
 #   scripts/setup.sh --for-tests                    # also Prometheus, shellcheck and valgrind (scripts/test.sh)
@@ -403,6 +403,44 @@ fetch_capi_crds() {
   say "Cluster API $CAPI_CRDS_VERSION CRDs: $(find "$dest" -name '*.yaml' | wc -l) files -> $dest ($(took "$t0"))"
 }
 fetch_capi_crds
+
+# --- the providers' CRDs (the tests of the provider API versions) -----------------------------
+# The CustomResourceDefinitions of the three modelled infrastructure providers, as generated
+# upstream, from their modules on the Go module proxy, into
+# $ASSETS_ROOT/provider-crds/<provider>/<version>/: CAPD (DockerCluster, DockerMachine, the
+# Dev* kinds and templates) from Cluster API's test module at the same release as the CRDs
+# above, Metal3 (Metal3Cluster, Metal3Machine, templates) from CAPM3's module and Nutanix
+# (NutanixCluster, NutanixMachine, templates) from CAPX's. A module the proxy does not serve is reported and skipped:
+# the tests that install that provider's CRDs then say they were skipped.
+METAL3_CRDS_VERSION=v1.13.2
+NUTANIX_CRDS_VERSION=v1.10.3
+fetch_provider_crds() { # name module version folder-in-module
+  local name="$1" module="$2" version="$3" sub="$4" dest t0 dir log
+  dest="$ASSETS_ROOT/provider-crds/$name/$version"
+  t0=$(now)
+  if compgen -G "$dest/*.yaml" >/dev/null; then
+    say "$name $version CRDs: $dest (present)"
+    return
+  fi
+  need_go
+  mkdir -p "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/provider-crds-$name.log"
+  dir=$(cd "$SERVERS/reference-controller" && go mod download -json "$module@$version" 2> "$log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
+  if [ -z "$dir" ] || [ ! -d "$dir/$sub" ]; then
+    say "$name $version CRDs: not fetched, the Go module proxy refused $module@$version (log: $log); the tests that install them are skipped"
+    return
+  fi
+  rm -rf "$dest.tmp"
+  mkdir -p "$dest.tmp"
+  cp "$dir/$sub"/infrastructure.cluster.x-k8s.io_*.yaml "$dest.tmp/"
+  chmod -R u+w "$dest.tmp"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
+  say "$name $version CRDs: $(find "$dest" -name '*.yaml' | wc -l) files -> $dest ($(took "$t0"))"
+}
+fetch_provider_crds capd sigs.k8s.io/cluster-api/test "$CAPI_CRDS_VERSION" infrastructure/docker/config/crd/bases
+fetch_provider_crds metal3 github.com/metal3-io/cluster-api-provider-metal3 "$METAL3_CRDS_VERSION" config/crd/bases
+fetch_provider_crds nutanix github.com/nutanix-cloud-native/cluster-api-provider-nutanix "$NUTANIX_CRDS_VERSION" config/crd/bases
 
 # --- Cluster API's own managers (capi_controllers:) ------------------------------------------
 if [ -n "$CAPI" ]; then

@@ -29,12 +29,18 @@ fn print_plan(plan: &RunPlan) {
         );
     }
     println!(
-        "fleet: {} clusters in {} namespaces, {} objects ({} per cluster), provider {}, {} {}",
+        "fleet: {} clusters in {} namespaces, {} objects ({} per cluster), provider {} {}{}, {} {}",
         f.clusters,
         f.namespace_count(),
         f.total_objects(),
         f.objects_in_cluster(),
         f.provider.as_str(),
+        f.provider_api_version.as_str(),
+        if plan.discover_provider_version && !plan.install_crds {
+            " (or what the target serves)"
+        } else {
+            ""
+        },
         f.api_group,
         f.capi_version.as_str()
     );

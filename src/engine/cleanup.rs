@@ -66,22 +66,27 @@ pub const DELETE_ORDER: [Kind; 17] = [
 ];
 
 /// Every (kind, API) the tool may have written under `api_group`: both CAPI versions and
-/// every provider's kinds, in deletion order, without duplicates.
+/// every provider's kinds in each version it publishes, in deletion order, without
+/// duplicates.
 pub fn tool_resources(api_group: &str) -> Vec<(Kind, ApiRef)> {
     let mut out: Vec<(Kind, ApiRef)> = Vec::new();
     for kind in DELETE_ORDER {
-        for version in [CapiVersion::V1beta1, CapiVersion::V1beta2] {
-            for provider in [Provider::Metal3, Provider::Nutanix, Provider::Docker] {
+        for version in CapiVersion::ALL {
+            for provider in Provider::ALL {
                 if kind == Kind::InfraMachinePool && provider.machine_pool_kind().is_none() {
                     continue;
                 }
-                let mut spec = FleetSpec::example("x");
-                spec.api_group = api_group.to_string();
-                spec.capi_version = version;
-                spec.provider = provider;
-                let api = spec.api_ref(kind);
-                if !out.iter().any(|(_, a)| *a == api) {
-                    out.push((kind, api));
+                // Provider kinds in every version the provider publishes.
+                for &provider_version in provider.api_versions() {
+                    let mut spec = FleetSpec::example("x");
+                    spec.api_group = api_group.to_string();
+                    spec.capi_version = version;
+                    spec.provider = provider;
+                    spec.provider_api_version = provider_version;
+                    let api = spec.api_ref(kind);
+                    if !out.iter().any(|(_, a)| *a == api) {
+                        out.push((kind, api));
+                    }
                 }
             }
         }
@@ -207,9 +212,15 @@ mod tests {
     #[test]
     fn covers_every_version_and_provider_once() {
         let r = tool_resources("loadtest.cluster.x-k8s.io");
-        // 11 CAPI kinds x 2 versions + 4 provider kinds x 3 providers + Docker's machine
-        // pool + Secret.
-        assert_eq!(r.len(), 11 * 2 + 4 * 3 + 1 + 1);
+        // 11 CAPI kinds x 2 versions + 4 provider kinds x (2 versions of Metal3 and of
+        // Docker, 1 of Nutanix) + Docker's machine pool x 2 versions + Secret.
+        assert_eq!(r.len(), 11 * 2 + 4 * 5 + 2 + 1);
+        assert!(r
+            .iter()
+            .any(|(_, a)| a.kind == "Metal3Machine" && a.version == "v1beta2"));
+        assert!(!r
+            .iter()
+            .any(|(_, a)| a.kind == "NutanixMachine" && a.version == "v1beta2"));
         assert_eq!(r[0].0, Kind::Secret);
         assert_eq!(r.last().map(|x| x.0), Some(Kind::ClusterClass));
         assert!(r.iter().any(|(_, a)| a.kind == "DockerMachinePool"));

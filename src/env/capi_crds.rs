@@ -30,7 +30,7 @@ pub const CLASSIC_CRD_FILES: [&str; 6] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseCrdsError {
     /// The folder lacks a file of the release (not fetched yet).
-    #[error("{path}: no Cluster API {CAPI_RELEASE} CRD here; run scripts/setup.sh (it fetches them from the Go module proxy)")]
+    #[error("{path}: no such CRD here (Cluster API {CAPI_RELEASE}'s or a provider's); run scripts/setup.sh (it fetches them from the Go module proxy)")]
     Missing {
         /// The missing file.
         path: PathBuf,

@@ -7,6 +7,7 @@ pub mod capi_crds;
 pub mod local;
 pub mod pki;
 pub mod process;
+pub mod provider_crds;
 pub mod replicas;
 
 pub use local::{LocalEnv, LocalInfo, LocalOptions};

@@ -53,6 +53,7 @@ fn spec_for(group: &str, provider: Provider, version: CapiVersion) -> FleetSpec 
     spec.api_group = group.into();
     spec.provider = provider;
     spec.capi_version = version;
+    spec.provider_api_version = provider.default_api_version(version);
     spec.clusters = 3;
     spec.clusters_per_namespace = 2;
     spec.machine_deployments = 2;
@@ -169,7 +170,7 @@ fn check_crds(spec: &FleetSpec) {
         );
         assert_eq!(v["subresources"].get("scale").is_some(), scalable);
         let expected_version = match kind {
-            k if k.is_provider() => "v1beta1",
+            k if k.is_provider() => spec.provider_api_version.as_str(),
             _ => spec.capi_version.as_str(),
         };
         assert_eq!(api.version, expected_version);
@@ -215,9 +216,10 @@ fn check_crds(spec: &FleetSpec) {
             .unwrap()
             .starts_with("infrastructure."));
         assert!(crds.contains(p));
+        let contract = format!("cluster.x-k8s.io/{}", spec.capi_version.as_str());
         assert_eq!(
-            p["metadata"]["labels"]["cluster.x-k8s.io/v1beta1"],
-            "v1beta1"
+            p["metadata"]["labels"][contract],
+            spec.provider_api_version.as_str()
         );
     }
 }

@@ -148,7 +148,10 @@ fn crd_labels(spec: &FleetSpec, kind: Kind) -> Value {
         "cluster.x-k8s.io/provider": provider_label(spec, kind),
     });
     if kind.is_provider() {
-        labels["cluster.x-k8s.io/v1beta1"] = json!(spec.api_ref(kind).version);
+        // Cluster API finds the provider version for its contract under the label named
+        // after the contract (`cluster.x-k8s.io/v1beta1` or `/v1beta2`).
+        let contract = format!("cluster.x-k8s.io/{}", spec.capi_version.as_str());
+        labels[contract] = json!(spec.api_ref(kind).version);
     }
     labels
 }
@@ -258,7 +261,7 @@ pub fn check_upstream(spec: &FleetSpec) -> Result<(), upstream::UpstreamError> {
 
 /// The CustomResourceDefinitions (`apiextensions.k8s.io/v1`) of every custom kind the fleet
 /// uses, in `spec.api_group`'s groups, in creation order. Core, bootstrap and control-plane
-/// kinds serve and store `spec.capi_version`; provider kinds `v1beta1`. Schemas are inferred
+/// kinds serve and store `spec.capi_version`; provider kinds `spec.provider_api_version`. Schemas are inferred
 /// from example bodies (every variant merged), so they type and require exactly what the
 /// tool writes, unless `spec.crd_schemas` is upstream: then the kinds the upstream CRDs
 /// define get those (renamed, see [`CrdSchemas`]); `status` is a subresource (and `scale` for KubeadmControlPlane,

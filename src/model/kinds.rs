@@ -72,6 +72,31 @@ impl Provider {
         }
     }
 
+    /// The API versions of the provider's kinds that its current release serves, oldest
+    /// first: Metal3 (CAPM3 v1.13) and Docker (CAPD, Cluster API v1.14) serve `v1beta1` and
+    /// `v1beta2`; Nutanix (CAPX v1.10) only `v1beta1`.
+    pub fn api_versions(self) -> &'static [CapiVersion] {
+        match self {
+            Provider::Metal3 | Provider::Docker => &[CapiVersion::V1beta1, CapiVersion::V1beta2],
+            Provider::Nutanix => &[CapiVersion::V1beta1],
+        }
+    }
+
+    /// True when the provider publishes `version`.
+    pub fn serves(self, version: CapiVersion) -> bool {
+        self.api_versions().contains(&version)
+    }
+
+    /// The provider version a fleet writes when neither the profile nor the target says:
+    /// with Cluster API `v1beta1` the providers' `v1beta1` (the releases of that contract
+    /// serve no other), with `v1beta2` the newest the provider publishes.
+    pub fn default_api_version(self, capi: CapiVersion) -> CapiVersion {
+        match capi {
+            CapiVersion::V1beta1 => CapiVersion::V1beta1,
+            CapiVersion::V1beta2 => *self.api_versions().last().unwrap_or(&CapiVersion::V1beta1),
+        }
+    }
+
     /// Kind of the provider's machine pool, for providers that implement MachinePools
     /// (of the three, only Docker: CAPD's `DockerMachinePool`).
     pub fn machine_pool_kind(self) -> Option<&'static str> {
@@ -93,6 +118,9 @@ pub enum CapiVersion {
 }
 
 impl CapiVersion {
+    /// Both versions, oldest first.
+    pub const ALL: [CapiVersion; 2] = [CapiVersion::V1beta1, CapiVersion::V1beta2];
+
     /// The API version string, "v1beta1" or "v1beta2".
     pub fn as_str(self) -> &'static str {
         match self {

@@ -22,6 +22,8 @@ pub(crate) struct ClusterCtx {
     /// Fake creation time of the Cluster (seconds since the epoch).
     pub t0: u64,
     pub v2: bool,
+    /// The provider kinds are written in their `v1beta2` shape.
+    pub provider_v2: bool,
     /// `ApiRef` per kind, indexed like `Kind::ALL`.
     apis: Vec<ApiRef>,
     /// `apiVersion` strings per kind, indexed like `Kind::ALL`.
@@ -85,6 +87,7 @@ impl ClusterCtx {
             key,
             t0: names::BASE_EPOCH + cluster * 17,
             v2: spec.capi_version == CapiVersion::V1beta2,
+            provider_v2: spec.provider_api_version == CapiVersion::V1beta2,
             apis,
             api_versions,
             bootstrap_group: spec.bootstrap_group(),
@@ -200,9 +203,10 @@ impl ClusterCtx {
         }
     }
 
-    /// A reference to a provider object (always `v1beta1` in the infrastructure group).
+    /// A reference to a provider object (in the provider's API version).
     pub(crate) fn infra_ref(&self, kind: &str, name: &str, uid: Option<String>) -> Value {
-        self.obj_ref(&self.infra_group, "v1beta1", kind, name, uid)
+        let version = self.spec.provider_api_version.as_str();
+        self.obj_ref(&self.infra_group, version, kind, name, uid)
     }
 
     /// A pseudo-random generator for object `index` of this cluster, salted by `salt`.

@@ -10,8 +10,9 @@
 //!   whose schemas are inferred structurally from example bodies ([`schema_from_example`]).
 //!
 //! Bodies follow the real Cluster API types of the chosen [`CapiVersion`]
-//! (`v1beta1` or `v1beta2`); provider kinds (Metal3, Nutanix, Docker) always use their
-//! `v1beta1` shape, as the real providers serve it. Same inputs give byte-identical bodies:
+//! (`v1beta1` or `v1beta2`); provider kinds (Metal3, Nutanix, Docker) those of the
+//! provider API version the fleet writes ([`FleetSpec::provider_api_version`]: `v1beta1`,
+//! or `v1beta2` for the providers that publish it). Same inputs give byte-identical bodies:
 //! all "random" content comes from small hashes of (run id, cluster index, object index).
 //!
 //! Names: namespace `clg-<run id>-<nnnnn>`, cluster `c<nnnnn>`, KubeadmControlPlane
@@ -59,6 +60,8 @@ mod values;
 mod class_era_tests;
 #[cfg(test)]
 mod crd_tests;
+#[cfg(test)]
+mod provider_crd_tests;
 #[cfg(test)]
 mod size_tests;
 #[cfg(test)]

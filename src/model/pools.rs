@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::capi::{md_name, DEPLOYMENT_NAME_LABEL};
 use super::kinds::Kind;
 use super::machine::{kubeadm_config_spec, kubeadm_config_status, ConfigVariant, MachineInfo};
-use super::meta::{conditions_v1, map, put_conditions, ClusterCtx, Conditions};
+use super::meta::{conditions_v1, conditions_v2, map, put_conditions, ClusterCtx, Conditions};
 use super::{cloudinit, secrets, CLUSTER_NAME_LABEL};
 
 /// Label Cluster API puts on a MachinePool's objects.
@@ -283,10 +283,18 @@ pub(crate) fn infra_machine_pool(ctx: &ClusterCtx, p: u32) -> Value {
         ("observedGeneration", 1.into()),
         ("instances", instances.into()),
     ]);
-    status.insert(
-        "conditions".into(),
-        conditions_v1(&["Ready", "ReplicasReady"], &time),
-    );
+    // DockerMachinePool keeps `ready` in v1beta2 too (it has no `initialization`).
+    let old = ["Ready", "ReplicasReady"];
+    if ctx.provider_v2 {
+        let new = [("Ready", true, "Ready"), ("ReplicasReady", true, "Ready")];
+        status.insert("conditions".into(), conditions_v2(&new, &time, 1));
+        status.insert(
+            "deprecated".into(),
+            json!({"v1beta1": {"conditions": conditions_v1(&old, &time)}}),
+        );
+    } else {
+        status.insert("conditions".into(), conditions_v1(&old, &time));
+    }
     let owner = ctx.owner_ref(Kind::MachinePool, &pool_name(ctx, p));
     object! {
         "apiVersion": ctx.api_version(Kind::InfraMachinePool),

@@ -1,12 +1,61 @@
-//! Provider objects (Metal3, Nutanix, Docker), always in their `v1beta1` shape, and the
-//! provider-specific details of Machines (provider IDs, addresses, failure domains).
+//! Provider objects (Metal3, Nutanix, Docker) in the provider API version the fleet writes,
+//! and the provider-specific details of Machines (provider IDs, addresses, failure domains).
+//!
+//! The `v1beta2` shapes follow the providers' published Go types and CRDs (CAPM3 v1.13
+//! `api/v1beta2`, CAPD in Cluster API v1.14 `test/infrastructure/docker/api/v1beta2`):
+//! `status.ready` becomes `status.initialization.provisioned`, `status.conditions` holds
+//! `metav1.Condition`s (reason and message required) and the old conditions move to
+//! `status.deprecated.v1beta1.conditions`; failure domains are a list of `{name,
+//! controlPlane}` instead of a map; Metal3Cluster's `noCloudProvider: true` becomes
+//! `cloudProviderEnabled: false` and Metal3Machine's `image.format` is `image.diskFormat`.
+//! Nutanix publishes no `v1beta2`.
 
 use serde_json::{json, Map, Value};
 
 use super::kinds::{Kind, Provider};
 use super::machine::{cloned_from, MachineInfo};
-use super::meta::{conditions_v1, map, ClusterCtx};
+use super::meta::{conditions_v1, conditions_v2, map, ClusterCtx, Cond2};
 use super::names::format_uuid;
+
+/// Puts a provider object's readiness and conditions into `status`: `v1beta1` `ready` and
+/// the old conditions (`old`); `v1beta2` `initialization.provisioned`, the new conditions
+/// (`new`) and the old ones under `deprecated.v1beta1`.
+pub(crate) fn put_provider_status(
+    ctx: &ClusterCtx,
+    status: &mut Map<String, Value>,
+    old: &[&str],
+    new: &[Cond2],
+    time: &str,
+) {
+    if ctx.provider_v2 {
+        status.insert("initialization".into(), json!({"provisioned": true}));
+        status.insert("conditions".into(), conditions_v2(new, time, 1));
+        status.insert(
+            "deprecated".into(),
+            json!({"v1beta1": {"conditions": conditions_v1(old, time)}}),
+        );
+    } else {
+        status.insert("ready".into(), true.into());
+        status.insert("conditions".into(), conditions_v1(old, time));
+    }
+}
+
+/// Failure domains in the provider version's shape: a map of name to `{controlPlane}` in
+/// `v1beta1`, a list of `{name, controlPlane}` in `v1beta2`.
+fn failure_domains(ctx: &ClusterCtx, names: &[&str]) -> Value {
+    if ctx.provider_v2 {
+        names
+            .iter()
+            .map(|fd| json!({"name": fd, "controlPlane": true}))
+            .collect()
+    } else {
+        let m: Map<String, Value> = names
+            .iter()
+            .map(|fd| (fd.to_string(), json!({"controlPlane": true})))
+            .collect();
+        m.into()
+    }
+}
 
 const DOCKER_FAILURE_DOMAINS: [&str; 3] = ["fd1", "fd2", "fd3"];
 
@@ -74,11 +123,23 @@ pub(crate) fn addresses(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
 pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
     let endpoint = json!({"host": ctx.endpoint_host, "port": 6443});
     let time = ctx.time(120);
-    let (spec, mut status, conds): (Value, Map<String, Value>, &[&str]) = match ctx.spec.provider {
+    type Conds = (&'static [&'static str], &'static [Cond2]);
+    let (spec, mut status, (old, new)): (Value, Map<String, Value>, Conds) = match ctx.spec.provider
+    {
         Provider::Metal3 => (
-            json!({"controlPlaneEndpoint": endpoint, "noCloudProvider": true}),
+            if ctx.provider_v2 {
+                json!({"controlPlaneEndpoint": endpoint, "cloudProviderEnabled": false})
+            } else {
+                json!({"controlPlaneEndpoint": endpoint, "noCloudProvider": true})
+            },
             map([("lastUpdated", time.clone().into())]),
-            &["Ready", "BaremetalInfrastructureReady"],
+            (
+                &["Ready", "BaremetalInfrastructureReady"],
+                &[
+                    ("Ready", true, "Ready"),
+                    ("BaremetalInfrastructureReady", true, "Ready"),
+                ],
+            ),
         ),
         Provider::Nutanix => (
             json!({
@@ -95,26 +156,31 @@ pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
                 },
             }),
             Map::new(),
-            &["Ready", "PrismClientInit", "CredentialRefSecretOwnerSet"],
+            (
+                &["Ready", "PrismClientInit", "CredentialRefSecretOwnerSet"],
+                &[],
+            ),
         ),
         Provider::Docker => {
-            let fds: Map<String, Value> = DOCKER_FAILURE_DOMAINS
-                .iter()
-                .map(|fd| (fd.to_string(), json!({"controlPlane": true})))
-                .collect();
+            let fds = failure_domains(ctx, &DOCKER_FAILURE_DOMAINS);
             (
                 json!({
                     "controlPlaneEndpoint": endpoint,
                     "loadBalancer": {"imageRepository": "kindest", "imageTag": "v20230510-486859a6"},
                     "failureDomains": fds,
                 }),
-                map([("failureDomains", fds.into())]),
-                &["Ready", "LoadBalancerAvailable"],
+                map([("failureDomains", fds)]),
+                (
+                    &["Ready", "LoadBalancerAvailable"],
+                    &[
+                        ("Ready", true, "Ready"),
+                        ("LoadBalancerAvailable", true, "Available"),
+                    ],
+                ),
             )
         }
     };
-    status.insert("ready".into(), true.into());
-    status.insert("conditions".into(), conditions_v1(conds, &time));
+    put_provider_status(ctx, &mut status, old, new, &time);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
     let mut labels = ctx.base_labels();
     super::topology::mark_owned(ctx, &mut labels, None);
@@ -139,8 +205,8 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
         ctx.spec.provider.machine_template_kind(),
         &ctx.infra_group,
     );
-    let mut status = map([("ready", true.into()), ("addresses", addresses(ctx, info))]);
-    let (spec, conds): (Value, &[&str]) = match ctx.spec.provider {
+    let mut status = map([("addresses", addresses(ctx, info))]);
+    let (spec, old, new): (Value, &[&str], &[Cond2]) = match ctx.spec.provider {
         Provider::Metal3 => {
             let bmh = bare_metal_host(ctx, info);
             annotations.insert(
@@ -171,6 +237,11 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
                 "networkData".into(),
                 ns_ref(format!("{}-networkdata", info.infra_name)),
             );
+            let format_key = if ctx.provider_v2 {
+                "diskFormat"
+            } else {
+                "format"
+            };
             (
                 json!({
                     "providerID": provider_id(ctx, info),
@@ -178,7 +249,7 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
                         "url": image,
                         "checksum": format!("{image}.sha256sum"),
                         "checksumType": "sha256",
-                        "format": "raw",
+                        format_key: "raw",
                     },
                     "hostSelector": {"matchLabels": {
                         "cluster-role": if cp { "control-plane" } else { "worker" },
@@ -191,6 +262,20 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
                     "AssociateBMH",
                     "KubernetesNodeReady",
                     "Metal3DataReady",
+                ],
+                &[
+                    ("Ready", true, "Ready"),
+                    (
+                        "AssociateBareMetalHost",
+                        true,
+                        "AssociateBareMetalHostSuccess",
+                    ),
+                    (
+                        "AssociateMetal3MachineMetaData",
+                        true,
+                        "AssociateMetal3MachineMetaDataSuccess",
+                    ),
+                    ("Metal3DataReady", true, "Metal3DataSecretsReady"),
                 ],
             )
         }
@@ -220,16 +305,18 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
                     "additionalCategories": [{"key": "AppType", "value": "Kubernetes"}],
                 }),
                 &["Ready", "VMProvisioned", "VMAddressesAssigned"],
+                &[],
             )
         }
         Provider::Docker => {
             if cp {
                 status.insert("loadBalancerConfigured".into(), true.into());
             }
+            // No `bootstrapped`: CAPD's v1beta1 and v1beta2 DockerMachineSpec of Cluster API
+            // v1.14 have none (the old field was dropped).
             let mut spec = map([
                 ("providerID", provider_id(ctx, info).into()),
                 ("customImage", format!("kindest/node:{version}").into()),
-                ("bootstrapped", true.into()),
             ]);
             if !cp {
                 spec.insert(
@@ -241,10 +328,17 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
             (
                 spec.into(),
                 &["Ready", "ContainerProvisioned", "BootstrapExecSucceeded"],
+                &[
+                    ("Ready", true, "Ready"),
+                    ("ContainerProvisioned", true, "Provisioned"),
+                    ("CGroupsReady", true, "Ready"),
+                    ("PreLoadedImagesReady", true, "Ready"),
+                    ("BootstrapCompleted", true, "Completed"),
+                ],
             )
         }
     };
-    status.insert("conditions".into(), conditions_v1(conds, &time));
+    put_provider_status(ctx, &mut status, old, new, &time);
     object! {
         "apiVersion": ctx.api_version(Kind::InfraMachine),
         "kind": ctx.spec.provider.machine_kind(),

@@ -47,6 +47,16 @@ pub enum ModelError {
     /// The Kubernetes version is not of the form `v1.30.4`.
     #[error("kubernetes version {0:?} must look like v1.30.4")]
     KubernetesVersion(String),
+    /// A provider API version the provider does not publish.
+    #[error("provider {provider} has no API version {version} (it publishes {published})")]
+    ProviderVersion {
+        /// The provider.
+        provider: &'static str,
+        /// The version asked for.
+        version: &'static str,
+        /// What it publishes, comma-separated.
+        published: String,
+    },
     /// MachinePools asked of a provider without a machine pool kind.
     #[error("provider {0} has no MachinePool kind (of the modelled providers only docker has one, DockerMachinePool)")]
     NoMachinePools(&'static str),
@@ -74,6 +84,10 @@ pub struct FleetSpec {
     pub api_group: String,
     /// Cluster API version of the core, bootstrap and control-plane kinds.
     pub capi_version: CapiVersion,
+    /// API version of the provider (infrastructure) kinds: one the provider publishes
+    /// ([`Provider::api_versions`]); [`Provider::default_api_version`] unless the profile
+    /// or the target's discovery says otherwise.
+    pub provider_api_version: CapiVersion,
     /// Per-cluster Secrets to create (default: all but `ApiserverEtcdClient`).
     pub cluster_secrets: Vec<ClusterSecret>,
     /// Kubernetes version of the workload clusters, e.g. "v1.30.4".
@@ -137,6 +151,7 @@ impl FleetSpec {
             provider: Provider::Metal3,
             api_group: DEFAULT_API_GROUP.to_string(),
             capi_version: CapiVersion::V1beta1,
+            provider_api_version: CapiVersion::V1beta1,
             cluster_secrets: ClusterSecret::defaults(),
             kubernetes_version: "v1.30.4".to_string(),
             payload: PayloadSizes::default(),
@@ -181,6 +196,19 @@ impl FleetSpec {
                 field: "machine_pools",
                 value: self.machine_pools.into(),
                 reason: "at most 1000 per cluster",
+            });
+        }
+        if !self.provider.serves(self.provider_api_version) {
+            return Err(ModelError::ProviderVersion {
+                provider: self.provider.as_str(),
+                version: self.provider_api_version.as_str(),
+                published: self
+                    .provider
+                    .api_versions()
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         if self.machine_pools > 0 && self.provider.machine_pool_kind().is_none() {
@@ -381,9 +409,10 @@ impl FleetSpec {
 
     /// Where `kind` is served. Core kinds use `api_group`, bootstrap/control-plane/
     /// infrastructure kinds the prefixed groups (so "cluster.x-k8s.io" gives exactly the
-    /// upstream groups). Provider kinds are always `v1beta1`.
+    /// upstream groups). Provider kinds are served in `provider_api_version`.
     pub fn api_ref(&self, kind: Kind) -> ApiRef {
         let capi = self.capi_version.as_str();
+        let infra = self.provider_api_version.as_str();
         let (group, version, k) = match kind {
             Kind::Namespace => (String::new(), "v1", "Namespace"),
             Kind::Secret => (String::new(), "v1", "Secret"),
@@ -395,12 +424,12 @@ impl FleetSpec {
             Kind::KubeadmControlPlane => (self.controlplane_group(), capi, "KubeadmControlPlane"),
             Kind::InfraCluster => (
                 self.infrastructure_group(),
-                "v1beta1",
+                infra,
                 self.provider.cluster_kind(),
             ),
             Kind::InfraMachine => (
                 self.infrastructure_group(),
-                "v1beta1",
+                infra,
                 self.provider.machine_kind(),
             ),
             Kind::ClusterClass => (self.api_group.clone(), capi, "ClusterClass"),
@@ -414,17 +443,17 @@ impl FleetSpec {
             ),
             Kind::InfraClusterTemplate => (
                 self.infrastructure_group(),
-                "v1beta1",
+                infra,
                 self.provider.cluster_template_kind(),
             ),
             Kind::InfraMachineTemplate => (
                 self.infrastructure_group(),
-                "v1beta1",
+                infra,
                 self.provider.machine_template_kind(),
             ),
             Kind::InfraMachinePool => (
                 self.infrastructure_group(),
-                "v1beta1",
+                infra,
                 // Only Docker has one (validated); the others' would-be name is never served.
                 self.provider
                     .machine_pool_kind()

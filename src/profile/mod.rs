@@ -13,6 +13,7 @@ mod fields;
 mod locate;
 mod observe;
 pub mod phases;
+pub mod provider_version;
 mod run_plan;
 pub mod shard;
 mod sweep_section;

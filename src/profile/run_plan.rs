@@ -121,6 +121,9 @@ pub struct RunPlan {
     pub fleet: FleetSpec,
     /// Install the CRDs first.
     pub install_crds: bool,
+    /// `fleet.provider_api_version` was not set: a run against CRDs it does not install
+    /// asks the target's discovery which provider version to write.
+    pub discover_provider_version: bool,
     /// One unmeasured create and delete per kind before the load phases (`fleet.warm_up`).
     pub warm_up: bool,
     /// Where to write.

@@ -268,6 +268,10 @@ pub struct FleetSection {
     pub api_group: Option<String>,
     /// `v1beta1` (default) or `v1beta2`.
     pub capi_version: Option<CapiVersion>,
+    /// API version of the provider kinds, `v1beta1` or `v1beta2` (default: what the
+    /// target's CRDs serve when the tool does not install them, else the provider's newest
+    /// for the Cluster API version; see `profile::provider_version`).
+    pub provider_api_version: Option<CapiVersion>,
     /// Install the tool's CRDs before the run (default true).
     pub install_crds: Option<bool>,
     /// Warm the target before the measured phases (default true): one unmeasured create

@@ -238,6 +238,10 @@ pub fn validate(
             ));
         }
     }
+    let provider = f.provider.unwrap_or(Provider::Metal3);
+    let capi_version = f.capi_version.unwrap_or(CapiVersion::V1beta1);
+    let provider_api_version =
+        super::provider_version::resolve(provider, capi_version, f.provider_api_version, err)?;
     let run_id = o.run_id.clone().unwrap_or_else(new_run_id);
     if !valid_run_id(&run_id) {
         return Err(err(
@@ -252,9 +256,10 @@ pub fn validate(
         control_plane_replicas: cp as u32,
         machine_deployments: mds as u32,
         workers_per_machine_deployment: workers as u32,
-        provider: f.provider.unwrap_or(Provider::Metal3),
+        provider,
         api_group,
-        capi_version: f.capi_version.unwrap_or(CapiVersion::V1beta1),
+        capi_version,
+        provider_api_version,
         cluster_secrets,
         kubernetes_version,
         payload: payload(&f.payload_bytes, err)?,
@@ -474,6 +479,7 @@ pub fn validate(
         run_id,
         fleet,
         install_crds,
+        discover_provider_version: f.provider_api_version.is_none(),
         warm_up: f.warm_up.unwrap_or(true),
         target,
         client,

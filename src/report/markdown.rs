@@ -49,8 +49,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
     let f = &s.fleet;
     let _ = writeln!(
         o,
-        "- fleet: {} clusters in {} namespaces, {} objects planned; {} control-plane + {} x {} workers per cluster; provider {}; {} {}",
-        f.clusters, f.namespaces, f.objects_planned, f.control_plane_replicas, f.machine_deployments, f.workers_per_machine_deployment, f.provider, f.api_group, f.capi_version
+        "- fleet: {} clusters in {} namespaces, {} objects planned; {} control-plane + {} x {} workers per cluster; provider {}{}; {} {}",
+        f.clusters, f.namespaces, f.objects_planned, f.control_plane_replicas, f.machine_deployments, f.workers_per_machine_deployment, f.provider,
+        f.provider_api_version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default(),
+        f.api_group, f.capi_version
     );
     let per = |k: &str| f.objects_per_cluster.get(k).copied().unwrap_or(0);
     let (checks, pools) = (per("machine_health_check"), per("machine_pool"));

@@ -13,8 +13,9 @@ use std::path::Path;
 /// points; 4 added `webhooks`, `observed.admission_webhooks` and
 /// `observed.apiserver_cpu_seconds` (all optional, so older files still read); 5 added
 /// `generator` (the tool's own CPU, memory, threads and scheduling delay, and whether it
-/// was saturated), `warm_up` and the phases' `skipped_missing`.
-pub const SCHEMA_VERSION: u32 = 5;
+/// was saturated), `warm_up` and the phases' `skipped_missing`; 6 added
+/// `fleet.provider_api_version`.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +186,10 @@ pub struct FleetInfo {
     pub api_group: String,
     /// CAPI API version.
     pub capi_version: String,
+    /// API version of the provider kinds (absent in summaries before schema 6, which wrote
+    /// them in `v1beta1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_api_version: Option<String>,
     /// Control-plane machines per cluster.
     pub control_plane_replicas: u32,
     /// MachineDeployments per cluster.

@@ -31,6 +31,7 @@ fn fleet_info(f: &FleetSpec) -> FleetInfo {
         provider: f.provider.as_str().into(),
         api_group: f.api_group.clone(),
         capi_version: f.capi_version.as_str().into(),
+        provider_api_version: Some(f.provider_api_version.as_str().into()),
         control_plane_replicas: f.control_plane_replicas,
         machine_deployments: f.machine_deployments,
         workers_per_machine_deployment: f.workers_per_machine_deployment,
@@ -101,6 +102,9 @@ async fn load_phases<T: Target>(
     stop: Stop,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Summary, Error> {
+    // The provider version the target's CRDs serve, when the profile leaves it open.
+    let discovered = super::provider_discovery::resolve(plan, c).await;
+    let plan = discovered.as_ref().unwrap_or(plan);
     let observer = measure::self_observe::SelfObserver::start();
     // Before anything is written: a Prometheus that cannot be used ends the run here.
     let prometheus = match (&plan.observe.prometheus, plan.observe.interval) {

@@ -13,6 +13,7 @@ pub mod execute;
 pub mod multi;
 pub mod namespace_settle;
 mod observed_sources;
+pub mod provider_discovery;
 pub mod recover;
 pub mod reference;
 pub mod run_checks;

@@ -145,7 +145,8 @@ async fn check_version(version: CapiVersion) {
         count(
             &admin,
             &format!("infrastructure.{g}"),
-            "v1beta1",
+            // CAPD's newest (v1beta2) beside Cluster API v1beta2, v1beta1 beside v1beta1.
+            Provider::Docker.default_api_version(version).as_str(),
             "dockermachinepools"
         )
         .await,

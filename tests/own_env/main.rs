@@ -13,6 +13,7 @@ mod management_clusters;
 mod namespace_controller;
 mod nospace;
 mod prometheus;
+mod provider_versions;
 mod rbac;
 mod sizes;
 mod upstream_schemas;

@@ -15,6 +15,7 @@ fn fleets() -> Vec<FleetSpec> {
             let mut f = FleetSpec::example("tpl-a1");
             f.provider = provider;
             f.capi_version = capi;
+            f.provider_api_version = provider.default_api_version(capi);
             // Two-digit MachineDeployment indices: names of several lengths per key.
             f.machine_deployments = 11;
             f.workers_per_machine_deployment = 1;
@@ -34,6 +35,18 @@ fn fleets() -> Vec<FleetSpec> {
             }
             out.push(f);
         }
+    }
+    // The providers' v1beta2 kinds beside Cluster API v1beta1 objects (a target whose CRDs
+    // serve both), with the ClusterClass-era objects.
+    for provider in [Provider::Metal3, Provider::Docker] {
+        let mut f = out
+            .iter()
+            .find(|f| f.provider == provider && f.capi_version == CapiVersion::V1beta1)
+            .cloned()
+            .expect("a v1beta1 fleet");
+        f.provider_api_version = CapiVersion::V1beta2;
+        f.topology = true;
+        out.push(f);
     }
     out
 }

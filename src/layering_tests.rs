@@ -465,45 +465,13 @@ fn the_file_path_parser_resolves_relative_paths() {
     );
 }
 
-/// Imports that close the file-level cycles which predate the check (`model`'s files around
-/// `machine.rs`/`spec.rs`, `measure`'s and `report`'s pairs). Each is to be broken by moving
-/// the shared types into a leaf file, then removed here; the check fails on any new cycle,
-/// and on an entry that no longer exists (so the list only shrinks).
-const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
-    ("model/capi.rs", "model/machine.rs"),
-    ("model/capi.rs", "model/meta.rs"),
-    ("model/capi.rs", "model/topology.rs"),
-    ("model/machine.rs", "model/kubeadm.rs"),
-    ("model/machine.rs", "model/meta.rs"),
-    ("model/machine.rs", "model/objects.rs"),
-    ("model/machine.rs", "model/providers.rs"),
-    ("model/meta.rs", "model/spec.rs"),
-    ("model/objects.rs", "model/providers.rs"),
-    ("model/crds.rs", "model/objects.rs"),
-    ("model/crds.rs", "model/spec.rs"),
-    ("model/crds.rs", "model/topology.rs"),
-    ("model/crds.rs", "model/upstream.rs"),
-    ("model/spec.rs", "model/upstream.rs"),
-    ("model/providers.rs", "model/topology.rs"),
-];
-
 #[test]
 fn no_import_cycle_between_the_files_of_a_module() {
     let edges = file_edges();
     assert!(!edges.is_empty());
-    let stale: Vec<_> = KNOWN_CYCLE_EDGES
-        .iter()
-        .filter(|(a, b)| !edges.iter().any(|e| e.0 == *a && e.1 == *b))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "known cycle imports that are gone (remove them from the list): {stale:?}"
-    );
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, to, _) in &edges {
-        if !KNOWN_CYCLE_EDGES.contains(&(from.as_str(), to.as_str())) {
-            graph.entry(from.clone()).or_default().insert(to.clone());
-        }
+        graph.entry(from.clone()).or_default().insert(to.clone());
     }
     if let Some(cycle) = find_cycle(&graph) {
         let witnesses: Vec<String> = cycle
@@ -520,25 +488,5 @@ fn no_import_cycle_between_the_files_of_a_module() {
             cycle.join(" -> "),
             witnesses.join("\n")
         );
-    }
-}
-
-/// Every file-level import cycle (for the failure message and while breaking them).
-#[test]
-#[ignore = "diagnostic: lists every cycle"]
-fn list_file_cycles() {
-    let edges = file_edges();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (from, to, _) in &edges {
-        graph.entry(from.clone()).or_default().insert(to.clone());
-    }
-    while let Some(cycle) = find_cycle(&graph) {
-        for w in cycle.windows(2) {
-            let e = edges.iter().find(|e| e.0 == w[0] && e.1 == w[1]).unwrap();
-            println!("{} -> {} (line {})", e.0, e.1, e.2);
-        }
-        println!("EDGE (\"{}\", \"{}\"),", cycle[0], cycle[1]);
-        println!("--");
-        graph.get_mut(&cycle[0]).unwrap().remove(&cycle[1]);
     }
 }

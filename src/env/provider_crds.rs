@@ -2,7 +2,7 @@
 //! which `scripts/setup.sh` fetches from the providers' Go modules into the cache
 //! (`~/.cache/capi-loadgen/assets/provider-crds/<provider>/<release>/`, or
 //! `$CAPI_LOADGEN_PROVIDER_CRDS/<provider>/<release>/`): CAPD's (Docker and Dev kinds, from
-//! Cluster API's test module at [`CAPI_RELEASE`](super::capi_crds::CAPI_RELEASE)), CAPM3's
+//! Cluster API's test module at [`super::capi_crds::CAPI_RELEASE`]), CAPM3's
 //! (Metal3) and CAPX's (Nutanix). Tests check the tool's provider bodies against them and
 //! install them, prepared for one version ([`super::capi_crds::prepare`]), beside Cluster
 //! API's.

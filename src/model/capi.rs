@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::kinds::{Kind, Provider};
-use super::machine::{self, ConfigVariant};
+use super::kubeadm::{kubeadm_config_spec, ConfigVariant, POD_CIDR, SERVICE_CIDR};
 use super::meta::{map, put_conditions, ClusterCtx, Cond2, Conditions};
 use super::CLUSTER_NAME_LABEL;
 use super::{names, topology};
@@ -17,11 +17,6 @@ pub(crate) const SET_NAME_LABEL: &str = "cluster.x-k8s.io/set-name";
 pub(crate) const TEMPLATE_HASH_LABEL: &str = "machine-template-hash";
 /// Revision annotation of MachineDeployments and MachineSets.
 const REVISION_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/revision";
-
-/// Pod CIDR of every workload cluster.
-pub(crate) const POD_CIDR: &str = "192.168.0.0/18";
-/// Service CIDR of every workload cluster.
-pub(crate) const SERVICE_CIDR: &str = "10.96.0.0/12";
 
 const NOT_PROGRESSING: [Cond2; 5] = [
     ("ScalingUp", false, "NotScalingUp"),
@@ -164,7 +159,7 @@ pub(crate) fn kubeadm_control_plane(ctx: &ClusterCtx) -> Value {
     let spec = &ctx.spec;
     let n = u64::from(spec.control_plane_replicas);
     let template_ref = ctx.infra_ref(spec.provider.machine_template_kind(), &ctx.kcp_name, None);
-    let config_spec = machine::kubeadm_config_spec(ctx, ConfigVariant::ControlPlaneTemplate);
+    let config_spec = kubeadm_config_spec(ctx, ConfigVariant::ControlPlaneTemplate);
     let body_spec = if ctx.v2 {
         json!({
             "replicas": n,
@@ -245,7 +240,7 @@ pub(crate) fn kubeadm_control_plane(ctx: &ClusterCtx) -> Value {
     put_conditions(ctx, &mut status, &conds, new_counts, old_counts);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
     let mut labels = ctx.base_labels();
-    topology::mark_owned(ctx, &mut labels, None);
+    super::meta::mark_owned(ctx, &mut labels, None);
     object! {
         "apiVersion": ctx.api_version(Kind::KubeadmControlPlane),
         "kind": "KubeadmControlPlane",
@@ -395,7 +390,7 @@ pub(crate) fn machine_deployment(ctx: &ClusterCtx, md: u32, replicas: u64) -> Va
     let annotations = map([(REVISION_ANNOTATION, "1".into())]);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
     let mut labels = ctx.base_labels();
-    topology::mark_owned(ctx, &mut labels, Some(md));
+    super::meta::mark_owned(ctx, &mut labels, Some(md));
     object! {
         "apiVersion": ctx.api_version(Kind::MachineDeployment),
         "kind": "MachineDeployment",

@@ -8,43 +8,11 @@ use serde_json::{json, Value};
 use super::kinds::Kind;
 use super::objects::cluster_objects;
 use super::schema::{merge_schemas, schema_from_example};
+use super::spec::CrdSchemas;
 use super::spec::FleetSpec;
 use super::topology::namespace_objects;
-use super::upstream::{self, CrdSchemas};
+use super::upstream::{self, envelope};
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-
-/// The custom kinds (every kind the tool may install a CRD for), in creation order: a
-/// namespace's ClusterClass and templates, then a cluster's objects.
-pub const CUSTOM_KINDS: [Kind; 16] = [
-    Kind::ClusterClass,
-    Kind::KubeadmControlPlaneTemplate,
-    Kind::InfraClusterTemplate,
-    Kind::InfraMachineTemplate,
-    Kind::KubeadmConfigTemplate,
-    Kind::Cluster,
-    Kind::InfraCluster,
-    Kind::KubeadmControlPlane,
-    Kind::MachineDeployment,
-    Kind::MachineSet,
-    Kind::MachineHealthCheck,
-    Kind::MachinePool,
-    Kind::Machine,
-    Kind::KubeadmConfig,
-    Kind::InfraMachine,
-    Kind::InfraMachinePool,
-];
-
-/// The kinds of every fleet (a CRD each, whatever the fleet's shape).
-pub const CLASSIC_KINDS: [Kind; 8] = [
-    Kind::Cluster,
-    Kind::InfraCluster,
-    Kind::KubeadmControlPlane,
-    Kind::MachineDeployment,
-    Kind::MachineSet,
-    Kind::Machine,
-    Kind::KubeadmConfig,
-    Kind::InfraMachine,
-];
 
 /// The upstream core group; short names are only given in it.
 const UPSTREAM_GROUP: &str = "cluster.x-k8s.io";
@@ -195,30 +163,6 @@ fn crd(spec: &FleetSpec, kind: Kind, schema: Value) -> Value {
         "subresources": subresources,
     });
     envelope(&api, crd_labels(spec, kind), names, "Namespaced", version)
-}
-
-/// A CustomResourceDefinition of `api` serving the one `version`.
-pub(super) fn envelope(
-    api: &super::spec::ApiRef,
-    labels: Value,
-    names: Value,
-    scope: &str,
-    version: Value,
-) -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": format!("{}.{}", api.plural, api.group),
-            "labels": labels,
-        },
-        "spec": {
-            "group": api.group,
-            "names": names,
-            "scope": scope,
-            "versions": [version],
-        },
-    })
 }
 
 /// The upstream CRD of `kind` renamed into the fleet's groups, when the fleet asks for

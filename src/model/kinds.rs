@@ -291,3 +291,36 @@ impl ClusterSecret {
         }
     }
 }
+
+/// The custom kinds (every kind the tool may install a CRD for), in creation order: a
+/// namespace's ClusterClass and templates, then a cluster's objects.
+pub const CUSTOM_KINDS: [Kind; 16] = [
+    Kind::ClusterClass,
+    Kind::KubeadmControlPlaneTemplate,
+    Kind::InfraClusterTemplate,
+    Kind::InfraMachineTemplate,
+    Kind::KubeadmConfigTemplate,
+    Kind::Cluster,
+    Kind::InfraCluster,
+    Kind::KubeadmControlPlane,
+    Kind::MachineDeployment,
+    Kind::MachineSet,
+    Kind::MachineHealthCheck,
+    Kind::MachinePool,
+    Kind::Machine,
+    Kind::KubeadmConfig,
+    Kind::InfraMachine,
+    Kind::InfraMachinePool,
+];
+
+/// The kinds of every fleet (a CRD each, whatever the fleet's shape).
+pub const CLASSIC_KINDS: [Kind; 8] = [
+    Kind::Cluster,
+    Kind::InfraCluster,
+    Kind::KubeadmControlPlane,
+    Kind::MachineDeployment,
+    Kind::MachineSet,
+    Kind::Machine,
+    Kind::KubeadmConfig,
+    Kind::InfraMachine,
+];

@@ -3,10 +3,26 @@
 
 use serde_json::{json, Map, Value};
 
-use super::capi::{POD_CIDR, SERVICE_CIDR};
 use super::kinds::Provider;
-use super::machine::ConfigVariant;
 use super::meta::{map, ClusterCtx};
+
+/// Pod CIDR of every workload cluster.
+pub(crate) const POD_CIDR: &str = "192.168.0.0/18";
+/// Service CIDR of every workload cluster.
+pub(crate) const SERVICE_CIDR: &str = "10.96.0.0/12";
+
+/// Which kubeadm configuration a KubeadmConfig (or KubeadmControlPlane) carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConfigVariant {
+    /// `KubeadmControlPlane.spec.kubeadmConfigSpec`: init + join, no discovery yet.
+    ControlPlaneTemplate,
+    /// The first control-plane Machine: `kubeadm init`.
+    Init,
+    /// Further control-plane Machines: `kubeadm join --control-plane`.
+    JoinControlPlane,
+    /// Worker Machines: `kubeadm join`.
+    Worker,
+}
 
 /// Static-pod manifest for kube-vip, as the Nutanix templates ship it (`{VIP}` replaced).
 const KUBE_VIP_MANIFEST: &str = "apiVersion: v1
@@ -422,4 +438,12 @@ pub(crate) fn kubeadm_config_spec(ctx: &ClusterCtx, variant: ConfigVariant) -> V
     }
     s.insert("format".into(), "cloud-config".into());
     Value::Object(s)
+}
+
+/// The context of `cluster` with its kubeadm ClusterConfiguration annotation (the JSON
+/// every control-plane object of the cluster carries), computed once.
+pub(crate) fn cluster_ctx(spec: &super::spec::FleetSpec, cluster: u64) -> ClusterCtx {
+    let mut ctx = ClusterCtx::new(spec, cluster);
+    ctx.cluster_configuration_json = cluster_configuration_annotation(&ctx).to_string();
+    ctx
 }

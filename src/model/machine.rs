@@ -2,13 +2,14 @@
 
 use serde_json::{json, Map, Value};
 
-pub(crate) use super::kubeadm::{cluster_configuration_annotation, kubeadm_config_spec};
+pub(crate) use super::kubeadm::{kubeadm_config_spec, ConfigVariant};
+pub(crate) use super::machine_info::MachineInfo;
 
 use super::capi::{self, DEPLOYMENT_NAME_LABEL, SET_NAME_LABEL, TEMPLATE_HASH_LABEL};
 use super::kinds::Kind;
-use super::meta::{map, put_conditions, ClusterCtx, Cond2, Conditions};
+use super::layout::Layout;
+use super::meta::{cloned_from, map, put_conditions, ClusterCtx, Cond2, Conditions};
 use super::names::{self, format_uuid};
-use super::objects::Layout;
 use super::providers;
 
 /// Label marking control-plane Machines (value "").
@@ -18,41 +19,6 @@ pub(crate) const CONTROL_PLANE_NAME_LABEL: &str = "cluster.x-k8s.io/control-plan
 /// Annotation KubeadmControlPlane puts on its Machines.
 const CLUSTER_CONFIGURATION_ANNOTATION: &str =
     "controlplane.cluster.x-k8s.io/kubeadm-cluster-configuration";
-
-/// Which kubeadm configuration a KubeadmConfig (or KubeadmControlPlane) carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ConfigVariant {
-    /// `KubeadmControlPlane.spec.kubeadmConfigSpec`: init + join, no discovery yet.
-    ControlPlaneTemplate,
-    /// The first control-plane Machine: `kubeadm init`.
-    Init,
-    /// Further control-plane Machines: `kubeadm join --control-plane`.
-    JoinControlPlane,
-    /// Worker Machines: `kubeadm join`.
-    Worker,
-}
-
-/// Names and facts shared by the four objects of one machine.
-#[derive(Clone, Debug)]
-pub(crate) struct MachineInfo {
-    /// Machine ordinal within the cluster (control plane first).
-    pub m: u64,
-    /// MachineDeployment of a worker, None for the control plane.
-    pub md: Option<u32>,
-    pub variant: ConfigVariant,
-    pub machine_name: String,
-    /// Name of the KubeadmConfig and of its bootstrap Secret.
-    pub config_name: String,
-    pub infra_name: String,
-    /// Name of the template the infrastructure machine was cloned from.
-    pub template_name: String,
-    /// Name of the MachineSet of a worker.
-    pub ms_name: Option<String>,
-    /// Primary InternalIP.
-    pub ip: String,
-    /// Seconds after the cluster's creation at which the Machine was created.
-    pub created: u64,
-}
 
 impl MachineInfo {
     /// Names and facts of machine `m` of the cluster.
@@ -94,11 +60,6 @@ impl MachineInfo {
         }
     }
 
-    /// True for control-plane machines.
-    pub(crate) fn is_control_plane(&self) -> bool {
-        self.md.is_none()
-    }
-
     /// Labels of the Machine and of the objects cloned for it.
     pub(crate) fn labels(&self, ctx: &ClusterCtx) -> Map<String, Value> {
         let mut labels = ctx.base_labels();
@@ -117,16 +78,6 @@ impl MachineInfo {
             }
         }
         labels
-    }
-
-    /// The ownerReference every object of this machine but the Machine points at.
-    pub(crate) fn machine_owner(&self, ctx: &ClusterCtx) -> Value {
-        ctx.owner_ref(Kind::Machine, &self.machine_name)
-    }
-
-    /// Time (RFC 3339) at which the machine became ready.
-    pub(crate) fn ready_time(&self, ctx: &ClusterCtx) -> String {
-        ctx.time(self.created + 420)
     }
 }
 
@@ -286,17 +237,6 @@ pub(crate) fn machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
         "spec": body_spec,
         "status": status,
     }
-}
-
-/// Annotations Cluster API puts on objects cloned from a template.
-pub(crate) fn cloned_from(name: &str, kind: &str, group: &str) -> Map<String, Value> {
-    map([
-        ("cluster.x-k8s.io/cloned-from-name", name.into()),
-        (
-            "cluster.x-k8s.io/cloned-from-groupkind",
-            format!("{kind}.{group}").into(),
-        ),
-    ])
 }
 
 /// The `status` of a KubeadmConfig whose bootstrap data is in Secret `data_secret`,

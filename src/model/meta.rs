@@ -52,7 +52,8 @@ fn kind_slot(kind: Kind) -> usize {
 }
 
 impl ClusterCtx {
-    /// Builds the context of `cluster`.
+    /// Builds the context of `cluster`, without its kubeadm ClusterConfiguration JSON
+    /// (`kubeadm::cluster_ctx` adds it; the bodies need it).
     pub(crate) fn new(spec: &FleetSpec, cluster: u64) -> ClusterCtx {
         let name = spec.cluster_name(cluster);
         let key = names::hash_parts(1, &[spec.run_id.as_bytes(), &cluster.to_le_bytes()]);
@@ -75,7 +76,7 @@ impl ClusterCtx {
             16,
             b"abcdefghijklmnopqrstuvwxyz0123456789",
         );
-        let mut ctx = ClusterCtx {
+        ClusterCtx {
             ns: spec.namespace_of(cluster),
             kcp_name: format!("{name}-control-plane"),
             infra_cluster_name: format!(
@@ -100,10 +101,7 @@ impl ClusterCtx {
             spec: spec.clone(),
             cluster,
             with_conditions: true,
-        };
-        ctx.cluster_configuration_json =
-            super::machine::cluster_configuration_annotation(&ctx).to_string();
-        ctx
+        }
     }
 
     /// Where `kind` is served.
@@ -306,4 +304,40 @@ pub(crate) fn put_conditions(
 /// Builds a `Map` from string keys and JSON values.
 pub(crate) fn map<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Label the topology controller puts on every object it creates.
+pub(crate) const TOPOLOGY_OWNED_LABEL: &str = "topology.cluster.x-k8s.io/owned";
+/// Label naming a MachineDeployment's entry in `spec.topology.workers`.
+pub(crate) const TOPOLOGY_DEPLOYMENT_LABEL: &str = "topology.cluster.x-k8s.io/deployment-name";
+
+/// The entry name of MachineDeployment `md` in `spec.topology.workers`: `md-<md>`.
+pub(crate) fn topology_md_name(md: u32) -> String {
+    format!("md-{md}")
+}
+
+/// Adds the topology controller's labels to an object it created (`md`: the
+/// MachineDeployment's index, for its deployment-name label).
+pub(crate) fn mark_owned(ctx: &ClusterCtx, labels: &mut Map<String, Value>, md: Option<u32>) {
+    if !ctx.spec.topology {
+        return;
+    }
+    labels.insert(TOPOLOGY_OWNED_LABEL.into(), "".into());
+    if let Some(md) = md {
+        labels.insert(
+            TOPOLOGY_DEPLOYMENT_LABEL.into(),
+            topology_md_name(md).into(),
+        );
+    }
+}
+
+/// Annotations Cluster API puts on objects cloned from a template.
+pub(crate) fn cloned_from(name: &str, kind: &str, group: &str) -> Map<String, Value> {
+    map([
+        ("cluster.x-k8s.io/cloned-from-name", name.into()),
+        (
+            "cluster.x-k8s.io/cloned-from-groupkind",
+            format!("{kind}.{group}").into(),
+        ),
+    ])
 }

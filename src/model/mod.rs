@@ -41,7 +41,9 @@ mod cloudinit;
 mod crds;
 mod kinds;
 mod kubeadm;
+mod layout;
 mod machine;
+mod machine_info;
 mod meta;
 mod names;
 mod objects;
@@ -70,15 +72,16 @@ mod tests;
 mod upstream_tests;
 
 pub use body::{create_body, take_create_body};
-pub use crds::{check_upstream, crds, provider_crds, upstream_kinds, CLASSIC_KINDS, CUSTOM_KINDS};
-pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider};
+pub use crds::{check_upstream, crds, provider_crds, upstream_kinds};
+pub use kinds::{CapiVersion, ClusterSecret, Kind, Provider, CLASSIC_KINDS, CUSTOM_KINDS};
 pub use names::placeholder_uid;
 pub use objects::{cluster_objects, namespace_object, namespaces, ClusterObjects};
 pub use schema::{merge_schemas, schema_from_example};
+pub use spec::CrdSchemas;
 pub use spec::{ApiRef, FleetSpec, ModelError, Object, PayloadSizes, Shard, DEFAULT_API_GROUP};
 pub use status::{status_patch, RECONCILES_TO_FULL_STATUS};
 pub use topology::namespace_objects;
-pub use upstream::{CrdSchemas, UpstreamError, UPSTREAM_CORE_GROUP};
+pub use upstream::{UpstreamError, UPSTREAM_CORE_GROUP};
 pub use values::{namespace_templated, template_keys, TemplateKey, Templated, Val};
 
 /// Label carrying the run id on every object the tool creates.

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::kinds::{Kind, Provider};
-use super::machine::{cloned_from, MachineInfo};
+use super::machine_info::MachineInfo;
 use super::meta::{conditions_v1, conditions_v2, map, ClusterCtx, Cond2};
 use super::names::format_uuid;
 
@@ -183,7 +183,7 @@ pub(crate) fn infra_cluster(ctx: &ClusterCtx) -> Value {
     put_provider_status(ctx, &mut status, old, new, &time);
     let owner = ctx.owner_ref(Kind::Cluster, &ctx.name);
     let mut labels = ctx.base_labels();
-    super::topology::mark_owned(ctx, &mut labels, None);
+    super::meta::mark_owned(ctx, &mut labels, None);
     object! {
         "apiVersion": ctx.api_version(Kind::InfraCluster),
         "kind": ctx.spec.provider.cluster_kind(),
@@ -200,7 +200,7 @@ pub(crate) fn infra_machine(ctx: &ClusterCtx, info: &MachineInfo) -> Value {
     let time = info.ready_time(ctx);
     let version = &ctx.spec.kubernetes_version;
     let ns_ref = |name: String| json!({"name": name, "namespace": ctx.ns});
-    let mut annotations = cloned_from(
+    let mut annotations = super::meta::cloned_from(
         &info.template_name,
         ctx.spec.provider.machine_template_kind(),
         &ctx.infra_group,

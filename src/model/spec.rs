@@ -5,6 +5,28 @@ use std::collections::BTreeMap;
 use super::kinds::{CapiVersion, ClusterSecret, Kind, Provider};
 use super::names;
 
+/// Where the fleet's CRD schemas come from.
+#[derive(Clone, Debug, Default)]
+pub enum CrdSchemas {
+    /// Inferred from the tool's own example bodies (small: types and required fields only).
+    #[default]
+    Inferred,
+    /// Upstream CustomResourceDefinitions (parsed documents, e.g. from a Cluster API
+    /// release's `components.yaml`), renamed into the fleet's groups. Kinds they do not
+    /// define (typically the provider kinds) keep inferred schemas.
+    Upstream(std::sync::Arc<Vec<serde_json::Value>>),
+}
+
+impl CrdSchemas {
+    /// `"inferred"` or `"upstream"`, as in profiles and summaries.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CrdSchemas::Inferred => "inferred",
+            CrdSchemas::Upstream(_) => "upstream",
+        }
+    }
+}
+
 /// Extra bytes to pad onto objects (0 = realistic default size only).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PayloadSizes {
@@ -97,7 +119,7 @@ pub struct FleetSpec {
     /// The slice of the fleet this process generates (the whole fleet by default).
     pub shard: Shard,
     /// Where the CRDs' schemas come from (inferred by default).
-    pub crd_schemas: super::upstream::CrdSchemas,
+    pub crd_schemas: CrdSchemas,
     /// ClusterClass-managed clusters: a ClusterClass with its templates per namespace, and
     /// Clusters with `spec.topology` whose objects carry the topology controller's marks.
     pub topology: bool,
@@ -302,10 +324,10 @@ impl FleetSpec {
     pub fn custom_kinds(&self) -> Vec<Kind> {
         let mut counts = self.objects_per_cluster();
         counts.extend(self.objects_per_namespace());
-        super::crds::CUSTOM_KINDS
+        super::kinds::CUSTOM_KINDS
             .into_iter()
             .filter(|k| {
-                super::crds::CLASSIC_KINDS.contains(k) || counts.get(k).is_some_and(|&n| n > 0)
+                super::kinds::CLASSIC_KINDS.contains(k) || counts.get(k).is_some_and(|&n| n > 0)
             })
             .collect()
     }

@@ -15,16 +15,13 @@
 use serde_json::{json, Map, Value};
 
 use super::kinds::Kind;
-use super::machine::{kubeadm_config_spec, ConfigVariant, MachineInfo};
-use super::meta::{map, put_conditions, ClusterCtx, Conditions};
-use super::objects::Layout;
+use super::kubeadm::{kubeadm_config_spec, ConfigVariant};
+use super::layout::Layout;
+use super::machine_info::MachineInfo;
+use super::meta::{map, put_conditions, topology_md_name, ClusterCtx, Conditions};
 use super::spec::{FleetSpec, Object};
 use super::{providers, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL};
 
-/// Label the topology controller puts on every object it creates.
-pub(crate) const TOPOLOGY_OWNED_LABEL: &str = "topology.cluster.x-k8s.io/owned";
-/// Label naming a MachineDeployment's entry in `spec.topology.workers`.
-pub(crate) const TOPOLOGY_DEPLOYMENT_LABEL: &str = "topology.cluster.x-k8s.io/deployment-name";
 /// The class of every MachineDeployment in the ClusterClass.
 const WORKER_CLASS: &str = "default-worker";
 /// The one variable the class defines, patched into the control plane's kubeadm config.
@@ -55,11 +52,6 @@ const NS_SLOTS: [NsSlot; 7] = [
 /// Name of the namespace's ClusterClass, e.g. `metal3-class`.
 pub(crate) fn class_name(spec: &FleetSpec) -> String {
     format!("{}-class", spec.provider.as_str())
-}
-
-/// The entry name of MachineDeployment `md` in `spec.topology.workers`: `md-<md>`.
-pub(crate) fn topology_md_name(md: u32) -> String {
-    format!("md-{md}")
 }
 
 fn slot_name(spec: &FleetSpec, slot: NsSlot) -> String {
@@ -99,7 +91,7 @@ pub fn namespace_objects(
     // The namespace's first cluster lends its context (namespace, API versions, groups).
     let ctx = spec.topology.then(|| {
         let first = namespace_index * spec.effective_clusters_per_namespace();
-        ClusterCtx::new(&spec, first)
+        super::kubeadm::cluster_ctx(&spec, first)
     });
     NS_SLOTS
         .into_iter()
@@ -342,19 +334,4 @@ pub(crate) fn cluster_topology(ctx: &ClusterCtx) -> Value {
         t["class"] = class_name(spec).into();
     }
     t
-}
-
-/// Adds the topology controller's labels to an object it created (`md`: the
-/// MachineDeployment's index, for its deployment-name label).
-pub(crate) fn mark_owned(ctx: &ClusterCtx, labels: &mut Map<String, Value>, md: Option<u32>) {
-    if !ctx.spec.topology {
-        return;
-    }
-    labels.insert(TOPOLOGY_OWNED_LABEL.into(), "".into());
-    if let Some(md) = md {
-        labels.insert(
-            TOPOLOGY_DEPLOYMENT_LABEL.into(),
-            topology_md_name(md).into(),
-        );
-    }
 }

@@ -14,8 +14,6 @@
 //! storage) and `spec.conversion` (upstream's conversion webhook is not running here, so the
 //! strategy becomes `None`).
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 
 use super::kinds::Kind;
@@ -24,28 +22,6 @@ use super::spec::FleetSpec;
 /// The group Cluster API's core kinds live in upstream; the bootstrap, control-plane and
 /// infrastructure groups are this with a prefix.
 pub const UPSTREAM_CORE_GROUP: &str = "cluster.x-k8s.io";
-
-/// Where the fleet's CRD schemas come from.
-#[derive(Clone, Debug, Default)]
-pub enum CrdSchemas {
-    /// Inferred from the tool's own example bodies (small: types and required fields only).
-    #[default]
-    Inferred,
-    /// Upstream CustomResourceDefinitions (parsed documents, e.g. from a Cluster API
-    /// release's `components.yaml`), renamed into the fleet's groups. Kinds they do not
-    /// define (typically the provider kinds) keep inferred schemas.
-    Upstream(Arc<Vec<Value>>),
-}
-
-impl CrdSchemas {
-    /// `"inferred"` or `"upstream"`, as in profiles and summaries.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CrdSchemas::Inferred => "inferred",
-            CrdSchemas::Upstream(_) => "upstream",
-        }
-    }
-}
 
 /// Why upstream CRDs cannot serve a fleet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,7 +138,7 @@ pub fn rename(
             n.remove("shortNames");
         }
     }
-    let mut crd = super::crds::envelope(
+    let mut crd = envelope(
         &api,
         labels,
         names,
@@ -203,4 +179,28 @@ pub fn check(docs: &[Value], spec: &FleetSpec, kinds: &[Kind]) -> Result<Vec<Kin
         }
     }
     Ok(out)
+}
+
+/// A CustomResourceDefinition of `api` serving the one `version`.
+pub(super) fn envelope(
+    api: &super::spec::ApiRef,
+    labels: Value,
+    names: Value,
+    scope: &str,
+    version: Value,
+) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{}.{}", api.plural, api.group),
+            "labels": labels,
+        },
+        "spec": {
+            "group": api.group,
+            "names": names,
+            "scope": scope,
+            "versions": [version],
+        },
+    })
 }

@@ -11,10 +11,11 @@
 //! encoder.
 
 use super::kinds::Kind;
+use super::layout::Slot;
 use super::machine::{ConfigVariant, MachineInfo};
 use super::meta::with_padding;
 use super::names;
-use super::objects::{ClusterObjects, Slot};
+use super::objects::ClusterObjects;
 use super::spec::{FleetSpec, Object};
 use super::{capi, kubeadm, pools, providers, secrets, PADDING_ANNOTATION};
 
@@ -151,7 +152,7 @@ impl ClusterObjects {
                 let name = capi::md_name(ctx, i);
                 v.push(text(&name));
                 if spec.topology {
-                    v.push(Val::Text(super::topology::topology_md_name(i)));
+                    v.push(Val::Text(super::meta::topology_md_name(i)));
                 }
                 (Kind::MachineDeployment, name)
             }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Building the image (the test's own binary, no compile) and loading it into the node.
+/// Building the image (the binary under test, no compile) and loading it into the node.
 const IMAGE_DEADLINE: Duration = Duration::from_secs(300);
 /// The Job: 3 pods each creating, steadying and deleting 10 clusters.
 const JOB_DEADLINE: Duration = Duration::from_secs(900);
@@ -17,12 +17,10 @@ const SHARDS: u64 = 3;
 pub fn indexed_job_of_3_shards_merges_exactly(c: &Cluster, dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let mut image = crate::run::command("bash");
-    image.arg(ROOT.join("scripts/kind-tool-image.sh")).args([
-        "--name",
-        &c.name,
-        "--binary",
-        env!("CARGO_BIN_EXE_capi-loadgen"),
-    ]);
+    image
+        .arg(ROOT.join("scripts/kind-tool-image.sh"))
+        .args(["--name", &c.name, "--binary"])
+        .arg(crate::run::tool_binary());
     eprintln!(
         "kind_e2e: {}",
         cmd(image, IMAGE_DEADLINE, "scripts/kind-tool-image.sh").trim()

@@ -97,13 +97,15 @@ fn quickstart(c: &Cluster, out: &Path) {
     etcd_observed(&s);
 }
 
-/// Every etcd verdict has a value: etcd's metrics reached through the host port the config
-/// publishes (not "not observed").
+/// Every etcd verdict from etcd's metrics has a value: they were reached through the host
+/// port the config publishes (not "not observed"). The db size against the quota needs the
+/// quota named in the profile on a kube target (`observe.etcd_quota_bytes`), which the
+/// quickstart does not.
 fn etcd_observed(s: &Summary) {
     let etcd: Vec<_> = s
         .health
         .iter()
-        .filter(|v| v.check.starts_with("etcd"))
+        .filter(|v| v.check.starts_with("etcd") && v.check != "etcd_db_size_of_quota")
         .collect();
     assert!(!etcd.is_empty(), "no etcd verdicts: {:?}", s.health);
     for v in &etcd {

@@ -19,7 +19,7 @@ fn night(c: &Cluster, out: &Path, baseline: Option<&Path>) -> (i32, String) {
         .arg("--kubeconfig")
         .arg(c.load_kubeconfig())
         .args(["--context", &format!("kind-{}", c.name)])
-        .env("CAPI_LOADGEN", env!("CARGO_BIN_EXE_capi-loadgen"))
+        .env("CAPI_LOADGEN", crate::run::tool_binary())
         .env_remove("CAPI_LOADGEN_BASELINE")
         .env_remove("KUBECONFIG")
         .env("RUST_LOG", "warn")
@@ -66,7 +66,7 @@ pub fn nightly_compare_gates(c: &Cluster, dir: &Path) {
     }
     assert!(scaled > 0, "no latency to doctor in {}", summary.display());
     std::fs::write(&summary, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    let mut compare = command(env!("CARGO_BIN_EXE_capi-loadgen"));
+    let mut compare = command(&crate::run::tool_binary().to_string_lossy());
     compare
         .arg("compare")
         .arg(doctored.join("fleet"))

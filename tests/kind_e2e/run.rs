@@ -21,6 +21,15 @@ pub const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
 /// Between two looks at a child process.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The tool under test: `$CAPI_LOADGEN` (the release build `scripts/kind-e2e.sh` makes, also
+/// the binary of the Job's image and of `scripts/nightly.sh`), else this test's own build.
+pub fn tool_binary() -> PathBuf {
+    std::env::var_os("CAPI_LOADGEN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_capi-loadgen")))
+}
+
 /// PATH with the kind and kubectl that `scripts/kind-node-image.sh` caches, after the rest.
 fn path() -> String {
     let cache = std::env::var("CAPI_LOADGEN_CACHE")
@@ -185,7 +194,7 @@ impl Cluster {
 
     /// The tool with the environment of `.kind/<name>.env`, as after `source`-ing it.
     pub fn tool(&self, args: &[&str]) -> Command {
-        let mut c = command(env!("CARGO_BIN_EXE_capi-loadgen"));
+        let mut c = command(&crate::run::tool_binary().to_string_lossy());
         c.args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("CAPI_LOADGEN_KUBECONFIG")

@@ -193,8 +193,11 @@ fn webhooks_from_inside_kind(c: &Cluster, out: &Path) {
         ),
     )
     .unwrap();
+    // Installing webhook configurations is cluster-wide, beyond the load identity's
+    // least-privilege role (deploy/rbac.yaml): this run uses kind's admin kubeconfig.
     let mut run = c.tool(&["run"]);
-    run.arg(&profile)
+    run.env("KUBECONFIG", &c.admin)
+        .arg(&profile)
         .args(["--clusters", "5", "--run-id", &c.run_id("wh")])
         .args(["--webhook-host", &gateway, "--out"])
         .arg(out.join("run"));

@@ -7,10 +7,13 @@
 #
 # The cluster name defaults to capi-loadgen (the name in every kind-configs/*.yaml); --name
 # overrides it and the context becomes kind-<name>. Delete with scripts/kind-down.sh.
-# --image (or $CAPI_LOADGEN_KIND_IMAGE) replaces the config's node image, e.g. one built
-# locally with `kind build node-image` (no registry digest needed): the config is copied
-# with every node's `image:` set to it. The kubeadm patches in kind-configs/*.yaml are
-# v1beta3, which kind applies to nodes before v1.36.
+# --image (or $CAPI_LOADGEN_KIND_IMAGE) replaces the config's node image, e.g. the one
+# scripts/kind-node-image.sh builds from local parts (no registry digest needed). The config
+# is created from a copy, .kind/<name>.kind-config.yaml (scripts/kind-config-for-node.sh):
+# with that image, its kubeadm v1beta3 patches rewritten as v1beta4 for a v1.36+ node (kind
+# skips a patch of the other version silently), and kubelet's failCgroupV1: false on a
+# cgroup v1 host. kind and kubectl are looked up on PATH, then in the cache of
+# scripts/kind-node-image.sh.
 #
 # It also writes .kind/<name>.env, to `source` before running the tool:
 #   KUBECONFIG                      the load identity's kubeconfig (kubectl's convention;
@@ -55,21 +58,42 @@ done
 # Relative to the current directory, else to the repository (kind-configs/tuned.yaml).
 if [ ! -f "$CONFIG" ] && [ -f "$ROOT/$CONFIG" ]; then CONFIG="$ROOT/$CONFIG"; fi
 [ -f "$CONFIG" ] || die "no such kind config: $CONFIG (see $ROOT/kind-configs/)"
+# kind and kubectl as scripts/kind-node-image.sh caches them, after any on PATH.
+PATH="$PATH:${CAPI_LOADGEN_CACHE:-$HOME/.cache/capi-loadgen}/kind/bin"
 command -v kind >/dev/null 2>&1 || die "kind not found: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
 command -v kubectl >/dev/null 2>&1 || die "kubectl not found: install it (https://kubernetes.io/docs/tasks/tools/)"
 
 if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
   die "a kind cluster named $NAME already exists: delete it with scripts/kind-down.sh --name $NAME, or pass another --name"
 fi
-CREATE_CONFIG="$CONFIG"
+# The config as created: .kind/<name>.kind-config.yaml, adapted to the node image and the host
+# (scripts/kind-config-for-node.sh): the --image, kubeadm v1beta4 patches for a v1.36+ node,
+# and kubelet's failCgroupV1: false on a cgroup v1 host.
+mkdir -p "$ROOT/.kind"
+CREATE_CONFIG="$ROOT/.kind/$NAME.kind-config.yaml"
+ADAPT=()
+NODE_IMAGE="$IMAGE"
 if [ -n "$IMAGE" ]; then
-  mkdir -p "$ROOT/.kind"
-  CREATE_CONFIG="$ROOT/.kind/$NAME.kind-config.yaml"
-  # Every node's image, whatever its tag or digest; the value is quoted for YAML.
-  sed -E "s|^([[:space:]]*(- )?image:).*$|\1 \"$IMAGE\"|" "$CONFIG" > "$CREATE_CONFIG"
-  grep -q 'image:' "$CREATE_CONFIG" || die "$CONFIG names no node image to replace with $IMAGE"
-  printf 'kind-up: node image %s (config copied to %s)\n' "$IMAGE" "$CREATE_CONFIG"
+  ADAPT+=(--image "$IMAGE")
+  grep -qE '^[[:space:]]*(- )?image:' "$CONFIG" || die "$CONFIG names no node image to replace with $IMAGE"
+else
+  NODE_IMAGE=$(sed -nE 's/^[[:space:]]*(- )?image:[[:space:]]*"?([^"[:space:]]+)"?.*$/\2/p' "$CONFIG" | head -n 1)
 fi
+# The node's Kubernetes minor version: from the image tag, else from the image's /kind/version.
+MINOR=$(printf '%s' "$NODE_IMAGE" | sed -nE 's/.*:v1\.([0-9]+)\.[0-9]+.*/\1/p')
+if [ -z "$MINOR" ] && [ -n "$NODE_IMAGE" ] && command -v docker >/dev/null 2>&1; then
+  MINOR=$(docker run --rm --entrypoint cat "$NODE_IMAGE" /kind/version 2>/dev/null | sed -nE 's/^v1\.([0-9]+)\..*/\1/p' || true)
+fi
+if [ -n "$MINOR" ] && [ "$MINOR" -ge 36 ] && grep -q 'kubeadm.k8s.io/v1beta3' "$CONFIG"; then
+  ADAPT+=(--kubeadm-v1beta4)
+  printf 'kind-up: node v1.%s: the kubeadm v1beta3 patches of %s rewritten as v1beta4\n' "$MINOR" "$(basename "$CONFIG")"
+fi
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+  ADAPT+=(--cgroup-v1)
+  printf 'kind-up: cgroup v1 host: kubelet patched with failCgroupV1: false\n'
+fi
+bash "$ROOT/scripts/kind-config-for-node.sh" "$CONFIG" "${ADAPT[@]}" > "$CREATE_CONFIG"
+[ -z "$IMAGE" ] || printf 'kind-up: node image %s (config copied to %s)\n' "$IMAGE" "$CREATE_CONFIG"
 printf 'kind-up: kind create cluster --config %s --name %s\n' "$CREATE_CONFIG" "$NAME"
 kind create cluster --config "$CREATE_CONFIG" --name "$NAME"
 bash "$ROOT/scripts/kind-identity.sh" --name "$NAME"

@@ -11,6 +11,7 @@
 #   scripts/setup.sh --capi                         # also Cluster API's own managers (capi_controllers:)
 #   scripts/setup.sh --all                          # every supported version (the test matrix) and the managers
 #   scripts/setup.sh --bench                        # also the benchmark's baselines (bench/bench.py)
+#   scripts/setup.sh --kind                         # also Docker, kind and a kind node image built here (scripts/kind-node-image.sh)
 #   scripts/setup.sh --list                         # what is built, then exit
 #
 # scripts/quickstart.sh runs it without --for-tests; scripts/test.sh runs it with --all --for-tests.
@@ -66,6 +67,7 @@ LIST=0
 BENCH=0
 CAPI=""
 FOR_TESTS=0
+KIND=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kubernetes) [ $# -ge 2 ] || die "--kubernetes needs a version (e.g. v1.34.4)"; K8S_VERSIONS="$2"; shift 2 ;;
@@ -78,6 +80,7 @@ while [ $# -gt 0 ]; do
     --list) LIST=1; shift ;;
     --bench) BENCH=1; shift ;;
     --for-tests) FOR_TESTS=1; shift ;;
+    --kind) KIND=1; shift ;;
     -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/setup.sh --help)" ;;
   esac
@@ -472,6 +475,11 @@ if [ "$BENCH" -eq 1 ]; then
   need_go
   bash "$REPO/scripts/bench-baselines.sh" | sed 's/^bench-baselines: /setup: bench: /'
   say "bench: baselines ready under $CACHE_ROOT/bench/bin ($(took "$t0"))"
+fi
+
+# --- a kind node image from local parts (--kind) ---------------------------------------------
+if [ "$KIND" -eq 1 ]; then
+  bash "$REPO/scripts/kind-node-image.sh" | sed 's/^kind-node-image: /setup: kind: /'
 fi
 
 say "done"

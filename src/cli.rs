@@ -519,7 +519,8 @@ pub struct CompareArgs {
     /// regressed. Default: by metric class, since tail latencies vary far more between
     /// identical runs than counts do: 100% for latency, throttle wait, queue wait and lag
     /// p99s, 20% for throughput, 10% for the rest. Whatever the tolerance, a change smaller
-    /// than the metric's floor never regresses: 1 ms for latencies, waits and lags, 1
+    /// than the metric's floor never regresses: 1 ms for latencies, throttle waits and lags,
+    /// 10 ms for controller queue waits, 1
     /// request (or write) per second for throughput, 0.1 percentage points for the failure
     /// rate, 1 KiB per cluster for etcd bytes, 1 unit (cluster, write/s, request) for
     /// breakpoints. Two runs that are not alike (profile, fleet size, target kind, shards,

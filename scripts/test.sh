@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 # Every supported kube-apiserver version: the version-matrix test runs on each one built.
 bash scripts/setup.sh --all --for-tests
 export PATH="$HOME/.cargo/bin:$PATH"
-# Incremental caches would double target/ for a one-shot build.
+# Builds are cached beside the servers, so a fresh clone (CI) reuses the dependencies'
+# builds of the last run; set CARGO_TARGET_DIR to build elsewhere.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capi-loadgen/target-test}"
+# Incremental caches would double the target folder for a one-shot build.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # A failing test's panic message, not a backtrace, is the last thing it prints: CI logs
 # keep only the head and the tail of the output.

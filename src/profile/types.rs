@@ -222,6 +222,23 @@ pub struct LocalSection {
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
+    /// Extra ms every fsync of etcd's data directory takes (0-1000): etcd on a FUSE
+    /// pass-through disk with a delayed fsync. Unset: the machine's own disk.
+    pub etcd_fsync_delay_ms: Option<u64>,
+    /// kube-apiserver's memory limit (a memory cgroup): bytes or a quantity like `512Mi`.
+    pub apiserver_memory_limit: Option<ByteQuantity>,
+    /// `GOMEMLIMIT` for kube-apiserver (with `apiserver_memory_limit`, at most it).
+    pub apiserver_gomemlimit: Option<ByteQuantity>,
+}
+
+/// A size in bytes, or a quantity with a Kubernetes suffix (`512Mi`, `2Gi`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ByteQuantity {
+    /// A number of bytes.
+    Bytes(u64),
+    /// A quantity like `512Mi`.
+    Text(String),
 }
 
 /// `local.apiserver:`

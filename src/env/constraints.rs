@@ -46,7 +46,7 @@ impl Constraints {
         }
         let mut c = Constraints::default();
         if let Some(ms) = opts.etcd_fsync_delay_ms {
-            c.slow_disk = Some(SlowDisk::mount(dir, ms).await?);
+            c.slow_disk = Some(SlowDisk::mount(dir, ms, opts.etcd_fsync_in_memory).await?);
         }
         if let Some(limit) = opts.apiserver_memory {
             let name = format!(

@@ -45,6 +45,8 @@ pub struct LocalOptions {
     pub apiservers: u32,
     /// Extra ms every fsync of etcd's data directory takes (a FUSE disk, [`super::slow_disk`]).
     pub etcd_fsync_delay_ms: Option<u32>,
+    /// The slow disk's backing directory is tmpfs, not the state directory's disk.
+    pub etcd_fsync_in_memory: bool,
     /// kube-apiserver's memory cgroup limit and GOMEMLIMIT ([`super::memory_cgroup`]).
     pub apiserver_memory: Option<super::memory_cgroup::MemoryLimit>,
 }

@@ -13,6 +13,11 @@
 //! compare against, not the bare disk. It needs `/dev/fuse` and root (it mounts with
 //! mount(2), no `fusermount`).
 //!
+//! The backing directory is `<state>/etcd-disk` (`local.etcd_fsync_backing: disk`, the
+//! default: the delay adds to this machine's own fsync latency), or a directory in
+//! `/dev/shm` (`memory`: tmpfs, whose fsync costs nothing, so the delay is the disk's
+//! whole fsync latency, whatever else is writing to the machine's disk; removed on unmount).
+//!
 //! The mount never outlives the environment: stopping unmounts (the file system's own
 //! SIGTERM handler, then a lazy `umount2(MNT_DETACH)` if it is still there); if the tool
 //! dies, the file system gets SIGTERM from the kernel (`PR_SET_PDEATHSIG`) and unmounts
@@ -35,6 +40,8 @@ const UNMOUNT_GRACE: Duration = Duration::from_secs(5);
 pub struct SlowDisk {
     child: Option<ManagedChild>,
     mountpoint: PathBuf,
+    /// The backing directory when it is in memory (removed on unmount).
+    memory_backing: Option<PathBuf>,
     /// The delay every fsync takes (ms).
     pub delay_ms: u32,
 }
@@ -96,7 +103,12 @@ fn log_tail(log: &Path) -> String {
 impl SlowDisk {
     /// Mounts the slow disk on `<state_dir>/etcd` over a fresh `<state_dir>/etcd-disk` and
     /// waits until the mount answers.
-    pub async fn mount(state_dir: &Path, delay_ms: u32) -> Result<SlowDisk, EnvError> {
+    /// With `in_memory` the backing directory is on tmpfs (`/dev/shm`).
+    pub async fn mount(
+        state_dir: &Path,
+        delay_ms: u32,
+        in_memory: bool,
+    ) -> Result<SlowDisk, EnvError> {
         use std::os::unix::fs::DirBuilderExt;
         let bin = super::assets::find(BINARY).ok_or_else(|| {
             EnvError::Asset(format!(
@@ -109,7 +121,13 @@ impl SlowDisk {
                 "local.etcd_fsync_delay_ms: /dev/fuse is missing (load the fuse kernel module: modprobe fuse)".into(),
             ));
         }
-        let backing = state_dir.join("etcd-disk");
+        let backing = if in_memory {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Path::new("/dev/shm").join(format!("capi-loadgen-etcd-{}-{n}", std::process::id()))
+        } else {
+            state_dir.join("etcd-disk")
+        };
         let mountpoint = state_dir.join("etcd");
         if backing.exists() {
             std::fs::remove_dir_all(&backing).map_err(|e| EnvError::io(&backing, e))?;
@@ -134,6 +152,7 @@ impl SlowDisk {
         let mut disk = SlowDisk {
             child: Some(child),
             mountpoint,
+            memory_backing: in_memory.then(|| backing.clone()),
             delay_ms,
         };
         let deadline = Instant::now() + MOUNT_DEADLINE;
@@ -171,6 +190,9 @@ impl SlowDisk {
         }
         if is_mounted(&self.mountpoint) {
             detach(&self.mountpoint);
+        }
+        if let Some(b) = self.memory_backing.take() {
+            let _ = std::fs::remove_dir_all(b);
         }
     }
 }

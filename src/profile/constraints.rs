@@ -2,7 +2,7 @@
 //! data directory on a slow disk) and `local.apiserver_memory_limit` /
 //! `local.apiserver_gomemlimit` (kube-apiserver in a memory cgroup, with Go's soft limit).
 
-use super::types::{ByteQuantity, LocalSection};
+use super::types::{ByteQuantity, FsyncBacking, LocalSection};
 use super::ProfileError;
 use crate::env::memory_cgroup::MemoryLimit;
 
@@ -60,11 +60,28 @@ fn bytes(err: Err, field: &str, q: &ByteQuantity) -> Result<u64, ProfileError> {
     Ok(b)
 }
 
-/// `local.etcd_fsync_delay_ms` and the apiserver's memory limit, checked.
+/// What the local environment is constrained by: the slow disk's delay and backing, and
+/// the apiserver's memory limit.
+pub(super) struct LocalConstraints {
+    /// `local.etcd_fsync_delay_ms`.
+    pub delay_ms: Option<u32>,
+    /// `local.etcd_fsync_backing: memory`.
+    pub in_memory: bool,
+    /// `local.apiserver_memory_limit` and `local.apiserver_gomemlimit`.
+    pub memory: Option<MemoryLimit>,
+}
+
+/// `local.etcd_fsync_delay_ms`, its backing and the apiserver's memory limit, checked.
 pub(super) fn local_constraints(
     l: &LocalSection,
     err: Err,
-) -> Result<(Option<u32>, Option<MemoryLimit>), ProfileError> {
+) -> Result<LocalConstraints, ProfileError> {
+    if l.etcd_fsync_backing.is_some() && l.etcd_fsync_delay_ms.is_none() {
+        return Err(err(
+            "local.etcd_fsync_backing",
+            "only applies with local.etcd_fsync_delay_ms".into(),
+        ));
+    }
     let delay = match l.etcd_fsync_delay_ms {
         Some(ms) if ms > MAX_FSYNC_DELAY_MS => {
             return Err(err(
@@ -109,7 +126,11 @@ pub(super) fn local_constraints(
             "applies to a single kube-apiserver: leave local.apiservers at 1".into(),
         ));
     }
-    Ok((delay, memory))
+    Ok(LocalConstraints {
+        delay_ms: delay,
+        in_memory: l.etcd_fsync_backing == Some(FsyncBacking::Memory),
+        memory,
+    })
 }
 
 #[cfg(test)]

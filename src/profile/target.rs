@@ -54,10 +54,11 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         )?,
         etcd: version("etcd_version", "v3.6.16", &o.etcd_version, &l.etcd_version)?,
     };
-    let (etcd_fsync_delay_ms, apiserver_memory) = super::constraints::local_constraints(&l, err)?;
+    let constraints = super::constraints::local_constraints(&l, err)?;
     Ok(LocalOptions {
-        etcd_fsync_delay_ms,
-        apiserver_memory,
+        etcd_fsync_delay_ms: constraints.delay_ms,
+        etcd_fsync_in_memory: constraints.in_memory,
+        apiserver_memory: constraints.memory,
         versions,
         state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
         max_requests_inflight: inflight(

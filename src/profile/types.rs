@@ -225,10 +225,24 @@ pub struct LocalSection {
     /// Extra ms every fsync of etcd's data directory takes (0-1000): etcd on a FUSE
     /// pass-through disk with a delayed fsync. Unset: the machine's own disk.
     pub etcd_fsync_delay_ms: Option<u64>,
+    /// What the slow disk passes through to: `disk` (default; the delay adds to this
+    /// machine's fsync) or `memory` (tmpfs: the delay is the whole fsync latency).
+    pub etcd_fsync_backing: Option<FsyncBacking>,
     /// kube-apiserver's memory limit (a memory cgroup): bytes or a quantity like `512Mi`.
     pub apiserver_memory_limit: Option<ByteQuantity>,
     /// `GOMEMLIMIT` for kube-apiserver (with `apiserver_memory_limit`, at most it).
     pub apiserver_gomemlimit: Option<ByteQuantity>,
+}
+
+/// `local.etcd_fsync_backing`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncBacking {
+    /// The state directory's disk.
+    #[default]
+    Disk,
+    /// tmpfs (`/dev/shm`).
+    Memory,
 }
 
 /// A size in bytes, or a quantity with a Kubernetes suffix (`512Mi`, `2Gi`).

@@ -11,6 +11,7 @@ pub mod generator;
 pub mod health;
 pub mod junit;
 pub mod markdown;
+pub mod memory_limit;
 pub mod merge;
 mod numbers;
 pub mod plot;

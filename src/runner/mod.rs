@@ -5,6 +5,7 @@
 //! flags into calls of this module and print.
 
 pub mod apiserver_memory;
+pub mod apiserver_oom;
 pub mod breakpoint_suite;
 pub mod cleanup;
 pub mod connect;

@@ -92,7 +92,9 @@ pub fn markdown(r: &SweepReport) -> String {
             }
         );
     }
-    o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | knee bound by | model prediction |\n|---|---:|---:|---:|---|---:|\n";
+    o += "\n";
+    o += &super::constraints::markdown(r);
+    o += "## Breakpoints\n\n| metric | threshold | first crossing | knee | knee bound by | model prediction |\n|---|---:|---:|---:|---|---:|\n";
     for c in &r.curves {
         let x = |b: &super::knee::Breakpoint| {
             b.x()

@@ -149,6 +149,23 @@ pub fn summarize(
     }
 }
 
+/// Why the run stopped, when the apiserver died under its limit.
+pub fn stop_reason(m: &MemoryLimitSummary) -> String {
+    format!(
+        "kube-apiserver {} under its {} memory limit {:.1} s into the load, at {} clusters",
+        match m.outcome {
+            MemoryOutcome::OomKilled => "was OOM-killed".to_string(),
+            _ => format!(
+                "died ({})",
+                m.apiserver_exit.as_deref().unwrap_or("unknown")
+            ),
+        },
+        mib(m.limit_bytes as f64),
+        m.died_after_seconds.unwrap_or(0.0),
+        m.clusters
+    )
+}
+
 /// The report's section.
 pub fn markdown(m: &MemoryLimitSummary) -> String {
     let mut o = String::from("\n## kube-apiserver memory limit\n\n");
@@ -174,14 +191,13 @@ pub fn markdown(m: &MemoryLimitSummary) -> String {
     };
     let _ = writeln!(
         o,
-        "Limit {} (cgroup {}{go}): {what}, at **{} clusters** ({} objects acknowledged, {} Cluster objects). Peak charge {}, limit hit {} times, {} OOM kills, {} CPU seconds.",
+        "Limit {} (cgroup {}{go}): {what}, at **{} clusters** ({} objects acknowledged, {} Cluster objects). Peak charge {}, {} OOM kills, {} CPU seconds.",
         mib(m.limit_bytes as f64),
         m.cgroup,
         m.clusters,
         m.objects_acknowledged,
         m.cluster_objects_acknowledged,
         m.peak_bytes.map(|p| mib(p as f64)).unwrap_or_else(|| "-".into()),
-        m.limit_hits.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
         m.oom_kills.map(|h| h.to_string()).unwrap_or_else(|| "not counted".into()),
         m.apiserver_cpu_seconds.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
     );

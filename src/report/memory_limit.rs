@@ -123,6 +123,9 @@ pub fn summarize(
         .is_some_and(|p| p as f64 >= 0.9 * limit_bytes as f64);
     let outcome = match (&w.exit, w.sigkill, w.oom_kills) {
         (Some(_), true, Some(k)) if k > 0 => MemoryOutcome::OomKilled,
+        // The cgroup holds the apiserver alone: a kill counted there is its death, even
+        // when its exit was not seen in time.
+        (None, _, Some(k)) if k > 0 => MemoryOutcome::OomKilled,
         // A kernel that counts no kills: SIGKILL at the limit.
         (Some(_), true, None) if near_limit => MemoryOutcome::OomKilled,
         (Some(_), _, _) => MemoryOutcome::Died,
@@ -152,7 +155,7 @@ pub fn summarize(
 /// Why the run stopped, when the apiserver died under its limit.
 pub fn stop_reason(m: &MemoryLimitSummary) -> String {
     format!(
-        "kube-apiserver {} under its {} memory limit {:.1} s into the load, at {} clusters",
+        "kube-apiserver {} under its {} memory limit{}, at {} clusters",
         match m.outcome {
             MemoryOutcome::OomKilled => "was OOM-killed".to_string(),
             _ => format!(
@@ -161,7 +164,9 @@ pub fn stop_reason(m: &MemoryLimitSummary) -> String {
             ),
         },
         mib(m.limit_bytes as f64),
-        m.died_after_seconds.unwrap_or(0.0),
+        m.died_after_seconds
+            .map(|t| format!(" {t:.1} s into the load"))
+            .unwrap_or_default(),
         m.clusters
     )
 }
@@ -175,9 +180,13 @@ pub fn markdown(m: &MemoryLimitSummary) -> String {
         .unwrap_or_default();
     let what = match m.outcome {
         MemoryOutcome::OomKilled => format!(
-            "**OOM-killed** after {:.1} s of load ({})",
-            m.died_after_seconds.unwrap_or(0.0),
-            m.apiserver_exit.as_deref().unwrap_or("SIGKILL")
+            "**OOM-killed** {} ({})",
+            m.died_after_seconds
+                .map(|t| format!("after {t:.1} s of load"))
+                .unwrap_or_else(|| "as the load ended".into()),
+            m.apiserver_exit
+                .as_deref()
+                .unwrap_or("counted by its cgroup")
         ),
         MemoryOutcome::Died => format!(
             "**died** after {:.1} s of load ({}), not counted as an OOM kill",

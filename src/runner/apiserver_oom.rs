@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 /// Between two looks at the apiserver and its cgroup.
 const POLL: Duration = Duration::from_millis(100);
+/// How long an OOM-killed apiserver may take to exit once the load has ended: the failed
+/// requests can stop the run before the kernel has torn down a process of a gigabyte.
+const EXIT_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A running watcher.
 pub struct MemoryWatcher {
@@ -87,6 +90,7 @@ async fn run(
     let mut cpu_last = cpu0;
     let mut peak = w.cgroup.usage_bytes();
     let mut out = Watched::default();
+    let mut exit_deadline = None;
     loop {
         if let Some(u) = w.cgroup.usage_bytes() {
             peak = Some(peak.unwrap_or(0).max(u));
@@ -113,8 +117,22 @@ async fn run(
             )));
             break;
         }
+        if let Some(d) = exit_deadline {
+            if Instant::now() > d {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
         tokio::select! {
-            _ = done.changed() => break,
+            _ = done.changed() => {
+                // Killed but not yet gone: wait for its exit, so the summary says how.
+                let killed = w.cgroup.oom_kills().zip(kills0).is_some_and(|(a, b)| a > b);
+                if !killed {
+                    break;
+                }
+                exit_deadline = Some(Instant::now() + EXIT_DEADLINE);
+            }
             _ = tokio::time::sleep(POLL) => {}
         }
     }

@@ -290,9 +290,14 @@ async fn load_phases<T: Target>(
     // An apiserver that died under its memory limit is why the target failed, whichever
     // symptom (its watcher, or the failed requests) stopped the run first.
     let reason = match (reason, apiserver_memory_limit.as_ref()) {
-        (Some(StopReason::TargetFailed(_)), Some(m)) if m.apiserver_exit.is_some() => Some(
-            StopReason::TargetFailed(crate::report::memory_limit::stop_reason(m)),
-        ),
+        (Some(StopReason::TargetFailed(_)), Some(m))
+            if m.apiserver_exit.is_some()
+                || m.outcome == crate::report::memory_limit::MemoryOutcome::OomKilled =>
+        {
+            Some(StopReason::TargetFailed(
+                crate::report::memory_limit::stop_reason(m),
+            ))
+        }
         (r, _) => r,
     };
     let s = Summary {

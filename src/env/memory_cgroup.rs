@@ -77,6 +77,21 @@ pub fn own_cgroup(proc_cgroup: &str, version: CgroupVersion) -> Option<String> {
     })
 }
 
+/// Calls `remove` on every entry of `dir` named `<prefix><pid>-…` whose process is gone:
+/// what a tool killed with SIGKILL leaves (an empty cgroup, a tmpfs directory).
+pub(crate) fn remove_stale(dir: &Path, prefix: &str, remove: impl Fn(&Path)) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            remove(&e.path());
+        }
+    }
+}
+
 /// The value of `key` in a flat-keyed cgroup file (`memory.oom_control`, `memory.events`).
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
@@ -142,6 +157,11 @@ impl ApiserverCgroup {
             }
             _ => root.join(name),
         };
+        if let Some(parent) = path.parent() {
+            remove_stale(parent, "capi-loadgen-apiserver-", |p| {
+                let _ = std::fs::remove_dir(p);
+            });
+        }
         let _ = std::fs::remove_dir(&path);
         std::fs::create_dir(&path).map_err(|e| {
             EnvError::Start(format!(

@@ -121,6 +121,11 @@ impl SlowDisk {
                 "local.etcd_fsync_delay_ms: /dev/fuse is missing (load the fuse kernel module: modprobe fuse)".into(),
             ));
         }
+        if in_memory {
+            super::memory_cgroup::remove_stale(Path::new("/dev/shm"), "capi-loadgen-etcd-", |p| {
+                let _ = std::fs::remove_dir_all(p);
+            });
+        }
         let backing = if in_memory {
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -2,9 +2,31 @@
 //! data directory on a slow disk) and `local.apiserver_memory_limit` /
 //! `local.apiserver_gomemlimit` (kube-apiserver in a memory cgroup, with Go's soft limit).
 
-use super::types::{ByteQuantity, FsyncBacking, LocalSection};
+use super::types::LocalSection;
 use super::ProfileError;
 use crate::env::memory_cgroup::MemoryLimit;
+use serde::Deserialize;
+
+/// `local.etcd_fsync_backing`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncBacking {
+    /// The state directory's disk.
+    #[default]
+    Disk,
+    /// tmpfs (`/dev/shm`).
+    Memory,
+}
+
+/// A size in bytes, or a quantity with a Kubernetes suffix (`512Mi`, `2Gi`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ByteQuantity {
+    /// A number of bytes.
+    Bytes(u64),
+    /// A quantity like `512Mi`.
+    Text(String),
+}
 
 type Err<'a> = &'a dyn Fn(&str, String) -> ProfileError;
 

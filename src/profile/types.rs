@@ -222,37 +222,14 @@ pub struct LocalSection {
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
-    /// Extra ms every fsync of etcd's data directory takes (0-1000): etcd on a FUSE
-    /// pass-through disk with a delayed fsync. Unset: the machine's own disk.
+    /// Extra ms per fsync of etcd's data directory (0-1000; a FUSE disk, docs/slow-disk-and-memory-limit.md).
     pub etcd_fsync_delay_ms: Option<u64>,
-    /// What the slow disk passes through to: `disk` (default; the delay adds to this
-    /// machine's fsync) or `memory` (tmpfs: the delay is the whole fsync latency).
-    pub etcd_fsync_backing: Option<FsyncBacking>,
-    /// kube-apiserver's memory limit (a memory cgroup): bytes or a quantity like `512Mi`.
-    pub apiserver_memory_limit: Option<ByteQuantity>,
-    /// `GOMEMLIMIT` for kube-apiserver (with `apiserver_memory_limit`, at most it).
-    pub apiserver_gomemlimit: Option<ByteQuantity>,
-}
-
-/// `local.etcd_fsync_backing`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FsyncBacking {
-    /// The state directory's disk.
-    #[default]
-    Disk,
-    /// tmpfs (`/dev/shm`).
-    Memory,
-}
-
-/// A size in bytes, or a quantity with a Kubernetes suffix (`512Mi`, `2Gi`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum ByteQuantity {
-    /// A number of bytes.
-    Bytes(u64),
-    /// A quantity like `512Mi`.
-    Text(String),
+    /// What the slow disk passes through to: `disk` (default) or `memory` (tmpfs).
+    pub etcd_fsync_backing: Option<super::constraints::FsyncBacking>,
+    /// kube-apiserver's memory cgroup limit: bytes or a quantity like `512Mi`.
+    pub apiserver_memory_limit: Option<super::constraints::ByteQuantity>,
+    /// `GOMEMLIMIT` for kube-apiserver (at most `apiserver_memory_limit`).
+    pub apiserver_gomemlimit: Option<super::constraints::ByteQuantity>,
 }
 
 /// `local.apiserver:`

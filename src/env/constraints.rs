@@ -4,13 +4,25 @@
 //! [`super::memory_cgroup`]). Both are set up before the servers start and released after
 //! both have stopped (also when the environment is dropped on an error or Ctrl-C).
 
-use super::local::LocalOptions;
-use super::memory_cgroup::ApiserverCgroup;
+use super::memory_cgroup::{ApiserverCgroup, MemoryLimit};
 use super::process::{ExitWatch, ManagedChild};
 use super::slow_disk::SlowDisk;
 use super::EnvError;
 use std::path::Path;
 use std::process::Command;
+
+/// What the profile asked for (`local.etcd_fsync_*`, `local.apiserver_memory_limit`).
+#[derive(Clone, Copy, Debug)]
+pub struct Asked {
+    /// The slow disk's delay (ms).
+    pub fsync_delay_ms: Option<u32>,
+    /// The slow disk passes through to tmpfs.
+    pub fsync_in_memory: bool,
+    /// The apiserver's memory limit.
+    pub memory: Option<MemoryLimit>,
+    /// The environment outlives the tool (`env up --detach`).
+    pub detach: bool,
+}
 
 /// The slow disk and the memory cgroup of one environment, when asked for.
 #[derive(Default)]
@@ -34,21 +46,21 @@ impl Constraints {
     /// Mounts the slow disk on `<dir>/etcd` and creates the apiserver's cgroup, making
     /// `apiserver` (not yet started) start inside it.
     pub(super) async fn set_up(
-        opts: &LocalOptions,
+        opts: Asked,
         dir: &Path,
         apiserver_port: u16,
         apiserver: &mut Command,
     ) -> Result<Constraints, EnvError> {
-        if opts.detach && (opts.etcd_fsync_delay_ms.is_some() || opts.apiserver_memory.is_some()) {
+        if opts.detach && (opts.fsync_delay_ms.is_some() || opts.memory.is_some()) {
             return Err(EnvError::Start(
                 "a slow disk or an apiserver memory limit lives only as long as the tool: not with --detach".into(),
             ));
         }
         let mut c = Constraints::default();
-        if let Some(ms) = opts.etcd_fsync_delay_ms {
-            c.slow_disk = Some(SlowDisk::mount(dir, ms, opts.etcd_fsync_in_memory).await?);
+        if let Some(ms) = opts.fsync_delay_ms {
+            c.slow_disk = Some(SlowDisk::mount(dir, ms, opts.fsync_in_memory).await?);
         }
-        if let Some(limit) = opts.apiserver_memory {
+        if let Some(limit) = opts.memory {
             let name = format!(
                 "capi-loadgen-apiserver-{}-{apiserver_port}",
                 std::process::id()

@@ -7,7 +7,7 @@
 //! - `state.json` (ports, pids, versions; no credentials), `etcd.log`, `kube-apiserver.log`.
 
 use super::assets::{self, Assets, Version};
-use super::constraints::{ApiserverWatch, Constraints};
+use super::constraints::{ApiserverWatch, Asked, Constraints};
 use super::process::{self, ManagedChild};
 use super::{bootstrap, pki, EnvError};
 use serde::{Deserialize, Serialize};
@@ -347,7 +347,13 @@ impl LocalEnv {
         let api_log = dir.join("kube-apiserver.log");
         let ecmd = etcd_command(&a, &dir, cport, pport, mport, opts, quota);
         let mut acmd = apiserver_command(&a, &dir, aport, &etcd_url, opts);
-        let constraints = Constraints::set_up(opts, &dir, aport, &mut acmd).await?;
+        let asked = Asked {
+            fsync_delay_ms: opts.etcd_fsync_delay_ms,
+            fsync_in_memory: opts.etcd_fsync_in_memory,
+            memory: opts.apiserver_memory,
+            detach: opts.detach,
+        };
+        let constraints = Constraints::set_up(asked, &dir, aport, &mut acmd).await?;
 
         let mut env = LocalEnv {
             info: LocalInfo {

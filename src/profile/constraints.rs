@@ -2,7 +2,6 @@
 //! data directory on a slow disk) and `local.apiserver_memory_limit` /
 //! `local.apiserver_gomemlimit` (kube-apiserver in a memory cgroup, with Go's soft limit).
 
-use super::types::LocalSection;
 use super::ProfileError;
 use crate::env::memory_cgroup::MemoryLimit;
 use serde::Deserialize;
@@ -93,9 +92,23 @@ pub(super) struct LocalConstraints {
     pub memory: Option<MemoryLimit>,
 }
 
+/// The `local:` fields this module checks, as written.
+pub(super) struct LocalFields<'a> {
+    /// `local.etcd_fsync_delay_ms`.
+    pub etcd_fsync_delay_ms: Option<u64>,
+    /// `local.etcd_fsync_backing`.
+    pub etcd_fsync_backing: Option<FsyncBacking>,
+    /// `local.apiserver_memory_limit`.
+    pub apiserver_memory_limit: Option<&'a ByteQuantity>,
+    /// `local.apiserver_gomemlimit`.
+    pub apiserver_gomemlimit: Option<&'a ByteQuantity>,
+    /// `local.apiservers`.
+    pub apiservers: Option<u64>,
+}
+
 /// `local.etcd_fsync_delay_ms`, its backing and the apiserver's memory limit, checked.
 pub(super) fn local_constraints(
-    l: &LocalSection,
+    l: LocalFields,
     err: Err,
 ) -> Result<LocalConstraints, ProfileError> {
     if l.etcd_fsync_backing.is_some() && l.etcd_fsync_delay_ms.is_none() {
@@ -115,12 +128,10 @@ pub(super) fn local_constraints(
     };
     let limit = l
         .apiserver_memory_limit
-        .as_ref()
         .map(|q| bytes(err, "local.apiserver_memory_limit", q))
         .transpose()?;
     let go = l
         .apiserver_gomemlimit
-        .as_ref()
         .map(|q| bytes(err, "local.apiserver_gomemlimit", q))
         .transpose()?;
     let memory = match (limit, go) {

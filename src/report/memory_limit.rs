@@ -4,7 +4,6 @@
 //! line (the `apiserver-memory` breakpoints row, shipped in `results/reference`) predicts
 //! for the same limit and fleet shape.
 
-use super::summary::Operation;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -42,6 +41,17 @@ pub struct Watched {
     pub cpu_seconds: Option<f64>,
     /// Load seconds watched.
     pub watched_seconds: f64,
+}
+
+/// Creates answered OK during the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Every kind.
+    pub objects: u64,
+    /// Cluster objects.
+    pub clusters: u64,
+    /// Namespaces.
+    pub namespaces: u64,
 }
 
 /// The limit the apiserver ran under, and what the fit predicts for it.
@@ -105,17 +115,10 @@ pub fn summarize(
     limit: &Limit,
     w: &Watched,
     fleet: &crate::model::FleetSpec,
-    operations: &[Operation],
+    acked: Acknowledged,
     aborted: bool,
 ) -> MemoryLimitSummary {
-    let created = |k: Option<&str>| -> u64 {
-        operations
-            .iter()
-            .filter(|o| o.verb == "create" && k.is_none_or(|k| o.kind == k))
-            .map(|o| o.counts.ok)
-            .sum()
-    };
-    let objects = created(None);
+    let objects = acked.objects;
     let per_cluster = fleet.objects_in_cluster().max(1);
     let limit_bytes = limit.limit_bytes;
     let near_limit = w
@@ -145,8 +148,8 @@ pub fn summarize(
         peak_bytes: w.peak_bytes,
         apiserver_cpu_seconds: w.cpu_seconds,
         objects_acknowledged: objects,
-        cluster_objects_acknowledged: created(Some("cluster")),
-        clusters: (objects - created(Some("namespace")).min(objects)) / per_cluster,
+        cluster_objects_acknowledged: acked.clusters,
+        clusters: (objects - acked.namespaces.min(objects)) / per_cluster,
         predicted_clusters: prediction.as_ref().map(|p| p.0),
         prediction: prediction.map(|p| p.1),
     }

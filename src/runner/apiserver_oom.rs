@@ -6,7 +6,7 @@
 
 use crate::engine::{StopHandle, StopReason};
 use crate::env::ApiserverWatch;
-use crate::report::memory_limit::{Limit, Watched};
+use crate::report::memory_limit::{Acknowledged, Limit, Watched};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -56,6 +56,22 @@ pub fn predict(fleet: &crate::model::FleetSpec, limit: u64) -> Option<(f64, Stri
             ),
         )
     })
+}
+
+/// Creates answered OK, from the run's operations.
+pub fn acknowledged(operations: &[crate::report::summary::Operation]) -> Acknowledged {
+    let created = |k: Option<&str>| -> u64 {
+        operations
+            .iter()
+            .filter(|o| o.verb == "create" && k.is_none_or(|k| o.kind == k))
+            .map(|o| o.counts.ok)
+            .sum()
+    };
+    Acknowledged {
+        objects: created(None),
+        clusters: created(Some("cluster")),
+        namespaces: created(Some("namespace")),
+    }
 }
 
 /// The limit of `watch`'s cgroup with the fit's prediction for `fleet`.

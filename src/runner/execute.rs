@@ -283,7 +283,7 @@ async fn load_phases<T: Target>(
             &limit,
             &w,
             &plan.fleet,
-            &operations,
+            super::apiserver_oom::acknowledged(&operations),
             status == RunStatus::Aborted,
         )
     });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make etcd, etcdctl, kube-apiserver, the reference controller, protoc and the CRDs of Cluster
+# Make etcd, etcdctl, kube-apiserver, the reference controller, the slow disk (slowfs), protoc and the CRDs of Cluster
 # API and of its providers (CAPD, Metal3, Nutanix) available for capi-loadgen; with
 # --for-tests also the tools only the tests use: Prometheus, ShellCheck and valgrind.
 #
@@ -34,6 +34,8 @@
 #   - capi-loadgen-reference-controller: servers/reference-controller (a controller-runtime
 #     manager that `phases.steady.controller: reference` runs), cached in
 #     assets/reference-controller/ and rebuilt when its sources change.
+#   - capi-loadgen-slowfs: servers/slowfs (a FUSE pass-through file system whose fsync takes
+#     longer, for `local.etcd_fsync_delay_ms`), cached in assets/slowfs/ the same way.
 #   - Cluster API's managers (core, kubeadm control plane and bootstrap, CAPD) for
 #     `capi_controllers:` profiles: upstream's main packages at the release servers/capi/go.mod
 #     pins, built by scripts/capi-managers.sh into assets/capi/<version>/ (about 15 minutes
@@ -375,6 +377,36 @@ build_reference_controller() {
   say "reference controller: built -> $bin ($(took "$t0"))"
 }
 build_reference_controller
+
+# --- the slow disk (servers/slowfs: a FUSE pass-through with a delayed fsync) -------------
+# `local.etcd_fsync_delay_ms` mounts etcd's data directory through it. Cached in
+# $ASSETS_ROOT/slowfs/ with a stamp of its sources, like the reference controller.
+build_slowfs() {
+  local dir="$SERVERS/slowfs" dest="$ASSETS_ROOT/slowfs" t0 log stamp
+  local bin="$dest/capi-loadgen-slowfs"
+  t0=$(now)
+  stamp=$(cat "$dir"/*.go "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
+  if [ -x "$bin" ] && [ "$(cat "$dest/stamp" 2>/dev/null)" = "$stamp" ]; then
+    say "slowfs: $bin (present, sources $stamp)"
+    return
+  fi
+  need_go
+  mkdir -p "$dest" "$CACHE_ROOT/build"
+  log="$CACHE_ROOT/build/slowfs.log"
+  say "slowfs: building github.com/hanwen/go-fuse/v2@$(required "$dir/go.mod" github.com/hanwen/go-fuse/v2) with $(go env GOVERSION)"
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp" .) > "$log" 2>&1 || {
+    m=$(refused_module "$log")
+    [ -n "$m" ] && die "the Go module proxy refused $m while building slowfs (log: $log)"
+    tail -n 20 "$log" >&2
+    die "slowfs: go build failed (log: $log)"
+  }
+  mv "$bin.tmp" "$bin"
+  "$bin" --version >/dev/null 2>&1 || die "built $bin does not run"
+  echo "$stamp" > "$dest/stamp"
+  [ -e /dev/fuse ] || say "slowfs: /dev/fuse is missing here: local.etcd_fsync_delay_ms needs the fuse kernel module (modprobe fuse)"
+  say "slowfs: built -> $bin ($(took "$t0"))"
+}
+build_slowfs
 
 # --- Cluster API's CRDs (fleet.crd_dir, and the tests of the ClusterClass-era kinds) -------
 # The CustomResourceDefinitions of a Cluster API release, as generated upstream, from the

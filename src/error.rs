@@ -108,6 +108,17 @@ pub enum Error {
         /// Where the results are.
         dir: PathBuf,
     },
+    /// The local kube-apiserver was OOM-killed under its memory limit; partial results in
+    /// `dir`.
+    #[error("aborted, kube-apiserver OOM-killed under its {limit_mib} MiB memory limit at {clusters} clusters: partial results written to {}", dir.display())]
+    ApiserverOomKilled {
+        /// The limit (MiB).
+        limit_mib: u64,
+        /// Complete clusters' worth of acknowledged objects when it died.
+        clusters: u64,
+        /// Where the partial results are.
+        dir: PathBuf,
+    },
     /// A plot could not be drawn (a bug).
     #[error("internal error: {0}")]
     Plot(#[from] crate::report::plot::PlotError),
@@ -154,6 +165,7 @@ impl Error {
             | Error::Task { .. } => exit::INTERNAL,
             Error::Interrupted { .. } | Error::InterruptedWhile(_) => exit::INTERRUPTED,
             Error::TargetFailed { .. } => exit::TARGET_FAILED,
+            Error::ApiserverOomKilled { .. } => exit::APISERVER_OOM,
             Error::QuotaFull { .. } => exit::QUOTA,
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Refused(_) => exit::REFUSED,

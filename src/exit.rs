@@ -37,5 +37,9 @@ pub const TOO_MANY_FAILURES: i32 = 12;
 /// The real Cluster API managers (`capi_controllers:`) failed, or did not provision the
 /// fleet in time; partial results were written.
 pub const CONTROLLERS: i32 = 13;
+/// The local kube-apiserver was OOM-killed under `local.apiserver_memory_limit`; partial
+/// results were written, and `summary.json` `apiserver_memory_limit` says at how many
+/// clusters.
+pub const APISERVER_OOM: i32 = 14;
 /// The run was interrupted (SIGINT/SIGTERM); partial results were written.
 pub const INTERRUPTED: i32 = 130;

@@ -7,6 +7,7 @@
 //! - `state.json` (ports, pids, versions; no credentials), `etcd.log`, `kube-apiserver.log`.
 
 use super::assets::{self, Assets, Version};
+use super::constraints::{ApiserverWatch, Asked, Constraints};
 use super::process::{self, ManagedChild};
 use super::{bootstrap, pki, EnvError};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,12 @@ pub struct LocalOptions {
     /// kube-apiservers on the one etcd, as highly available control planes run them (0 or
     /// 1: one). The kubeconfig names the first; see [`super::replicas`].
     pub apiservers: u32,
+    /// Extra ms every fsync of etcd's data directory takes (a FUSE disk, [`super::slow_disk`]).
+    pub etcd_fsync_delay_ms: Option<u32>,
+    /// The slow disk's backing directory is tmpfs, not the state directory's disk.
+    pub etcd_fsync_in_memory: bool,
+    /// kube-apiserver's memory cgroup limit and GOMEMLIMIT ([`super::memory_cgroup`]).
+    pub apiserver_memory: Option<super::memory_cgroup::MemoryLimit>,
 }
 
 /// What a running local environment looks like from outside (`state.json`).
@@ -72,6 +79,9 @@ pub struct LocalInfo {
     pub detached: bool,
     /// etcd's quota in bytes, as started.
     pub quota_backend_bytes: u64,
+    /// The delay of every fsync of etcd's data directory (ms), when it is a slow disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_fsync_delay_ms: Option<u32>,
 }
 
 impl LocalInfo {
@@ -100,6 +110,8 @@ pub struct LocalEnv {
     etcd: Option<ManagedChild>,
     /// The kube-apiservers after the first.
     replicas: Vec<ManagedChild>,
+    /// etcd's slow disk and the apiserver's memory cgroup, released after both stop.
+    constraints: Constraints,
 }
 
 pub(super) fn free_port() -> Result<u16, EnvError> {
@@ -292,6 +304,8 @@ impl LocalEnv {
     async fn start_once(opts: &LocalOptions) -> Result<LocalEnv, EnvError> {
         let a = assets::discover(&opts.versions)?;
         let dir = opts.state_dir.clone();
+        // A killed run may have left its slow disk mounted in here.
+        super::slow_disk::detach_mounts_under(&dir);
         if dir.join("state.json").exists() {
             if let Ok(old) = LocalInfo::read(&dir) {
                 if old.processes_alive() {
@@ -332,7 +346,14 @@ impl LocalEnv {
         let etcd_log = dir.join("etcd.log");
         let api_log = dir.join("kube-apiserver.log");
         let ecmd = etcd_command(&a, &dir, cport, pport, mport, opts, quota);
-        let acmd = apiserver_command(&a, &dir, aport, &etcd_url, opts);
+        let mut acmd = apiserver_command(&a, &dir, aport, &etcd_url, opts);
+        let asked = Asked {
+            fsync_delay_ms: opts.etcd_fsync_delay_ms,
+            fsync_in_memory: opts.etcd_fsync_in_memory,
+            memory: opts.apiserver_memory,
+            detach: opts.detach,
+        };
+        let constraints = Constraints::set_up(asked, &dir, aport, &mut acmd).await?;
 
         let mut env = LocalEnv {
             info: LocalInfo {
@@ -348,10 +369,12 @@ impl LocalEnv {
                 apiserver_pid: 0,
                 detached: opts.detach,
                 quota_backend_bytes: quota,
+                etcd_fsync_delay_ms: opts.etcd_fsync_delay_ms,
             },
             apiserver: None,
             etcd: None,
             replicas: Vec::new(),
+            constraints,
         };
         let spawn_err =
             |what: &str, e: std::io::Error| EnvError::Start(format!("cannot start {what}: {e}"));
@@ -503,8 +526,16 @@ impl LocalEnv {
         client_for(&self.info.kubeconfig, ADMIN_CONTEXT).await
     }
 
-    /// Orderly shutdown: kube-apiserver first (SIGTERM, 10 s, then SIGKILL), then etcd.
+    /// How the first kube-apiserver fares under its memory limit (None without one).
+    pub fn apiserver_watch(&self) -> Option<ApiserverWatch> {
+        self.constraints
+            .watch(self.apiserver.as_ref()?, self.info.apiserver_pid)
+    }
+
+    /// Orderly shutdown: kube-apiserver first (SIGTERM, 10 s, then SIGKILL), then etcd,
+    /// then etcd's slow disk and the apiserver's memory cgroup.
     pub async fn stop(&mut self) {
+        let mut constraints = std::mem::take(&mut self.constraints);
         let mut api = self.apiserver.take();
         let mut etcd = self.etcd.take();
         let mut replicas = std::mem::take(&mut self.replicas);
@@ -527,6 +558,7 @@ impl LocalEnv {
             } else if info.detached {
                 process::stop_pid(info.etcd_pid, "etcd", Duration::from_secs(10));
             }
+            constraints.release();
         })
         .await;
         let _ = std::fs::remove_file(self.info.state_dir.join("state.json"));
@@ -559,5 +591,6 @@ impl Drop for LocalEnv {
         self.replicas.clear();
         self.apiserver.take();
         self.etcd.take();
+        self.constraints.release();
     }
 }

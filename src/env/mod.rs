@@ -4,12 +4,16 @@
 pub mod assets;
 mod bootstrap;
 pub mod capi_crds;
+mod constraints;
 pub mod local;
+pub mod memory_cgroup;
 pub mod pki;
 pub mod process;
 pub mod provider_crds;
 pub mod replicas;
+pub mod slow_disk;
 
+pub use constraints::ApiserverWatch;
 pub use local::{LocalEnv, LocalInfo, LocalOptions};
 
 /// Why the local environment could not be found, started or stopped.

@@ -105,6 +105,12 @@ impl ManagedChild {
         self.exit.0.lock().ok().and_then(|g| *g)
     }
 
+    /// A handle that tells whether this child has exited, for a watcher that does not own
+    /// it.
+    pub fn exit_watch(&self) -> ExitWatch {
+        ExitWatch(self.exit.clone())
+    }
+
     /// Sends a signal to the child (no-op once it has exited).
     pub fn signal(&self, sig: i32) {
         if self.exited().is_none() {
@@ -157,6 +163,17 @@ impl Drop for ManagedChild {
         if self.owner.is_some() {
             self.stop(Duration::ZERO);
         }
+    }
+}
+
+/// Whether a [`ManagedChild`] has exited, from anywhere (cheap to clone).
+#[derive(Clone)]
+pub struct ExitWatch(Exit);
+
+impl ExitWatch {
+    /// The exit status, once the child has exited.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        self.0 .0.lock().ok().and_then(|g| *g)
     }
 }
 

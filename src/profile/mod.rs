@@ -6,6 +6,7 @@
 
 pub mod capi_controllers;
 mod class_era;
+pub mod constraints;
 mod crd_dir;
 #[cfg(test)]
 mod crd_dir_tests;

@@ -54,7 +54,20 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         )?,
         etcd: version("etcd_version", "v3.6.16", &o.etcd_version, &l.etcd_version)?,
     };
+    let constraints = super::constraints::local_constraints(
+        super::constraints::LocalFields {
+            etcd_fsync_delay_ms: l.etcd_fsync_delay_ms,
+            etcd_fsync_backing: l.etcd_fsync_backing,
+            apiserver_memory_limit: l.apiserver_memory_limit.as_ref(),
+            apiserver_gomemlimit: l.apiserver_gomemlimit.as_ref(),
+            apiservers: l.apiservers,
+        },
+        err,
+    )?;
     Ok(LocalOptions {
+        etcd_fsync_delay_ms: constraints.delay_ms,
+        etcd_fsync_in_memory: constraints.in_memory,
+        apiserver_memory: constraints.memory,
         versions,
         state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
         max_requests_inflight: inflight(

@@ -222,6 +222,14 @@ pub struct LocalSection {
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
+    /// Extra ms per fsync of etcd's data directory (0-1000; a FUSE disk, docs/slow-disk-and-memory-limit.md).
+    pub etcd_fsync_delay_ms: Option<u64>,
+    /// What the slow disk passes through to: `disk` (default) or `memory` (tmpfs).
+    pub etcd_fsync_backing: Option<super::constraints::FsyncBacking>,
+    /// kube-apiserver's memory cgroup limit: bytes or a quantity like `512Mi`.
+    pub apiserver_memory_limit: Option<super::constraints::ByteQuantity>,
+    /// `GOMEMLIMIT` for kube-apiserver (at most `apiserver_memory_limit`).
+    pub apiserver_gomemlimit: Option<super::constraints::ByteQuantity>,
 }
 
 /// `local.apiserver:`

@@ -105,6 +105,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
     }
     // The tool's own use of the machine and the warm-up (src/report/generator.rs).
     o += &super::run_sections::sections(s);
+    if let Some(m) = &s.apiserver_memory_limit {
+        o += &super::memory_limit::markdown(m);
+        o += "\n";
+    }
     for c in &s.controllers {
         let _ = writeln!(
             o,

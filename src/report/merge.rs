@@ -492,6 +492,8 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
             .filter_map(|s| s.summary.generator.clone())
             .max_by_key(|g| g.verdict == crate::report::generator::GeneratorVerdict::Saturated),
         warm_up: first.warm_up.clone(),
+        // The memory limit is the local environment's, and shards run against one target.
+        apiserver_memory_limit: None,
     };
     Ok((s, m, hists))
 }

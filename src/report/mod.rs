@@ -10,6 +10,7 @@ pub mod generator;
 pub mod health;
 pub mod junit;
 pub mod markdown;
+pub mod memory_limit;
 pub mod merge;
 mod merge_error;
 mod numbers;

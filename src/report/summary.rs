@@ -14,7 +14,7 @@ use std::path::Path;
 /// `observed.apiserver_cpu_seconds` (all optional, so older files still read); 5 added
 /// `generator` (the tool's own CPU, memory, threads and scheduling delay, and whether it
 /// was saturated), `warm_up` and the phases' `skipped_missing`; 6 added
-/// `fleet.provider_api_version`.
+/// `fleet.provider_api_version`, `apiserver_memory_limit` and `etcd_cluster`.
 pub const SCHEMA_VERSION: u32 = 6;
 
 /// How the run ended.
@@ -97,6 +97,10 @@ pub struct Summary {
     /// kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_up: Option<WarmUp>,
+    /// kube-apiserver under `local.apiserver_memory_limit`: how it ended (OOM-killed, died,
+    /// GC thrash, survived), at how many clusters, and the fitted line's prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apiserver_memory_limit: Option<super::memory_limit::MemoryLimitSummary>,
 }
 
 /// The unmeasured warm-up before the load phases.

@@ -41,6 +41,13 @@ pub struct Connected {
     ephemeral_state: bool,
 }
 
+impl Connected {
+    /// The local environment's first kube-apiserver under its memory limit, when it has one.
+    pub fn apiserver_watch(&self) -> Option<crate::env::ApiserverWatch> {
+        self.env.as_ref()?.apiserver_watch()
+    }
+}
+
 async fn start_local(opts: &LocalOptions, run_id: &str) -> Result<(LocalEnv, bool), Error> {
     let mut opts = opts.clone();
     let ephemeral = opts.state_dir.as_os_str().is_empty();

@@ -195,6 +195,9 @@ async fn load_phases<T: Target>(
         observer.set_sink(m.clone());
     }
     observer.restart_phase();
+    let memory_watch = c
+        .apiserver_watch()
+        .map(|w| super::apiserver_oom::MemoryWatcher::start(w, handle.clone()));
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
     let mut outcome = super::driver::run(
         plan,
@@ -207,6 +210,13 @@ async fn load_phases<T: Target>(
         &observer,
     )
     .await;
+    let memory_watched = match memory_watch {
+        Some(w) => Some((
+            super::apiserver_oom::limit_of(&w.watch, &plan.fleet),
+            w.finish().await,
+        )),
+        None => None,
+    };
     let generator = crate::report::generator::summarize(observer.finish());
     let load_seconds = t0.elapsed().as_secs_f64();
     let webhooks = match (webhooks, &c.admin) {
@@ -278,6 +288,28 @@ async fn load_phases<T: Target>(
         Some(StopReason::TargetFailed(_) | StopReason::QuotaFull(_)) => RunStatus::Aborted,
     };
     let too_many = super::run_checks::too_many_failures(status, &totals, plan.max_failure_ratio);
+    let apiserver_memory_limit = memory_watched.map(|(limit, w)| {
+        crate::report::memory_limit::summarize(
+            &limit,
+            &w,
+            &plan.fleet,
+            super::apiserver_oom::acknowledged(&operations),
+            status == RunStatus::Aborted,
+        )
+    });
+    // An apiserver that died under its memory limit is why the target failed, whichever
+    // symptom (its watcher, or the failed requests) stopped the run first.
+    let reason = match (reason, apiserver_memory_limit.as_ref()) {
+        (Some(StopReason::TargetFailed(_)), Some(m))
+            if m.apiserver_exit.is_some()
+                || m.outcome == crate::report::memory_limit::MemoryOutcome::OomKilled =>
+        {
+            Some(StopReason::TargetFailed(
+                crate::report::memory_limit::stop_reason(m),
+            ))
+        }
+        (r, _) => r,
+    };
     let s = Summary {
         status: if too_many.is_some() {
             RunStatus::Failed
@@ -314,6 +346,7 @@ async fn load_phases<T: Target>(
         webhooks,
         generator: Some(generator),
         warm_up,
+        apiserver_memory_limit,
         ..empty_summary(plan)
     };
     s.write(&plan.out_dir)
@@ -388,6 +421,22 @@ fn finish(reason: Option<StopReason>, s: Summary, plan: &RunPlan) -> Result<Summ
         Some(StopReason::Interrupted) => Err(Error::Interrupted {
             dir: plan.out_dir.clone(),
         }),
+        Some(StopReason::TargetFailed(_))
+            if s.apiserver_memory_limit.as_ref().is_some_and(|m| {
+                m.outcome == crate::report::memory_limit::MemoryOutcome::OomKilled
+            }) =>
+        {
+            let m = s
+                .apiserver_memory_limit
+                .as_ref()
+                .map(|m| (m.limit_bytes, m.clusters));
+            let (limit, clusters) = m.unwrap_or_default();
+            Err(Error::ApiserverOomKilled {
+                limit_mib: limit / 1048576,
+                clusters,
+                dir: plan.out_dir.clone(),
+            })
+        }
         Some(StopReason::TargetFailed(r)) => Err(Error::TargetFailed {
             reason: r,
             dir: plan.out_dir.clone(),
@@ -452,6 +501,7 @@ fn empty_summary(plan: &RunPlan) -> Summary {
         webhooks: None,
         generator: None,
         warm_up: None,
+        apiserver_memory_limit: None,
     }
 }
 

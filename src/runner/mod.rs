@@ -5,6 +5,7 @@
 //! [`experiments`](crate::experiments). The subcommands in `commands` only turn flags into
 //! calls of these modules and print.
 
+pub mod apiserver_oom;
 pub mod cleanup;
 pub mod connect;
 pub mod driver;

@@ -148,6 +148,7 @@ mod tests {
 
     fn point(x: f64, rps: f64, limit: f64, throttle: f64, server: f64) -> SweepPoint {
         SweepPoint {
+            constraints: None,
             x,
             run_id: String::new(),
             status: "completed".into(),

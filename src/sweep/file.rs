@@ -92,7 +92,9 @@ pub fn markdown(r: &SweepReport) -> String {
             }
         );
     }
-    o += "\n## Breakpoints\n\n| metric | threshold | first crossing | knee | knee bound by | model prediction |\n|---|---:|---:|---:|---|---:|\n";
+    o += "\n";
+    o += &constraints_markdown(r);
+    o += "## Breakpoints\n\n| metric | threshold | first crossing | knee | knee bound by | model prediction |\n|---|---:|---:|---:|---|---:|\n";
     for c in &r.curves {
         let x = |b: &super::knee::Breakpoint| {
             b.x()
@@ -136,5 +138,66 @@ pub fn markdown(r: &SweepReport) -> String {
     for c in &r.curves {
         let _ = writeln!(o, "![{}]({}.svg)\n", c.metric, c.metric);
     }
+    o
+}
+
+fn cell(v: Option<f64>, d: usize) -> String {
+    v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into())
+}
+
+/// The constraints table of `sweep.md` ([`super::constraints`]), for sweeps of its fields or points that ran under
+/// a memory limit (empty otherwise).
+pub fn constraints_markdown(r: &SweepReport) -> String {
+    let points: Vec<_> = r
+        .points
+        .iter()
+        .filter_map(|p| p.constraints.as_ref().map(|c| (p, c)))
+        .collect();
+    let memory = points.iter().any(|(_, c)| c.apiserver_outcome.is_some());
+    if points.is_empty() || !(memory || super::constraints::FIELDS.contains(&r.field.as_str())) {
+        return String::new();
+    }
+    let mut o = String::from("## etcd disk and kube-apiserver memory\n\n");
+    if memory {
+        o += "| x | status | apiserver | clusters at death (or end) | fitted line predicts | measured / predicted | died after s | peak MiB | WAL fsync p99 ms | verdict | load avg |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n";
+        for (p, c) in &points {
+            let ratio = match (c.apiserver_clusters, c.apiserver_predicted_clusters) {
+                (Some(n), Some(pr)) if pr > 0.0 => format!("{:.2}", n as f64 / pr),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {ratio} | {} | {} | {} | {} | {} |",
+                p.x,
+                p.status,
+                c.apiserver_outcome.as_deref().unwrap_or("-"),
+                c.apiserver_clusters
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                cell(c.apiserver_predicted_clusters, 0),
+                cell(c.apiserver_died_after_seconds, 1),
+                cell(c.apiserver_peak_bytes.map(|b| b as f64 / 1048576.0), 0),
+                cell(c.wal_fsync_p99_ms, 1),
+                c.wal_fsync_verdict.as_deref().unwrap_or("-"),
+                cell(c.machine_load_average, 2),
+            );
+        }
+    } else {
+        o += "| x | status | writes/s | write p99 ms | WAL fsync p99 ms | WAL fsync verdict | load avg |\n|---:|---|---:|---:|---:|---|---:|\n";
+        for (p, c) in &points {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                p.x,
+                p.status,
+                cell(p.writes_per_second, 0),
+                cell(p.write_p99_ms, 1),
+                cell(c.wal_fsync_p99_ms, 1),
+                c.wal_fsync_verdict.as_deref().unwrap_or("-"),
+                cell(c.machine_load_average, 2),
+            );
+        }
+    }
+    o += "\n";
     o
 }

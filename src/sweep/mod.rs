@@ -2,6 +2,7 @@
 //! the measured curves, and the sweep's files (`sweep.json`, `sweep.md`).
 
 pub mod bound;
+pub mod constraints;
 pub mod file;
 pub mod knee;
 pub mod points;

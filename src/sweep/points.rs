@@ -63,6 +63,10 @@ pub struct SweepPoint {
     /// Server latency (sent → answered) p99 in that phase, worst operation (ms).
     #[serde(default)]
     pub server_p99_ms: Option<f64>,
+    /// etcd's WAL fsync and kube-apiserver's memory limit at this point
+    /// ([`super::constraints`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<super::constraints::ConstraintsPoint>,
 }
 
 /// One metric over the swept values, with its breakpoints.

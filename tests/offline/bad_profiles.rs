@@ -26,6 +26,11 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("unknown-call-mix-field.yaml", Some(8), "phases.steady.calls_per_reconcile", "unknown field `delete`"),
     ("unknown-target-field.yaml", Some(6), "target.namespace", "unknown field `namespace`"),
     ("unknown-local-etcd-field.yaml", Some(6), "local.etcd.data_dir", "unknown field `data_dir`"),
+    // the local environment's constraints
+    ("gomemlimit-above-limit.yaml", Some(6), "local.apiserver_gomemlimit", "above local.apiserver_memory_limit"),
+    ("bad-memory-limit.yaml", Some(5), "local.apiserver_memory_limit", "a quantity like 512Mi"),
+    ("fsync-backing-without-delay.yaml", Some(5), "local.etcd_fsync_backing", "only applies with local.etcd_fsync_delay_ms"),
+    ("fsync-delay-too-large.yaml", Some(5), "local.etcd_fsync_delay_ms", "at most 1000"),
     ("unknown-observe-field.yaml", Some(5), "observe.scrape_interval", "unknown field `scrape_interval`"),
     ("https-etcd-metrics-url.yaml", Some(5), "observe.etcd_metrics_url", "plain-HTTP URL"),
     ("observe-etcd-without-endpoints.yaml", Some(5), "observe.etcd.endpoints", "is required"),

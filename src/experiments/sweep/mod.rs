@@ -119,7 +119,12 @@ async fn point(plan: &RunPlan, c: &Connected, h: StopHandle, s: Stop) -> Result<
     match execute(plan, c, h, s).await {
         Ok(s) => Ok(Point::Next(s)),
         // A point whose target failed still wrote its results: they are a data point.
-        Err(Error::TargetFailed { .. } | Error::QuotaFull { .. } | Error::Unhealthy { .. }) => {
+        Err(
+            Error::TargetFailed { .. }
+            | Error::QuotaFull { .. }
+            | Error::Unhealthy { .. }
+            | Error::ApiserverOomKilled { .. },
+        ) => {
             let s = Summary::read(&plan.out_dir).map_err(|e| Error::io(&plan.out_dir, e))?;
             Ok(match s.status {
                 crate::report::summary::RunStatus::Completed => Point::Next(s),
@@ -287,6 +292,7 @@ pub fn point_from(x: f64, s: &Summary) -> SweepPoint {
             .find(|p| p.name == "create" && p.rate_unit.as_deref() == Some("objects/s"))
             .and_then(|p| p.target_rate),
         wall_period_ms: ctrl.map(|c| c.wall_period_seconds * 1000.0),
+        constraints: Some(constraints_of(s)),
         ..load_of(s)
     }
 }
@@ -346,5 +352,33 @@ fn load_of(s: &Summary) -> SweepPoint {
             .filter(|p| p.duration_seconds > 0.0)
             .map(|p| p.sent as f64 / p.duration_seconds),
         server_p99_ms: server,
+        constraints: None,
+    }
+}
+
+/// The WAL fsync verdict, the machine's load and the apiserver's memory limit outcome.
+fn constraints_of(s: &Summary) -> crate::sweep::constraints::ConstraintsPoint {
+    let wal = s.health.iter().find(|v| v.check == "etcd_wal_fsync_p99");
+    let m = s.apiserver_memory_limit.as_ref();
+    crate::sweep::constraints::ConstraintsPoint {
+        wal_fsync_p99_ms: wal.and_then(|v| v.value),
+        wal_fsync_verdict: wal.map(|v| {
+            serde_json::to_value(v.level)
+                .ok()
+                .and_then(|l| l.as_str().map(String::from))
+                .unwrap_or_default()
+        }),
+        machine_load_average: s.generator.as_ref().and_then(|g| g.machine_load_average),
+        apiserver_limit_bytes: m.map(|m| m.limit_bytes),
+        apiserver_outcome: m.map(|m| {
+            serde_json::to_value(m.outcome)
+                .ok()
+                .and_then(|l| l.as_str().map(String::from))
+                .unwrap_or_default()
+        }),
+        apiserver_clusters: m.map(|m| m.clusters),
+        apiserver_predicted_clusters: m.and_then(|m| m.predicted_clusters),
+        apiserver_peak_bytes: m.and_then(|m| m.peak_bytes),
+        apiserver_died_after_seconds: m.and_then(|m| m.died_after_seconds),
     }
 }

@@ -42,6 +42,12 @@ pub struct LocalOptions {
     /// kube-apiservers on the one etcd, as highly available control planes run them (0 or
     /// 1: one). The kubeconfig names the first; see [`super::replicas`].
     pub apiservers: u32,
+    /// etcd members (1, 3 or 5) started as a cluster, see [`super::etcd_cluster`]; 0: the
+    /// single etcd of `etcd.log`.
+    pub etcd_members: u32,
+    /// Round-trip time added between kube-apiserver and each etcd member and between the
+    /// members (a delaying proxy, [`super::delay_proxy`]); needs `etcd_members` >= 1.
+    pub etcd_rtt: Option<Duration>,
 }
 
 /// What a running local environment looks like from outside (`state.json`).
@@ -72,6 +78,12 @@ pub struct LocalInfo {
     pub detached: bool,
     /// etcd's quota in bytes, as started.
     pub quota_backend_bytes: u64,
+    /// The members of an etcd cluster (`local.etcd_members`); empty: the single etcd.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub etcd_members: Vec<super::etcd_cluster::EtcdMemberInfo>,
+    /// The round-trip time added in front of every member (`local.etcd_rtt_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_rtt_ms: Option<f64>,
 }
 
 impl LocalInfo {
@@ -89,6 +101,19 @@ impl LocalInfo {
         process::pid_alive_as(self.etcd_pid, "etcd")
             && process::pid_alive_as(self.apiserver_pid, "kube-apiserver")
     }
+
+    /// kube-apiserver's `--etcd-servers`: every member (through its delay proxy), or the
+    /// single etcd.
+    pub fn apiserver_etcd_servers(&self) -> String {
+        if self.etcd_members.is_empty() {
+            return self.etcd_endpoint.clone();
+        }
+        self.etcd_members
+            .iter()
+            .map(|m| m.apiserver_url.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// A started local environment. Dropping it kills the processes (unless detached);
@@ -100,6 +125,8 @@ pub struct LocalEnv {
     etcd: Option<ManagedChild>,
     /// The kube-apiservers after the first.
     replicas: Vec<ManagedChild>,
+    /// The etcd cluster, when `etcd_members` asked for one (instead of `etcd`).
+    etcd_cluster: Option<super::etcd_cluster::EtcdCluster>,
 }
 
 pub(super) fn free_port() -> Result<u16, EnvError> {
@@ -348,14 +375,37 @@ impl LocalEnv {
                 apiserver_pid: 0,
                 detached: opts.detach,
                 quota_backend_bytes: quota,
+                etcd_members: Vec::new(),
+                etcd_rtt_ms: opts.etcd_rtt.map(|d| d.as_secs_f64() * 1000.0),
             },
             apiserver: None,
             etcd: None,
             replicas: Vec::new(),
+            etcd_cluster: None,
         };
         let spawn_err =
             |what: &str, e: std::io::Error| EnvError::Start(format!("cannot start {what}: {e}"));
-        if opts.detach {
+        let mut acmd = acmd;
+        if opts.etcd_members > 0 {
+            let (cluster, members) = super::etcd_cluster::start_for(
+                &a,
+                &dir,
+                &super::etcd_cluster::ClusterPlan {
+                    members: opts.etcd_members,
+                    rtt: opts.etcd_rtt,
+                    quota,
+                    extra_args: opts.etcd_extra_args.clone(),
+                },
+                opts.detach,
+            )
+            .await?;
+            env.etcd_cluster = Some(cluster);
+            env.info.etcd_endpoint = members[0].client_url.clone();
+            env.info.etcd_metrics_url = members[0].metrics_url.clone();
+            env.info.etcd_pid = members[0].pid;
+            env.info.etcd_members = members;
+            acmd = apiserver_command(&a, &dir, aport, &env.info.apiserver_etcd_servers(), opts);
+        } else if opts.detach {
             env.info.etcd_pid =
                 ManagedChild::spawn_detached(ecmd, &etcd_log).map_err(|e| spawn_err("etcd", e))?;
         } else {
@@ -364,7 +414,9 @@ impl LocalEnv {
             env.info.etcd_pid = c.pid();
             env.etcd = Some(c);
         }
-        env.wait_etcd(&etcd_log).await?;
+        if env.etcd_cluster.is_none() {
+            env.wait_etcd(&etcd_log).await?;
+        }
         if opts.detach {
             env.info.apiserver_pid = ManagedChild::spawn_detached(acmd, &api_log)
                 .map_err(|e| spawn_err("kube-apiserver", e))?;
@@ -508,6 +560,7 @@ impl LocalEnv {
         let mut api = self.apiserver.take();
         let mut etcd = self.etcd.take();
         let mut replicas = std::mem::take(&mut self.replicas);
+        let mut cluster = self.etcd_cluster.take();
         let info = self.info.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for c in replicas.iter_mut() {
@@ -522,6 +575,9 @@ impl LocalEnv {
                     Duration::from_secs(10),
                 );
             }
+            if let Some(c) = cluster.as_mut() {
+                c.stop(Duration::from_secs(10));
+            }
             if let Some(c) = etcd.as_mut() {
                 c.stop(Duration::from_secs(10));
             } else if info.detached {
@@ -530,6 +586,11 @@ impl LocalEnv {
         })
         .await;
         let _ = std::fs::remove_file(self.info.state_dir.join("state.json"));
+    }
+
+    /// The etcd cluster's members, for fault injection (`local.etcd_members`).
+    pub fn etcd_control(&self) -> Option<super::etcd_cluster::EtcdControl> {
+        self.etcd_cluster.as_ref().map(|c| c.control())
     }
 
     /// Kills etcd with SIGKILL (fault-injection tests).
@@ -559,5 +620,6 @@ impl Drop for LocalEnv {
         self.replicas.clear();
         self.apiserver.take();
         self.etcd.take();
+        self.etcd_cluster.take();
     }
 }

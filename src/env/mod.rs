@@ -4,6 +4,8 @@
 pub mod assets;
 mod bootstrap;
 pub mod capi_crds;
+pub mod delay_proxy;
+pub mod etcd_cluster;
 pub mod local;
 pub mod pki;
 pub mod process;

@@ -5,6 +5,8 @@
 
 pub mod admission;
 pub mod apf;
+pub mod created;
+pub mod etcd_members;
 pub mod expose;
 pub mod exposition;
 pub mod instances;
@@ -112,6 +114,8 @@ pub struct Progress {
     pub consecutive_unanswered: AtomicU64,
     /// p99 latency of the last full second, µs (for the progress display).
     pub last_second_p99_us: AtomicU64,
+    /// Objects the create phase was told were created.
+    pub created: created::CreatedObjects,
 }
 
 impl Progress {

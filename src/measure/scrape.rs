@@ -32,6 +32,12 @@ pub struct Sources {
     /// A Prometheus to read every `/metrics` series from instead of scraping
     /// (`observe.prometheus_url`).
     pub prometheus: Option<super::prometheus::Prometheus>,
+    /// Every member of an etcd cluster (`local.etcd_members`), scraped instead of
+    /// `etcd_metrics_url` and combined as [`super::prometheus::snapshot::combine_etcd`]
+    /// does; a member that does not answer (killed, stopped) counts with its last reading.
+    pub etcd_members: Vec<String>,
+    /// Each member's last reading.
+    pub etcd_member_readings: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Snapshot>>>,
 }
 
 /// One kube-apiserver instance's values in an interval.
@@ -219,6 +225,25 @@ impl Sources {
         let mut s = Snapshot::default();
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
+            _ if !self.etcd_members.is_empty() => {
+                let reads = futures::future::join_all(self.etcd_members.iter().map(|u| http_get(u))).await;
+                let Ok(mut last) = self.etcd_member_readings.lock() else {
+                    return (s, problems);
+                };
+                for (url, r) in self.etcd_members.iter().zip(reads) {
+                    match r {
+                        Ok(t) => {
+                            let mut one = Snapshot::default();
+                            one.add_etcd(&super::metrics::parse(&t));
+                            last.insert(url.clone(), one);
+                        }
+                        Err(e) => problems.push(format!("etcd member /metrics: {e}")),
+                    }
+                }
+                let members: Vec<Snapshot> = last.values().cloned().collect();
+                drop(last);
+                absorb_etcd(&mut s, super::prometheus::snapshot::combine_etcd(&members));
+            }
             Some(url) => match http_get(url).await.map(|t| super::metrics::parse(&t)) {
                 Ok(scrape) => s.add_etcd(&scrape),
                 Err(e) => problems.push(format!("etcd /metrics: {e}")),

@@ -9,6 +9,7 @@ mod class_era;
 mod crd_dir;
 #[cfg(test)]
 mod crd_dir_tests;
+pub mod faults;
 mod fields;
 mod locate;
 mod observe;

@@ -26,6 +26,7 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
             .transpose()
     };
+    let (members, rtt_ms) = (l.etcd_members, l.etcd_rtt_ms);
     let quota = l.etcd.quota_backend_bytes;
     if let Some(q) = quota {
         if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
@@ -54,7 +55,7 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         )?,
         etcd: version("etcd_version", "v3.6.16", &o.etcd_version, &l.etcd_version)?,
     };
-    Ok(LocalOptions {
+    let mut opts = LocalOptions {
         versions,
         state_dir: o.state_dir.clone().or(l.state_dir).unwrap_or_default(),
         max_requests_inflight: inflight(
@@ -79,7 +80,10 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
                 ))
             }
         },
-    })
+        ..Default::default()
+    };
+    super::faults::etcd_cluster(members, rtt_ms, &mut opts, err)?;
+    Ok(opts)
 }
 
 /// The target the profile and the connection flags name (flags win).

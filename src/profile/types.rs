@@ -38,6 +38,9 @@ pub struct Profile {
     pub webhooks: Option<super::webhooks::WebhooksSection>,
     /// The real Cluster API managers as the load (instead of the phases' model).
     pub capi_controllers: Option<super::capi_controllers::CapiControllersSection>,
+    /// etcd faults during the run (local environment; see `local.etcd_members`).
+    #[serde(default)]
+    pub faults: Vec<super::faults::FaultSection>,
 }
 
 /// `on_target_failure:` what a run does when the target fails: 25 requests in a row
@@ -222,6 +225,11 @@ pub struct LocalSection {
     /// Independent etcd + kube-apiserver pairs to start (1-8, default 1); the fleet is
     /// split over them by namespace, each with its own client pool, metrics and verdicts.
     pub management_clusters: Option<u64>,
+    /// etcd members started as a cluster on loopback (1, 3 or 5; default: one etcd).
+    pub etcd_members: Option<u64>,
+    /// Round-trip time (ms) added between kube-apiserver and each etcd member and between
+    /// the members, by a delaying proxy.
+    pub etcd_rtt_ms: Option<f64>,
 }
 
 /// `local.apiserver:`

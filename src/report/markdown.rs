@@ -103,6 +103,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
     }
     // The tool's own use of the machine and the warm-up (src/report/generator.rs).
     o += &super::run_sections::sections(s);
+    if let Some(e) = &s.etcd_cluster {
+        o += &super::etcd_cluster::markdown(e);
+        o += "\n";
+    }
     for c in &s.controllers {
         let _ = writeln!(
             o,

@@ -503,6 +503,7 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
             .filter_map(|s| s.summary.generator.clone())
             .max_by_key(|g| g.verdict == crate::report::generator::GeneratorVerdict::Saturated),
         warm_up: first.warm_up.clone(),
+        etcd_cluster: None,
     };
     Ok((s, m, hists))
 }

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod breakpoints;
 pub mod compare;
 pub mod controllers;
+pub mod etcd_cluster;
 pub mod files;
 pub mod generator;
 pub mod health;

@@ -13,8 +13,8 @@ use std::path::Path;
 /// points; 4 added `webhooks`, `observed.admission_webhooks` and
 /// `observed.apiserver_cpu_seconds` (all optional, so older files still read); 5 added
 /// `generator` (the tool's own CPU, memory, threads and scheduling delay, and whether it
-/// was saturated), `warm_up` and the phases' `skipped_missing`.
-pub const SCHEMA_VERSION: u32 = 5;
+/// was saturated), `warm_up` and the phases' `skipped_missing`; 6 added `etcd_cluster`.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,11 @@ pub struct Summary {
     /// kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_up: Option<WarmUp>,
+    /// The local environment's etcd cluster (`local.etcd_members`, `local.etcd_rtt_ms`,
+    /// `faults:`): every member's leader changes and failed proposals, the write-latency
+    /// spike, the faults as injected and the read-back of every acknowledged object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_cluster: Option<super::etcd_cluster::EtcdClusterSummary>,
 }
 
 /// The unmeasured warm-up before the load phases.

@@ -190,6 +190,10 @@ async fn load_phases<T: Target>(
     }
     observer.restart_phase();
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
+    let (cluster_progress, reader) = (progress.clone(), load.first().cloned());
+    let cluster_run = c.etcd_control().map(|ctl| {
+        super::etcd_faults::start(ctl, plan.faults.clone(), c.etcd_rtt_ms(), progress.clone())
+    });
     let mut outcome = super::driver::run(
         plan,
         load,
@@ -201,6 +205,9 @@ async fn load_phases<T: Target>(
         &observer,
     )
     .await;
+    if let Some(r) = &cluster_run {
+        r.end_load();
+    }
     let generator = crate::report::generator::summarize(observer.finish());
     let load_seconds = t0.elapsed().as_secs_f64();
     let webhooks = match (webhooks, &c.admin) {
@@ -234,6 +241,15 @@ async fn load_phases<T: Target>(
         tokio::time::sleep(linger).await;
         server.abort();
     }
+    let read =
+        stop.reason().is_none() && plan.phases.delete.is_none() && plan.phases.churn.is_none();
+    let etcd_cluster = match cluster_run {
+        Some(r) => Some(
+            r.finish_reading_back(reader.as_ref(), &plan.fleet, &cluster_progress, read)
+                .await,
+        ),
+        None => None,
+    };
     let (operations, totals) = summary::operations(&measurements);
     let mut controllers = outcome.controllers;
     discount_client_wait(&mut controllers, &operations);
@@ -304,6 +320,7 @@ async fn load_phases<T: Target>(
         webhooks,
         generator: Some(generator),
         warm_up,
+        etcd_cluster,
         ..empty_summary(plan)
     };
     s.write(&plan.out_dir)
@@ -443,6 +460,7 @@ fn empty_summary(plan: &RunPlan) -> Summary {
         webhooks: None,
         generator: None,
         warm_up: None,
+        etcd_cluster: None,
     }
 }
 

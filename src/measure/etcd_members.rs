@@ -94,29 +94,62 @@ fn value(v: &Value) -> f64 {
     }
 }
 
-/// `new` continued from `last`: a counter below the last reading restarted from zero, so
-/// the last reading is added to it.
-fn continued(last: &MemberReading, new: MemberReading) -> MemberReading {
-    let restarted = new.leader_changes < last.leader_changes
-        || new.proposals_failed < last.proposals_failed
-        || new.writes.iter().map(|b| b.1).fold(0.0, f64::max)
-            < last.writes.iter().map(|b| b.1).fold(0.0, f64::max);
-    if !restarted {
-        return new;
-    }
-    let mut writes = last.writes.clone();
-    for (le, c) in &new.writes {
+/// Whether `new` comes from a restarted process: a counter below the last raw reading.
+fn restarted(last_raw: &MemberReading, new: &MemberReading) -> bool {
+    let total = |r: &MemberReading| r.writes.iter().map(|b| b.1).fold(0.0, f64::max);
+    new.leader_changes < last_raw.leader_changes
+        || new.proposals_failed < last_raw.proposals_failed
+        || total(new) < total(last_raw)
+}
+
+/// `a + b`, counter by counter and bucket by bucket.
+fn plus(a: &MemberReading, b: &MemberReading) -> MemberReading {
+    let mut writes = a.writes.clone();
+    for (le, c) in &b.writes {
         match writes.iter_mut().find(|(l, _)| l == le) {
             Some(e) => e.1 += c,
             None => writes.push((*le, *c)),
         }
     }
-    writes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    writes.sort_by(|x, y| x.0.total_cmp(&y.0));
     MemberReading {
-        leader_changes: last.leader_changes + new.leader_changes,
-        proposals_failed: last.proposals_failed + new.proposals_failed,
+        leader_changes: a.leader_changes + b.leader_changes,
+        proposals_failed: a.proposals_failed + b.proposals_failed,
         writes,
     }
+}
+
+/// One member's counters across restarts: its raw readings plus what its earlier
+/// processes had counted.
+#[derive(Clone, Debug, Default)]
+struct Continued {
+    last_raw: Option<MemberReading>,
+    offset: MemberReading,
+}
+
+impl Continued {
+    /// The member's cumulative reading given a new raw one.
+    fn next(&mut self, raw: MemberReading) -> MemberReading {
+        if let Some(last) = self.last_raw.take() {
+            if restarted(&last, &raw) {
+                self.offset = plus(&self.offset, &last);
+            }
+        }
+        let out = plus(&self.offset, &raw);
+        self.last_raw = Some(raw);
+        out
+    }
+}
+
+/// How long a member's `/metrics` may take to answer.
+pub const MEMBER_ANSWER_DEADLINE: Duration = Duration::from_millis(800);
+
+/// A member's `/metrics`; a stopped member (SIGSTOP) accepts the connection and never
+/// answers, so the wait is short, well inside one poll interval.
+pub async fn read_member(url: &str) -> Result<String, String> {
+    tokio::time::timeout(MEMBER_ANSWER_DEADLINE, super::scrape::http_get(url))
+        .await
+        .map_err(|_| format!("{url}: no answer within {MEMBER_ANSWER_DEADLINE:?}"))?
 }
 
 fn sum_buckets(rs: &[Option<MemberReading>]) -> Buckets {
@@ -172,21 +205,17 @@ pub async fn poll(
         last: vec![None; n],
         ..Default::default()
     };
+    let mut counters = vec![Continued::default(); n];
     let start = Instant::now();
     loop {
-        let reads =
-            futures::future::join_all(urls.iter().map(|u| super::scrape::http_get(u))).await;
+        let reads = futures::future::join_all(urls.iter().map(|u| read_member(u))).await;
         let mut cur = s.last.clone();
         let mut answering = 0;
         for (i, r) in reads.into_iter().enumerate() {
             match r {
                 Ok(text) => {
                     answering += 1;
-                    let new = reading(&text);
-                    cur[i] = Some(match &s.last[i] {
-                        Some(last) => continued(last, new),
-                        None => new,
-                    });
+                    cur[i] = Some(counters[i].next(reading(&text)));
                 }
                 Err(_) => s.failed_reads[i] += 1,
             }
@@ -255,9 +284,17 @@ grpc_server_handling_seconds_bucket{grpc_method=\"Txn\",grpc_service=\"etcdserve
             proposals_failed: 0.0,
             writes: vec![(0.005, 1.0), (f64::INFINITY, 2.0)],
         };
-        let c = continued(&last, fresh);
+        let mut counters = Continued::default();
+        assert_eq!(counters.next(last.clone()), last);
+        let c = counters.next(fresh.clone());
         assert_eq!((c.leader_changes, c.proposals_failed), (4.0, 5.0));
         assert_eq!(c.writes, vec![(0.005, 11.0), (f64::INFINITY, 12.0)]);
+        // The restarted process counts on from its own start: added once, not again.
+        let later = MemberReading {
+            leader_changes: 2.0,
+            ..fresh
+        };
+        assert_eq!(counters.next(later).leader_changes, 5.0);
         let p = point(1.0, &[Some(last)], &[Some(c)], 1);
         assert_eq!((p.leader_changes, p.proposals_failed), (1.0, 0.0));
         // One write under 5 ms and one above the largest finite bucket in the interval: the

@@ -235,3 +235,46 @@ pub(super) fn etcd_cluster(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{parse_str, Overrides, TargetPlan};
+
+    fn local(yaml: &str) -> (LocalOptions, Vec<FaultPlan>) {
+        let p = parse_str(std::path::Path::new("p.yaml"), yaml, &Overrides::default()).unwrap();
+        match p.target {
+            TargetPlan::Local(l) => (l, p.faults),
+            _ => panic!("not local"),
+        }
+    }
+
+    #[test]
+    fn an_rtt_or_a_fault_starts_a_cluster_of_one_and_a_cluster_keeps_its_size() {
+        let (l, _) = local("fleet: {clusters: 1}\n");
+        assert_eq!((l.etcd_members, l.etcd_rtt), (0, None));
+        let (l, _) = local("fleet: {clusters: 1}\nlocal: {etcd_rtt_ms: 2.5}\n");
+        assert_eq!(l.etcd_members, 1);
+        assert_eq!(l.etcd_rtt, Some(Duration::from_micros(2500)));
+        let (l, f) = local(
+            "fleet: {clusters: 1}\nfaults: [{action: restart_member, member: leader, at_objects: 10}]\n",
+        );
+        assert_eq!(l.etcd_members, 1);
+        assert_eq!(
+            f,
+            vec![FaultPlan {
+                action: FaultAction::RestartMember,
+                member: MemberChoice::Leader,
+                trigger: FaultTrigger::Objects(10),
+                down_for: Some(Duration::ZERO),
+            }]
+        );
+        let (l, f) = local(
+            "fleet: {clusters: 1}\nlocal: {etcd_members: 5, etcd_rtt_ms: 1}\nfaults: [{action: stop_member, member: '4', at_seconds: 2, for_seconds: 3}, {action: kill_follower, at_seconds: 9}]\n",
+        );
+        assert_eq!(l.etcd_members, 5);
+        assert_eq!(f[0].member, MemberChoice::Index(4));
+        assert_eq!(f[0].down_for, Some(Duration::from_secs(3)));
+        assert_eq!((f[1].member, f[1].down_for), (MemberChoice::Follower, None));
+    }
+}

@@ -278,19 +278,24 @@ impl EtcdControl {
             .filter(|(_, m)| m.child.is_some() && !m.stopped)
             .map(|(i, m)| (i, m.info.client_url.clone()))
             .collect();
-        let looks = urls.into_iter().map(|(i, url)| async move {
-            let opts = etcd_client::ConnectOptions::new()
-                .with_connect_timeout(timeout)
-                .with_timeout(timeout);
-            let look = async {
-                let mut c = etcd_client::Client::connect([url.as_str()], Some(opts))
-                    .await
-                    .ok()?;
-                let s = c.status().await.ok()?;
-                Some((i, s.header()?.member_id(), s.leader()))
-            };
-            tokio::time::timeout(timeout, look).await.ok().flatten()
-        });
+        // Owned futures, collected: a lazy iterator of closures' futures held across the
+        // await makes the caller's future not Send for every lifetime.
+        let looks: Vec<_> = urls
+            .into_iter()
+            .map(|(i, url)| async move {
+                let opts = etcd_client::ConnectOptions::new()
+                    .with_connect_timeout(timeout)
+                    .with_timeout(timeout);
+                let look = async {
+                    let mut c = etcd_client::Client::connect([url.as_str()], Some(opts))
+                        .await
+                        .ok()?;
+                    let s = c.status().await.ok()?;
+                    Some((i, s.header()?.member_id(), s.leader()))
+                };
+                tokio::time::timeout(timeout, look).await.ok().flatten()
+            })
+            .collect();
         futures::future::join_all(looks)
             .await
             .into_iter()

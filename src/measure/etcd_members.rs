@@ -193,6 +193,11 @@ pub fn point(
     }
 }
 
+/// [`read_member`] of an owned URL (a future that borrows nothing).
+pub async fn read_owned(url: String) -> Result<String, String> {
+    read_member(&url).await
+}
+
 /// Reads every member's `/metrics` each `interval` until `done` turns true (then once more).
 pub async fn poll(
     urls: Vec<String>,
@@ -208,7 +213,8 @@ pub async fn poll(
     let mut counters = vec![Continued::default(); n];
     let start = Instant::now();
     loop {
-        let reads = futures::future::join_all(urls.iter().map(|u| read_member(u))).await;
+        let reads: Vec<_> = urls.iter().map(|u| read_owned(u.clone())).collect();
+        let reads = futures::future::join_all(reads).await;
         let mut cur = s.last.clone();
         let mut answering = 0;
         for (i, r) in reads.into_iter().enumerate() {

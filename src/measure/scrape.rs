@@ -226,12 +226,12 @@ impl Sources {
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
             _ if !self.etcd_members.is_empty() => {
-                let reads = futures::future::join_all(
-                    self.etcd_members
-                        .iter()
-                        .map(|u| super::etcd_members::read_member(u)),
-                )
-                .await;
+                let reads: Vec<_> = self
+                    .etcd_members
+                    .iter()
+                    .map(|u| super::etcd_members::read_owned(u.clone()))
+                    .collect();
+                let reads = futures::future::join_all(reads).await;
                 let Ok(mut last) = self.etcd_member_readings.lock() else {
                     return (s, problems);
                 };

@@ -25,8 +25,7 @@ enum Read {
     Unreadable(String),
 }
 
-async fn read_one<T: Target>(t: &T, fleet: &FleetSpec, o: &CreatedObject) -> Read {
-    let api = fleet.api_ref(o.0);
+async fn read_one<T: Target>(t: T, api: crate::model::ApiRef, o: &CreatedObject) -> Read {
     let mut last = String::new();
     for _ in 0..TRIES {
         match t.get(&api, o.1.as_deref(), &o.2).await {
@@ -50,8 +49,19 @@ pub async fn read_back<T: Target>(
         acknowledged: created.len() as u64,
         ..Default::default()
     };
-    let reads = futures::stream::iter(created.iter())
-        .map(|o| async move { (o, read_one(t, fleet, o).await) })
+    // Owned futures (a clone of the client, the object): nothing borrowed across the
+    // awaits, so the caller's future stays Send.
+    let futures: Vec<_> = created
+        .into_iter()
+        .map(|o| {
+            let (t, api) = (t.clone(), fleet.api_ref(o.0));
+            async move {
+                let read = read_one(t, api, &o).await;
+                (o, read)
+            }
+        })
+        .collect();
+    let reads = futures::stream::iter(futures)
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;

@@ -1,5 +1,5 @@
-//! The local environment's etcd cluster: three members on loopback, the leader killed
-//! mid-run (`faults:`), and an added round-trip time between kube-apiserver and etcd
+//! The local environment's etcd cluster: three members on loopback behind two
+//! kube-apiservers, the leader killed mid-run (`faults:`), and an added round-trip time between kube-apiserver and etcd
 //! (`local.etcd_rtt_ms`, the tool's own delaying proxy). Each run starts its own
 //! environment through `run` without a kubeconfig, and stops it when the run ends.
 
@@ -49,7 +49,7 @@ async fn a_killed_leader_loses_nothing_acknowledged() {
     let out = run(
         "leader-kill",
         &format!(
-            "local: {{etcd_members: 3}}
+            "local: {{etcd_members: 3, apiservers: 2}}
 fleet: {{clusters: 30, control_plane_replicas: 1, machine_deployments: 0, workers_per_machine_deployment: 0, cluster_secrets: []}}
 client: {{qps: -1, timeout_seconds: 30}}
 observe: {{interval_seconds: 1}}

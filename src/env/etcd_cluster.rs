@@ -14,7 +14,6 @@
 
 use super::assets::Assets;
 use super::delay_proxy::DelayProxies;
-use super::local::{free_port, READY_TIMEOUT};
 use super::process::ManagedChild;
 use super::EnvError;
 use serde::{Deserialize, Serialize};
@@ -74,6 +73,18 @@ pub struct EtcdControl {
 pub struct EtcdCluster {
     control: EtcdControl,
     proxies: Option<DelayProxies>,
+}
+
+/// How long the members may take to agree on a leader at start-up (as long as the local
+/// environment gives etcd).
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A free 127.0.0.1 port (free when chosen: the environment's start retries on a clash).
+fn free_port() -> Result<u16, EnvError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| EnvError::Start(format!("no free port on 127.0.0.1: {e}")))
 }
 
 fn url_addr(port: u16) -> std::net::SocketAddr {
@@ -345,6 +356,13 @@ impl EtcdControl {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// kube-apiserver's `--etcd-servers` for these members (through their delay proxies); None
+/// without members (the single etcd).
+pub fn etcd_servers(members: &[EtcdMemberInfo]) -> Option<String> {
+    let urls: Vec<&str> = members.iter().map(|m| m.apiserver_url.as_str()).collect();
+    (!urls.is_empty()).then(|| urls.join(","))
 }
 
 /// Starts the cluster for a local environment and waits for its leader; the members'

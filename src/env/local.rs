@@ -7,6 +7,7 @@
 //! - `state.json` (ports, pids, versions; no credentials), `etcd.log`, `kube-apiserver.log`.
 
 use super::assets::{self, Assets, Version};
+use super::kubeconfig::kubeconfig_yaml;
 use super::process::{self, ManagedChild};
 use super::{bootstrap, pki, EnvError};
 use serde::{Deserialize, Serialize};
@@ -14,10 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Context name of the admin identity in the written kubeconfig.
-pub const ADMIN_CONTEXT: &str = "capi-loadgen-admin";
-/// Context name of the load identity (the kubeconfig's current context).
-pub const LOAD_CONTEXT: &str = "capi-loadgen-load";
+pub use super::kubeconfig::{ADMIN_CONTEXT, LOAD_CONTEXT};
 pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How to start the local environment (from the profile's `local:` section or flags).
@@ -105,14 +103,8 @@ impl LocalInfo {
     /// kube-apiserver's `--etcd-servers`: every member (through its delay proxy), or the
     /// single etcd.
     pub fn apiserver_etcd_servers(&self) -> String {
-        if self.etcd_members.is_empty() {
-            return self.etcd_endpoint.clone();
-        }
-        self.etcd_members
-            .iter()
-            .map(|m| m.apiserver_url.clone())
-            .collect::<Vec<_>>()
-            .join(",")
+        super::etcd_cluster::etcd_servers(&self.etcd_members)
+            .unwrap_or_else(|| self.etcd_endpoint.clone())
     }
 }
 
@@ -149,37 +141,6 @@ fn write_private(path: &Path, contents: &str) -> Result<(), EnvError> {
         .map_err(|e| EnvError::io(path, e))?;
     f.write_all(contents.as_bytes())
         .map_err(|e| EnvError::io(path, e))
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn kubeconfig_yaml(
-    server: &str,
-    ca_pem: &str,
-    admin_token: &str,
-    load_token: Option<&str>,
-) -> String {
-    let mut users = format!("- name: capi-loadgen-admin\n  user:\n    token: {admin_token}\n");
-    let mut contexts = format!(
-        "- name: {ADMIN_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-admin\n"
-    );
-    let mut current = ADMIN_CONTEXT;
-    if let Some(t) = load_token {
-        users.push_str(&format!(
-            "- name: capi-loadgen-load\n  user:\n    token: {t}\n"
-        ));
-        contexts.push_str(&format!(
-            "- name: {LOAD_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-load\n"
-        ));
-        current = LOAD_CONTEXT;
-    }
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: capi-loadgen-local\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n{users}contexts:\n{contexts}current-context: {current}\n",
-        b64(ca_pem)
-    )
 }
 
 /// Builds a kube client for one context of a kubeconfig file.

@@ -6,6 +6,7 @@ mod bootstrap;
 pub mod capi_crds;
 pub mod delay_proxy;
 pub mod etcd_cluster;
+mod kubeconfig;
 pub mod local;
 pub mod pki;
 pub mod process;

@@ -166,6 +166,9 @@ pub struct Observed {
     pub apiserver_cpu_seconds: Option<f64>,
 }
 
+/// How long an etcd cluster member's `/metrics` may take to answer.
+const ETCD_MEMBER_ANSWER: Duration = Duration::from_millis(800);
+
 /// GET of a plain-HTTP URL with a 5 s deadline (etcd's and the reference controller's `/metrics`).
 pub(crate) async fn http_get(url: &str) -> Result<String, String> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -229,7 +232,15 @@ impl Sources {
                 let reads: Vec<_> = self
                     .etcd_members
                     .iter()
-                    .map(|u| super::etcd_members::read_owned(u.clone()))
+                    .map(|u| {
+                        let u = u.clone();
+                        // A stopped member (SIGSTOP) never answers: a short wait.
+                        async move {
+                            tokio::time::timeout(ETCD_MEMBER_ANSWER, http_get(&u))
+                                .await
+                                .map_err(|_| format!("{u}: no answer"))?
+                        }
+                    })
                     .collect();
                 let reads = futures::future::join_all(reads).await;
                 let Ok(mut last) = self.etcd_member_readings.lock() else {

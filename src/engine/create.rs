@@ -65,30 +65,34 @@ impl<T: Target> PhaseContext<T> {
         body: Body<'_>,
     ) -> Result<Option<String>, ()> {
         let book = self.acks.as_deref().filter(|b| b.watches(obj.kind));
-        self.call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
-            let r = match body {
-                Body::Value(v) => t.create(obj, v).await,
-                Body::Rendered(r) => t.create_rendered(obj, r).await,
-            };
-            if let (
-                Some(book),
-                Ok(Created {
-                    resource_version: Some(rv),
-                    ..
-                }),
-            ) = (book, &r)
-            {
-                let key = match &obj.namespace {
-                    Some(ns) => format!("{ns}/{}", obj.name),
-                    None => obj.name.clone(),
+        let created = self
+            .call_from(intended, phase, Verb::Create, obj.kind, |t: T| async move {
+                let r = match body {
+                    Body::Value(v) => t.create(obj, v).await,
+                    Body::Rendered(r) => t.create_rendered(obj, r).await,
                 };
-                book.ack(obj.kind, key, rv.clone());
-            }
-            r
-        })
-        .await
-        .map(|c| c.uid)
-        .ok_or(())
+                if let (
+                    Some(book),
+                    Ok(Created {
+                        resource_version: Some(rv),
+                        ..
+                    }),
+                ) = (book, &r)
+                {
+                    let key = match &obj.namespace {
+                        Some(ns) => format!("{ns}/{}", obj.name),
+                        None => obj.name.clone(),
+                    };
+                    book.ack(obj.kind, key, rv.clone());
+                }
+                r
+            })
+            .await;
+        if created.is_some() && phase == "create" {
+            let ns = obj.namespace.as_deref();
+            self.progress.created.note(obj.kind, ns, &obj.name);
+        }
+        created.map(|c| c.uid).ok_or(())
     }
 }
 

@@ -6,100 +6,19 @@
 //!   `capi-loadgen-load` (a ServiceAccount, the current context, subject to APF),
 //! - `state.json` (ports, pids, versions; no credentials), `etcd.log`, `kube-apiserver.log`.
 
-use super::assets::{self, Assets, Version};
+use super::assets::{self, Assets};
 use super::constraints::{ApiserverWatch, Asked, Constraints};
+use super::kubeconfig::kubeconfig_yaml;
 use super::process::{self, ManagedChild};
 use super::{bootstrap, pki, EnvError};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Context name of the admin identity in the written kubeconfig.
-pub const ADMIN_CONTEXT: &str = "capi-loadgen-admin";
-/// Context name of the load identity (the kubeconfig's current context).
-pub const LOAD_CONTEXT: &str = "capi-loadgen-load";
+pub use super::kubeconfig::{ADMIN_CONTEXT, LOAD_CONTEXT};
 pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// How to start the local environment (from the profile's `local:` section or flags).
-#[derive(Clone, Debug, Default)]
-pub struct LocalOptions {
-    /// Where state, logs and the kubeconfig go.
-    pub state_dir: PathBuf,
-    /// kube-apiserver `--max-requests-inflight` (server default 400).
-    pub max_requests_inflight: Option<u32>,
-    /// kube-apiserver `--max-mutating-requests-inflight` (server default 200).
-    pub max_mutating_requests_inflight: Option<u32>,
-    /// Extra kube-apiserver flags, passed as given (`--flag=value`).
-    pub apiserver_extra_args: Vec<String>,
-    /// etcd `--quota-backend-bytes` (etcd default 2 GiB).
-    pub quota_backend_bytes: Option<u64>,
-    /// Extra etcd flags, passed as given.
-    pub etcd_extra_args: Vec<String>,
-    /// Leave the processes running after the tool exits (`env up --detach`).
-    pub detach: bool,
-    /// Which kube-apiserver and etcd to run (default: the first found, see [`assets`]).
-    pub versions: assets::Wanted,
-    /// kube-apiservers on the one etcd, as highly available control planes run them (0 or
-    /// 1: one). The kubeconfig names the first; see [`super::replicas`].
-    pub apiservers: u32,
-    /// Extra ms every fsync of etcd's data directory takes (a FUSE disk, [`super::slow_disk`]).
-    pub etcd_fsync_delay_ms: Option<u32>,
-    /// The slow disk's backing directory is tmpfs, not the state directory's disk.
-    pub etcd_fsync_in_memory: bool,
-    /// kube-apiserver's memory cgroup limit and GOMEMLIMIT ([`super::memory_cgroup`]).
-    pub apiserver_memory: Option<super::memory_cgroup::MemoryLimit>,
-}
-
-/// What a running local environment looks like from outside (`state.json`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LocalInfo {
-    /// The state directory.
-    pub state_dir: PathBuf,
-    /// etcd client URL (`http://127.0.0.1:<port>`).
-    pub etcd_endpoint: String,
-    /// etcd metrics URL.
-    pub etcd_metrics_url: String,
-    /// kube-apiserver URL (`https://127.0.0.1:<port>`).
-    pub apiserver_url: String,
-    /// Every kube-apiserver's URL, the first being `apiserver_url` (`local.apiservers`).
-    #[serde(default)]
-    pub apiserver_urls: Vec<String>,
-    /// The kubeconfig written for this environment.
-    pub kubeconfig: PathBuf,
-    /// kube-apiserver version.
-    pub apiserver_version: Version,
-    /// etcd version.
-    pub etcd_version: Version,
-    /// etcd pid.
-    pub etcd_pid: u32,
-    /// kube-apiserver pid.
-    pub apiserver_pid: u32,
-    /// Whether the processes outlive the tool.
-    pub detached: bool,
-    /// etcd's quota in bytes, as started.
-    pub quota_backend_bytes: u64,
-    /// The delay of every fsync of etcd's data directory (ms), when it is a slow disk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etcd_fsync_delay_ms: Option<u32>,
-}
-
-impl LocalInfo {
-    /// Reads `state.json` from a state directory.
-    pub fn read(state_dir: &Path) -> Result<LocalInfo, EnvError> {
-        let p = state_dir.join("state.json");
-        let text = std::fs::read_to_string(&p)
-            .map_err(|_| EnvError::NotRunning(state_dir.to_path_buf()))?;
-        serde_json::from_str(&text)
-            .map_err(|e| EnvError::Start(format!("{}: unreadable: {e}", p.display())))
-    }
-
-    /// True when both processes of this environment are alive.
-    pub fn processes_alive(&self) -> bool {
-        process::pid_alive_as(self.etcd_pid, "etcd")
-            && process::pid_alive_as(self.apiserver_pid, "kube-apiserver")
-    }
-}
+pub use super::local_options::{LocalInfo, LocalOptions};
 
 /// A started local environment. Dropping it kills the processes (unless detached);
 /// call [`LocalEnv::stop`] for an orderly shutdown.
@@ -112,6 +31,8 @@ pub struct LocalEnv {
     replicas: Vec<ManagedChild>,
     /// etcd's slow disk and the apiserver's memory cgroup, released after both stop.
     constraints: Constraints,
+    /// The etcd cluster, when `etcd_members` asked for one (instead of `etcd`).
+    etcd_cluster: Option<super::etcd_cluster::EtcdCluster>,
 }
 
 pub(super) fn free_port() -> Result<u16, EnvError> {
@@ -134,37 +55,6 @@ fn write_private(path: &Path, contents: &str) -> Result<(), EnvError> {
         .map_err(|e| EnvError::io(path, e))?;
     f.write_all(contents.as_bytes())
         .map_err(|e| EnvError::io(path, e))
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn kubeconfig_yaml(
-    server: &str,
-    ca_pem: &str,
-    admin_token: &str,
-    load_token: Option<&str>,
-) -> String {
-    let mut users = format!("- name: capi-loadgen-admin\n  user:\n    token: {admin_token}\n");
-    let mut contexts = format!(
-        "- name: {ADMIN_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-admin\n"
-    );
-    let mut current = ADMIN_CONTEXT;
-    if let Some(t) = load_token {
-        users.push_str(&format!(
-            "- name: capi-loadgen-load\n  user:\n    token: {t}\n"
-        ));
-        contexts.push_str(&format!(
-            "- name: {LOAD_CONTEXT}\n  context:\n    cluster: capi-loadgen-local\n    user: capi-loadgen-load\n"
-        ));
-        current = LOAD_CONTEXT;
-    }
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: capi-loadgen-local\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n{users}contexts:\n{contexts}current-context: {current}\n",
-        b64(ca_pem)
-    )
 }
 
 /// Builds a kube client for one context of a kubeconfig file.
@@ -370,15 +260,38 @@ impl LocalEnv {
                 detached: opts.detach,
                 quota_backend_bytes: quota,
                 etcd_fsync_delay_ms: opts.etcd_fsync_delay_ms,
+                etcd_members: Vec::new(),
+                etcd_rtt_ms: opts.etcd_rtt.map(|d| d.as_secs_f64() * 1000.0),
             },
             apiserver: None,
             etcd: None,
             replicas: Vec::new(),
             constraints,
+            etcd_cluster: None,
         };
         let spawn_err =
             |what: &str, e: std::io::Error| EnvError::Start(format!("cannot start {what}: {e}"));
-        if opts.detach {
+        let mut acmd = acmd;
+        if opts.etcd_members > 0 {
+            let (cluster, members) = super::etcd_cluster::start_for(
+                &a,
+                &dir,
+                &super::etcd_cluster::ClusterPlan {
+                    members: opts.etcd_members,
+                    rtt: opts.etcd_rtt,
+                    quota,
+                    extra_args: opts.etcd_extra_args.clone(),
+                },
+                opts.detach,
+            )
+            .await?;
+            env.etcd_cluster = Some(cluster);
+            env.info.etcd_endpoint = members[0].client_url.clone();
+            env.info.etcd_metrics_url = members[0].metrics_url.clone();
+            env.info.etcd_pid = members[0].pid;
+            env.info.etcd_members = members;
+            acmd = apiserver_command(&a, &dir, aport, &env.info.apiserver_etcd_servers(), opts);
+        } else if opts.detach {
             env.info.etcd_pid =
                 ManagedChild::spawn_detached(ecmd, &etcd_log).map_err(|e| spawn_err("etcd", e))?;
         } else {
@@ -387,7 +300,9 @@ impl LocalEnv {
             env.info.etcd_pid = c.pid();
             env.etcd = Some(c);
         }
-        env.wait_etcd(&etcd_log).await?;
+        if env.etcd_cluster.is_none() {
+            env.wait_etcd(&etcd_log).await?;
+        }
         if opts.detach {
             env.info.apiserver_pid = ManagedChild::spawn_detached(acmd, &api_log)
                 .map_err(|e| spawn_err("kube-apiserver", e))?;
@@ -539,6 +454,7 @@ impl LocalEnv {
         let mut api = self.apiserver.take();
         let mut etcd = self.etcd.take();
         let mut replicas = std::mem::take(&mut self.replicas);
+        let mut cluster = self.etcd_cluster.take();
         let info = self.info.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for c in replicas.iter_mut() {
@@ -553,6 +469,9 @@ impl LocalEnv {
                     Duration::from_secs(10),
                 );
             }
+            if let Some(c) = cluster.as_mut() {
+                c.stop(Duration::from_secs(10));
+            }
             if let Some(c) = etcd.as_mut() {
                 c.stop(Duration::from_secs(10));
             } else if info.detached {
@@ -562,6 +481,11 @@ impl LocalEnv {
         })
         .await;
         let _ = std::fs::remove_file(self.info.state_dir.join("state.json"));
+    }
+
+    /// The etcd cluster's members, for fault injection (`local.etcd_members`).
+    pub fn etcd_control(&self) -> Option<super::etcd_cluster::EtcdControl> {
+        self.etcd_cluster.as_ref().map(|c| c.control())
     }
 
     /// Kills etcd with SIGKILL (fault-injection tests).
@@ -592,5 +516,6 @@ impl Drop for LocalEnv {
         self.apiserver.take();
         self.etcd.take();
         self.constraints.release();
+        self.etcd_cluster.take();
     }
 }

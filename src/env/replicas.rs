@@ -56,7 +56,7 @@ pub(super) async fn start(
     for i in 1..=n {
         let port = free_port()?;
         let log = info.state_dir.join(format!("kube-apiserver-{i}.log"));
-        let cmd = apiserver_command(a, &info.state_dir, port, &info.etcd_endpoint, o);
+        let cmd = apiserver_command(a, &info.state_dir, port, &info.apiserver_etcd_servers(), o);
         let child = ManagedChild::spawn("kube-apiserver", cmd, &log)
             .map_err(|e| EnvError::Start(format!("cannot start kube-apiserver {i}: {e}")))?;
         children.push((child, log));

@@ -6,6 +6,8 @@
 pub mod admission;
 pub mod apf;
 pub mod buckets;
+pub mod created;
+pub mod etcd_members;
 pub mod expose;
 pub mod exposition;
 pub mod instances;
@@ -114,6 +116,8 @@ pub struct Progress {
     pub consecutive_unanswered: AtomicU64,
     /// p99 latency of the last full second, µs (for the progress display).
     pub last_second_p99_us: AtomicU64,
+    /// Objects the create phase was told were created.
+    pub created: created::CreatedObjects,
 }
 
 impl Progress {

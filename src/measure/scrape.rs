@@ -138,6 +138,9 @@ pub struct Observed {
     pub apiserver_cpu_seconds: Option<f64>,
 }
 
+/// How long an etcd cluster member's `/metrics` may take to answer.
+const ETCD_MEMBER_ANSWER: Duration = Duration::from_millis(800);
+
 /// GET of a plain-HTTP URL with a 5 s deadline (etcd's and the reference controller's `/metrics`).
 pub(crate) async fn http_get(url: &str) -> Result<String, String> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -197,6 +200,38 @@ impl Sources {
         let mut s = Snapshot::default();
         let mut problems = Vec::new();
         match &self.etcd_metrics_url {
+            _ if !self.etcd_members.is_empty() => {
+                let reads: Vec<_> = self
+                    .etcd_members
+                    .iter()
+                    .map(|u| {
+                        let u = u.clone();
+                        // A stopped member (SIGSTOP) never answers: a short wait.
+                        async move {
+                            tokio::time::timeout(ETCD_MEMBER_ANSWER, http_get(&u))
+                                .await
+                                .map_err(|_| format!("{u}: no answer"))?
+                        }
+                    })
+                    .collect();
+                let reads = futures::future::join_all(reads).await;
+                let Ok(mut last) = self.etcd_member_readings.lock() else {
+                    return (s, problems);
+                };
+                for (url, r) in self.etcd_members.iter().zip(reads) {
+                    match r {
+                        Ok(t) => {
+                            let mut one = Snapshot::default();
+                            one.add_etcd(&super::metrics::parse(&t));
+                            last.insert(url.clone(), one);
+                        }
+                        Err(e) => problems.push(format!("etcd member /metrics: {e}")),
+                    }
+                }
+                let members: Vec<Snapshot> = last.values().cloned().collect();
+                drop(last);
+                absorb_etcd(&mut s, super::prometheus::snapshot::combine_etcd(&members));
+            }
             Some(url) => match http_get(url).await.map(|t| super::metrics::parse(&t)) {
                 Ok(scrape) => s.add_etcd(&scrape),
                 Err(e) => problems.push(format!("etcd /metrics: {e}")),

@@ -21,4 +21,12 @@ pub struct Sources {
     /// A Prometheus to read every `/metrics` series from instead of scraping
     /// (`observe.prometheus_url`).
     pub prometheus: Option<super::prometheus::Prometheus>,
+    /// Every member of an etcd cluster (`local.etcd_members`), scraped instead of
+    /// `etcd_metrics_url` and combined as [`super::prometheus::snapshot::combine_etcd`]
+    /// does; a member that does not answer (killed, stopped) counts with its last reading.
+    pub etcd_members: Vec<String>,
+    /// Each member's last reading.
+    pub etcd_member_readings: std::sync::Arc<
+        std::sync::Mutex<std::collections::BTreeMap<String, super::metrics::Snapshot>>,
+    >,
 }

@@ -10,6 +10,7 @@ pub mod constraints;
 mod crd_dir;
 #[cfg(test)]
 mod crd_dir_tests;
+pub mod faults;
 mod fields;
 mod locate;
 mod observe;
@@ -19,6 +20,7 @@ mod run_plan;
 pub mod shard;
 mod sweep_section;
 mod target;
+mod target_section;
 #[cfg(test)]
 mod tests;
 mod types;

@@ -161,6 +161,8 @@ pub struct RunPlan {
     pub webhooks: Option<super::WebhookPlan>,
     /// The real Cluster API managers as the load (`capi_controllers:`).
     pub capi_controllers: Option<super::capi_controllers::CapiControllersPlan>,
+    /// etcd faults during the run (`faults:`), in the order written.
+    pub faults: Vec<super::faults::FaultPlan>,
 }
 
 /// A fresh run id: `YYYYmmdd-HHMMSS-xxxx` (UTC, 4 random hex digits).

@@ -26,6 +26,7 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         v.map(|n| positive(err, field, Some(n), 1, 100_000).map(|n| n as u32))
             .transpose()
     };
+    let (members, rtt_ms) = (l.etcd_members, l.etcd_rtt_ms);
     let quota = l.etcd.quota_backend_bytes;
     if let Some(q) = quota {
         if !(16 * 1024 * 1024..=8 * 1024 * 1024 * 1024).contains(&q) {
@@ -64,7 +65,7 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
         },
         err,
     )?;
-    Ok(LocalOptions {
+    let mut opts = LocalOptions {
         etcd_fsync_delay_ms: constraints.delay_ms,
         etcd_fsync_in_memory: constraints.in_memory,
         apiserver_memory: constraints.memory,
@@ -92,7 +93,10 @@ fn local_options(l: LocalSection, o: &Overrides, err: Err) -> Result<LocalOption
                 ))
             }
         },
-    })
+        ..Default::default()
+    };
+    super::faults::etcd_cluster(members, rtt_ms, &mut opts, err)?;
+    Ok(opts)
 }
 
 /// The target the profile and the connection flags name (flags win).

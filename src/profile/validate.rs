@@ -436,7 +436,21 @@ pub fn validate(
             ))
         }
     };
-    let target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
+    let mut target = super::target::target_plan(&p.target, p.local.take(), o, err)?;
+    let faults = super::faults::plan(
+        &p.faults,
+        match &mut target {
+            TargetPlan::Local(l) => Some(l),
+            _ => None,
+        },
+        err,
+    )?;
+    if !faults.is_empty() && management_clusters > 1 {
+        return Err(err(
+            "faults",
+            "apply to one management cluster's etcd (local.management_clusters is above 1)".into(),
+        ));
+    }
     let mut webhooks =
         super::webhooks::webhook_plan(p.webhooks.as_ref(), o.webhook_host.as_deref(), err)?;
     if let (Some(w), Some(section)) = (webhooks.as_mut(), p.webhooks.as_ref()) {
@@ -500,5 +514,6 @@ pub fn validate(
             .unwrap_or(Duration::from_secs_f64(DEFAULT_LOG_PROGRESS_SECONDS)),
         webhooks,
         capi_controllers,
+        faults,
     })
 }

@@ -109,6 +109,10 @@ pub fn render(s: &Summary, series: &[Point]) -> String {
         o += &super::memory_limit::markdown(m);
         o += "\n";
     }
+    if let Some(e) = &s.etcd_cluster {
+        o += &super::etcd_cluster::markdown(e);
+        o += "\n";
+    }
     for c in &s.controllers {
         let _ = writeln!(
             o,

@@ -494,6 +494,7 @@ fn merge(shards: &[ShardResult]) -> Result<(Summary, Measurements, Histograms), 
         warm_up: first.warm_up.clone(),
         // The memory limit is the local environment's, and shards run against one target.
         apiserver_memory_limit: None,
+        etcd_cluster: None,
     };
     Ok((s, m, hists))
 }

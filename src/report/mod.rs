@@ -5,6 +5,7 @@ pub mod apiserver_memory;
 pub mod archive;
 pub mod breakpoints;
 pub mod compare;
+pub mod etcd_cluster;
 pub mod files;
 pub mod generator;
 pub mod health;

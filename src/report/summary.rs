@@ -101,6 +101,11 @@ pub struct Summary {
     /// GC thrash, survived), at how many clusters, and the fitted line's prediction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apiserver_memory_limit: Option<super::memory_limit::MemoryLimitSummary>,
+    /// The local environment's etcd cluster (`local.etcd_members`, `local.etcd_rtt_ms`,
+    /// `faults:`): every member's leader changes and failed proposals, the write-latency
+    /// spike, the faults as injected and the read-back of every acknowledged object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_cluster: Option<super::etcd_cluster::EtcdClusterSummary>,
 }
 
 /// The unmeasured warm-up before the load phases.

@@ -54,5 +54,8 @@ pub fn render(s: &Summary) -> String {
         "total: {} sent, {} ok, {} failed, {} throttled (429) in {:.1} s ({:.0} req/s); status: {:?}",
         t.sent, t.ok, t.failed, t.throttled, s.duration_seconds, rate, s.status
     );
+    if let Some(e) = &s.etcd_cluster {
+        let _ = writeln!(out, "{}", super::etcd_cluster::one_line(e));
+    }
     out
 }

@@ -105,9 +105,7 @@ pub async fn connect(
                 KubeTarget::from_kubeconfig(Some(&kc), Some(local::ADMIN_CONTEXT), timeout).await?;
             let load =
                 kube_clients(Some(&kc), Some(local::LOAD_CONTEXT), pool_size, timeout).await?;
-            let etcd =
-                EtcdTarget::connect(std::slice::from_ref(&env.info.etcd_endpoint), None, timeout)
-                    .await?;
+            let etcd = EtcdTarget::connect(&etcd_client_urls(&env), None, timeout).await?;
             let info = TargetInfo {
                 kind: "local".into(),
                 endpoint: env.info.apiserver_url.clone(),
@@ -246,7 +244,38 @@ pub async fn connect(
     }
 }
 
+/// The local environment's etcd client URLs: every member of a cluster, or the one etcd.
+fn etcd_client_urls(env: &LocalEnv) -> Vec<String> {
+    match env.info.etcd_members.is_empty() {
+        true => vec![env.info.etcd_endpoint.clone()],
+        false => env
+            .info
+            .etcd_members
+            .iter()
+            .map(|m| m.client_url.clone())
+            .collect(),
+    }
+}
+
 impl Connected {
+    /// The local environment's etcd cluster, for fault injection (`local.etcd_members`).
+    pub fn etcd_control(&self) -> Option<crate::env::etcd_cluster::EtcdControl> {
+        self.env.as_ref().and_then(LocalEnv::etcd_control)
+    }
+
+    /// Every etcd member's `/metrics` URL, when the run started a cluster.
+    pub fn etcd_member_metrics_urls(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .flat_map(|e| e.info.etcd_members.iter().map(|m| m.metrics_url.clone()))
+            .collect()
+    }
+
+    /// The round-trip time added in front of every etcd member (`local.etcd_rtt_ms`).
+    pub fn etcd_rtt_ms(&self) -> Option<f64> {
+        self.env.as_ref().and_then(|e| e.info.etcd_rtt_ms)
+    }
+
     /// The kube-apiserver's pid, when this run started it (the local environment).
     pub fn apiserver_pid(&self) -> Option<u32> {
         self.env

@@ -199,6 +199,10 @@ async fn load_phases<T: Target>(
         .apiserver_watch()
         .map(|w| super::apiserver_oom::MemoryWatcher::start(w, handle.clone()));
     let (t0, load_started_at) = (Instant::now(), chrono::Utc::now());
+    let (cluster_progress, reader) = (progress.clone(), load.first().cloned());
+    let cluster_run = c.etcd_control().map(|ctl| {
+        super::etcd_faults::start(ctl, plan.faults.clone(), c.etcd_rtt_ms(), progress.clone())
+    });
     let mut outcome = super::driver::run(
         plan,
         load,
@@ -217,6 +221,9 @@ async fn load_phases<T: Target>(
         )),
         None => None,
     };
+    if let Some(r) = &cluster_run {
+        r.end_load();
+    }
     let generator = crate::report::generator::summarize(observer.finish());
     let load_seconds = t0.elapsed().as_secs_f64();
     let webhooks = match (webhooks, &c.admin) {
@@ -245,6 +252,15 @@ async fn load_phases<T: Target>(
         tokio::time::sleep(linger).await;
         server.abort();
     }
+    let read =
+        stop.reason().is_none() && plan.phases.delete.is_none() && plan.phases.churn.is_none();
+    let etcd_cluster = match cluster_run {
+        Some(r) => Some(
+            r.finish_reading_back(reader.as_ref(), &plan.fleet, &cluster_progress, read)
+                .await,
+        ),
+        None => None,
+    };
     let (operations, totals) = summary::operations(&measurements);
     let mut controllers = outcome.controllers;
     discount_client_wait(&mut controllers, &operations);
@@ -347,6 +363,7 @@ async fn load_phases<T: Target>(
         generator: Some(generator),
         warm_up,
         apiserver_memory_limit,
+        etcd_cluster,
         ..empty_summary(plan)
     };
     s.write(&plan.out_dir)
@@ -502,6 +519,7 @@ fn empty_summary(plan: &RunPlan) -> Summary {
         generator: None,
         warm_up: None,
         apiserver_memory_limit: None,
+        etcd_cluster: None,
     }
 }
 

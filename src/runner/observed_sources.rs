@@ -45,6 +45,8 @@ pub(super) async fn observed_sources(
         unreachable: Vec::new(),
         apiserver_instances: Vec::new(),
         prometheus: None,
+        etcd_members: c.etcd_member_metrics_urls(),
+        etcd_member_readings: Default::default(),
     };
     if let Some(prometheus) = prometheus {
         if let Some(u) = &plan.observe.etcd_metrics_url {

@@ -42,6 +42,14 @@ const CASES: &[(&str, Option<u64>, &str, &str)] = &[
     ("capi-controllers-kube-target.yaml", Some(7), "capi_controllers", "only on the local environment"),
     ("capi-controllers-even-control-plane.yaml", Some(5), "capi_controllers.control_plane_machines", "is even"),
     ("capi-controllers-bad-feature-gates.yaml", Some(6), "capi_controllers.managers.feature_gates", "Gate=true"),
+    // the local etcd cluster and its faults
+    ("even-etcd-members.yaml", Some(5), "local.etcd_members", "must be 1, 3 or 5"),
+    ("zero-etcd-rtt.yaml", Some(5), "local.etcd_rtt_ms", "above 0"),
+    ("fault-without-trigger.yaml", Some(6), "faults[0].at_seconds", "at_seconds or at_objects"),
+    ("kill-follower-of-one-member.yaml", Some(7), "faults[0].action", "3 or 5"),
+    ("stop-member-without-duration.yaml", Some(6), "faults[0].for_seconds", "needs for_seconds"),
+    ("faults-on-kube-target.yaml", Some(6), "faults", "local environment"),
+    ("unknown-fault-action.yaml", Some(7), "faults.action", "unknown variant `partition_leader`"),
     // wrong types
     ("string-for-clusters.yaml", Some(3), "fleet.clusters", "whole number"),
     ("string-for-qps.yaml", Some(5), "client.qps", "expected a number"),

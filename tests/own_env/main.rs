@@ -7,6 +7,7 @@ mod apiservers;
 mod capi_controllers;
 mod capi_schema;
 mod class_era;
+mod etcd_cluster;
 mod faults;
 mod local_env;
 mod management_clusters;

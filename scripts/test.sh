@@ -30,4 +30,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "test: instruction counts (scripts/instructions.sh, baseline bench/instructions-baseline.json)"
 bash scripts/instructions.sh
 echo "test: cargo test"
-cargo test --locked -- --test-threads="${CAPI_LOADGEN_TEST_THREADS:-2}"
+cargo test --locked --no-fail-fast -- --test-threads="${CAPI_LOADGEN_TEST_THREADS:-2}"

@@ -136,7 +136,7 @@ pub struct BreakpointsArgs {
     /// apf); default all.
     #[arg(long)]
     pub only: Option<String>,
-    /// Run id, at most 17 characters (default: bp-<time>-<random>; experiments' run ids
+    /// Run id, at most 16 characters (default: bp-<time>-<random>; experiments' run ids
     /// add a suffix).
     #[arg(long)]
     pub run_id: Option<String>,

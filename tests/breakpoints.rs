@@ -123,7 +123,7 @@ async fn accumulating_sweeps_reject_falling_values_and_other_fields() {
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), capi_loadgen::exit::USAGE, "{e}");
-    assert!(e.to_string().contains("at most 17"), "{e}");
+    assert!(e.to_string().contains("at most 16"), "{e}");
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 //! samples), then the least-squares line of memory against clusters, its R², the clusters
 //! that fit each memory limit of the profile and the comparison with etcd's stored bytes.
 
+mod oom;
+
 use super::sweep::{sweep, SweepSpec};
 use super::{Experiment, Needs, RowFacts, RowFuture, Suite};
 use crate::error::Error;
@@ -95,7 +97,13 @@ impl Experiment for ApiserverMemory {
         &FACTS
     }
     fn run<'a>(&'a self, s: &'a Suite) -> RowFuture<'a> {
-        Box::pin(async move { apiserver_memory_row(s.spec(self, None)?).await })
+        Box::pin(async move {
+            let mut row = apiserver_memory_row(s.spec(self, None)?).await?;
+            if row.status != RowStatus::Failed {
+                row.measured_note += &oom::measure(s, row.memory.as_ref()).await?;
+            }
+            Ok(row)
+        })
     }
 }
 

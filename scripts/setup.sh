@@ -349,64 +349,42 @@ for v in "${K8S[@]}"; do
   fi
 done
 
-# --- the reference controller (controller-runtime, servers/reference-controller) ---------
-# Cached in $ASSETS_ROOT/reference-controller/ with a stamp of its sources: rebuilt when
-# main.go, the other .go files, go.mod or go.sum change.
-build_reference_controller() {
-  local dir="$SERVERS/reference-controller" dest="$ASSETS_ROOT/reference-controller" t0 log stamp
-  local bin="$dest/capi-loadgen-reference-controller"
+# --- small Go servers of the project's own, built from servers/<name> -------------------
+# Cached in $ASSETS_ROOT/<name>/ with a stamp of their sources: rebuilt when a .go file,
+# go.mod or go.sum changes. Arguments: the folder under servers/, the binary's name, the
+# label said in messages, and the upstream module whose version is said.
+build_go_server() {
+  local name=$1 binary=$2 label=$3 module=$4
+  local dir="$SERVERS/$name" dest="$ASSETS_ROOT/$name" t0 log stamp
+  local bin="$dest/$binary"
   t0=$(now)
   stamp=$(cat "$dir"/*.go "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
   if [ -x "$bin" ] && [ "$(cat "$dest/stamp" 2>/dev/null)" = "$stamp" ]; then
-    say "reference controller: $bin (present, sources $stamp)"
+    say "$label: $bin (present, sources $stamp)"
     return
   fi
   need_go
   mkdir -p "$dest" "$CACHE_ROOT/build"
-  log="$CACHE_ROOT/build/reference-controller.log"
-  say "reference controller: building sigs.k8s.io/controller-runtime@$(required "$dir/go.mod" sigs.k8s.io/controller-runtime) with $(go env GOVERSION)"
+  log="$CACHE_ROOT/build/$name.log"
+  say "$label: building $module@$(required "$dir/go.mod" "$module") with $(go env GOVERSION)"
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp" .) > "$log" 2>&1 || {
     m=$(refused_module "$log")
-    [ -n "$m" ] && die "the Go module proxy refused $m while building the reference controller (log: $log)"
+    [ -n "$m" ] && die "the Go module proxy refused $m while building the $label (log: $log)"
     tail -n 20 "$log" >&2
-    die "reference controller: go build failed (log: $log)"
+    die "$label: go build failed (log: $log)"
   }
   mv "$bin.tmp" "$bin"
   "$bin" --version >/dev/null 2>&1 || die "built $bin does not run"
   echo "$stamp" > "$dest/stamp"
-  say "reference controller: built -> $bin ($(took "$t0"))"
+  say "$label: built -> $bin ($(took "$t0"))"
 }
-build_reference_controller
 
-# --- the slow disk (servers/slowfs: a FUSE pass-through with a delayed fsync) -------------
-# `local.etcd_fsync_delay_ms` mounts etcd's data directory through it. Cached in
-# $ASSETS_ROOT/slowfs/ with a stamp of its sources, like the reference controller.
-build_slowfs() {
-  local dir="$SERVERS/slowfs" dest="$ASSETS_ROOT/slowfs" t0 log stamp
-  local bin="$dest/capi-loadgen-slowfs"
-  t0=$(now)
-  stamp=$(cat "$dir"/*.go "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
-  if [ -x "$bin" ] && [ "$(cat "$dest/stamp" 2>/dev/null)" = "$stamp" ]; then
-    say "slowfs: $bin (present, sources $stamp)"
-    return
-  fi
-  need_go
-  mkdir -p "$dest" "$CACHE_ROOT/build"
-  log="$CACHE_ROOT/build/slowfs.log"
-  say "slowfs: building github.com/hanwen/go-fuse/v2@$(required "$dir/go.mod" github.com/hanwen/go-fuse/v2) with $(go env GOVERSION)"
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp" .) > "$log" 2>&1 || {
-    m=$(refused_module "$log")
-    [ -n "$m" ] && die "the Go module proxy refused $m while building slowfs (log: $log)"
-    tail -n 20 "$log" >&2
-    die "slowfs: go build failed (log: $log)"
-  }
-  mv "$bin.tmp" "$bin"
-  "$bin" --version >/dev/null 2>&1 || die "built $bin does not run"
-  echo "$stamp" > "$dest/stamp"
-  [ -e /dev/fuse ] || say "slowfs: /dev/fuse is missing here: local.etcd_fsync_delay_ms needs the fuse kernel module (modprobe fuse)"
-  say "slowfs: built -> $bin ($(took "$t0"))"
-}
-build_slowfs
+# The reference controller (controller-runtime, servers/reference-controller).
+build_go_server reference-controller capi-loadgen-reference-controller "reference controller" sigs.k8s.io/controller-runtime
+# The slow disk (servers/slowfs: a FUSE pass-through with a delayed fsync);
+# `local.etcd_fsync_delay_ms` mounts etcd's data directory through it.
+build_go_server slowfs capi-loadgen-slowfs slowfs github.com/hanwen/go-fuse/v2
+[ -e /dev/fuse ] || say "slowfs: /dev/fuse is missing here: local.etcd_fsync_delay_ms needs the fuse kernel module (modprobe fuse)"
 
 # --- Cluster API's CRDs (fleet.crd_dir, and the tests of the ClusterClass-era kinds) -------
 # The CustomResourceDefinitions of a Cluster API release, as generated upstream, from the

@@ -30,18 +30,9 @@ async fn count(admin: &KubeTarget, group: &str, v: &str, plural: &str) -> usize 
 async fn run(kc: &std::path::Path, name: &str, yaml: &str) -> (serde_json::Value, String) {
     let profile = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("{name}-out"));
-    common::cli(&[
-        "run",
-        profile.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-        "--run-id",
-        name,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("run completes");
+    common::run_profile_to(&profile, Some(kc), name, &out)
+        .await
+        .expect("run completes");
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     (
         common::assert_valid_summary(&out.join("summary.json")),

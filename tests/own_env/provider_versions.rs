@@ -94,18 +94,9 @@ async fn install(admin: &KubeTarget, spec: &FleetSpec) {
 async fn run(kc: &std::path::Path, name: &str, yaml: &str) -> Value {
     let profile = common::profile_file(name, yaml);
     let out = common::state_dir(&format!("{name}-out"));
-    common::cli(&[
-        "run",
-        profile.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-        "--run-id",
-        name,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("run completes");
+    common::run_profile_to(&profile, Some(kc), name, &out)
+        .await
+        .expect("run completes");
     common::assert_valid_summary(&out.join("summary.json"))
 }
 
